@@ -1,0 +1,33 @@
+// capi: SHA-256 for PII, many values at a time.
+//
+// One interface over several implementations chosen once at start-up by CPU
+// features; CAPI_SHA256_IMPL=scalar|shani|avx2|avx512 forces one. The portable
+// scalar implementation is always built and every other path is checked against
+// it and against OpenSSL in the tests.
+//
+// Thread safety: all functions are reentrant.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace capi::sha256 {
+
+using digest = std::array<std::uint8_t, 32>;
+
+/// SHA-256 of `data`.
+digest hash(std::string_view data) noexcept;
+
+/// Hashes inputs[i] into outputs[i]. The sizes must be equal (extra outputs are
+/// left untouched). Inputs may have any length, empty and multi-block included.
+void hash_many(std::span<const std::string_view> inputs, std::span<digest> outputs) noexcept;
+
+/// Writes the 64 lowercase hex characters of `d` to `out64` (not NUL-terminated).
+void to_hex(const digest& d, char* out64) noexcept;
+
+/// Name of the implementation in use ("scalar", "shani", ...).
+std::string_view implementation_name() noexcept;
+
+} // namespace capi::sha256

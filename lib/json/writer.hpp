@@ -1,0 +1,149 @@
+// Internal: a JSON writer that appends straight to a std::string (no tree).
+//
+// The caller drives the structure (begin_object, key, value, ...); the writer
+// inserts commas and escapes strings. Strings must be valid UTF-8 (validation
+// guarantees it before anything reaches the writer); the writer escapes `"`, `\`,
+// control characters and U+2028/U+2029 (legal in JSON but line breaks for
+// JavaScript consumers and for line-oriented logs).
+#pragma once
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace capi::json {
+
+/// Appends `s` escaped (without the surrounding quotes) to `out`.
+inline void append_escaped(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    const char* p = s.data();
+    const char* end = p + s.size();
+    while (p < end) {
+        // Copy the longest run that needs no escaping in one go.
+        const char* run = p;
+        while (p < end) {
+            auto c = static_cast<unsigned char>(*p);
+            if (c < 0x20 || c == '"' || c == '\\') break;
+            // U+2028 / U+2029 are E2 80 A8 / E2 80 A9.
+            if (c == 0xE2 && end - p >= 3 && static_cast<unsigned char>(p[1]) == 0x80 &&
+                (static_cast<unsigned char>(p[2]) & 0xFE) == 0xA8)
+                break;
+            ++p;
+        }
+        out.append(run, static_cast<std::size_t>(p - run));
+        if (p == end) break;
+        auto c = static_cast<unsigned char>(*p);
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            case 0xE2:
+                out += (static_cast<unsigned char>(p[2]) == 0xA8) ? "\\u2028" : "\\u2029";
+                p += 2;
+                break;
+            default: {
+                char buf[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+                out.append(buf, 6);
+            }
+        }
+        ++p;
+    }
+}
+
+class Writer {
+public:
+    explicit Writer(std::string& out) noexcept : out_(out) {}
+
+    void begin_object() { comma_(); out_ += '{'; first_ = true; }
+    void end_object() { out_ += '}'; first_ = false; }
+    void begin_array() { comma_(); out_ += '['; first_ = true; }
+    void end_array() { out_ += ']'; first_ = false; }
+
+    /// Writes `"k":`; the next value call completes the member.
+    void key(std::string_view k) {
+        comma_();
+        out_ += '"';
+        append_escaped(out_, k);
+        out_ += "\":";
+        first_ = true;  // the value after a key takes no comma
+    }
+
+    void string(std::string_view s) {
+        comma_();
+        out_ += '"';
+        append_escaped(out_, s);
+        out_ += '"';
+    }
+    /// A string known to need no escaping (hex digests, enum names).
+    void string_raw(std::string_view s) {
+        comma_();
+        out_ += '"';
+        out_ += s;
+        out_ += '"';
+    }
+    void integer(std::int64_t v) {
+        comma_();
+        char buf[24];
+        auto r = std::to_chars(buf, buf + sizeof buf, v);
+        out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
+    }
+    /// Shortest form that round-trips; non-finite values must be rejected earlier
+    /// (JSON cannot carry them), and are written as null as a last defence.
+    void number(double v) {
+        comma_();
+        if (!std::isfinite(v)) { out_ += "null"; return; }
+        char buf[32];
+        auto r = std::to_chars(buf, buf + sizeof buf, v);
+        out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
+    }
+    void boolean(bool v) { comma_(); out_ += v ? "true" : "false"; }
+    void null() { comma_(); out_ += "null"; }
+    /// Already-serialized JSON (a validated raw member).
+    void raw(std::string_view json) { comma_(); out_ += json; }
+
+    /// Member helpers.
+    void member(std::string_view k, std::string_view v) { key(k); string(v); }
+    void member_int(std::string_view k, std::int64_t v) { key(k); integer(v); }
+    void member_num(std::string_view k, double v) { key(k); number(v); }
+    void member_bool(std::string_view k, bool v) { key(k); boolean(v); }
+
+    std::string& buffer() noexcept { return out_; }
+    /// Resets the comma state (after the caller wrote structure by hand).
+    void set_first(bool first) noexcept { first_ = first; }
+
+private:
+    void comma_() {
+        if (!first_) out_ += ',';
+        first_ = false;
+    }
+
+    std::string& out_;
+    bool first_ = true;
+};
+
+/// Appends `s` percent-encoded for application/x-www-form-urlencoded.
+inline void append_form_encoded(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '*') {
+            out += ch;
+        } else if (c == ' ') {
+            out += '+';
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 0xF];
+        }
+    }
+}
+
+} // namespace capi::json
