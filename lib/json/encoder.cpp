@@ -1,1 +1,502 @@
-// placeholder
+// BatchEncoder: validate, normalize, hash and serialize events into one request body.
+//
+// The body is built in place: `buf_` starts with `{"data":[`, each event is appended
+// (comma separated), and json_body() appends the tail after the last event; the
+// next add() cuts the tail off again. An event that fails part-way is rolled back by
+// truncating to where it started, so the batch never holds a half-written event.
+#include <capi/encode.hpp>
+#include <capi/normalize.hpp>
+#include <capi/sha256.hpp>
+
+#include "json/writer.hpp"
+
+#include <array>
+#include <string>
+#include <utility>
+
+namespace capi {
+
+namespace {
+
+constexpr std::string_view body_prefix = "{\"data\":[";
+
+// The multi-valued hashed keys in wire order, with their UserData member.
+struct MultiKey {
+    Field field;
+    std::vector<std::string> UserData::*member;
+};
+constexpr std::array<MultiKey, 11> multi_keys = {{
+    {Field::em, &UserData::em},
+    {Field::ph, &UserData::ph},
+    {Field::fn, &UserData::fn},
+    {Field::ln, &UserData::ln},
+    {Field::ge, &UserData::ge},
+    {Field::db, &UserData::db},
+    {Field::ct, &UserData::ct},
+    {Field::st, &UserData::st},
+    {Field::zp, &UserData::zp},
+    {Field::country, &UserData::country},
+    {Field::external_id, &UserData::external_id},
+}};
+
+struct SingleKey {
+    Field field;
+    std::optional<std::string> UserData::*member;
+};
+constexpr std::array<SingleKey, 6> single_keys = {{
+    {Field::f5first, &UserData::f5first},
+    {Field::f5last, &UserData::f5last},
+    {Field::fi, &UserData::fi},
+    {Field::dobd, &UserData::dobd},
+    {Field::dobm, &UserData::dobm},
+    {Field::doby, &UserData::doby},
+}};
+
+// User data sent as given, in wire order.
+struct PlainKey {
+    std::string_view key;
+    std::optional<std::string> UserData::*member;
+};
+constexpr std::array<PlainKey, 14> plain_keys = {{
+    {"client_ip_address", &UserData::client_ip_address},
+    {"client_user_agent", &UserData::client_user_agent},
+    {"fbc", &UserData::fbc},
+    {"fbp", &UserData::fbp},
+    {"subscription_id", &UserData::subscription_id},
+    {"fb_login_id", &UserData::fb_login_id},
+    {"lead_id", &UserData::lead_id},
+    {"anon_id", &UserData::anon_id},
+    {"madid", &UserData::madid},
+    {"page_id", &UserData::page_id},
+    {"page_scoped_user_id", &UserData::page_scoped_user_id},
+    {"ctwa_clid", &UserData::ctwa_clid},
+    {"ig_account_id", &UserData::ig_account_id},
+    {"ig_sid", &UserData::ig_sid},
+}};
+
+// One normalized PII value waiting to be written.
+struct Slot {
+    std::uint32_t offset;  // into impl::arena
+    std::uint32_t length;
+    std::int32_t digest;   // index into impl::digests, or -1 to send the value itself
+};
+
+void write_opt(json::Writer& w, std::string_view key, const std::optional<std::string>& v) {
+    if (v) w.member(key, *v);
+}
+void write_opt(json::Writer& w, std::string_view key, const std::optional<std::int64_t>& v) {
+    if (v) w.member_int(key, *v);
+}
+void write_opt(json::Writer& w, std::string_view key, const std::optional<double>& v) {
+    if (v) w.member_num(key, *v);
+}
+void write_opt(json::Writer& w, std::string_view key, const std::optional<bool>& v) {
+    if (v) w.member_bool(key, *v);
+}
+void write_strings(json::Writer& w, std::string_view key, const std::vector<std::string>& v) {
+    w.key(key);
+    w.begin_array();
+    for (const auto& s : v) w.string(s);
+    w.end_array();
+}
+void write_raw(json::Writer& w, const RawMembers& members) {
+    for (const auto& m : members) {
+        w.key(m.key);
+        w.raw(m.json);
+    }
+}
+
+std::string element_path(std::string_view object, std::string_view key, std::size_t index,
+                         bool indexed) {
+    std::string p;
+    p.reserve(object.size() + key.size() + 8);
+    p += object;
+    p += '.';
+    p += key;
+    if (indexed) {
+        p += '[';
+        p += std::to_string(index);
+        p += ']';
+    }
+    return p;
+}
+
+} // namespace
+
+struct BatchEncoder::impl {
+    EncodeOptions options;
+    std::string buf{body_prefix};     // prefix + events (+ tail after json_body())
+    std::size_t events_end = body_prefix.size();
+    std::size_t count = 0;
+    std::string form;                  // form_body() output
+
+    // Per-event scratch, reused.
+    std::string arena;                 // normalized values back to back
+    std::string tmp;
+    std::vector<Slot> slots;
+    // slot_begin[k] .. slot_begin[k+1] are the slots of key k (11 multi + 6 single).
+    std::array<std::uint32_t, multi_keys.size() + single_keys.size() + 1> slot_begin{};
+    std::vector<std::string_view> to_hash;
+    std::vector<sha256::digest> digests;
+
+    explicit impl(EncodeOptions o) : options(std::move(o)) {}
+
+    bool hashed(Field f) const noexcept {
+        return f == Field::external_id ? options.hash_external_id : is_hashed_field(f);
+    }
+
+    // Normalizes one value into the arena; reports a reject per the policy.
+    void take(Field f, std::string_view value, std::string_view key, std::size_t index,
+              bool indexed, std::uint32_t first_slot, EncodeResult& r) {
+        std::string_view reason;
+        auto st = normalize_into(f, value, tmp, reason);
+        if (st == NormalizeStatus::omitted) return;
+        if (st == NormalizeStatus::rejected) {
+            FieldError e{element_path("user_data", key, index, indexed), std::string(reason)};
+            (options.invalid_pii == InvalidPiiPolicy::reject_event ? r.errors : r.dropped)
+                .push_back(std::move(e));
+            return;
+        }
+        // Duplicates after normalization are sent once, first occurrence kept.
+        for (auto i = first_slot; i < slots.size(); ++i) {
+            std::string_view prev(arena.data() + slots[i].offset, slots[i].length);
+            if (prev == tmp) return;
+        }
+        std::int32_t digest = -1;
+        if (st == NormalizeStatus::ok && hashed(f)) digest = static_cast<std::int32_t>(to_hash.size());
+        slots.push_back({static_cast<std::uint32_t>(arena.size()),
+                         static_cast<std::uint32_t>(tmp.size()), digest});
+        arena += tmp;
+        if (digest >= 0) to_hash.emplace_back();  // filled once the arena stops growing
+    }
+
+    void normalize_user_data(const UserData& ud, EncodeResult& r) {
+        arena.clear();
+        slots.clear();
+        to_hash.clear();
+        std::size_t k = 0;
+        for (const auto& mk : multi_keys) {
+            slot_begin[k] = static_cast<std::uint32_t>(slots.size());
+            const auto& values = ud.*mk.member;
+            for (std::size_t i = 0; i < values.size(); ++i)
+                take(mk.field, values[i], to_string(mk.field), i, true, slot_begin[k], r);
+            ++k;
+        }
+        for (const auto& sk : single_keys) {
+            slot_begin[k] = static_cast<std::uint32_t>(slots.size());
+            if (const auto& v = ud.*sk.member)
+                take(sk.field, *v, to_string(sk.field), 0, false, slot_begin[k], r);
+            ++k;
+        }
+        slot_begin[k] = static_cast<std::uint32_t>(slots.size());
+
+        for (const auto& s : slots) {
+            if (s.digest >= 0)
+                to_hash[static_cast<std::size_t>(s.digest)] =
+                    std::string_view(arena.data() + s.offset, s.length);
+        }
+        digests.resize(to_hash.size());
+        sha256::hash_many(to_hash, digests);
+    }
+
+    void write_slot(json::Writer& w, const Slot& s) {
+        if (s.digest >= 0) {
+            char hex[64];
+            sha256::to_hex(digests[static_cast<std::size_t>(s.digest)], hex);
+            w.string_raw(std::string_view(hex, 64));
+        } else {
+            w.string(std::string_view(arena.data() + s.offset, s.length));
+        }
+    }
+
+    bool write_user_data(json::Writer& w, const UserData& ud) {
+        bool any = false;
+        w.key("user_data");
+        w.begin_object();
+        std::size_t k = 0;
+        for (const auto& mk : multi_keys) {
+            auto b = slot_begin[k], e = slot_begin[k + 1];
+            ++k;
+            if (b == e) continue;
+            any = true;
+            w.key(to_string(mk.field));
+            w.begin_array();
+            for (auto i = b; i < e; ++i) write_slot(w, slots[i]);
+            w.end_array();
+        }
+        for (const auto& sk : single_keys) {
+            auto b = slot_begin[k];
+            ++k;
+            if (b == slot_begin[k]) continue;
+            any = true;
+            w.key(to_string(sk.field));
+            write_slot(w, slots[b]);
+        }
+        for (const auto& pk : plain_keys) {
+            if (const auto& v = ud.*pk.member; v && !v->empty()) {
+                any = true;
+                w.member(pk.key, *v);
+            }
+        }
+        write_raw(w, ud.extra);
+        w.end_object();
+        return any || !ud.extra.empty();
+    }
+
+    static void write_content(json::Writer& w, const Content& c) {
+        w.begin_object();
+        write_opt(w, "id", c.id);
+        write_opt(w, "quantity", c.quantity);
+        write_opt(w, "item_price", c.item_price);
+        write_opt(w, "title", c.title);
+        write_opt(w, "description", c.description);
+        write_opt(w, "brand", c.brand);
+        write_opt(w, "category", c.category);
+        if (c.delivery_category) w.member("delivery_category", to_string(*c.delivery_category));
+        write_raw(w, c.extra);
+        w.end_object();
+    }
+
+    void write_custom_data(json::Writer& w, const CustomData& cd) {
+        w.key("custom_data");
+        w.begin_object();
+        write_opt(w, "value", cd.value);
+        if (cd.currency) {
+            // Validation guarantees the code normalizes; currency is never hashed.
+            std::string_view reason;
+            if (normalize_into(Field::currency, *cd.currency, tmp, reason) == NormalizeStatus::ok)
+                w.member("currency", tmp);
+        }
+        write_opt(w, "content_name", cd.content_name);
+        write_opt(w, "content_category", cd.content_category);
+        if (!cd.content_ids.empty()) write_strings(w, "content_ids", cd.content_ids);
+        if (!cd.contents.empty()) {
+            w.key("contents");
+            w.begin_array();
+            for (const auto& c : cd.contents) write_content(w, c);
+            w.end_array();
+        }
+        write_opt(w, "content_type", cd.content_type);
+        write_opt(w, "order_id", cd.order_id);
+        write_opt(w, "predicted_ltv", cd.predicted_ltv);
+        write_opt(w, "net_revenue", cd.net_revenue);
+        write_opt(w, "num_items", cd.num_items);
+        write_opt(w, "status", cd.status);
+        write_opt(w, "search_string", cd.search_string);
+        write_opt(w, "item_number", cd.item_number);
+        if (cd.delivery_category) w.member("delivery_category", to_string(*cd.delivery_category));
+        write_raw(w, cd.custom_properties);
+        w.end_object();
+    }
+
+    static void write_app_data(json::Writer& w, const AppData& ad) {
+        w.key("app_data");
+        w.begin_object();
+        write_opt(w, "application_tracking_enabled", ad.application_tracking_enabled);
+        write_opt(w, "advertiser_tracking_enabled", ad.advertiser_tracking_enabled);
+        write_opt(w, "campaign_ids", ad.campaign_ids);
+        write_opt(w, "consider_views", ad.consider_views);
+        if (!ad.extinfo.empty()) write_strings(w, "extinfo", ad.extinfo);
+        write_opt(w, "include_dwell_data", ad.include_dwell_data);
+        write_opt(w, "include_video_data", ad.include_video_data);
+        write_opt(w, "install_referrer", ad.install_referrer);
+        write_opt(w, "installer_package", ad.installer_package);
+        write_opt(w, "receipt_data", ad.receipt_data);
+        if (!ad.url_schemes.empty()) write_strings(w, "url_schemes", ad.url_schemes);
+        write_opt(w, "windows_attribution_id", ad.windows_attribution_id);
+        write_opt(w, "anon_id", ad.anon_id);
+        write_opt(w, "app_user_id", ad.app_user_id);
+        write_raw(w, ad.extra);
+        w.end_object();
+    }
+
+    static void write_original(json::Writer& w, const OriginalEventData& o) {
+        w.key("original_event_data");
+        w.begin_object();
+        write_opt(w, "event_name", o.event_name);
+        write_opt(w, "event_time", o.event_time);
+        write_opt(w, "order_id", o.order_id);
+        write_opt(w, "event_id", o.event_id);
+        write_raw(w, o.extra);
+        w.end_object();
+    }
+
+    static void write_attribution(json::Writer& w, const AttributionData& a) {
+        w.key("attribution_data");
+        w.begin_object();
+        write_opt(w, "scope", a.scope);
+        write_opt(w, "visit_time", a.visit_time);
+        write_opt(w, "ad_id", a.ad_id);
+        write_opt(w, "adset_id", a.adset_id);
+        write_opt(w, "campaign_id", a.campaign_id);
+        write_opt(w, "attribution_share", a.attribution_share);
+        write_opt(w, "attribution_model", a.attribution_model);
+        write_opt(w, "attr_window", a.attr_window);
+        write_opt(w, "attribution_value", a.attribution_value);
+        write_opt(w, "attribution_source", a.attribution_source);
+        write_opt(w, "touchpoint_type", a.touchpoint_type);
+        write_opt(w, "touchpoint_ts", a.touchpoint_ts);
+        write_opt(w, "attribution_method", a.attribution_method);
+        write_opt(w, "decline_reason", a.decline_reason);
+        write_opt(w, "auditing_token", a.auditing_token);
+        write_opt(w, "linkage_key", a.linkage_key);
+        write_opt(w, "touchpoint_id", a.touchpoint_id);
+        if (a.attribution_setting) {
+            w.key("attribution_setting");
+            w.begin_object();
+            write_opt(w, "inactivity_window_hours", a.attribution_setting->inactivity_window_hours);
+            write_opt(w, "reattribution_window_hours",
+                      a.attribution_setting->reattribution_window_hours);
+            w.end_object();
+        }
+        write_opt(w, "total_credit", a.total_credit);
+        write_opt(w, "partner_client_id", a.partner_client_id);
+        write_raw(w, a.extra);
+        w.end_object();
+    }
+
+    // Serializes `ev` after buf_[events_end]; returns false when user_data ended up empty.
+    bool write_event(const Event& ev) {
+        json::Writer w(buf);
+        w.set_first(count == 0);
+        w.begin_object();
+        w.member("event_name", ev.event_name);
+        w.member_int("event_time", ev.event_time);
+        write_opt(w, "event_id", ev.event_id);
+        write_opt(w, "event_source_url", ev.event_source_url);
+        write_opt(w, "referrer_url", ev.referrer_url);
+        w.key("action_source");
+        w.string_raw(to_string(ev.action_source));
+        write_opt(w, "opt_out", ev.opt_out);
+        if (ev.messaging_channel) {
+            w.key("messaging_channel");
+            w.string_raw(to_string(*ev.messaging_channel));
+        }
+        if (ev.data_processing_options) {
+            write_strings(w, "data_processing_options", *ev.data_processing_options);
+            write_opt(w, "data_processing_options_country", ev.data_processing_options_country);
+            write_opt(w, "data_processing_options_state", ev.data_processing_options_state);
+        }
+        write_opt(w, "advanced_measurement_table", ev.advanced_measurement_table);
+        bool user_data_ok = write_user_data(w, ev.user_data);
+        if (ev.custom_data) write_custom_data(w, *ev.custom_data);
+        if (ev.app_data) write_app_data(w, *ev.app_data);
+        if (ev.original_event_data) write_original(w, *ev.original_event_data);
+        if (ev.attribution_data) write_attribution(w, *ev.attribution_data);
+        write_raw(w, ev.extra);
+        w.end_object();
+        return user_data_ok;
+    }
+
+    void write_tail(std::string& out, const RequestFields& f, std::string_view token) {
+        json::Writer w(out);
+        w.set_first(false);
+        write_opt(w, "test_event_code", f.test_event_code);
+        write_opt(w, "partner_agent", f.partner_agent);
+        write_opt(w, "namespace_id", f.namespace_id);
+        write_opt(w, "upload_id", f.upload_id);
+        write_opt(w, "upload_tag", f.upload_tag);
+        write_opt(w, "upload_source", f.upload_source);
+        if (!token.empty()) w.member("access_token", token);
+    }
+};
+
+BatchEncoder::BatchEncoder(EncodeOptions options)
+    : impl_(std::make_unique<impl>(std::move(options))) {}
+BatchEncoder::~BatchEncoder() = default;
+BatchEncoder::BatchEncoder(BatchEncoder&&) noexcept = default;
+BatchEncoder& BatchEncoder::operator=(BatchEncoder&&) noexcept = default;
+
+EncodeResult BatchEncoder::add(const Event& ev, std::chrono::system_clock::time_point now) {
+    auto& d = *impl_;
+    EncodeResult r;
+    if (d.count >= d.options.max_batch_events) {
+        r.status = EncodeStatus::batch_full;
+        return r;
+    }
+    r.errors = validate(ev, now, d.options.validation);
+    if (!r.errors.empty()) {
+        r.status = EncodeStatus::invalid;
+        return r;
+    }
+    d.normalize_user_data(ev.user_data, r);
+    if (!r.errors.empty()) {
+        r.status = EncodeStatus::invalid;
+        return r;
+    }
+
+    d.buf.resize(d.events_end);  // drop a tail left by json_body()
+    const auto start = d.buf.size();
+    bool user_data_ok = d.write_event(ev);
+    // The comma before a non-first event is not part of the event's size.
+    const auto bytes = d.buf.size() - start - (d.count == 0 ? 0 : 1);
+    if (!user_data_ok) {
+        d.buf.resize(start);
+        r.status = EncodeStatus::invalid;
+        r.errors.push_back({"user_data",
+                            "no customer information parameter left after normalization"});
+        return r;
+    }
+    if (bytes > d.options.validation.max_event_bytes) {
+        d.buf.resize(start);
+        r.status = EncodeStatus::invalid;
+        r.errors.push_back({"", "event is " + std::to_string(bytes) + " bytes serialized, over the " +
+                                    std::to_string(d.options.validation.max_event_bytes) +
+                                    "-byte cap"});
+        return r;
+    }
+    d.events_end = d.buf.size();
+    ++d.count;
+    return r;
+}
+
+std::size_t BatchEncoder::size() const noexcept { return impl_->count; }
+bool BatchEncoder::full() const noexcept { return impl_->count >= impl_->options.max_batch_events; }
+std::size_t BatchEncoder::data_bytes() const noexcept {
+    return impl_->events_end - body_prefix.size();
+}
+
+std::string_view BatchEncoder::json_body(const RequestFields& fields, std::string_view access_token) {
+    auto& d = *impl_;
+    d.buf.resize(d.events_end);
+    d.buf += ']';
+    d.write_tail(d.buf, fields, access_token);
+    d.buf += '}';
+    return d.buf;
+}
+
+std::string_view BatchEncoder::form_body(const RequestFields& fields, std::string_view access_token) {
+    auto& d = *impl_;
+    d.form.clear();
+    d.form += "data=";
+    // The JSON array starts at the '[' that ends the prefix.
+    std::string_view array(d.buf.data() + body_prefix.size() - 1,
+                           d.events_end - body_prefix.size() + 1);
+    json::append_form_encoded(d.form, array);
+    d.form += "%5D";
+    auto field = [&](std::string_view k, std::string_view v) {
+        d.form += '&';
+        d.form += k;
+        d.form += '=';
+        json::append_form_encoded(d.form, v);
+    };
+    if (fields.test_event_code) field("test_event_code", *fields.test_event_code);
+    if (fields.partner_agent) field("partner_agent", *fields.partner_agent);
+    if (fields.namespace_id) field("namespace_id", *fields.namespace_id);
+    if (fields.upload_id) field("upload_id", *fields.upload_id);
+    if (fields.upload_tag) field("upload_tag", *fields.upload_tag);
+    if (fields.upload_source) field("upload_source", *fields.upload_source);
+    if (!access_token.empty()) field("access_token", access_token);
+    return d.form;
+}
+
+void BatchEncoder::clear() noexcept {
+    auto& d = *impl_;
+    d.buf.resize(body_prefix.size());
+    d.events_end = body_prefix.size();
+    d.count = 0;
+}
+
+const EncodeOptions& BatchEncoder::options() const noexcept { return impl_->options; }
+
+} // namespace capi

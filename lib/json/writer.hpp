@@ -101,6 +101,13 @@ public:
         if (!std::isfinite(v)) { out_ += "null"; return; }
         char buf[32];
         auto r = std::to_chars(buf, buf + sizeof buf, v);
+        // A large integral double comes out as a long digit string ("3e19" as
+        // "30000000000000000000"), which parsers read as an integer and reject
+        // when it overflows 64 bits; scientific form keeps it a double.
+        if (std::fabs(v) >= 1e15 &&
+            std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)).find_first_of(".e") ==
+                std::string_view::npos)
+            r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
         out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
     }
     void boolean(bool v) { comma_(); out_ += v ? "true" : "false"; }

@@ -1,1 +1,281 @@
-// placeholder
+// capi: the normalization contract (docs/normalization.md) for every hashed field
+// and custom_data.currency.
+//
+// normalize_into() is the hot path: it validates once, trims with a view, writes
+// the lowercased value straight into the caller's `out` and applies the field rule
+// in place, so the only allocation is `out` growing (and the caller reuses it).
+// Pure-ASCII values (most PII) never touch utf8proc.
+#include <capi/normalize.hpp>
+
+#include "normalize/unicode.hpp"
+
+#include <array>
+
+namespace capi {
+namespace {
+
+constexpr std::array<std::string_view, field_count> field_names = {
+    "em", "ph", "ge", "db", "fn", "ln", "ct", "st", "zp", "country", "external_id",
+    "f5first", "f5last", "fi", "dobd", "dobm", "doby", "currency",
+};
+
+constexpr bool is_hex(char c) noexcept {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+constexpr bool is_ascii_lower(char c) noexcept { return c >= 'a' && c <= 'z'; }
+
+// A rejected value leaves `out` empty: callers log rejects, and a half-normalized
+// value is PII that should not end up in a log line.
+NormalizeStatus rejected(std::string& out, std::string_view& reason,
+                         std::string_view why) noexcept {
+    out.clear();
+    reason = why;
+    return NormalizeStatus::rejected;
+}
+
+NormalizeStatus omitted(std::string& out, std::string_view& reason,
+                        std::string_view why) noexcept {
+    out.clear();
+    reason = why;
+    return NormalizeStatus::omitted;
+}
+
+// Characters of the local part, as Java's SDK regex and the contract list them
+// (after lowercasing, so only lowercase letters remain).
+bool is_email_local_char(char c) noexcept {
+    if (is_ascii_lower(c) || is_digit(c)) return true;
+    switch (c) {
+    case '.': case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+    case '+': case '/': case '=': case '?': case '^': case '_': case '`': case '{':
+    case '}': case '|': case '~': case '-':
+        return true;
+    default:
+        return false;
+    }
+}
+
+NormalizeStatus email_rule(std::string& out, std::string_view& reason) {
+    const std::string_view v = out;
+    const auto at = v.find('@');
+    if (at == std::string_view::npos || v.find('@', at + 1) != std::string_view::npos)
+        return rejected(out, reason, "email must contain exactly one '@'");
+    const auto local = v.substr(0, at);
+    const auto domain = v.substr(at + 1);
+    if (local.empty()) return rejected(out, reason, "email has nothing before the '@'");
+    for (const char c : local) {
+        if (!is_email_local_char(c))
+            return rejected(out, reason, "email has a character not allowed before the '@'");
+    }
+    if (domain.empty()) return rejected(out, reason, "email has no domain after the '@'");
+    std::size_t labels = 0;
+    std::size_t label_start = 0;
+    for (std::size_t i = 0; i <= domain.size(); ++i) {
+        if (i < domain.size() && domain[i] != '.') {
+            const char c = domain[i];
+            if (!is_ascii_lower(c) && !is_digit(c) && c != '-')
+                return rejected(out, reason,
+                                "email domain may contain only letters, digits, '-' and '.'");
+            continue;
+        }
+        if (i == label_start) return rejected(out, reason, "email domain has an empty label");
+        ++labels;
+        label_start = i + 1;
+    }
+    if (labels < 2) return rejected(out, reason, "email domain must have at least two labels");
+    const auto tld = domain.substr(domain.rfind('.') + 1);
+    if (tld.size() < 2) return rejected(out, reason, "email top-level domain must be 2 or more letters");
+    for (const char c : tld) {
+        if (!is_ascii_lower(c))
+            return rejected(out, reason, "email top-level domain must be 2 or more letters");
+    }
+    return NormalizeStatus::ok;
+}
+
+NormalizeStatus phone_rule(std::string& out, std::string_view& reason) {
+    // Separators go first so "+ 44" and "(00)44" lose their prefix like "+44".
+    bool letter = false;
+    bool other = false;
+    detail::retain(out, [&](char32_t c) {
+        if (c == '-' || c == '(' || c == ')' || c == '.' || detail::is_space(c)) return false;
+        if (detail::is_letter(c)) letter = true;
+        else if (c != '+' && (c < '0' || c > '9')) other = true;
+        return true;
+    });
+    if (letter) return rejected(out, reason, "phone number must not contain letters");
+    std::string_view v = out;
+    if (!v.empty() && v.front() == '+') v.remove_prefix(1);
+    if (v.starts_with("00")) v.remove_prefix(2);
+    if (other || v.find('+') != std::string_view::npos)
+        return rejected(out, reason,
+                        "phone number may contain only digits, spaces, '+', '-', '(', ')' and '.'");
+    if (v.size() < 7 || v.size() > 15)
+        return rejected(out, reason, "phone number must have 7 to 15 digits");
+    out.erase(0, out.size() - v.size());
+    return NormalizeStatus::ok;
+}
+
+NormalizeStatus gender_rule(std::string& out, std::string_view& reason) {
+    detail::retain(out, detail::is_letter);
+    if (out == "f" || out == "female") {
+        out = "f";
+        return NormalizeStatus::ok;
+    }
+    if (out == "m" || out == "male") {
+        out = "m";
+        return NormalizeStatus::ok;
+    }
+    return omitted(out, reason, "gender is not f, female, m or male");
+}
+
+NormalizeStatus city_rule(std::string& out, std::string_view& reason) {
+    detail::retain(out, [](char32_t c) {
+        return !(c >= '0' && c <= '9') && c != '.' && c != '-' && c != '(' && c != ')' &&
+               !detail::is_space(c);
+    });
+    if (out.empty()) return omitted(out, reason, "city has nothing left after normalization");
+    return NormalizeStatus::ok;
+}
+
+NormalizeStatus state_rule(std::string& out, std::string_view& reason) {
+    detail::retain(out, detail::is_letter);
+    if (out.empty()) return omitted(out, reason, "state has no letters");
+    return NormalizeStatus::ok;
+}
+
+NormalizeStatus zip_rule(std::string& out, std::string_view& reason) {
+    detail::retain(out, [](char32_t c) { return !detail::is_space(c); });
+    if (const auto dash = out.find('-'); dash != std::string::npos) out.resize(dash);
+    if (detail::code_point_count(out) < 2)
+        return omitted(out, reason, "zip code has fewer than 2 characters");
+    return NormalizeStatus::ok;
+}
+
+NormalizeStatus country_rule(std::string& out, std::string_view& reason) {
+    detail::retain(out, detail::is_letter);
+    if (!is_iso3166_alpha2(out))
+        return rejected(out, reason, "not an ISO 3166-1 alpha-2 country code");
+    return NormalizeStatus::ok;
+}
+
+NormalizeStatus currency_rule(std::string& out, std::string_view& reason) {
+    detail::retain(out, detail::is_letter);
+    if (!is_iso4217(out)) return rejected(out, reason, "not an ISO 4217 currency code");
+    return NormalizeStatus::ok;
+}
+
+// dobd/dobm: one or two ASCII digits, in [1, max], zero-padded to two.
+NormalizeStatus day_month_rule(std::string& out, std::string_view& reason, int max,
+                               std::string_view why) {
+    if (out.empty() || out.size() > 2 || !is_digit(out[0]) ||
+        (out.size() == 2 && !is_digit(out[1])))
+        return rejected(out, reason, why);
+    const int n = out.size() == 1 ? out[0] - '0' : (out[0] - '0') * 10 + (out[1] - '0');
+    if (n < 1 || n > max) return rejected(out, reason, why);
+    if (out.size() == 1) out.insert(out.begin(), '0');
+    return NormalizeStatus::ok;
+}
+
+NormalizeStatus year_rule(std::string& out, std::string_view& reason) {
+    if (out.size() != 4 || !is_digit(out[0]) || !is_digit(out[1]) || !is_digit(out[2]) ||
+        !is_digit(out[3]))
+        return rejected(out, reason, "year of birth must be exactly 4 digits");
+    return NormalizeStatus::ok;
+}
+
+std::string_view trim_ascii(std::string_view s) noexcept {
+    const auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+    while (!s.empty() && space(s.front())) s.remove_prefix(1);
+    while (!s.empty() && space(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+} // namespace
+
+std::string_view to_string(Field field) noexcept {
+    const auto i = static_cast<std::size_t>(field);
+    return i < field_names.size() ? field_names[i] : std::string_view{};
+}
+
+std::optional<Field> parse_field(std::string_view key) noexcept {
+    for (std::size_t i = 0; i < field_names.size(); ++i) {
+        if (field_names[i] == key) return static_cast<Field>(i);
+    }
+    return std::nullopt;
+}
+
+bool is_hashed_field(Field field) noexcept {
+    return field != Field::external_id && field != Field::currency &&
+           static_cast<std::size_t>(field) < field_count;
+}
+
+bool looks_hashed(std::string_view s) noexcept {
+    if (s.size() != 64 && s.size() != 32) return false;
+    for (const char c : s) {
+        if (!is_hex(c)) return false;
+    }
+    return true;
+}
+
+NormalizeStatus normalize_into(Field field, std::string_view value, std::string& out,
+                               std::string_view& reason) {
+    out.clear();
+    reason = {};
+    const bool ascii = detail::is_ascii(value);
+    if (!ascii && !is_valid_utf8(value)) return rejected(out, reason, "invalid UTF-8");
+    const std::string_view trimmed = ascii ? trim_ascii(value) : detail::trim(value);
+    if (trimmed.empty()) return omitted(out, reason, "empty");
+
+    // external_id is sent byte-exact, as every classic SDK does: its owner decides
+    // what it looks like, and trimming or lowercasing would break the match.
+    if (field == Field::external_id) {
+        out.assign(value);
+        return NormalizeStatus::ok;
+    }
+
+    if (ascii) {
+        out.assign(trimmed);
+        for (char& c : out) {
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+        }
+    } else {
+        detail::append_lower(out, trimmed);
+    }
+
+    // currency is never hashed, so a hex string is just not a currency code.
+    if (field == Field::currency) return currency_rule(out, reason);
+    if (looks_hashed(out)) return NormalizeStatus::already_hashed;
+
+    switch (field) {
+    case Field::em: return email_rule(out, reason);
+    case Field::ph: return phone_rule(out, reason);
+    case Field::ge: return gender_rule(out, reason);
+    case Field::db:
+    case Field::fn:
+    case Field::ln: return NormalizeStatus::ok;
+    case Field::ct: return city_rule(out, reason);
+    case Field::st: return state_rule(out, reason);
+    case Field::zp: return zip_rule(out, reason);
+    case Field::country: return country_rule(out, reason);
+    case Field::f5first:
+    case Field::f5last: out.resize(detail::prefix_bytes(out, 5)); return NormalizeStatus::ok;
+    case Field::fi: out.resize(detail::prefix_bytes(out, 1)); return NormalizeStatus::ok;
+    case Field::dobd:
+        return day_month_rule(out, reason, 31, "day of birth must be 1 to 31 (1 or 2 digits)");
+    case Field::dobm:
+        return day_month_rule(out, reason, 12, "month of birth must be 1 to 12 (1 or 2 digits)");
+    case Field::doby: return year_rule(out, reason);
+    case Field::external_id:
+    case Field::currency: break;  // handled above
+    }
+    return rejected(out, reason, "unknown field");
+}
+
+Normalized normalize(Field field, std::string_view value) {
+    Normalized result;
+    result.status = normalize_into(field, value, result.value, result.reason);
+    return result;
+}
+
+} // namespace capi

@@ -1,0 +1,40 @@
+// capi: the SHA-256 dispatch table (private).
+//
+// Every implementation hashes a batch of messages; sha256.cpp picks one entry
+// of `implementations()` once at start-up. A new path (SHA-NI, AVX2 lanes, ...)
+// is one more entry: a name, a batch function and a CPU check.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+
+#include <capi/sha256.hpp>
+
+namespace capi::sha256::detail {
+
+struct impl {
+    const char* name;
+    /// Hashes inputs[i] into outputs[i] for i < n. Reentrant, never fails.
+    void (*hash_many)(const std::string_view* inputs, digest* outputs, std::size_t n) noexcept;
+    /// True when this CPU can run the implementation.
+    bool (*supported)() noexcept;
+};
+
+/// The portable FIPS 180-4 implementation; always built, always supported.
+extern const impl scalar_impl;
+digest scalar_hash(std::string_view data) noexcept;
+
+/// Every implementation built into the library, the preferred one first and
+/// scalar last (the tests walk this list and check each supported path).
+std::span<const impl* const> implementations() noexcept;
+
+/// The choice made for `forced` (the value of CAPI_SHA256_IMPL, or nullptr):
+/// the named implementation when it is built and supported, otherwise the best
+/// supported one. Exposed so the tests can check the rule without re-exec'ing.
+const impl& choose(const char* forced) noexcept;
+
+/// The implementation chosen at start-up.
+const impl& selected() noexcept;
+
+} // namespace capi::sha256::detail
