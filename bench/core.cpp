@@ -277,7 +277,7 @@ int main(int argc, char** argv) {
     }
 
     std::printf("capi core benchmark: validate + normalize + SHA-256 + serialize, one thread\n");
-    std::printf("%zu distinct Purchase events (9 hashed PII values each), 1000 per body, "
+    std::printf("%zu distinct Purchase events (8 hashed PII values + external_id each), 1000 per body, "
                 "best of %d rounds of %.0f s\n",
                 n, rounds, seconds);
     std::printf("sha256 implementation: %s\n", std::string(capi::sha256::implementation_name()).c_str());

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <simdjson.h>
 
+#include <cctype>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -232,6 +233,20 @@ TEST_CASE("external_id is sent raw by default and hashed on request", "[encoder]
         Parsed p(enc.json_body());
         CHECK(strings(p.event(0)["user_data"]["external_id"]) ==
               std::vector<std::string>{openssl_hex("Ext-1"), openssl_hex("ext-2")});
+    }
+    {
+        // A digest is not hashed a second time, even with hashing on.
+        capi::EncodeOptions o;
+        o.hash_external_id = true;
+        capi::BatchEncoder enc(o);
+        const std::string digest = openssl_hex("cust-7");
+        std::string upper = digest;
+        for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        ev.user_data.external_id = {upper, digest, "cust-8"};
+        REQUIRE(enc.add(ev, now).status == capi::EncodeStatus::added);
+        Parsed p(enc.json_body());
+        CHECK(strings(p.event(0)["user_data"]["external_id"]) ==
+              std::vector<std::string>{digest, openssl_hex("cust-8")});
     }
 }
 

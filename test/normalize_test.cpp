@@ -236,8 +236,7 @@ TEST_CASE("is_iso4217", "[normalize][iso]") {
             }
         }
     }
-    CHECK(count > 170);
-    CHECK(count < 190);
+    CHECK(count == 181);  // the embedded list: change both together
     for (std::string_view c : {"USD", "usd", "Usd", "EUR", "GBP", "JPY", "CHF", "CNY", "INR",
                                "BRL", "KRW", "XAU", "XAG", "XDR", "XOF", "XAF", "CHE", "BOV",
                                "USN", "VES", "SLE", "ZWG", "XCG", "MRU", "STN"}) {
@@ -245,7 +244,7 @@ TEST_CASE("is_iso4217", "[normalize][iso]") {
         CHECK(capi::is_iso4217(c));
     }
     for (std::string_view c : {"ABC", "XYZ", "EURO", "US", "U", "", "DEM", "FRF", "ITL",
-                               "US1", "us ", "$$$", "BTC", "RMB"}) {
+                               "US1", "us ", "$$$", "BTC", "RMB", "XTS", "XXX"}) {
         INFO(c);
         CHECK_FALSE(capi::is_iso4217(c));
     }

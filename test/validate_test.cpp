@@ -22,13 +22,36 @@ namespace {
 thread_local std::size_t allocation_count = 0;
 } // namespace
 
-void* operator new(std::size_t n) {
+// The whole unaligned family is replaced, so every pointer meets its own kind of
+// delete (sanitizers check the pairing). Out of line so GCC does not pair an
+// inlined malloc()/free() with new/delete expressions (-Wmismatched-new-delete).
+namespace {
+void* counted_malloc(std::size_t n) noexcept {
     ++allocation_count;
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    return std::malloc(n == 0 ? 1 : n);
+}
+} // namespace
+
+[[gnu::noinline]] void* operator new(std::size_t n) {
+    if (void* p = counted_malloc(n)) return p;
     throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void* operator new[](std::size_t n) {
+    if (void* p = counted_malloc(n)) return p;
+    throw std::bad_alloc();
+}
+[[gnu::noinline]] void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    return counted_malloc(n);
+}
+[[gnu::noinline]] void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+    return counted_malloc(n);
+}
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
 
@@ -468,7 +491,7 @@ TEST_CASE("event_time window", "[validate][time]") {
         CHECK(at(ActionSource::chat, std::numeric_limits<std::int64_t>::max(), o).empty());
     }
     SECTION("with a ManualClock") {
-        capi::ManualClock clock(std::chrono::system_clock::time_point(std::chrono::seconds(t0)));
+        capi::ManualClock clock{std::chrono::system_clock::time_point{std::chrono::seconds{t0}}};
         Event ev = system_event();
         ev.event_time = t0 - 7 * day;
         CHECK(capi::validate(ev, clock.now()).empty());

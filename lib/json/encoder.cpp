@@ -157,6 +157,12 @@ struct BatchEncoder::impl {
                 .push_back(std::move(e));
             return;
         }
+        // external_id is byte-exact and never reported as already hashed; when the
+        // option hashes it, a value that is already a digest must not be hashed twice.
+        if (f == Field::external_id && options.hash_external_id && looks_hashed(tmp)) {
+            for (auto& c : tmp) c = static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+            st = NormalizeStatus::already_hashed;
+        }
         // Duplicates after normalization are sent once, first occurrence kept.
         for (auto i = first_slot; i < slots.size(); ++i) {
             std::string_view prev(arena.data() + slots[i].offset, slots[i].length);

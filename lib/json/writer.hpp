@@ -16,6 +16,21 @@
 
 namespace capi::json {
 
+namespace detail {
+// True for bytes that stop the plain-copy loop: control characters, '"', '\\', and
+// 0xE2 (the lead byte of U+2028/U+2029, checked precisely when seen).
+struct EscapeTable {
+    bool stop[256] = {};
+    constexpr EscapeTable() {
+        for (int c = 0; c < 0x20; ++c) stop[c] = true;
+        stop[static_cast<unsigned char>('"')] = true;
+        stop[static_cast<unsigned char>('\\')] = true;
+        stop[0xE2] = true;
+    }
+};
+inline constexpr EscapeTable escape_table{};
+} // namespace detail
+
 /// Appends `s` escaped (without the surrounding quotes) to `out`.
 inline void append_escaped(std::string& out, std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
@@ -26,11 +41,13 @@ inline void append_escaped(std::string& out, std::string_view s) {
         const char* run = p;
         while (p < end) {
             auto c = static_cast<unsigned char>(*p);
-            if (c < 0x20 || c == '"' || c == '\\') break;
-            // U+2028 / U+2029 are E2 80 A8 / E2 80 A9.
-            if (c == 0xE2 && end - p >= 3 && static_cast<unsigned char>(p[1]) == 0x80 &&
-                (static_cast<unsigned char>(p[2]) & 0xFE) == 0xA8)
-                break;
+            if (detail::escape_table.stop[c]) {
+                if (c != 0xE2) break;
+                // U+2028 / U+2029 are E2 80 A8 / E2 80 A9; other E2 sequences are plain.
+                if (end - p >= 3 && static_cast<unsigned char>(p[1]) == 0x80 &&
+                    (static_cast<unsigned char>(p[2]) & 0xFE) == 0xA8)
+                    break;
+            }
             ++p;
         }
         out.append(run, static_cast<std::size_t>(p - run));

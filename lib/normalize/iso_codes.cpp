@@ -2,7 +2,8 @@
 //
 // Sources: ISO 3166-1 (the 249 officially assigned alpha-2 codes) and ISO 4217
 // list one (active alphabetic codes, including fund, metal and special codes such
-// as XAU, XDR, XTS), as published in Debian's iso-codes 4.15, plus XCG and ZWG
+// as XAU, XDR; not XTS "testing" or XXX "no currency", which no purchase carries),
+// as published in Debian's iso-codes 4.15, plus XCG and ZWG
 // (assigned 2024). Codes withdrawn only recently (HRK, SLL, CUC, ANG, ZWL) are kept:
 // stored purchase data still carries them and rejecting a currency Meta knows costs
 // the whole custom_data value. Update both lists when ISO amends them.
@@ -65,7 +66,7 @@ constexpr std::string_view currency_list =
     "UAH UGX USD USN UYI UYU UYW UZS "
     "VED VES VND VUV "
     "WST "
-    "XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX "
+    "XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XUA "
     "YER "
     "ZAR ZMW ZWG ZWL ";
 

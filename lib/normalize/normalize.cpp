@@ -85,11 +85,9 @@ NormalizeStatus email_rule(std::string& out, std::string_view& reason) {
     }
     if (labels < 2) return rejected(out, reason, "email domain must have at least two labels");
     const auto tld = domain.substr(domain.rfind('.') + 1);
-    if (tld.size() < 2) return rejected(out, reason, "email top-level domain must be 2 or more letters");
-    for (const char c : tld) {
-        if (!is_ascii_lower(c))
-            return rejected(out, reason, "email top-level domain must be 2 or more letters");
-    }
+    bool tld_ok = tld.size() >= 2;
+    for (const char c : tld) tld_ok = tld_ok && is_ascii_lower(c);
+    if (!tld_ok) return rejected(out, reason, "email top-level domain must be 2 or more letters");
     return NormalizeStatus::ok;
 }
 
