@@ -168,3 +168,23 @@ TEST_CASE("form encoding escapes everything but unreserved characters", "[json]"
     capi::json::append_form_encoded(out, "AZaz09-_.*~\xC3\xA9");
     CHECK(out == "AZaz09-_.*%7E%C3%A9");
 }
+
+TEST_CASE("escapes are found at every position of long strings", "[json]") {
+    // Exercises the 16-byte fast path and its hand-over to the byte loop.
+    const std::string specials[] = {"\"", "\\", "\n", std::string(1, '\0'), "\x1f",
+                                    "\xE2\x80\xA8", "\xC3\xA9", "\xE2\x82\xAC"};
+    for (std::size_t len = 0; len <= 70; ++len) {
+        for (const auto& sp : specials) {
+            for (std::size_t pos = 0; pos <= len; ++pos) {
+                std::string s(len, 'a');
+                s.insert(pos, sp);
+                REQUIRE(round_trip_string(s) == s);
+            }
+        }
+    }
+    std::string out;
+    Writer w(out);
+    w.lit_key("k");
+    w.string(std::string(40, 'x') + "\"" + std::string(20, 'y'));
+    CHECK(out == "\"k\":\"" + std::string(40, 'x') + "\\\"" + std::string(20, 'y') + "\"");
+}

@@ -94,7 +94,7 @@ void write_opt(json::Writer& w, std::string_view key, const std::optional<bool>&
     if (v) w.member_bool(key, *v);
 }
 void write_strings(json::Writer& w, std::string_view key, const std::vector<std::string>& v) {
-    w.key(key);
+    w.lit_key(key);
     w.begin_array();
     for (const auto& s : v) w.string(s);
     w.end_array();
@@ -217,7 +217,7 @@ struct BatchEncoder::impl {
 
     bool write_user_data(json::Writer& w, const UserData& ud) {
         bool any = false;
-        w.key("user_data");
+        w.lit_key("user_data");
         w.begin_object();
         std::size_t k = 0;
         for (const auto& mk : multi_keys) {
@@ -225,7 +225,7 @@ struct BatchEncoder::impl {
             ++k;
             if (b == e) continue;
             any = true;
-            w.key(to_string(mk.field));
+            w.lit_key(to_string(mk.field));
             w.begin_array();
             for (auto i = b; i < e; ++i) write_slot(w, slots[i]);
             w.end_array();
@@ -235,7 +235,7 @@ struct BatchEncoder::impl {
             ++k;
             if (b == slot_begin[k]) continue;
             any = true;
-            w.key(to_string(sk.field));
+            w.lit_key(to_string(sk.field));
             write_slot(w, slots[b]);
         }
         for (const auto& pk : plain_keys) {
@@ -264,7 +264,7 @@ struct BatchEncoder::impl {
     }
 
     void write_custom_data(json::Writer& w, const CustomData& cd) {
-        w.key("custom_data");
+        w.lit_key("custom_data");
         w.begin_object();
         write_opt(w, "value", cd.value);
         if (cd.currency) {
@@ -277,7 +277,7 @@ struct BatchEncoder::impl {
         write_opt(w, "content_category", cd.content_category);
         if (!cd.content_ids.empty()) write_strings(w, "content_ids", cd.content_ids);
         if (!cd.contents.empty()) {
-            w.key("contents");
+            w.lit_key("contents");
             w.begin_array();
             for (const auto& c : cd.contents) write_content(w, c);
             w.end_array();
@@ -296,7 +296,7 @@ struct BatchEncoder::impl {
     }
 
     static void write_app_data(json::Writer& w, const AppData& ad) {
-        w.key("app_data");
+        w.lit_key("app_data");
         w.begin_object();
         write_opt(w, "application_tracking_enabled", ad.application_tracking_enabled);
         write_opt(w, "advertiser_tracking_enabled", ad.advertiser_tracking_enabled);
@@ -317,7 +317,7 @@ struct BatchEncoder::impl {
     }
 
     static void write_original(json::Writer& w, const OriginalEventData& o) {
-        w.key("original_event_data");
+        w.lit_key("original_event_data");
         w.begin_object();
         write_opt(w, "event_name", o.event_name);
         write_opt(w, "event_time", o.event_time);
@@ -328,7 +328,7 @@ struct BatchEncoder::impl {
     }
 
     static void write_attribution(json::Writer& w, const AttributionData& a) {
-        w.key("attribution_data");
+        w.lit_key("attribution_data");
         w.begin_object();
         write_opt(w, "scope", a.scope);
         write_opt(w, "visit_time", a.visit_time);
@@ -348,7 +348,7 @@ struct BatchEncoder::impl {
         write_opt(w, "linkage_key", a.linkage_key);
         write_opt(w, "touchpoint_id", a.touchpoint_id);
         if (a.attribution_setting) {
-            w.key("attribution_setting");
+            w.lit_key("attribution_setting");
             w.begin_object();
             write_opt(w, "inactivity_window_hours", a.attribution_setting->inactivity_window_hours);
             write_opt(w, "reattribution_window_hours",
@@ -371,11 +371,11 @@ struct BatchEncoder::impl {
         write_opt(w, "event_id", ev.event_id);
         write_opt(w, "event_source_url", ev.event_source_url);
         write_opt(w, "referrer_url", ev.referrer_url);
-        w.key("action_source");
+        w.lit_key("action_source");
         w.string_raw(to_string(ev.action_source));
         write_opt(w, "opt_out", ev.opt_out);
         if (ev.messaging_channel) {
-            w.key("messaging_channel");
+            w.lit_key("messaging_channel");
             w.string_raw(to_string(*ev.messaging_channel));
         }
         if (ev.data_processing_options) {

@@ -14,6 +14,10 @@
 #include <string>
 #include <string_view>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace capi::json {
 
 namespace detail {
@@ -39,6 +43,19 @@ inline void append_escaped(std::string& out, std::string_view s) {
     while (p < end) {
         // Copy the longest run that needs no escaping in one go.
         const char* run = p;
+#if defined(__SSE2__)
+        // 16 bytes at a time while they are printable ASCII other than '"' and '\\'
+        // (a signed compare below 0x20 also catches every byte >= 0x80).
+        while (end - p >= 16) {
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+            const __m128i bad = _mm_or_si128(
+                _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            if (_mm_movemask_epi8(bad) != 0) break;
+            p += 16;
+        }
+#endif
         while (p < end) {
             auto c = static_cast<unsigned char>(*p);
             if (detail::escape_table.stop[c]) {
@@ -83,13 +100,21 @@ public:
     void begin_array() { comma_(); out_ += '['; first_ = true; }
     void end_array() { out_ += ']'; first_ = false; }
 
-    /// Writes `"k":`; the next value call completes the member.
+    /// Writes `"k":` with `k` escaped; the next value call completes the member.
     void key(std::string_view k) {
         comma_();
         out_ += '"';
         append_escaped(out_, k);
         out_ += "\":";
         first_ = true;  // the value after a key takes no comma
+    }
+    /// key() for the library's own key literals, which need no escaping.
+    void lit_key(std::string_view k) {
+        comma_();
+        out_ += '"';
+        out_ += k;
+        out_ += "\":";
+        first_ = true;
     }
 
     void string(std::string_view s) {
@@ -132,11 +157,11 @@ public:
     /// Already-serialized JSON (a validated raw member).
     void raw(std::string_view json) { comma_(); out_ += json; }
 
-    /// Member helpers.
-    void member(std::string_view k, std::string_view v) { key(k); string(v); }
-    void member_int(std::string_view k, std::int64_t v) { key(k); integer(v); }
-    void member_num(std::string_view k, double v) { key(k); number(v); }
-    void member_bool(std::string_view k, bool v) { key(k); boolean(v); }
+    /// Members under the library's own key literals (written unescaped, see lit_key).
+    void member(std::string_view k, std::string_view v) { lit_key(k); string(v); }
+    void member_int(std::string_view k, std::int64_t v) { lit_key(k); integer(v); }
+    void member_num(std::string_view k, double v) { lit_key(k); number(v); }
+    void member_bool(std::string_view k, bool v) { lit_key(k); boolean(v); }
 
     std::string& buffer() noexcept { return out_; }
     /// Resets the comma state (after the caller wrote structure by hand).
