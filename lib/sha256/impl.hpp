@@ -25,6 +25,22 @@ struct impl {
 extern const impl scalar_impl;
 digest scalar_hash(std::string_view data) noexcept;
 
+/// x86 SHA extensions, 1-, 2- and 4-way interleaved (shani.cpp).
+extern const impl shani_impl;
+/// AVX2, 8 messages per lane group (avx2.cpp).
+extern const impl avx2_impl;
+/// AVX-512F, 16 messages per lane group (avx512.cpp).
+extern const impl avx512_impl;
+
+/// CPU features, read once with cpuid/xgetbv (cpu.cpp). Each is false on
+/// non-x86 builds and when the OS does not enable the register state.
+struct cpu_features {
+    bool sha = false;      ///< SHA extensions (CPUID.7.0:EBX[29]) + SSE4.1 + SSSE3
+    bool avx2 = false;     ///< AVX2 with OS-enabled YMM state
+    bool avx512f = false;  ///< AVX-512F with OS-enabled ZMM state
+};
+const cpu_features& cpu() noexcept;
+
 /// Every implementation built into the library, the preferred one first and
 /// scalar last (the tests walk this list and check each supported path).
 std::span<const impl* const> implementations() noexcept;

@@ -13,7 +13,7 @@ namespace detail {
 namespace {
 
 // Preferred first; scalar last, as the fallback that always runs.
-constexpr std::array<const impl*, 1> table = {&scalar_impl};
+constexpr std::array<const impl*, 4> table = {&avx512_impl, &shani_impl, &avx2_impl, &scalar_impl};
 
 } // namespace
 

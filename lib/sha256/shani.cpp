@@ -1,0 +1,12 @@
+// Placeholder until the shani path lands: built, never supported, never selected.
+#include "sha256/impl.hpp"
+
+namespace capi::sha256::detail {
+namespace {
+void unavailable(const std::string_view* in, digest* out, std::size_t n) noexcept {
+    scalar_impl.hash_many(in, out, n);
+}
+bool never() noexcept { return false; }
+} // namespace
+const impl shani_impl = {"shani", unavailable, never};
+} // namespace capi::sha256::detail
