@@ -518,3 +518,56 @@ TEST_CASE("data_processing_options empty is sent as an explicit []", "[encoder]"
     REQUIRE(enc.add(ev, now).status == capi::EncodeStatus::added);
     CHECK(std::string(enc.json_body()).find("\"data_processing_options\":[]") != std::string::npos);
 }
+
+TEST_CASE("deferred hashing survives rollbacks and bodies taken mid-batch", "[encoder]") {
+    capi::BatchEncoder enc;
+    auto with_email = [](std::string em) {
+        auto ev = purchase();
+        ev.user_data.em = {std::move(em)};
+        ev.user_data.ph.clear();
+        return ev;
+    };
+    REQUIRE(enc.add(with_email("a@example.com"), now).status == capi::EncodeStatus::added);
+
+    // Fails after its PII was normalized and its holes were written.
+    auto huge = with_email("huge@example.com");
+    huge.custom_data->content_name = std::string(70 * 1024, 'x');
+    REQUIRE(enc.add(huge, now).status == capi::EncodeStatus::invalid);
+    // Fails in normalization (reject_event would be needed to fail here; with
+    // drop_value it is the all-dropped rule): PII of a failed event never lands.
+    capi::Event none = with_email("not an email");
+    none.user_data.client_user_agent.reset();
+    none.user_data.client_ip_address.reset();
+    none.user_data.fbc.reset();
+    none.user_data.fbp.reset();
+    none.action_source = capi::ActionSource::email;
+    REQUIRE(enc.add(none, now).status == capi::EncodeStatus::invalid);
+
+    REQUIRE(enc.add(with_email("b@example.com"), now).status == capi::EncodeStatus::added);
+    {
+        Parsed p(enc.json_body());
+        CHECK(strings(p.event(0)["user_data"]["em"]) == std::vector<std::string>{openssl_hex("a@example.com")});
+        CHECK(strings(p.event(1)["user_data"]["em"]) == std::vector<std::string>{openssl_hex("b@example.com")});
+    }
+    // More events after a body was taken: old digests stay, new ones are filled,
+    // whichever body is asked for first.
+    auto email = [](int i) {
+        std::string e = "c";
+        e += std::to_string(i);
+        e += "@example.com";
+        return e;
+    };
+    for (int i = 0; i < 50; ++i)
+        REQUIRE(enc.add(with_email(email(i)), now).status == capi::EncodeStatus::added);
+    const std::string form(enc.form_body());
+    CHECK(form.find(openssl_hex(email(49))) != std::string::npos);
+    Parsed p(enc.json_body());
+    REQUIRE(count(p.root["data"]) == 52);
+    CHECK(strings(p.event(0)["user_data"]["em"]) == std::vector<std::string>{openssl_hex("a@example.com")});
+    CHECK(strings(p.event(1)["user_data"]["em"]) == std::vector<std::string>{openssl_hex("b@example.com")});
+    for (int i = 0; i < 50; ++i)
+        CHECK(strings(p.event(static_cast<std::size_t>(i) + 2)["user_data"]["em"]) ==
+              std::vector<std::string>{openssl_hex(email(i))});
+    CHECK(std::string(enc.json_body()).find("0000000000000000000000000000000000000000000000000000000000000000") ==
+          std::string::npos);
+}

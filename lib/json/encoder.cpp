@@ -74,11 +74,18 @@ constexpr std::array<PlainKey, 14> plain_keys = {{
     {"ig_sid", &UserData::ig_sid},
 }};
 
-// One normalized PII value waiting to be written.
+// One normalized PII value of the event being added.
 struct Slot {
     std::uint32_t offset;  // into impl::arena
     std::uint32_t length;
-    std::int32_t digest;   // index into impl::digests, or -1 to send the value itself
+    bool hash;             // false: send the value itself
+};
+
+// A value whose digest is still owed: its 64 hex characters go at buf[at].
+struct PendingHash {
+    std::uint32_t offset;  // into impl::arena
+    std::uint32_t length;
+    std::size_t at;
 };
 
 void write_opt(json::Writer& w, std::string_view key, const std::optional<std::string>& v) {
@@ -130,14 +137,21 @@ struct BatchEncoder::impl {
     std::size_t count = 0;
     std::string form;                  // form_body() output
 
+    // Hashing is deferred to the end of the batch, so one hash_many call covers
+    // every value of every event (what the multi-buffer SHA-256 paths need to fill
+    // their lanes): the writer leaves a 64-character hole per hashed value and
+    // fill_hashes() writes the digests into the holes. `arena` keeps the batch's
+    // normalized values until then.
+    std::string arena;
+    std::vector<PendingHash> pending;
+    std::vector<std::string_view> to_hash;
+    std::vector<sha256::digest> digests;
+
     // Per-event scratch, reused.
-    std::string arena;                 // normalized values back to back
     std::string tmp;
     std::vector<Slot> slots;
     // slot_begin[k] .. slot_begin[k+1] are the slots of key k (11 multi + 6 single).
     std::array<std::uint32_t, multi_keys.size() + single_keys.size() + 1> slot_begin{};
-    std::vector<std::string_view> to_hash;
-    std::vector<sha256::digest> digests;
 
     explicit impl(EncodeOptions o) : options(std::move(o)) {}
 
@@ -164,22 +178,20 @@ struct BatchEncoder::impl {
             st = NormalizeStatus::already_hashed;
         }
         // Duplicates after normalization are sent once, first occurrence kept.
-        for (auto i = first_slot; i < slots.size(); ++i) {
+        for (std::size_t i = first_slot; i < slots.size(); ++i) {
             std::string_view prev(arena.data() + slots[i].offset, slots[i].length);
             if (prev == tmp) return;
         }
-        std::int32_t digest = -1;
-        if (st == NormalizeStatus::ok && hashed(f)) digest = static_cast<std::int32_t>(to_hash.size());
         slots.push_back({static_cast<std::uint32_t>(arena.size()),
-                         static_cast<std::uint32_t>(tmp.size()), digest});
+                         static_cast<std::uint32_t>(tmp.size()),
+                         st == NormalizeStatus::ok && hashed(f)});
         arena += tmp;
-        if (digest >= 0) to_hash.emplace_back();  // filled once the arena stops growing
     }
 
+    // Appends the event's normalized values to the arena (the caller rolls the
+    // arena back if the event fails).
     void normalize_user_data(const UserData& ud, EncodeResult& r) {
-        arena.clear();
         slots.clear();
-        to_hash.clear();
         std::size_t k = 0;
         for (const auto& mk : multi_keys) {
             slot_begin[k] = static_cast<std::uint32_t>(slots.size());
@@ -195,24 +207,31 @@ struct BatchEncoder::impl {
             ++k;
         }
         slot_begin[k] = static_cast<std::uint32_t>(slots.size());
-
-        for (const auto& s : slots) {
-            if (s.digest >= 0)
-                to_hash[static_cast<std::size_t>(s.digest)] =
-                    std::string_view(arena.data() + s.offset, s.length);
-        }
-        digests.resize(to_hash.size());
-        sha256::hash_many(to_hash, digests);
     }
 
     void write_slot(json::Writer& w, const Slot& s) {
-        if (s.digest >= 0) {
-            char hex[64];
-            sha256::to_hex(digests[static_cast<std::size_t>(s.digest)], hex);
-            w.string_raw(std::string_view(hex, 64));
+        if (s.hash) {
+            static constexpr std::string_view hole(
+                "0000000000000000000000000000000000000000000000000000000000000000");
+            w.string_raw(hole);
+            pending.push_back({s.offset, s.length, buf.size() - 65});
         } else {
             w.string(std::string_view(arena.data() + s.offset, s.length));
         }
+    }
+
+    // Hashes every pending value in one hash_many call and fills the holes.
+    void fill_hashes() {
+        if (pending.empty()) return;
+        to_hash.resize(pending.size());
+        digests.resize(pending.size());
+        for (std::size_t i = 0; i < pending.size(); ++i)
+            to_hash[i] = std::string_view(arena.data() + pending[i].offset, pending[i].length);
+        sha256::hash_many(to_hash, digests);
+        for (std::size_t i = 0; i < pending.size(); ++i)
+            sha256::to_hex(digests[i], buf.data() + pending[i].at);
+        pending.clear();
+        arena.clear();
     }
 
     bool write_user_data(json::Writer& w, const UserData& ud) {
@@ -425,9 +444,17 @@ EncodeResult BatchEncoder::add(const Event& ev, std::chrono::system_clock::time_
         r.status = EncodeStatus::invalid;
         return r;
     }
+    const auto arena_start = d.arena.size();
+    const auto pending_start = d.pending.size();
+    auto roll_back = [&](std::size_t buf_start) {
+        d.buf.resize(buf_start);
+        d.arena.resize(arena_start);
+        d.pending.resize(pending_start);
+        r.status = EncodeStatus::invalid;
+    };
     d.normalize_user_data(ev.user_data, r);
     if (!r.errors.empty()) {
-        r.status = EncodeStatus::invalid;
+        roll_back(d.events_end);
         return r;
     }
 
@@ -437,15 +464,13 @@ EncodeResult BatchEncoder::add(const Event& ev, std::chrono::system_clock::time_
     // The comma before a non-first event is not part of the event's size.
     const auto bytes = d.buf.size() - start - (d.count == 0 ? 0 : 1);
     if (!user_data_ok) {
-        d.buf.resize(start);
-        r.status = EncodeStatus::invalid;
+        roll_back(start);
         r.errors.push_back({"user_data",
                             "no customer information parameter left after normalization"});
         return r;
     }
     if (bytes > d.options.validation.max_event_bytes) {
-        d.buf.resize(start);
-        r.status = EncodeStatus::invalid;
+        roll_back(start);
         r.errors.push_back({"", "event is " + std::to_string(bytes) + " bytes serialized, over the " +
                                     std::to_string(d.options.validation.max_event_bytes) +
                                     "-byte cap"});
@@ -464,6 +489,7 @@ std::size_t BatchEncoder::data_bytes() const noexcept {
 
 std::string_view BatchEncoder::json_body(const RequestFields& fields, std::string_view access_token) {
     auto& d = *impl_;
+    d.fill_hashes();
     d.buf.resize(d.events_end);
     d.buf += ']';
     d.write_tail(d.buf, fields, access_token);
@@ -473,6 +499,7 @@ std::string_view BatchEncoder::json_body(const RequestFields& fields, std::strin
 
 std::string_view BatchEncoder::form_body(const RequestFields& fields, std::string_view access_token) {
     auto& d = *impl_;
+    d.fill_hashes();
     d.form.clear();
     d.form += "data=";
     // The JSON array starts at the '[' that ends the prefix.
@@ -501,6 +528,8 @@ void BatchEncoder::clear() noexcept {
     d.buf.resize(body_prefix.size());
     d.events_end = body_prefix.size();
     d.count = 0;
+    d.pending.clear();
+    d.arena.clear();
 }
 
 const EncodeOptions& BatchEncoder::options() const noexcept { return impl_->options; }
