@@ -1,12 +1,294 @@
-// Placeholder until the shani path lands: built, never supported, never selected.
+// capi: SHA-256 on the x86 SHA extensions (SHA-NI), 1-, 2- and 4-way interleaved.
+//
+// sha256rnds2 does two rounds but its result feeds the next one, so a single
+// message runs at the instruction's latency, not its throughput. Independent
+// messages hashed side by side fill those gaps: hash_many takes the inputs four
+// at a time, then two, then one.
+//
+// Only the functions below carry the SHA target (no per-file flags): the
+// library must load and run on CPUs without SHA-NI, and the dispatch decides.
 #include "sha256/impl.hpp"
 
+#include <cstdint>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CAPI_SHANI_BUILT 1
+#endif
+
 namespace capi::sha256::detail {
+
+#ifdef CAPI_SHANI_BUILT
+
+// Every function that touches SHA/SSSE3/SSE4.1 instructions carries the target;
+// the helpers are force-inlined into the batch functions, which share it.
+#define CAPI_SHANI_TARGET __attribute__((target("sha,sse4.1,ssse3")))
+#define CAPI_SHANI_INLINE __attribute__((target("sha,sse4.1,ssse3"), always_inline)) inline
+
 namespace {
-void unavailable(const std::string_view* in, digest* out, std::size_t n) noexcept {
+
+alignas(16) constexpr std::uint32_t k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+// sha256rnds2 keeps the eight working words as two vectors, (A,B,E,F) and
+// (C,D,G,H), A and C in the top lane. The initial state in that layout:
+CAPI_SHANI_INLINE __m128i initial_abef() noexcept {
+    return _mm_set_epi32(0x6a09e667, static_cast<int>(0xbb67ae85), 0x510e527f, static_cast<int>(0x9b05688c));
+}
+CAPI_SHANI_INLINE __m128i initial_cdgh() noexcept {
+    return _mm_set_epi32(0x3c6ef372, static_cast<int>(0xa54ff53a), 0x1f83d9ab, 0x5be0cd19);
+}
+
+/// Big-endian message words: byte-swap each 32-bit lane.
+CAPI_SHANI_INLINE __m128i load_words(const unsigned char* p) noexcept {
+    const __m128i bswap32 = _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
+    return _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), bswap32);
+}
+
+/// Runs the compression function over one 64-byte block per lane. Lanes are
+/// independent messages; the per-lane loops are unrolled by the compiler
+/// (N is a constant), which puts the lanes' instructions side by side.
+template <int N>
+CAPI_SHANI_INLINE void compress(__m128i (&abef)[N], __m128i (&cdgh)[N],
+                                const unsigned char* const (&block)[N]) noexcept {
+    __m128i m0[N], m1[N], m2[N], m3[N], abef_in[N], cdgh_in[N];
+    for (int l = 0; l < N; ++l) {
+        abef_in[l] = abef[l];
+        cdgh_in[l] = cdgh[l];
+        m0[l] = load_words(block[l]);
+        m1[l] = load_words(block[l] + 16);
+        m2[l] = load_words(block[l] + 32);
+        m3[l] = load_words(block[l] + 48);
+    }
+
+// Four rounds from the message words W[i..i+3] in M: two sha256rnds2, each
+// taking its two W+K values from the low half of the operand.
+#define CAPI_SHANI_ROUNDS(M, i)                                                         \
+    do {                                                                                \
+        const __m128i kv = _mm_load_si128(reinterpret_cast<const __m128i*>(k + (i)));   \
+        for (int l = 0; l < N; ++l) {                                                   \
+            __m128i wk = _mm_add_epi32(M[l], kv);                                       \
+            cdgh[l] = _mm_sha256rnds2_epu32(cdgh[l], abef[l], wk);                      \
+            wk = _mm_shuffle_epi32(wk, 0x0e);                                           \
+            abef[l] = _mm_sha256rnds2_epu32(abef[l], cdgh[l], wk);                      \
+        }                                                                               \
+    } while (0)
+// The next four message words, in place of the oldest (W[t-16..t-13] in M0;
+// M1, M2, M3 hold the three later groups): W[t] = s1(W[t-2]) + W[t-7] +
+// s0(W[t-15]) + W[t-16]. msg1 adds s0, alignr supplies W[t-7..t-4], msg2 adds
+// s1 (including the words it is producing).
+#define CAPI_SHANI_SCHEDULE(M0, M1, M2, M3)                                             \
+    for (int l = 0; l < N; ++l) {                                                       \
+        const __m128i s = _mm_add_epi32(_mm_sha256msg1_epu32(M0[l], M1[l]),             \
+                                        _mm_alignr_epi8(M3[l], M2[l], 4));              \
+        M0[l] = _mm_sha256msg2_epu32(s, M3[l]);                                         \
+    }
+
+    CAPI_SHANI_ROUNDS(m0, 0);
+    CAPI_SHANI_ROUNDS(m1, 4);
+    CAPI_SHANI_ROUNDS(m2, 8);
+    CAPI_SHANI_ROUNDS(m3, 12);
+    for (int base = 16; base < 64; base += 16) {
+        CAPI_SHANI_SCHEDULE(m0, m1, m2, m3);
+        CAPI_SHANI_ROUNDS(m0, base);
+        CAPI_SHANI_SCHEDULE(m1, m2, m3, m0);
+        CAPI_SHANI_ROUNDS(m1, base + 4);
+        CAPI_SHANI_SCHEDULE(m2, m3, m0, m1);
+        CAPI_SHANI_ROUNDS(m2, base + 8);
+        CAPI_SHANI_SCHEDULE(m3, m0, m1, m2);
+        CAPI_SHANI_ROUNDS(m3, base + 12);
+    }
+#undef CAPI_SHANI_SCHEDULE
+#undef CAPI_SHANI_ROUNDS
+
+    for (int l = 0; l < N; ++l) {
+        abef[l] = _mm_add_epi32(abef[l], abef_in[l]);
+        cdgh[l] = _mm_add_epi32(cdgh[l], cdgh_in[l]);
+    }
+}
+
+/// The digest (A..H big-endian) from the two state vectors.
+CAPI_SHANI_INLINE void store_digest(digest& out, __m128i abef, __m128i cdgh) noexcept {
+    const __m128i reverse = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i dcba = _mm_unpackhi_epi64(cdgh, abef);  // lanes D, C, B, A
+    const __m128i hgfe = _mm_unpacklo_epi64(cdgh, abef);  // lanes H, G, F, E
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out.data()), _mm_shuffle_epi8(dcba, reverse));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out.data() + 16), _mm_shuffle_epi8(hgfe, reverse));
+}
+
+/// Copies len < 64 bytes with at most two fixed-size (overlapping) moves, so
+/// no call to memcpy with a variable size on the per-hash path.
+CAPI_SHANI_INLINE void copy_small(unsigned char* dst, const unsigned char* src, std::size_t len) noexcept {
+    if (len >= 32) {
+        std::memcpy(dst, src, 32);
+        std::memcpy(dst + len - 32, src + len - 32, 32);
+    } else if (len >= 16) {
+        std::memcpy(dst, src, 16);
+        std::memcpy(dst + len - 16, src + len - 16, 16);
+    } else if (len >= 8) {
+        std::memcpy(dst, src, 8);
+        std::memcpy(dst + len - 8, src + len - 8, 8);
+    } else if (len >= 4) {
+        std::memcpy(dst, src, 4);
+        std::memcpy(dst + len - 4, src + len - 4, 4);
+    } else if (len != 0) {
+        dst[0] = src[0];
+        dst[len / 2] = src[len / 2];
+        dst[len - 1] = src[len - 1];
+    }
+}
+
+/// The final one or two blocks of a message: its last len % 64 bytes, the 0x80
+/// marker, zeros and the bit length. Returns the number of blocks (1 or 2).
+CAPI_SHANI_INLINE std::size_t pad_tail(unsigned char* tail, const unsigned char* rest, std::size_t rem,
+                                       std::size_t total_len) noexcept {
+    const __m128i zero = _mm_setzero_si128();
+    for (int i = 0; i < 4; ++i) _mm_store_si128(reinterpret_cast<__m128i*>(tail) + i, zero);
+    const std::size_t blocks = rem <= 55 ? 1 : 2;
+    if (blocks == 2) {
+        for (int i = 4; i < 8; ++i) _mm_store_si128(reinterpret_cast<__m128i*>(tail) + i, zero);
+    }
+    copy_small(tail, rest, rem);
+    tail[rem] = 0x80;
+    std::uint64_t bits = static_cast<std::uint64_t>(total_len) * 8;
+    for (std::size_t i = 0; i < 8; ++i, bits >>= 8) tail[blocks * 64 - 1 - i] = static_cast<unsigned char>(bits);
+    return blocks;
+}
+
+inline const unsigned char* bytes(std::string_view s) noexcept {
+    return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+/// One message of any length, interleaved with up to three others.
+struct lane {
+    __m128i abef, cdgh;
+    const unsigned char* data;
+    std::size_t full;   ///< whole 64-byte blocks read straight from the input
+    std::size_t total;  ///< full + the 1 or 2 padded tail blocks
+    alignas(16) unsigned char tail[128];
+
+    const unsigned char* block(std::size_t b) const noexcept {
+        return b < full ? data + 64 * b : tail + 64 * (b - full);
+    }
+};
+
+/// Blocks [from, to) of K lanes, side by side.
+template <int K>
+CAPI_SHANI_INLINE void run_lanes(lane* const* act, std::size_t from, std::size_t to) noexcept {
+    __m128i abef[K], cdgh[K];
+    for (int l = 0; l < K; ++l) {
+        abef[l] = act[l]->abef;
+        cdgh[l] = act[l]->cdgh;
+    }
+    for (std::size_t b = from; b < to; ++b) {
+        const unsigned char* blk[K];
+        for (int l = 0; l < K; ++l) blk[l] = act[l]->block(b);
+        compress<K>(abef, cdgh, blk);
+    }
+    for (int l = 0; l < K; ++l) {
+        act[l]->abef = abef[l];
+        act[l]->cdgh = cdgh[l];
+    }
+}
+
+/// N messages of which at least one is longer than one block: all lanes run
+/// together for the blocks they have in common, then the longer ones go on
+/// among themselves (4, 3, 2, then 1 wide).
+template <int N>
+CAPI_SHANI_TARGET void hash_mixed(const std::string_view* in, digest* out) noexcept {
+    lane lanes[N];
+    lane* order[N];
+    for (int l = 0; l < N; ++l) {
+        lane& ln = lanes[l];
+        const std::size_t len = in[l].size();
+        ln.abef = initial_abef();
+        ln.cdgh = initial_cdgh();
+        ln.data = bytes(in[l]);
+        ln.full = len / 64;
+        ln.total = ln.full + pad_tail(ln.tail, ln.data + ln.full * 64, len % 64, len);
+        // Insertion sort by block count, so the lanes still running at any
+        // point are a suffix of `order`.
+        int j = l;
+        for (; j > 0 && order[j - 1]->total > ln.total; --j) order[j] = order[j - 1];
+        order[j] = &ln;
+    }
+    std::size_t done = 0;
+    for (int first = 0; first < N;) {
+        lane* const* act = order + first;
+        const std::size_t to = act[0]->total;
+        switch (N - first) {
+            case 4: run_lanes<4>(act, done, to); break;
+            case 3: run_lanes<3>(act, done, to); break;
+            case 2: run_lanes<2>(act, done, to); break;
+            default: run_lanes<1>(act, done, to); break;
+        }
+        done = to;
+        while (first < N && order[first]->total == done) ++first;
+    }
+    for (int l = 0; l < N; ++l) store_digest(out[l], lanes[l].abef, lanes[l].cdgh);
+}
+
+/// N messages side by side; the common case, all fitting one padded block
+/// (<= 55 bytes), is built on the stack and compressed once.
+template <int N>
+CAPI_SHANI_INLINE void hash_group(const std::string_view* in, digest* out) noexcept {
+    bool all_short = true;
+    for (int l = 0; l < N; ++l) all_short &= in[l].size() <= 55;
+    if (!all_short) {
+        hash_mixed<N>(in, out);
+        return;
+    }
+    alignas(16) unsigned char blocks[N][64];
+    const unsigned char* ptr[N];
+    __m128i abef[N], cdgh[N];
+    for (int l = 0; l < N; ++l) {
+        pad_tail(blocks[l], bytes(in[l]), in[l].size(), in[l].size());
+        ptr[l] = blocks[l];
+        abef[l] = initial_abef();
+        cdgh[l] = initial_cdgh();
+    }
+    compress<N>(abef, cdgh, ptr);
+    for (int l = 0; l < N; ++l) store_digest(out[l], abef[l], cdgh[l]);
+}
+
+CAPI_SHANI_TARGET void shani_hash_many(const std::string_view* in, digest* out, std::size_t n) noexcept {
+    std::size_t i = 0;
+    for (; n - i >= 4; i += 4) hash_group<4>(in + i, out + i);
+    if (n - i >= 2) {
+        hash_group<2>(in + i, out + i);
+        i += 2;
+    }
+    if (i < n) hash_group<1>(in + i, out + i);
+}
+
+bool shani_supported() noexcept { return cpu().sha; }
+
+} // namespace
+
+const impl shani_impl = {"shani", &shani_hash_many, &shani_supported};
+
+#undef CAPI_SHANI_INLINE
+#undef CAPI_SHANI_TARGET
+
+#else // not x86: built so the table is the same everywhere, never supported.
+
+namespace {
+void shani_unavailable(const std::string_view* in, digest* out, std::size_t n) noexcept {
     scalar_impl.hash_many(in, out, n);
 }
 bool never() noexcept { return false; }
 } // namespace
-const impl shani_impl = {"shani", unavailable, never};
+
+const impl shani_impl = {"shani", &shani_unavailable, &never};
+
+#endif
+
 } // namespace capi::sha256::detail

@@ -1,0 +1,2 @@
+// Template bodies of capi::Sender (placeholder).
+#pragma once

@@ -1,0 +1,53 @@
+// capi: error codes and Meta's Graph error object.
+//
+// Every failure the library reports is a std::error_code in capi's category
+// (capi::errc), plus the Graph fields (code, error_subcode, fbtrace_id, ...) when
+// Meta's reply carried them. Branch on codes, never on message text: Meta
+// localizes error_user_title and error_user_msg.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <system_error>
+
+namespace capi {
+
+enum class errc {
+    // 0 is success.
+    invalid_event = 1,          ///< failed validation; never sent
+    queue_full,                 ///< the overflow policy refused the event
+    graph_error,                ///< Meta answered with a Graph error object (see GraphError)
+    http_error,                 ///< a non-2xx reply without a Graph error object
+    bad_response,               ///< a reply that is not the JSON Meta sends (truncated, HTML, ...)
+    resolve_failed,             ///< the endpoint's host name did not resolve
+    connect_failed,             ///< TCP connect failed or was refused
+    tls_handshake_failed,       ///< TLS handshake failed for a reason other than the certificate
+    certificate_verify_failed,  ///< the server certificate is untrusted, expired or for another host
+    connect_timeout,            ///< connect deadline passed
+    handshake_timeout,          ///< TLS handshake deadline passed
+    request_timeout,            ///< no complete reply within the request deadline
+    connection_lost,            ///< the connection was reset or closed mid-request
+    retries_exhausted,          ///< the retry policy gave up (attempts or total time)
+    expired,                    ///< the event left its 7/62-day window before delivery
+    shutdown,                   ///< the client shut down before the event had an outcome
+    cancelled,                  ///< cancelled through the completion token's slot
+    invalid_option,             ///< an Options field is out of range (named in the message)
+};
+
+const std::error_category& category() noexcept;
+std::error_code make_error_code(errc e) noexcept;
+
+/// Meta's error object: `{"error":{"message","type","code","error_subcode",
+/// "is_transient","error_user_title","error_user_msg","fbtrace_id"}}`.
+struct GraphError {
+    std::int64_t code = 0;
+    std::int64_t error_subcode = 0;  ///< 0 when absent
+    bool is_transient = false;
+    std::string type, message, error_user_title, error_user_msg, fbtrace_id;
+};
+
+} // namespace capi
+
+template <>
+struct std::is_error_code_enum<capi::errc> : std::true_type {};

@@ -1,0 +1,187 @@
+// capi: the lane-independent half of the multi-buffer SHA-256 paths (private).
+//
+// avx2.cpp and avx512.cpp each supply an engine that runs the 64 rounds on N
+// messages at once (one message per 32-bit lane). This header owns what is the
+// same for both: deciding which messages share a group, building their padded
+// blocks, and sending a nearly empty group to the scalar code instead.
+//
+// The driver is plain code with no target attribute; it only *calls* the
+// engine's target-attributed functions, so nothing here needs AVX.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+#include "sha256/impl.hpp"
+
+namespace capi::sha256::detail::multibuffer {
+
+using u32 = std::uint32_t;
+using u64 = std::uint64_t;
+
+inline constexpr u32 round_constants[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+inline constexpr u32 initial_state[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+/// Longest message whose padding still fits one 64-byte block.
+inline constexpr std::size_t one_block_max = 55;
+
+inline void store_be64(unsigned char* p, u64 v) noexcept {
+    v = __builtin_bswap64(v);  // x86 only: these paths are never built elsewhere
+    std::memcpy(p, &v, 8);
+}
+
+/// Copies len <= 64 bytes with two overlapping fixed-size moves, so the copy is
+/// a handful of unaligned loads and stores instead of a call to memcpy, and
+/// never reads outside [src, src + len).
+inline void copy_short(unsigned char* dst, const unsigned char* src, std::size_t len) noexcept {
+    if (len >= 32) {
+        std::memcpy(dst, src, 32);
+        std::memcpy(dst + len - 32, src + len - 32, 32);
+    } else if (len >= 16) {
+        std::memcpy(dst, src, 16);
+        std::memcpy(dst + len - 16, src + len - 16, 16);
+    } else if (len >= 8) {
+        std::memcpy(dst, src, 8);
+        std::memcpy(dst + len - 8, src + len - 8, 8);
+    } else if (len >= 4) {
+        std::memcpy(dst, src, 4);
+        std::memcpy(dst + len - 4, src + len - 4, 4);
+    } else if (len != 0) {
+        dst[0] = src[0];
+        dst[len / 2] = src[len / 2];
+        dst[len - 1] = src[len - 1];
+    }
+}
+
+/// Writes the single padded block of a message of at most 55 bytes; `block`
+/// must already be zero.
+inline void build_one_block(unsigned char* block, std::string_view m) noexcept {
+    copy_short(block, reinterpret_cast<const unsigned char*>(m.data()), m.size());
+    block[m.size()] = 0x80;
+    store_be64(block + 56, static_cast<u64>(m.size()) * 8);
+}
+
+/// The driver. `Engine` provides, for N = Engine::lanes:
+///   one_block(const unsigned char* blocks /* N x 64 bytes */, digest* const* out)
+///       hashes N single-block messages from scratch;
+///   init(u32* state /* 8 x N, word-major */)
+///   compress(u32* state, const unsigned char* const* blocks, u32 active)
+///       one block per lane; lanes whose bit in `active` is clear keep their state;
+///   finish(const u32* state, digest* const* out)
+/// and `scalar_below`: a leftover group with fewer messages than this is hashed
+/// one by one with the scalar code, which is cheaper than a mostly empty group.
+template <class Engine>
+class hasher {
+public:
+    static constexpr std::size_t lanes = Engine::lanes;
+
+    void run(const std::string_view* in, digest* out, std::size_t n) noexcept {
+        // Messages are partitioned as they come: one-block messages (nearly all
+        // PII) fill groups that need a single pass and no masks; longer ones fill
+        // groups that run for their longest member with per-lane masks.
+        for (std::size_t i = 0; i < n; ++i) {
+            if (in[i].size() <= one_block_max) {
+                short_in_[short_n_] = in[i];
+                short_out_[short_n_] = &out[i];
+                if (++short_n_ == lanes) flush_short();
+            } else {
+                long_in_[long_n_] = in[i];
+                long_out_[long_n_] = &out[i];
+                if (++long_n_ == lanes) flush_long();
+            }
+        }
+        if (short_n_ != 0) flush_short();
+        if (long_n_ != 0) flush_long();
+    }
+
+private:
+    void flush_short() noexcept {
+        const std::size_t count = short_n_;
+        short_n_ = 0;
+        if (count < Engine::scalar_below) {
+            for (std::size_t i = 0; i < count; ++i) *short_out_[i] = scalar_hash(short_in_[i]);
+            return;
+        }
+        std::memset(blocks_, 0, sizeof blocks_);
+        for (std::size_t i = 0; i < count; ++i) build_one_block(blocks_ + 64 * i, short_in_[i]);
+        // Unused lanes hash a zero block into a scratch digest.
+        for (std::size_t i = count; i < lanes; ++i) short_out_[i] = &scratch_;
+        Engine::one_block(blocks_, short_out_);
+    }
+
+    void flush_long() noexcept {
+        const std::size_t count = long_n_;
+        long_n_ = 0;
+        if (count < Engine::scalar_below) {
+            for (std::size_t i = 0; i < count; ++i) *long_out_[i] = scalar_hash(long_in_[i]);
+            return;
+        }
+        std::size_t full[lanes];    // whole 64-byte blocks read in place
+        std::size_t total[lanes];   // full + 1 or 2 padding blocks
+        std::size_t most = 0;
+        std::memset(tails_, 0, sizeof tails_);
+        for (std::size_t i = 0; i < lanes; ++i) {
+            if (i >= count) {
+                full[i] = total[i] = 0;
+                long_out_[i] = &scratch_;
+                continue;
+            }
+            const std::string_view m = long_in_[i];
+            const std::size_t len = m.size();
+            full[i] = len / 64;
+            const std::size_t rem = len % 64;
+            unsigned char* tail = tails_ + 128 * i;
+            if (rem != 0) std::memcpy(tail, m.data() + 64 * full[i], rem);
+            tail[rem] = 0x80;
+            const std::size_t tail_blocks = rem <= one_block_max ? 1 : 2;
+            store_be64(tail + 64 * tail_blocks - 8, static_cast<u64>(len) * 8);
+            total[i] = full[i] + tail_blocks;
+            if (total[i] > most) most = total[i];
+        }
+
+        alignas(64) u32 state[8 * lanes];
+        Engine::init(state);
+        const unsigned char* ptr[lanes];
+        for (std::size_t b = 0; b < most; ++b) {
+            u32 active = 0;
+            for (std::size_t i = 0; i < lanes; ++i) {
+                const auto* data = reinterpret_cast<const unsigned char*>(long_in_[i].data());
+                if (b < full[i]) {
+                    ptr[i] = data + 64 * b;
+                } else if (b < total[i]) {
+                    ptr[i] = tails_ + 128 * i + 64 * (b - full[i]);
+                } else {
+                    ptr[i] = tails_;  // any readable block; the lane's state is kept
+                    continue;
+                }
+                active |= u32{1} << i;
+            }
+            Engine::compress(state, ptr, active);
+        }
+        Engine::finish(state, long_out_);
+    }
+
+    alignas(64) unsigned char blocks_[64 * lanes];
+    alignas(64) unsigned char tails_[128 * lanes];
+    std::string_view short_in_[lanes];
+    digest* short_out_[lanes];
+    std::string_view long_in_[lanes];
+    digest* long_out_[lanes];
+    std::size_t short_n_ = 0;
+    std::size_t long_n_ = 0;
+    digest scratch_;
+};
+
+} // namespace capi::sha256::detail::multibuffer
