@@ -125,5 +125,9 @@ check "send without --dry-run is refused" [ $rc -eq 2 ]
 "$CAPI" send --dry-run /nonexistent/file >/dev/null 2>&1; rc=$?
 check "missing file exits 2" [ $rc -eq 2 ]
 
+err=$(CAPI_SHA256_IMPL=bogus "$CAPI" --version 2>&1 >/dev/null); rc=$?
+check "bad CAPI_SHA256_IMPL exits 2" [ $rc -eq 2 ]
+check "bad CAPI_SHA256_IMPL named" grep -q "CAPI_SHA256_IMPL=bogus" <<<"$err"
+
 echo "$((checks - fails)) checks passed, $fails failed"
 [ $fails -eq 0 ]

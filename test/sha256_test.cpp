@@ -7,7 +7,9 @@
 #include <catch2/catch.hpp>
 #include <openssl/evp.h>
 
+#include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -165,26 +167,185 @@ TEST_CASE("sha256: to_hex matches snprintf", "[sha256]") {
     }
 }
 
+TEST_CASE("sha256: lanes of different lengths in one call", "[sha256]") {
+    // Every length in every position of a 4-group: one-block, two-block tails
+    // (56, 120) and a long lane next to empty ones, so the interleaved paths
+    // must finish lanes at different blocks. Content differs per slot.
+    constexpr std::array<std::size_t, 7> lengths = {0, 55, 56, 64, 119, 120, 1000};
+    std::array<std::array<std::string, 4>, lengths.size()> text;
+    std::array<std::array<sha::digest, 4>, lengths.size()> want;
+    for (std::size_t li = 0; li < lengths.size(); ++li) {
+        for (std::size_t pos = 0; pos < 4; ++pos) {
+            auto& t = text[li][pos];
+            t.resize(lengths[li]);
+            for (std::size_t j = 0; j < t.size(); ++j) t[j] = static_cast<char>((j * 29 + li * 7 + pos * 101) & 0xff);
+            want[li][pos] = openssl_sha256(t);
+        }
+    }
+
+    // All 7^4 groups, each as its own call of 4, and all of them again as one
+    // long call shifted by 0..3 leading inputs so groups also straddle the
+    // 4/2/1 split at the end.
+    std::vector<std::string_view> all;
+    std::vector<sha::digest> all_want;
+    for (std::size_t g = 0; g < 7 * 7 * 7 * 7; ++g) {
+        std::size_t code = g;
+        for (std::size_t pos = 0; pos < 4; ++pos, code /= 7) {
+            all.push_back(text[code % 7][pos]);
+            all_want.push_back(want[code % 7][pos]);
+        }
+    }
+    for (const auto* i : runnable()) {
+        INFO("implementation " << i->name);
+        std::size_t bad = 0;
+        std::array<sha::digest, 4> out;
+        for (std::size_t g = 0; g < all.size(); g += 4) {
+            i->hash_many(all.data() + g, out.data(), 4);
+            for (std::size_t pos = 0; pos < 4; ++pos) bad += out[pos] != all_want[g + pos];
+        }
+        CHECK(bad == 0);
+
+        for (std::size_t shift = 0; shift < 4; ++shift) {
+            INFO("shift " << shift);
+            const std::vector<std::string_view> in(all.begin() + static_cast<std::ptrdiff_t>(shift), all.end());
+            const auto got = run(*i, in);
+            std::size_t bad_long = 0;
+            for (std::size_t j = 0; j < in.size(); ++j) bad_long += got[j] != all_want[shift + j];
+            CHECK(bad_long == 0);
+        }
+
+        // Short calls of 2 and 3 mixing one- and multi-block messages.
+        for (std::size_t n : {2u, 3u, 5u, 6u, 7u}) {
+            INFO("n " << n);
+            for (std::size_t start = 0; start + n <= 64; start += 3) {
+                std::vector<std::string_view> in(all.begin() + static_cast<std::ptrdiff_t>(start),
+                                                 all.begin() + static_cast<std::ptrdiff_t>(start + n));
+                const auto got = run(*i, in);
+                for (std::size_t j = 0; j < n; ++j) CHECK(got[j] == all_want[start + j]);
+            }
+        }
+    }
+}
+
+namespace {
+
+bool yes() noexcept { return true; }
+bool no() noexcept { return false; }
+
+// A candidate list that does not depend on this CPU: a preferred path that
+// never runs, a supported middle one, and scalar.
+const sha::detail::impl fake_unsupported = {"avx512", sha::detail::scalar_impl.hash_many, &no};
+const sha::detail::impl fake_supported = {"shani", sha::detail::scalar_impl.hash_many, &yes};
+constexpr std::array<const sha::detail::impl*, 3> fake_table = {&fake_unsupported, &fake_supported,
+                                                                 &sha::detail::scalar_impl};
+
+bool contains(std::string_view haystack, std::string_view needle) {
+    return haystack.find(needle) != std::string_view::npos;
+}
+
+} // namespace
+
+TEST_CASE("sha256: choose() honours a forced path only when it runs, and says why not", "[sha256]") {
+    using sha::detail::choose;
+
+    SECTION("unset or empty: the first supported candidate, no error") {
+        for (const char* forced : {static_cast<const char*>(nullptr), ""}) {
+            const auto c = choose(forced, fake_table);
+            CHECK(c.chosen == &fake_supported);
+            CHECK(c.error_text().empty());
+        }
+    }
+    SECTION("a supported name is honoured, even when it is not the default") {
+        auto c = choose("scalar", fake_table);
+        CHECK(c.chosen == &sha::detail::scalar_impl);
+        CHECK(c.error_text().empty());
+        c = choose("shani", fake_table);
+        CHECK(c.chosen == &fake_supported);
+        CHECK(c.error_text().empty());
+    }
+    SECTION("an unsupported name keeps the default and reports it") {
+        const auto c = choose("avx512", fake_table);
+        CHECK(c.chosen == &fake_supported);
+        CHECK(c.error_text() == "CAPI_SHA256_IMPL=avx512: not supported by this CPU (using shani)");
+    }
+    SECTION("an unknown name keeps the default and lists the known ones") {
+        const auto c = choose("foo", fake_table);
+        CHECK(c.chosen == &fake_supported);
+        CHECK(c.error_text() == "CAPI_SHA256_IMPL=foo: unknown implementation (avx512, shani, scalar)");
+        // Names are matched exactly.
+        CHECK_FALSE(choose("SHANI", fake_table).error_text().empty());
+        CHECK_FALSE(choose("shani ", fake_table).error_text().empty());
+    }
+    SECTION("a very long name is cut short, not overrun") {
+        const std::string huge(10'000, 'z');
+        const auto c = choose(huge.c_str(), fake_table);
+        CHECK(c.chosen == &fake_supported);
+        const auto e = c.error_text();
+        CHECK(e.size() < c.error.size());
+        CHECK(contains(e, "CAPI_SHA256_IMPL=zzz"));
+        CHECK(contains(e, "...: unknown implementation"));
+    }
+    SECTION("nothing supported at all: scalar") {
+        const std::array<const sha::detail::impl*, 1> none = {&fake_unsupported};
+        CHECK(choose(nullptr, none).chosen == &sha::detail::scalar_impl);
+    }
+    SECTION("the real table on this CPU") {
+        const auto& best = *choose(nullptr).chosen;
+        CHECK(best.supported());
+        for (const auto* i : sha::detail::implementations()) {
+            INFO(i->name);
+            const auto c = choose(i->name);
+            if (i->supported()) {
+                CHECK(c.chosen == i);
+                CHECK(c.error_text().empty());
+            } else {
+                CHECK(c.chosen == &best);
+                CHECK(contains(c.error_text(), std::string("CAPI_SHA256_IMPL=") + i->name));
+                CHECK(contains(c.error_text(), "not supported"));
+            }
+        }
+        const auto c = choose("no-such-impl");
+        CHECK(c.chosen == &best);
+        CHECK(contains(c.error_text(), "CAPI_SHA256_IMPL=no-such-impl: unknown implementation"));
+    }
+}
+
 TEST_CASE("sha256: implementation choice", "[sha256]") {
     CHECK_FALSE(sha::implementation_name().empty());
     CHECK(sha::implementation_name() == sha::detail::selected().name);
-
-    // The rule, checked without re-running the process under each variable.
-    CHECK(std::string_view(sha::detail::choose(nullptr).name) == sha::detail::choose("").name);
-    CHECK(std::string_view(sha::detail::choose("scalar").name) == "scalar");
-    CHECK(std::string_view(sha::detail::choose("no-such-impl").name) == "scalar");
-    for (const char* name : {"shani", "avx2", "avx512"}) {
-        INFO(name);
-        const auto& chosen = sha::detail::choose(name);
-        bool available = false;
-        for (const auto* i : sha::detail::implementations())
-            available |= std::string_view(i->name) == name && i->supported();
-        // A forced path is honoured only when it can run; otherwise scalar, and
-        // the reported name is what actually runs.
-        CHECK(std::string_view(chosen.name) == (available ? name : "scalar"));
-    }
+    CHECK(sha::detail::selected().supported());
 
     const auto all = sha::detail::implementations();
     REQUIRE_FALSE(all.empty());
     CHECK(std::string_view(all.back()->name) == "scalar");
+    for (const char* name : {"scalar", "shani", "avx2", "avx512"}) {
+        INFO(name);
+        std::size_t found = 0;
+        for (const auto* i : all) found += std::string_view(i->name) == name;
+        CHECK(found == 1);
+    }
+}
+
+TEST_CASE("sha256: CAPI_SHA256_IMPL forces the path (meson runs this once per path)", "[sha256]") {
+    const char* forced = std::getenv("CAPI_SHA256_IMPL");
+    if (forced == nullptr || *forced == '\0') {
+        CHECK(sha::selection_error().empty());
+        CHECK(sha::implementation_name() == sha::detail::choose(nullptr).chosen->name);
+        return;
+    }
+    const sha::detail::impl* named = nullptr;
+    for (const auto* i : sha::detail::implementations()) {
+        if (std::string_view(i->name) == forced) named = i;
+    }
+    REQUIRE(named != nullptr);  // the test runs only ever force the four real names
+    if (named->supported()) {
+        CHECK(sha::implementation_name() == forced);
+        CHECK(sha::selection_error().empty());
+    } else {
+        const auto& f = sha::detail::cpu();
+        WARN("CAPI_SHA256_IMPL=" << forced << " is not supported on this CPU (sha " << f.sha << ", avx2 "
+                                  << f.avx2 << ", avx512f " << f.avx512f << "); the default path ran instead");
+        CHECK(contains(sha::selection_error(), "CAPI_SHA256_IMPL"));
+        CHECK(sha::implementation_name() == sha::detail::choose(nullptr).chosen->name);
+    }
 }

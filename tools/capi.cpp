@@ -217,6 +217,12 @@ int cmd_send(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     std::ios::sync_with_stdio(false);
+    // The library runs its default SHA-256 path when CAPI_SHA256_IMPL cannot be
+    // honoured; the tool refuses instead, so a forced run never passes silently.
+    if (const auto why = capi::sha256::selection_error(); !why.empty()) {
+        std::cerr << "capi: " << why << "\n";
+        return 2;
+    }
     if (argc < 2) return usage_error("no command");
     std::string_view cmd = argv[1];
     if (cmd == "--version" || cmd == "version") {

@@ -1,9 +1,11 @@
 // capi: SHA-256 for PII, many values at a time.
 //
 // One interface over several implementations chosen once at start-up by CPU
-// features; CAPI_SHA256_IMPL=scalar|shani|avx2|avx512 forces one. The portable
-// scalar implementation is always built and every other path is checked against
-// it and against OpenSSL in the tests.
+// features, the fastest measured first; CAPI_SHA256_IMPL=scalar|shani|avx2|avx512
+// forces one when this CPU supports it (an unknown or unsupported name keeps the
+// default choice and is reported by selection_error()). The portable scalar
+// implementation is always built and every other path is checked against it and
+// against OpenSSL in the tests.
 //
 // Thread safety: all functions are reentrant.
 #pragma once
@@ -27,7 +29,16 @@ void hash_many(std::span<const std::string_view> inputs, std::span<digest> outpu
 /// Writes the 64 lowercase hex characters of `d` to `out64` (not NUL-terminated).
 void to_hex(const digest& d, char* out64) noexcept;
 
-/// Name of the implementation in use ("scalar", "shani", ...).
+/// Name of the implementation in use ("scalar", "shani", "avx2", "avx512"):
+/// always the one that actually runs, forced or not.
 std::string_view implementation_name() noexcept;
+
+/// Why CAPI_SHA256_IMPL was not honoured, e.g. "CAPI_SHA256_IMPL=avx512: not
+/// supported by this CPU (using shani)" or "CAPI_SHA256_IMPL=foo: unknown
+/// implementation (...)"; empty when the variable is unset, empty, or names a
+/// path this CPU runs. The library still hashes (with the default choice) when
+/// this is non-empty; it never prints it, so programs that want a bad setting to
+/// be fatal check it at start-up (the capi tool exits 2).
+std::string_view selection_error() noexcept;
 
 } // namespace capi::sha256

@@ -135,8 +135,11 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, Disposition d
                                         std::optional<std::chrono::seconds> retry_after,
                                         std::uint64_t random) noexcept;
 
-/// Sends through a Transport with the retry policy. Thread safety: async_post may
-/// be called from any thread; completions run on `executor`.
+/// Sends through a Transport with the retry policy. Thread safety: async_post and
+/// close may be called from any thread; each completion runs on its handler's
+/// associated executor (default: `executor`), never inside async_post. `transport`
+/// must outlive the Sender; a Sender destroyed with operations pending completes
+/// them as close() does.
 class Sender {
 public:
     Sender(boost::asio::any_io_executor executor, Transport& transport, RetryPolicy policy = {},
@@ -152,9 +155,10 @@ public:
     /// Completion signature: void(std::error_code, capi::PostResult). The error is
     /// empty on success (2xx with a Graph success body), errc::graph_error when Meta
     /// answered with an error object (in result.error), another capi::errc otherwise.
-    /// Cancellation: a terminal cancellation through the token's slot stops further
-    /// retries and completes with errc::cancelled (an attempt already on the wire
-    /// is not recalled: Meta may still receive it; event_ids make that harmless).
+    /// Cancellation: a terminal or partial cancellation through the token's slot
+    /// stops further retries and completes at once with errc::cancelled (an attempt
+    /// already on the wire is not recalled: Meta may still receive it, event_ids
+    /// make that harmless; its late result is dropped).
     template <class CompletionToken>
     auto async_post(PostRequest request, std::chrono::system_clock::time_point not_after,
                     CompletionToken&& token) {
@@ -165,15 +169,28 @@ public:
             token, std::move(request), not_after);
     }
 
-    /// Stops retrying: pending backoffs complete with errc::shutdown.
+    /// Stops retrying: pending backoffs complete with errc::shutdown at once; an
+    /// attempt on the wire completes with its own outcome when that is final
+    /// (success or a non-retryable error) and with errc::shutdown otherwise; later
+    /// async_post calls complete with errc::shutdown. Idempotent; any thread. The
+    /// destructor calls it.
     void close();
+
+    using executor_type = boost::asio::any_io_executor;
+    /// The executor given at construction: backoff timers run on it, and it is
+    /// the completion executor of handlers that have no associated executor.
+    executor_type get_executor() const noexcept;
 
 private:
     struct impl;
     template <class Handler>
     void start_(PostRequest req, std::chrono::system_clock::time_point not_after, Handler handler);
-    void post_(PostRequest req, std::chrono::system_clock::time_point not_after,
-               std::function<bool()> cancelled, std::function<void(std::error_code, PostResult)> done);
+    /// Runs one async_post; `done` is called exactly once, on any thread, and must
+    /// not run the user's handler inline. Returns the operation's cancel trigger
+    /// (thread-safe, idempotent, harmless after completion).
+    std::function<void()> post_(PostRequest req, std::chrono::system_clock::time_point not_after,
+                                std::function<bool()> cancelled,
+                                std::function<void(std::error_code, PostResult)> done);
     std::shared_ptr<impl> impl_;
 };
 

@@ -5,6 +5,7 @@
 // is one more entry: a name, a batch function and a CPU check.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <span>
 #include <string_view>
@@ -45,10 +46,21 @@ const cpu_features& cpu() noexcept;
 /// scalar last (the tests walk this list and check each supported path).
 std::span<const impl* const> implementations() noexcept;
 
-/// The choice made for `forced` (the value of CAPI_SHA256_IMPL, or nullptr):
-/// the named implementation when it is built and supported, otherwise the best
-/// supported one. Exposed so the tests can check the rule without re-exec'ing.
-const impl& choose(const char* forced) noexcept;
+/// The outcome of choosing: what runs, and why a forced name was not honoured.
+struct choice {
+    const impl* chosen = nullptr;
+    /// NUL-terminated; empty when nothing was forced or the forced path runs.
+    /// A fixed buffer so choosing cannot allocate or throw.
+    std::array<char, 192> error{};
+    std::string_view error_text() const noexcept { return error.data(); }
+};
+
+/// The choice for `forced` (the value of CAPI_SHA256_IMPL, or nullptr) among
+/// `candidates` (preferred first, as implementations()): the named one when it
+/// is there and supported; otherwise the first supported one, with the reason in
+/// `error` naming the variable. The tests pass their own candidate lists to
+/// check the rule without re-exec'ing or depending on this CPU.
+choice choose(const char* forced, std::span<const impl* const> candidates = implementations()) noexcept;
 
 /// The implementation chosen at start-up.
 const impl& selected() noexcept;
