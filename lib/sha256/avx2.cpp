@@ -145,6 +145,9 @@ struct avx2_engine {
     // Measured: a full group of 8 one-block messages costs about 2.2 scalar
     // hashes, so one or two leftover messages go faster one by one.
     static constexpr std::size_t scalar_below = 3;
+    // A group costs more than 8 SHA-NI hashes (measured), so with SHA-NI only
+    // full groups run here.
+    static constexpr std::size_t shani_below = 8;
 
     CAPI_AVX2 static void one_block(const unsigned char* blocks, digest* const* out) noexcept {
         const unsigned char* ptr[8];

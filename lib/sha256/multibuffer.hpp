@@ -37,6 +37,10 @@ inline constexpr u32 initial_state[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa
 /// Longest message whose padding still fits one 64-byte block.
 inline constexpr std::size_t one_block_max = 55;
 
+/// Longer messages skip the lanes: a group runs for its longest member, so one
+/// huge message would keep every other lane idle for its whole length.
+inline constexpr std::size_t lane_max = 1024;
+
 inline void store_be64(unsigned char* p, u64 v) noexcept {
     v = __builtin_bswap64(v);  // x86 only: these paths are never built elsewhere
     std::memcpy(p, &v, 8);
@@ -80,16 +84,26 @@ inline void build_one_block(unsigned char* block, std::string_view m) noexcept {
 ///   compress(u32* state, const unsigned char* const* blocks, u32 active)
 ///       one block per lane; lanes whose bit in `active` is clear keep their state;
 ///   finish(const u32* state, digest* const* out)
-/// and `scalar_below`: a leftover group with fewer messages than this is hashed
-/// one by one with the scalar code, which is cheaper than a mostly empty group.
+/// and two thresholds: a leftover group with fewer messages than
+/// `shani_below` (when the CPU has SHA extensions) or `scalar_below` (when it
+/// has not) is hashed by that path instead, which is cheaper than running a
+/// mostly empty group. A group costs the same whether 1 or N lanes are used.
 template <class Engine>
 class hasher {
 public:
     static constexpr std::size_t lanes = Engine::lanes;
 
+    hasher() noexcept
+        : shani_(shani_impl.supported()),
+          few_below_(shani_ ? Engine::shani_below : Engine::scalar_below) {}
+
     void run(const std::string_view* in, digest* out, std::size_t n) noexcept {
-        if (n < Engine::scalar_below) {  // capi::sha256::hash() lands here
-            for (std::size_t i = 0; i < n; ++i) out[i] = scalar_hash(in[i]);
+        if (n < few_below_) {  // capi::sha256::hash() lands here
+            if (shani_) {
+                shani_impl.hash_many(in, out, n);
+            } else {
+                for (std::size_t i = 0; i < n; ++i) out[i] = scalar_hash(in[i]);
+            }
             return;
         }
         // Messages are partitioned as they come: one-block messages (nearly all
@@ -100,6 +114,10 @@ public:
                 short_in_[short_n_] = &in[i];
                 short_out_[short_n_] = &out[i];
                 if (++short_n_ == lanes) flush_short();
+            } else if (in[i].size() > lane_max) {
+                const std::string_view* one = &in[i];
+                digest* one_out = &out[i];
+                one_by_one(&one, &one_out, 1);
             } else {
                 long_in_[long_n_] = &in[i];
                 long_out_[long_n_] = &out[i];
@@ -111,11 +129,25 @@ public:
     }
 
 private:
+    /// Hashes a few messages without the lanes (count < lanes).
+    void one_by_one(const std::string_view* const* in, digest* const* out, std::size_t count) noexcept {
+        if (shani_) {
+            // SHA-NI interleaves neighbouring messages, so give it one array.
+            std::string_view batch_in[lanes];
+            digest batch_out[lanes];
+            for (std::size_t i = 0; i < count; ++i) batch_in[i] = *in[i];
+            shani_impl.hash_many(batch_in, batch_out, count);
+            for (std::size_t i = 0; i < count; ++i) *out[i] = batch_out[i];
+        } else {
+            for (std::size_t i = 0; i < count; ++i) *out[i] = scalar_hash(*in[i]);
+        }
+    }
+
     void flush_short() noexcept {
         const std::size_t count = short_n_;
         short_n_ = 0;
-        if (count < Engine::scalar_below) {
-            for (std::size_t i = 0; i < count; ++i) *short_out_[i] = scalar_hash(*short_in_[i]);
+        if (count < few_below_) {
+            one_by_one(short_in_, short_out_, count);
             return;
         }
         std::memset(blocks_, 0, sizeof blocks_);
@@ -128,8 +160,8 @@ private:
     void flush_long() noexcept {
         const std::size_t count = long_n_;
         long_n_ = 0;
-        if (count < Engine::scalar_below) {
-            for (std::size_t i = 0; i < count; ++i) *long_out_[i] = scalar_hash(*long_in_[i]);
+        if (count < few_below_) {
+            one_by_one(long_in_, long_out_, count);
             return;
         }
         std::size_t full[lanes];    // whole 64-byte blocks read in place
@@ -184,6 +216,8 @@ private:
     digest* short_out_[lanes];
     const std::string_view* long_in_[lanes];
     digest* long_out_[lanes];
+    bool shani_;
+    std::size_t few_below_;
     std::size_t short_n_ = 0;
     std::size_t long_n_ = 0;
     digest scratch_;

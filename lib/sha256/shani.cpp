@@ -9,6 +9,8 @@
 // library must load and run on CPUs without SHA-NI, and the dispatch decides.
 #include "sha256/impl.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 
@@ -53,20 +55,20 @@ CAPI_SHANI_INLINE __m128i load_words(const unsigned char* p) noexcept {
     return _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), bswap32);
 }
 
-/// Runs the compression function over one 64-byte block per lane. Lanes are
+/// Runs the compression function over one block per lane, given as its 16
+/// big-endian words (W0..3, W4..7, W8..11, W12..15). Lanes are
 /// independent messages; the per-lane loops are unrolled by the compiler
 /// (N is a constant), which puts the lanes' instructions side by side.
 template <int N>
-CAPI_SHANI_INLINE void compress(__m128i (&abef)[N], __m128i (&cdgh)[N],
-                                const unsigned char* const (&block)[N]) noexcept {
+CAPI_SHANI_INLINE void compress(__m128i (&abef)[N], __m128i (&cdgh)[N], const __m128i (&words)[N][4]) noexcept {
     __m128i m0[N], m1[N], m2[N], m3[N], abef_in[N], cdgh_in[N];
     for (int l = 0; l < N; ++l) {
         abef_in[l] = abef[l];
         cdgh_in[l] = cdgh[l];
-        m0[l] = load_words(block[l]);
-        m1[l] = load_words(block[l] + 16);
-        m2[l] = load_words(block[l] + 32);
-        m3[l] = load_words(block[l] + 48);
+        m0[l] = words[l][0];
+        m1[l] = words[l][1];
+        m2[l] = words[l][2];
+        m3[l] = words[l][3];
     }
 
 // Four rounds from the message words W[i..i+3] in M: two sha256rnds2, each
@@ -113,6 +115,17 @@ CAPI_SHANI_INLINE void compress(__m128i (&abef)[N], __m128i (&cdgh)[N],
         abef[l] = _mm_add_epi32(abef[l], abef_in[l]);
         cdgh[l] = _mm_add_epi32(cdgh[l], cdgh_in[l]);
     }
+}
+
+/// compress() over one 64-byte block per lane, read from memory.
+template <int N>
+CAPI_SHANI_INLINE void compress_blocks(__m128i (&abef)[N], __m128i (&cdgh)[N],
+                                       const unsigned char* const (&block)[N]) noexcept {
+    __m128i words[N][4];
+    for (int l = 0; l < N; ++l) {
+        for (int j = 0; j < 4; ++j) words[l][j] = load_words(block[l] + 16 * j);
+    }
+    compress<N>(abef, cdgh, words);
 }
 
 /// The digest (A..H big-endian) from the two state vectors.
@@ -163,6 +176,102 @@ CAPI_SHANI_INLINE std::size_t pad_tail(unsigned char* tail, const unsigned char*
     return blocks;
 }
 
+// Building a one-block message in registers. Writing the bytes to a stack
+// block and reading it back as four vectors stalls every load on store
+// forwarding (each load spans several smaller stores), which cost ~15% per hash.
+// Instead each 16-byte chunk of the block is one in-bounds load shuffled into
+// place; the shuffle also does the big-endian byte swap, and the 0x80 marker
+// and the bit length are or-ed / inserted. Nothing is read outside the input.
+
+/// Byte i of a 32-bit-word byte swap comes from byte swap32(i).
+constexpr int swap32(int i) { return (i & ~3) | (3 - (i & 3)); }
+
+/// Row d (0..16): output byte i = input byte swap32(i) + d, zero past the end.
+/// Loading a chunk from d bytes before where it should start and applying row
+/// d shifts it into place and swaps the words in one pshufb.
+constexpr auto shift_rows = [] {
+    std::array<std::array<unsigned char, 16>, 17> t{};
+    for (int d = 0; d <= 16; ++d) {
+        for (int i = 0; i < 16; ++i) {
+            const int src = swap32(i) + d;
+            t[static_cast<std::size_t>(d)][static_cast<std::size_t>(i)] =
+                static_cast<unsigned char>(src < 16 ? src : 0x80);
+        }
+    }
+    return t;
+}();
+
+/// Row q (0..16): 0x80 where raw byte q lands after the word swap; row 16 is
+/// all zero (the marker is in another chunk).
+constexpr auto marker_rows = [] {
+    std::array<std::array<unsigned char, 16>, 17> t{};
+    for (int q = 0; q < 16; ++q) t[static_cast<std::size_t>(q)][static_cast<std::size_t>(swap32(q))] = 0x80;
+    return t;
+}();
+
+/// Rows for messages shorter than 16 bytes, whose only chunk is assembled from
+/// two overlapping 8- or 4-byte loads (or single bytes) into `x`; row len maps
+/// x to the message bytes, word-swapped, zero past the end.
+constexpr auto small_rows = [] {
+    std::array<std::array<unsigned char, 16>, 16> t{};
+    for (int len = 0; len < 16; ++len) {
+        // Where message byte i sits in x: x holds bytes [0, h) then the last h
+        // bytes of the message at [h, 2h), with h = 8, 4 or (below 4) 16.
+        const int h = len >= 8 ? 8 : len >= 4 ? 4 : 16;
+        for (int i = 0; i < 16; ++i) {
+            const int raw = swap32(i);
+            int src = 0x80;
+            if (raw < len) src = raw < h ? raw : raw + 2 * h - len;
+            t[static_cast<std::size_t>(len)][static_cast<std::size_t>(i)] = static_cast<unsigned char>(src);
+        }
+    }
+    return t;
+}();
+
+CAPI_SHANI_INLINE __m128i row(const std::array<unsigned char, 16>& r) noexcept {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(r.data()));
+}
+
+CAPI_SHANI_INLINE __m128i loadu(const unsigned char* p) noexcept {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+/// The 16 words of the single padded block of a message of len <= 55 bytes.
+CAPI_SHANI_INLINE void one_block_words(__m128i (&w)[4], const unsigned char* p, std::size_t len) noexcept {
+    if (len >= 16) {
+        for (std::size_t j = 0; j < 4; ++j) {
+            // A chunk past the end is loaded from the last 16 bytes and
+            // shifted (d > 0); wholly past the end, row 16 zeroes it.
+            const std::size_t start = 16 * j;
+            const std::size_t off = std::min(start, len - 16);
+            const std::size_t d = std::min<std::size_t>(start - off, 16);
+            const std::size_t q = std::min<std::size_t>(len - start, 16);  // wraps when past: row 16
+            w[j] = _mm_or_si128(_mm_shuffle_epi8(loadu(p + off), row(shift_rows[d])), row(marker_rows[q]));
+        }
+    } else {
+        __m128i x;
+        if (len >= 8) {
+            x = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)),
+                                   _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + len - 8)));
+        } else if (len >= 4) {
+            std::uint32_t head, last;
+            std::memcpy(&head, p, 4);
+            std::memcpy(&last, p + len - 4, 4);
+            x = _mm_unpacklo_epi32(_mm_cvtsi32_si128(static_cast<int>(head)), _mm_cvtsi32_si128(static_cast<int>(last)));
+        } else {
+            std::uint32_t v = 0;
+            if (len != 0) v = p[0] | static_cast<std::uint32_t>(p[len / 2]) << (8 * (len / 2)) |
+                              static_cast<std::uint32_t>(p[len - 1]) << (8 * (len - 1));
+            x = _mm_cvtsi32_si128(static_cast<int>(v));
+        }
+        w[0] = _mm_or_si128(_mm_shuffle_epi8(x, row(small_rows[len])), row(marker_rows[len]));
+        w[1] = w[2] = w[3] = _mm_setzero_si128();
+    }
+    // W14 is zero (len < 2^29 bits); W15 is the bit length. Bytes 56..63 are
+    // past the message and the marker, so nothing else is in those lanes.
+    w[3] = _mm_insert_epi32(w[3], static_cast<int>(len * 8), 3);
+}
+
 inline const unsigned char* bytes(std::string_view s) noexcept {
     return reinterpret_cast<const unsigned char*>(s.data());
 }
@@ -191,7 +300,7 @@ CAPI_SHANI_INLINE void run_lanes(lane* const* act, std::size_t from, std::size_t
     for (std::size_t b = from; b < to; ++b) {
         const unsigned char* blk[K];
         for (int l = 0; l < K; ++l) blk[l] = act[l]->block(b);
-        compress<K>(abef, cdgh, blk);
+        compress_blocks<K>(abef, cdgh, blk);
     }
     for (int l = 0; l < K; ++l) {
         act[l]->abef = abef[l];
@@ -237,7 +346,7 @@ CAPI_SHANI_TARGET void hash_mixed(const std::string_view* in, digest* out) noexc
 }
 
 /// N messages side by side; the common case, all fitting one padded block
-/// (<= 55 bytes), is built on the stack and compressed once.
+/// (<= 55 bytes), is built in registers and compressed once.
 template <int N>
 CAPI_SHANI_INLINE void hash_group(const std::string_view* in, digest* out) noexcept {
     bool all_short = true;
@@ -246,16 +355,14 @@ CAPI_SHANI_INLINE void hash_group(const std::string_view* in, digest* out) noexc
         hash_mixed<N>(in, out);
         return;
     }
-    alignas(16) unsigned char blocks[N][64];
-    const unsigned char* ptr[N];
+    __m128i words[N][4];
     __m128i abef[N], cdgh[N];
     for (int l = 0; l < N; ++l) {
-        pad_tail(blocks[l], bytes(in[l]), in[l].size(), in[l].size());
-        ptr[l] = blocks[l];
+        one_block_words(words[l], bytes(in[l]), in[l].size());
         abef[l] = initial_abef();
         cdgh[l] = initial_cdgh();
     }
-    compress<N>(abef, cdgh, ptr);
+    compress<N>(abef, cdgh, words);
     for (int l = 0; l < N; ++l) store_digest(out[l], abef[l], cdgh[l]);
 }
 
