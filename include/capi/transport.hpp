@@ -172,8 +172,8 @@ public:
     /// Stops retrying: pending backoffs complete with errc::shutdown at once; an
     /// attempt on the wire completes with its own outcome when that is final
     /// (success or a non-retryable error) and with errc::shutdown otherwise; later
-    /// async_post calls complete with errc::shutdown. Idempotent; any thread. The
-    /// destructor calls it.
+    /// async_post calls complete with errc::shutdown. Once it returns, the Transport
+    /// is not called again. Idempotent; any thread. The destructor calls it.
     void close();
 
     using executor_type = boost::asio::any_io_executor;

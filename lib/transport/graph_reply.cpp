@@ -10,6 +10,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -147,6 +148,52 @@ bool parse_graph_reply(std::string_view body, PostResult& out) {
         // completion handler (STYLE rule 9).
         return false;
     }
+}
+
+std::optional<std::chrono::seconds> usage_wait(const PostResult& result) {
+    std::int64_t wait = 0;  // seconds
+    const auto parse = [](std::string_view text, dom::element& root) {
+        thread_local dom::parser parser;
+        thread_local std::string padded;
+        padded.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+        padded.assign(text);
+        return parser.parse(padded.data(), padded.size(), false).get(root) == simdjson::SUCCESS;
+    };
+    constexpr std::int64_t day = 24 * 3600;  // a bound on what a header can ask for
+    try {
+        dom::element root;
+        dom::object buc;
+        if (!result.business_use_case_usage.empty() && parse(result.business_use_case_usage, root) &&
+            root.get_object().get(buc) == simdjson::SUCCESS) {
+            // {"<business id>":[{"type":"ads_management","call_count":..,
+            //   "estimated_time_to_regain_access":<minutes>}, ...], ...}
+            for (auto field : buc) {
+                dom::array entries;
+                if (field.value.get_array().get(entries) != simdjson::SUCCESS) continue;
+                for (dom::element entry : entries) {
+                    dom::element minutes;
+                    if (entry.at_key("estimated_time_to_regain_access").get(minutes) != simdjson::SUCCESS) continue;
+                    if (auto m = as_int(minutes); m && *m > 0) wait = std::max(wait, std::min(*m, day / 60) * 60);
+                }
+            }
+        }
+        dom::object acc;
+        if (!result.ad_account_usage.empty() && parse(result.ad_account_usage, root) &&
+            root.get_object().get(acc) == simdjson::SUCCESS) {
+            // {"acc_id_util_pct":9.67,"reset_time_duration":0,"ads_api_access_tier":"..."}
+            double pct = 0;
+            dom::element el;
+            if (acc.at_key("acc_id_util_pct").get(el) == simdjson::SUCCESS &&
+                el.get_double().get(pct) == simdjson::SUCCESS && pct >= 100 &&
+                acc.at_key("reset_time_duration").get(el) == simdjson::SUCCESS) {
+                if (auto s = as_int(el); s && *s > 0) wait = std::max(wait, std::min(*s, day));
+            }
+        }
+    } catch (...) {
+        return std::nullopt;  // allocation failure: no hint (STYLE rule 9)
+    }
+    if (wait == 0) return std::nullopt;
+    return std::chrono::seconds{wait};
 }
 
 } // namespace capi::detail

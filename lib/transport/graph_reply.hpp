@@ -3,6 +3,8 @@
 
 #include <capi/transport.hpp>
 
+#include <chrono>
+#include <optional>
 #include <string_view>
 
 namespace capi::detail {
@@ -11,5 +13,11 @@ namespace capi::detail {
 /// success body, or `out.error` from {"error":{...}}. Returns false when the body
 /// is not a JSON object of either shape (HTML from a proxy, truncated, empty).
 bool parse_graph_reply(std::string_view body, PostResult& out);
+
+/// How long Meta's usage headers say to stay away: the largest
+/// `estimated_time_to_regain_access` (minutes) of X-Business-Use-Case-Usage, and
+/// X-Ad-Account-Usage's `reset_time_duration` (seconds) when `acc_id_util_pct`
+/// is at 100 or more. Nothing when neither header says so or they do not parse.
+std::optional<std::chrono::seconds> usage_wait(const PostResult& result);
 
 } // namespace capi::detail

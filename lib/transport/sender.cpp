@@ -5,12 +5,15 @@
 // whichever comes last frees it, and a Sender destroyed with work pending
 // leaves nothing dangling. Every path to the caller goes through
 // operation::finish, which delivers exactly once.
+#include "transport/graph_reply.hpp"
+
 #include <capi/transport.hpp>
 
 #include <boost/asio/steady_timer.hpp>
 
 #include <mutex>
 #include <random>
+#include <shared_mutex>
 #include <unordered_set>
 
 namespace capi {
@@ -60,9 +63,13 @@ struct Sender::impl : std::enable_shared_from_this<Sender::impl> {
     const RetryPolicy policy;
     const Clock clock;
 
+    /// Held shared around every call of transport->post and exclusively by
+    /// close() to set `closed`: once close() returns, the transport is never
+    /// called again, so it may be destroyed right after the Sender.
+    std::shared_mutex gate;
     std::mutex mutex;
     std::mt19937_64 rng;                                   // guarded by mutex
-    bool closed = false;                                   // guarded by mutex
+    bool closed = false;                                   // written under gate and mutex
     std::unordered_set<std::shared_ptr<operation>> ops;   // guarded by mutex: not yet finished
 
     std::uint64_t random() {
@@ -117,8 +124,15 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
         d(ec, std::move(r));
     }
 
-    /// Starts the next attempt. Any thread.
+    /// Starts the next attempt. Any thread. Holds `gate` shared around
+    /// transport->post; a transport completing inline re-enters on_reply,
+    /// which never takes the gate.
     void attempt() {
+        std::shared_lock gate(owner->gate);
+        if (owner->is_closed()) {
+            gate.unlock();
+            return finish(make_error_code(errc::shutdown));
+        }
         {
             std::lock_guard lock(mutex);
             if (state == phase::done) return;
@@ -153,7 +167,13 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
         const auto& policy = owner->policy;
         if (n >= policy.max_attempts) return finish(make_error_code(errc::retries_exhausted));
 
-        const auto delay = backoff_delay(policy, d, n, r.retry_after, owner->random());
+        // Throttled: Meta's usage headers, when they name a time to regain
+        // access, are a lower bound like Retry-After.
+        auto floor = r.retry_after;
+        if (d == Disposition::throttle) {
+            if (const auto wait = detail::usage_wait(r); wait && (!floor || *wait > *floor)) floor = wait;
+        }
+        const auto delay = backoff_delay(policy, d, n, floor, owner->random());
         const auto elapsed =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - first);
         if (elapsed.count() + delay.count() > policy.max_total.count()) {
@@ -212,6 +232,8 @@ Sender::executor_type Sender::get_executor() const noexcept { return impl_->exec
 void Sender::close() {
     std::vector<std::shared_ptr<impl::operation>> pending;
     {
+        // Waits for transport->post calls in progress (they do not block).
+        std::unique_lock gate(impl_->gate);
         std::lock_guard lock(impl_->mutex);
         impl_->closed = true;
         pending.assign(impl_->ops.begin(), impl_->ops.end());
