@@ -129,5 +129,29 @@ err=$(CAPI_SHA256_IMPL=bogus "$CAPI" --version 2>&1 >/dev/null); rc=$?
 check "bad CAPI_SHA256_IMPL exits 2" [ $rc -eq 2 ]
 check "bad CAPI_SHA256_IMPL named" grep -q "CAPI_SHA256_IMPL=bogus" <<<"$err"
 
+# --- capi mock-server -------------------------------------------------------
+printf 'file-token' > "$TMP/token"
+timeout 60 "$CAPI" mock-server --cert-out "$TMP" --token-file "$TMP/token" >"$TMP/mock.out" 2>"$TMP/mock.err" &
+mock_pid=$!
+url=""
+for _ in $(seq 1 100); do  # at most 10 s for the URL line
+  url=$(head -n 1 "$TMP/mock.out" 2>/dev/null)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+check "mock-server prints its URL" grep -qE '^https://127\.0\.0\.1:[0-9]+$' <<<"$url"
+check "mock-server writes ca.pem" grep -q "BEGIN CERTIFICATE" "$TMP/ca.pem"
+if command -v curl >/dev/null 2>&1 && [ -n "$url" ]; then
+  NOWREAL=$(date +%s)
+  data="[{\"event_name\":\"Purchase\",\"event_time\":$((NOWREAL - 3600)),\"user_data\":{\"em\":[\"309a0a5c3e211326ae75ca18196d301a9bdbd1a882a4d2569511033da23f0abd\"],\"client_ip_address\":\"123.123.123.123\",\"client_user_agent\":\"ua\"},\"custom_data\":{\"currency\":\"usd\",\"value\":123.45},\"event_source_url\":\"http://jaspers-market.com/product/123\",\"action_source\":\"website\"}]"
+  reply=$(curl -sS --max-time 10 --cacert "$TMP/ca.pem" -F "data=$data" -F "access_token=<$TMP/token" "$url/v24.0/123/events")
+  check "curl -F example accepted by the mock" grep -q '"events_received":1' <<<"$reply"
+  reply=$(curl -sS --max-time 10 --cacert "$TMP/ca.pem" -F "data=$data" -F "access_token=wrong" "$url/v24.0/123/events")
+  check "wrong token refused with code 190" grep -q '"code":190' <<<"$reply"
+fi
+kill -TERM $mock_pid 2>/dev/null
+wait $mock_pid; rc=$?
+check "mock-server stops cleanly on SIGTERM" [ $rc -eq 0 ]
+
 echo "$((checks - fails)) checks passed, $fails failed"
 [ $fails -eq 0 ]

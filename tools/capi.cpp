@@ -8,6 +8,8 @@
 #include <capi/normalize.hpp>
 #include <capi/sha256.hpp>
 
+#include "mock_server_cmd.hpp"
+
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -44,6 +46,9 @@ constexpr std::string_view usage_text =
     "        --hash-external-id     hash user_data.external_id (default: sent raw)\n"
     "        --now UNIX_SECONDS     validate event_time against this time (replays, tests)\n"
     "      Exit status: 0 all accepted, 1 some lines rejected, 2 usage or I/O error.\n"
+    "  capi mock-server [--port P] [--cert-out DIR] [--token-file F] [--app-secret-file F]\n"
+    "      Runs capi's mock of Meta's Graph API /events edge over TLS on 127.0.0.1 until\n"
+    "      interrupted; prints its URL; --cert-out writes the CA as DIR/ca.pem.\n"
     "  capi --version\n";
 
 int usage_error(std::string_view why) {
@@ -235,5 +240,6 @@ int main(int argc, char** argv) {
     }
     if (cmd == "normalize") return cmd_normalize(argc, argv);
     if (cmd == "send") return cmd_send(argc, argv);
+    if (cmd == "mock-server") return run_mock_server(argc, argv);
     return usage_error(std::string("unknown command '") + std::string(cmd) + "'");
 }

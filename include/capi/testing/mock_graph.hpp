@@ -41,7 +41,8 @@ struct Fault {
     };
     Action action = Action::respond;
     int status = 200;
-    /// Reply body; empty with status 200 means Meta's normal success body.
+    /// Reply body; empty with status 200 means the normal answer for the request
+    /// (Meta's success body for a valid one). `truncate` sends half of it.
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
     /// Wait this long before acting.
@@ -110,6 +111,11 @@ public:
     std::size_t events_accepted() const;
     /// TCP connections accepted so far.
     std::size_t connections() const;
+
+    /// Closes every open connection now, idle keep-alive ones included (as a
+    /// server restart or its idle timeout would), and keeps listening. Returns once
+    /// they are closed (at most a few seconds). For tests of stale pooled connections.
+    void drop_connections();
 
     /// Stops accepting and closes every connection (hanging ones included).
     void stop();

@@ -1,0 +1,114 @@
+// capi mock-server: serves Meta's /events edge on 127.0.0.1 until interrupted, so
+// any client (curl, other SDKs) can be pointed at it.
+#include "mock_server_cmd.hpp"
+
+#include <capi/testing/mock_graph.hpp>
+
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <pthread.h>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+namespace {
+
+constexpr std::string_view usage =
+    "usage: capi mock-server [--port P] [--cert-out DIR] [--token-file F] [--app-secret-file F]\n"
+    "  Serves Meta's POST /{version}/{pixel_id}/events on https://127.0.0.1:P (P = 0 or\n"
+    "  absent: an ephemeral port) with a certificate minted at start-up, applying Meta's\n"
+    "  rules. Prints the URL on stdout; --cert-out writes the CA certificate as\n"
+    "  DIR/ca.pem (curl --cacert DIR/ca.pem ...). The access token requests must carry\n"
+    "  comes from --token-file, else $CAPI_ACCESS_TOKEN, else is mock-token (never from\n"
+    "  the command line, where the process list shows it); --app-secret-file makes\n"
+    "  appsecret_proof required,\n"
+    "  keyed by the file's content (trailing newline ignored). Runs until SIGINT/SIGTERM.\n";
+
+int usage_error(std::string_view why) {
+    std::cerr << "capi mock-server: " << why << "\n" << usage;
+    return 2;
+}
+
+// Reads a secret from a file (trailing newlines dropped); false when unreadable or empty.
+bool read_secret(std::string_view path, std::string& out) {
+    std::ifstream in{std::string(path), std::ios::binary};
+    if (!in) return false;
+    std::string secret{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    if (secret.empty()) return false;
+    out = std::move(secret);
+    return true;
+}
+
+} // namespace
+
+int run_mock_server(int argc, char** argv) {
+    capi::testing::MockOptions options;
+    if (const char* env = std::getenv("CAPI_ACCESS_TOKEN"); env != nullptr && *env != '\0')
+        options.access_token = env;
+    std::string cert_out;
+    for (int i = 2; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            std::cout << usage;
+            return 0;
+        }
+        if (i + 1 >= argc) return usage_error(std::string("missing value for ") + std::string(arg));
+        const std::string_view value = argv[++i];
+        if (arg == "--port") {
+            unsigned port = 0;
+            auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), port);
+            if (ec != std::errc() || end != value.data() + value.size() || port > 65535)
+                return usage_error("--port takes a number 0..65535");
+            options.port = static_cast<std::uint16_t>(port);
+        } else if (arg == "--cert-out") {
+            cert_out = value;
+        } else if (arg == "--token-file") {
+            if (!read_secret(value, options.access_token))
+                return usage_error("cannot read a token from " + std::string(value));
+        } else if (arg == "--app-secret-file") {
+            if (!read_secret(value, options.app_secret))
+                return usage_error("cannot read a secret from " + std::string(value));
+        } else {
+            return usage_error("unknown option " + std::string(arg));
+        }
+    }
+
+    // Block the signals before the server's threads exist, so they inherit the
+    // mask and only sigwait() below sees SIGINT/SIGTERM.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    try {
+        capi::testing::MockGraphServer server(std::move(options));
+        if (!cert_out.empty()) {
+            const std::string path = cert_out + "/ca.pem";
+            std::ofstream out(path, std::ios::binary | std::ios::trunc);
+            out << server.ca_pem();
+            out.close();
+            if (!out) {
+                std::cerr << "capi mock-server: cannot write " << path << "\n";
+                return 2;
+            }
+        }
+        std::cout << server.url() << std::endl;  // flushed: scripts read it to find the port
+        int sig = 0;
+        while (sigwait(&signals, &sig) != 0) {
+        }
+        server.stop();
+        std::cerr << "capi mock-server: " << server.requests().size() << " requests, "
+                  << server.events_accepted() << " events accepted\n";
+    } catch (const std::exception& e) {
+        std::cerr << "capi mock-server: " << e.what() << "\n";
+        return 2;
+    }
+    return 0;
+}
