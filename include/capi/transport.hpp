@@ -81,6 +81,9 @@ struct TransportOptions {
     std::string ca_pem;
     /// Keep-alive connections per endpoint.
     std::size_t max_connections = 8;
+    /// Reuse connections. Off sends `Connection: close` and opens a connection (and
+    /// TLS handshake) per request: for comparison and for proxies that need it.
+    bool keep_alive = true;
     /// Requests accepted at once (on the wire or waiting for a connection); past it
     /// post() completes at once with errc::queue_full.
     std::size_t max_in_flight = 256;
