@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages capi builds with, when any is missing.
-# Sourced or run by scripts/bench.sh and scripts/test.sh; needs root (or sudo)
-# only when something is actually missing.
+# Installs the Debian 12 packages capi builds with, when any is missing, plus
+# any extra package names given as arguments (scripts/fuzz.sh adds clang).
+# Run by scripts/build.sh; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
 CAPI_DEB_PACKAGES=(
   g++ meson ninja-build pkg-config
   libboost1.81-dev libsimdjson-dev libssl-dev libutf8proc-dev catch2
+  "$@"
 )
 
 missing=()

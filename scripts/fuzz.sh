@@ -3,7 +3,7 @@
 # docs/fuzzing.md) and runs each one for a bounded time.
 # Usage: scripts/fuzz.sh [SECONDS]   (per fuzzer, default 60)
 # Installs clang and libFuzzer's runtime (libclang-rt-14-dev) when missing,
-# like scripts/deps.sh does for the build dependencies.
+# through scripts/deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,20 +13,7 @@ if ! [[ $per_fuzzer =~ ^[0-9]+$ ]] || ((per_fuzzer == 0)); then
   exit 2
 fi
 
-bash scripts/deps.sh
-fuzz_packages=(clang libclang-rt-14-dev)
-missing=()
-for p in "${fuzz_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "capi: installing missing Debian packages: ${missing[*]}" >&2
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash scripts/deps.sh clang libclang-rt-14-dev
 
 BUILD_DIR=${CAPI_FUZZ_BUILD_DIR:-build-fuzz}
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then

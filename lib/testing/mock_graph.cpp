@@ -20,6 +20,7 @@
 #include <capi/testing/mock_graph.hpp>
 
 #include "testing/certs.hpp"
+#include "transport/crc32.hpp"
 #include "testing/graph_rules.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -85,21 +86,6 @@ constexpr auto shutdown_timeout = 2s;
 // stop() waits this long for sessions to wind down before stopping the io_context.
 constexpr auto stop_grace = 5s;
 
-std::uint32_t crc32(std::string_view data) noexcept {
-    static const auto table = [] {
-        std::array<std::uint32_t, 256> t{};
-        for (std::uint32_t i = 0; i < 256; ++i) {
-            std::uint32_t c = i;
-            for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            t[i] = c;
-        }
-        return t;
-    }();
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (char ch : data) c = table[(c ^ static_cast<unsigned char>(ch)) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
-}
-
 // RFC 1952 gzip member around Beast's raw deflate.
 std::string gzip(std::string_view in) {
     std::string out = {'\x1f', '\x8b', '\x08', '\0', '\0', '\0', '\0', '\0', '\0', '\xff'};
@@ -127,7 +113,7 @@ std::string gzip(std::string_view in) {
         }
     }
     out.resize(out.size() - zs.avail_out);
-    const std::uint32_t crc = crc32(in);
+    const std::uint32_t crc = capi::detail::crc32(in);
     const auto size = static_cast<std::uint32_t>(in.size());
     for (int i = 0; i < 4; ++i) out += static_cast<char>((crc >> (8 * i)) & 0xFF);
     for (int i = 0; i < 4; ++i) out += static_cast<char>((size >> (8 * i)) & 0xFF);

@@ -12,6 +12,7 @@
 
 #include <capi/transport.hpp>
 
+#include "transport/crc32.hpp"
 #include "transport/graph_reply.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -213,22 +214,6 @@ std::string percent_encode(std::string_view s) {
     return out;
 }
 
-constexpr std::array<std::uint32_t, 256> crc32_table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t i = 0; i < 256; ++i) {
-        std::uint32_t c = i;
-        for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        t[i] = c;
-    }
-    return t;
-}();
-
-std::uint32_t crc32(std::string_view s) noexcept {
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (char ch : s) c = crc32_table[(c ^ static_cast<unsigned char>(ch)) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
-}
-
 /// Inflates a gzip body (RFC 1952, concatenated members allowed). Beast's zlib
 /// port inflates raw deflate only, so the gzip framing (header, CRC-32 and
 /// ISIZE trailer) is handled here. Returns false for anything malformed or
@@ -286,7 +271,7 @@ bool gunzip(std::string_view in, std::string& out, std::size_t limit) {
         std::uint32_t isize =
             byte(pos + 4) | (byte(pos + 5) << 8) | (byte(pos + 6) << 16) | (byte(pos + 7) << 24);
         std::string_view member(out.data() + start, out.size() - start);
-        if (crc != crc32(member) || isize != static_cast<std::uint32_t>(member.size())) return false;
+        if (crc != detail::crc32(member) || isize != static_cast<std::uint32_t>(member.size())) return false;
         pos += 8;
     } while (pos < in.size());
     return true;
