@@ -1,0 +1,191 @@
+// capi::Client: the pipeline of the design document, joining the core data path
+// (validation, normalization, SHA-256, serialization) and the transport.
+//
+//   producers: enqueue(ev)          fire-and-forget, never blocks
+//              co_await async_send  completes when Meta acknowledged (or the outcome is final)
+//        -> bounded lock-free MPMC queue of envelopes
+//        -> batcher threads: validate, normalize, hash_many across the batch, serialize;
+//           seal at max_batch_events, max_batch_bytes or linger; never mix destinations
+//        -> dispatcher on an io_context: Sender (retries) over the Transport (TLS pool);
+//           code 100 on a multi-event batch splits it to isolate the bad event(s)
+//
+// Every accepted event ends in exactly one outcome: delivered, failed (Graph code,
+// subcode, fbtrace_id), expired, or dropped (overflow policy); invalid events are
+// rejected before they are accepted. Stats always add up:
+// accepted = delivered + failed + expired + dropped + queued + in_flight.
+//
+// Thread safety: every member function may be called from any thread.
+#pragma once
+
+#include <capi/clock.hpp>
+#include <capi/encode.hpp>
+#include <capi/errors.hpp>
+#include <capi/event.hpp>
+#include <capi/transport.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace capi {
+
+/// Where an event goes. Batches never mix destinations.
+struct Destination {
+    std::string pixel_id;
+    std::string access_token;     ///< never logged
+    std::string app_secret;       ///< appsecret_proof when non-empty; never logged
+    std::string test_event_code;  ///< Events Manager's Test Events, when non-empty
+
+    friend bool operator==(const Destination&, const Destination&) = default;
+};
+
+/// What enqueue() does when the queue is full.
+enum class Overflow : std::uint8_t {
+    reject,       ///< enqueue returns queue_full (counted as rejected_full); default
+    drop_oldest,  ///< the oldest queued event is dropped (counted, its completion told
+                  ///< errc::queue_full) to make room
+    block,        ///< async_send suspends until there is room (never blocks a thread);
+                  ///< enqueue behaves as reject
+};
+
+enum class Outcome : std::uint8_t {
+    delivered,  ///< Meta acknowledged the batch that carried the event
+    rejected,   ///< invalid; never accepted, never sent
+    failed,     ///< final error: Graph error, retries exhausted, shutdown, ...
+    expired,    ///< left its 7/62-day window before it could be delivered
+    dropped,    ///< dropped by the overflow policy
+};
+std::string_view to_string(Outcome) noexcept;
+
+/// The outcome of one event.
+struct SendResult {
+    Outcome outcome = Outcome::failed;
+    std::error_code error;               ///< empty when delivered
+    std::optional<GraphError> graph;     ///< Meta's error object, when there was one
+    std::vector<FieldError> invalid;     ///< why, when rejected
+    std::string event_id;
+    std::string fbtrace_id;              ///< of the reply that settled the event
+    unsigned attempts = 0;               ///< HTTP attempts of its last batch
+    std::chrono::nanoseconds latency{};  ///< accepted -> outcome
+};
+
+/// A delivery report, called for every accepted event off the hot path (on the
+/// client's io_context), like librdkafka's dr_msg_cb. Must not block.
+using DeliveryCallback = std::function<void(const SendResult&)>;
+
+struct Options {
+    /// The default destination; an event may carry its own (enqueue/async_send overloads).
+    Destination destination;
+    /// Transport: endpoint, api_version, CAs, pool size, deadlines.
+    TransportOptions transport;
+    /// A custom Transport (e.g. your own HTTP stack); default: make_https_transport.
+    std::shared_ptr<Transport> custom_transport;
+    RetryPolicy retry;
+    /// Validation windows, PII policy, hash_external_id, max_batch_events (<= 1000).
+    EncodeOptions encode;
+    /// partner_agent, namespace_id, upload_* sent with every batch.
+    RequestFields request;
+
+    /// Envelopes the queue holds (rounded up to a power of two).
+    std::size_t queue_capacity = 1 << 16;
+    Overflow overflow = Overflow::reject;
+    /// Batcher threads; 0: hardware threads - 1, at least 1.
+    unsigned batchers = 0;
+    /// A partial batch is sealed this long after its first event.
+    std::chrono::milliseconds linger{50};
+    /// A batch is sealed before its body would pass this many bytes.
+    std::size_t max_batch_bytes = 4 * 1024 * 1024;
+    /// Threads running the client's own io_context (when no executor is given).
+    unsigned io_threads = 1;
+    /// Wall clock for the 7/62-day windows and linger; empty: the system clock.
+    Clock clock;
+    DeliveryCallback on_delivery;
+};
+
+/// Log2-bucketed histogram (bucket i counts values in [2^i, 2^(i+1)) units).
+struct Histogram {
+    std::array<std::uint64_t, 64> buckets{};
+    std::uint64_t count = 0;
+    /// The upper bound of the bucket holding quantile q (0..1); 0 when empty.
+    std::uint64_t percentile(double q) const noexcept;
+};
+
+struct Stats {
+    std::uint64_t accepted = 0, delivered = 0, rejected = 0, rejected_full = 0, failed = 0,
+                  expired = 0, dropped = 0, queued = 0, in_flight = 0;
+    std::uint64_t retries = 0, batches = 0, bytes = 0, splits = 0;
+    Histogram latency_us;   ///< accepted -> outcome, microseconds
+    Histogram batch_events; ///< events per sent batch
+};
+
+struct EnqueueResult {
+    enum class Status : std::uint8_t { accepted, queue_full, invalid, shutdown };
+    Status status = Status::accepted;
+    std::vector<FieldError> errors;  ///< why, when invalid
+    explicit operator bool() const noexcept { return status == Status::accepted; }
+};
+
+class Client {
+public:
+    /// Runs network I/O on threads the client owns (Options::io_threads).
+    /// Throws std::system_error(errc::invalid_option) naming the bad field.
+    explicit Client(Options options);
+    /// Runs network I/O on `executor` (e.g. a coroutine server's io_context).
+    Client(boost::asio::any_io_executor executor, Options options);
+    /// shutdown(5 s); never hangs past that.
+    ~Client();
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    /// Fire-and-forget: validates and queues `ev`, never blocks. The outcome goes
+    /// to Options::on_delivery.
+    EnqueueResult enqueue(Event ev);
+    EnqueueResult enqueue(Event ev, Destination destination);
+
+    /// Sends one event. Completion signature: void(std::error_code, SendResult); the
+    /// error is empty when delivered and equals result.error otherwise. Completes on
+    /// the handler's associated executor (default: the client's). Cancellation: a
+    /// terminal cancellation through the token's slot completes at once with
+    /// errc::cancelled; the event may still be delivered (event_id dedup covers it).
+    template <class CompletionToken>
+    auto async_send(Event ev, CompletionToken&& token);
+    template <class CompletionToken>
+    auto async_send(Event ev, Destination destination, CompletionToken&& token);
+    /// Sends many; completes once all have an outcome.
+    /// Completion signature: void(std::error_code, std::vector<SendResult>) (error set
+    /// when any failed: the first failure's code).
+    template <class CompletionToken>
+    auto async_send(std::vector<Event> events, CompletionToken&& token);
+
+    /// Everything accepted before the call has an outcome. Signature: void(std::error_code).
+    template <class CompletionToken>
+    auto async_flush(CompletionToken&& token);
+    /// Blocking flush; false on timeout. Do not call from the client's io_context.
+    bool flush(std::chrono::milliseconds timeout);
+    /// Stops intake, drains within `timeout`, fails what is left with errc::shutdown.
+    /// Returns true when everything drained. Idempotent.
+    bool shutdown(std::chrono::milliseconds timeout);
+
+    Stats stats() const;
+    boost::asio::any_io_executor get_executor() const noexcept;
+
+private:
+    struct impl;
+    using completion = std::function<void(SendResult)>;
+    void send_(Event ev, std::optional<Destination> dest, completion done);
+    void send_many_(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done);
+    void flush_(std::function<void()> done);
+    std::shared_ptr<impl> impl_;
+};
+
+} // namespace capi
+
+#include <capi/detail/client_impl.hpp>

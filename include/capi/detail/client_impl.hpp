@@ -1,0 +1,2 @@
+// Template bodies of capi::Client (placeholder until the client lands).
+#pragma once
