@@ -1,1 +1,659 @@
-// placeholder
+// capi::Client end to end: real TLS to MockGraphServer on 127.0.0.1. Every test
+// is bounded in time (small linger, short deadlines, bounded waits).
+#include <capi/client.hpp>
+#include <capi/testing/mock_graph.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using capi::errc;
+using capi::Outcome;
+using capi::testing::Fault;
+using capi::testing::MockGraphServer;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+/// "prefix" followed by n (g++ 12 warns falsely about `"x" + std::to_string(n)`).
+std::string numbered(const char* prefix, long n) {
+    std::string s(prefix);
+    s += std::to_string(n);
+    return s;
+}
+
+Fault hang() {
+    Fault f;
+    f.action = Fault::Action::hang;
+    return f;
+}
+
+capi::Event make_event(const std::string& id) {
+    capi::Event ev;
+    ev.event_name = "Purchase";
+    ev.event_time = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count() -
+                    60;
+    ev.event_id = id;
+    ev.action_source = capi::ActionSource::website;
+    ev.event_source_url = "https://shop.example.com/checkout";
+    ev.user_data.client_user_agent = "Mozilla/5.0";
+    std::string email("User");
+    email += id;
+    email += "@Example.com";
+    ev.user_data.em = {email};
+    ev.custom_data.emplace();
+    ev.custom_data->value = 12.5;
+    ev.custom_data->currency = "USD";
+    return ev;
+}
+
+capi::Options options_for(const MockGraphServer& mock) {
+    capi::Options o;
+    o.destination.pixel_id = "1234567890";
+    o.destination.access_token = "mock-token";
+    o.transport.endpoint = mock.url();
+    o.transport.ca_pem = mock.ca_pem();
+    o.transport.request_timeout = 5s;
+    o.retry.initial_backoff = 5ms;
+    o.retry.max_backoff = 20ms;
+    o.retry.max_total = 10s;
+    o.linger = 10ms;
+    o.batchers = 1;
+    return o;
+}
+
+void check_balanced(const capi::Stats& s) {
+    CHECK(s.accepted == s.delivered + s.failed + s.expired + s.dropped + s.queued + s.in_flight);
+}
+
+/// event_id -> how many times the mock received it in a request it answered 200.
+std::map<std::string, int> ids_accepted(const MockGraphServer& mock) {
+    std::map<std::string, int> m;
+    for (const auto& r : mock.requests())
+        if (r.status == 200)
+            for (const auto& id : r.event_ids) ++m[id];
+    return m;
+}
+
+template <class Pred>
+bool wait_for(Pred pred, std::chrono::milliseconds limit) {
+    const auto end = steady::now() + limit;
+    while (!pred()) {
+        if (steady::now() > end) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
+/// A user io_context run by one thread, for tests on the user's executor.
+struct IoThread {
+    asio::io_context io{1};
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    std::thread thread{[this] { io.run(); }};
+    ~IoThread() { stop(); }
+    void stop() {
+        work.reset();
+        io.stop();
+        if (thread.joinable()) thread.join();
+    }
+};
+
+} // namespace
+
+TEST_CASE("one event through async_send with a callback is delivered", "[client]") {
+    MockGraphServer mock;
+    capi::Client client(options_for(mock));
+    std::promise<std::pair<std::error_code, capi::SendResult>> p;
+    client.async_send(make_event("one-1"), [&](std::error_code ec, capi::SendResult r) {
+        p.set_value({ec, std::move(r)});
+    });
+    auto f = p.get_future();
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    auto [ec, r] = f.get();
+    CHECK(!ec);
+    CHECK(r.outcome == Outcome::delivered);
+    CHECK(r.event_id == "one-1");
+    CHECK(r.attempts == 1);
+    CHECK(!r.fbtrace_id.empty());
+    auto ids = ids_accepted(mock);
+    CHECK(ids["one-1"] == 1);
+    auto s = client.stats();
+    CHECK(s.accepted == 1);
+    CHECK(s.delivered == 1);
+    CHECK(s.batches == 1);
+    CHECK(s.latency_us.count == 1);
+    CHECK(s.latency_us.percentile(0.5) > 0);
+    check_balanced(s);
+    CHECK(capi::to_string(Outcome::delivered) == "delivered");
+}
+
+TEST_CASE("10,000 concurrent co_await async_send on one io_context thread", "[client]") {
+    MockGraphServer mock;
+    IoThread io;
+    constexpr int n = 10'000;
+    std::atomic<int> done{0}, delivered{0};
+    {
+        capi::Client client(io.io.get_executor(), options_for(mock));
+        for (int i = 0; i < n; ++i) {
+            asio::co_spawn(
+                io.io,
+                [&client, &done, &delivered, i]() -> asio::awaitable<void> {
+                    auto [ec, r] = co_await client.async_send(make_event(numbered("co-", i)),
+                                                              asio::use_awaitable);
+                    if (!ec && r.outcome == Outcome::delivered) ++delivered;
+                    ++done;
+                },
+                asio::detached);
+        }
+        REQUIRE(wait_for([&] { return done.load() == n; }, 30s));
+        CHECK(delivered.load() == n);
+        auto s = client.stats();
+        CHECK(s.delivered == n);
+        CHECK(s.queued == 0);
+        CHECK(s.in_flight == 0);
+        check_balanced(s);
+        CHECK(client.shutdown(2s));
+    }
+    auto ids = ids_accepted(mock);
+    CHECK(ids.size() == static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) REQUIRE(ids[numbered("co-", i)] == 1);
+}
+
+TEST_CASE("8 producer threads enqueue, flush, counters balance", "[client]") {
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.queue_capacity = 1 << 16;
+    std::atomic<std::uint64_t> reports{0};
+    opts.on_delivery = [&](const capi::SendResult&) { reports.fetch_add(1, std::memory_order_relaxed); };
+    // 8 x 100,000 as the issue asks; CAPI_TEST_SCALE=4 divides it (TSan runs).
+    int per = 100'000;
+    if (const char* sc = std::getenv("CAPI_TEST_SCALE")) per /= std::max(1, std::atoi(sc));
+    constexpr int producers = 8;
+    const std::uint64_t total = static_cast<std::uint64_t>(per) * producers;
+    capi::Client client(opts);
+
+    // Events are built before the clock starts: the test measures the client.
+    std::vector<std::vector<capi::Event>> events(producers);
+    for (int t = 0; t < producers; ++t) {
+        events[t].reserve(per);
+        for (int i = 0; i < per; ++i) events[t].push_back(make_event(std::to_string(t) + numbered("-", i)));
+    }
+    std::atomic<std::uint64_t> full_retries{0}, other_status{0};  // Catch is not thread-safe: no REQUIRE in threads
+    const auto t0 = steady::now();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < producers; ++t) {
+        threads.emplace_back([&, t] {
+            for (auto& ev : events[t]) {
+                for (;;) {
+                    auto r = client.enqueue(ev);  // a copy: kept for a retry on queue_full
+                    if (r) break;
+                    if (r.status != capi::EnqueueResult::Status::queue_full) {
+                        other_status.fetch_add(1);
+                        break;
+                    }
+                    full_retries.fetch_add(1, std::memory_order_relaxed);
+                    std::this_thread::sleep_for(100us);
+                }
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    REQUIRE(other_status.load() == 0);
+    REQUIRE(client.flush(60s));
+    const auto secs = std::chrono::duration<double>(steady::now() - t0).count();
+    WARN(total << " events in " << secs << " s: " << static_cast<double>(total) / secs << " events/s; "
+               << full_retries.load() << " queue_full retries");
+    auto s = client.stats();
+    CHECK(s.accepted == total);
+    CHECK(s.delivered == total);
+    CHECK(s.queued == 0);
+    CHECK(s.in_flight == 0);
+    CHECK(s.failed == 0);
+    check_balanced(s);
+    CHECK(reports.load() == total);
+    CHECK(s.batch_events.percentile(0.99) <= 1024);
+    auto ids = ids_accepted(mock);
+    CHECK(ids.size() == total);
+    std::size_t dup = 0;
+    for (const auto& [id, c] : ids) dup += c != 1;
+    CHECK(dup == 0);
+    CHECK(mock.events_accepted() == total);
+}
+
+TEST_CASE("batches seal at max_batch_events: 1, 1000, 1000+1", "[client]") {
+    for (int n : {1, 1000, 1001}) {
+        MockGraphServer mock;
+        auto opts = options_for(mock);
+        opts.linger = std::chrono::milliseconds(60'000);
+        capi::Client client(opts);
+        for (int i = 0; i < n; ++i) REQUIRE(client.enqueue(make_event(numbered("s", i))));
+        REQUIRE(client.flush(20s));
+        std::multiset<std::size_t> sizes;
+        for (const auto& r : mock.requests()) sizes.insert(r.events);
+        INFO("n = " << n);
+        if (n == 1) CHECK(sizes == std::multiset<std::size_t>{1});
+        if (n == 1000) CHECK(sizes == std::multiset<std::size_t>{1000});
+        if (n == 1001) CHECK(sizes == std::multiset<std::size_t>{1, 1000});
+        CHECK(client.stats().delivered == static_cast<std::uint64_t>(n));
+    }
+}
+
+TEST_CASE("linger seals a lone event", "[client]") {
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.linger = 20ms;
+    capi::Client client(opts);
+    const auto t0 = steady::now();
+    REQUIRE(client.enqueue(make_event("lone")));
+    REQUIRE(wait_for([&] { return client.stats().delivered == 1; }, 5s));
+    const auto took = steady::now() - t0;
+    CHECK(took >= 20ms);
+    CHECK(took < 2s);
+    REQUIRE(mock.requests().size() == 1);
+    CHECK(mock.requests()[0].events == 1);
+}
+
+namespace {
+/// A client whose single in-flight slot hangs on the mock, so the queue fills.
+capi::Options stalled_options(MockGraphServer& mock, capi::Overflow policy) {
+    for (int i = 0; i < 64; ++i) mock.push_fault(hang());
+    auto opts = options_for(mock);
+    opts.queue_capacity = 4;
+    opts.overflow = policy;
+    opts.encode.max_batch_events = 1;
+    opts.transport.max_in_flight = 1;
+    opts.transport.max_connections = 1;
+    opts.transport.request_timeout = 10s;
+    opts.retry.max_attempts = 1;
+    return opts;
+}
+} // namespace
+
+TEST_CASE("overflow: reject counts queue_full", "[client][overflow]") {
+    MockGraphServer mock;
+    capi::Client client(stalled_options(mock, capi::Overflow::reject));
+    int full = 0, ok = 0;
+    for (int i = 0; i < 100; ++i) {
+        auto r = client.enqueue(make_event(numbered("r", i)));
+        (r ? ok : full) += 1;
+        if (!r) CHECK(r.status == capi::EnqueueResult::Status::queue_full);
+        std::this_thread::sleep_for(100us);
+    }
+    CHECK(full > 0);
+    auto s = client.stats();
+    CHECK(s.rejected_full == static_cast<std::uint64_t>(full));
+    CHECK(s.accepted == static_cast<std::uint64_t>(ok));
+    check_balanced(s);
+    const auto t0 = steady::now();
+    CHECK_FALSE(client.shutdown(100ms));
+    CHECK(steady::now() - t0 < 3s);
+    s = client.stats();
+    CHECK(s.failed == static_cast<std::uint64_t>(ok));
+    CHECK(s.queued + s.in_flight == 0);
+    check_balanced(s);
+}
+
+TEST_CASE("overflow: drop_oldest reports and counts the dropped", "[client][overflow]") {
+    MockGraphServer mock;
+    auto opts = stalled_options(mock, capi::Overflow::drop_oldest);
+    std::mutex m;
+    std::map<Outcome, int> outcomes;
+    std::map<std::string, int> per_id;
+    int dropped_wrong_error = 0;
+    opts.on_delivery = [&](const capi::SendResult& r) {
+        std::lock_guard lock(m);
+        ++outcomes[r.outcome];
+        ++per_id[r.event_id];
+        if (r.outcome == Outcome::dropped && r.error != errc::queue_full) ++dropped_wrong_error;
+    };
+    capi::Client client(opts);
+    for (int i = 0; i < 100; ++i) {
+        CHECK(client.enqueue(make_event(numbered("d", i))));
+        std::this_thread::sleep_for(100us);
+    }
+    auto s = client.stats();
+    CHECK(s.accepted == 100);
+    CHECK(s.dropped > 0);
+    CHECK(s.rejected_full == 0);
+    check_balanced(s);
+    CHECK_FALSE(client.shutdown(100ms));
+    s = client.stats();
+    check_balanced(s);
+    CHECK(s.queued + s.in_flight == 0);
+    std::lock_guard lock(m);
+    CHECK(static_cast<std::uint64_t>(outcomes[Outcome::dropped]) == s.dropped);
+    CHECK(dropped_wrong_error == 0);
+    CHECK(per_id.size() == 100);
+    for (const auto& [id, c] : per_id) CHECK(c == 1);
+}
+
+TEST_CASE("overflow: block makes async_send wait, then succeed", "[client][overflow]") {
+    MockGraphServer mock;
+    for (int i = 0; i < 6; ++i) {
+        Fault f;
+        f.delay = 100ms;  // slow, then normal service
+        mock.push_fault(f);
+    }
+    auto opts = options_for(mock);
+    opts.queue_capacity = 2;
+    opts.overflow = capi::Overflow::block;
+    opts.encode.max_batch_events = 1;
+    opts.transport.max_in_flight = 1;
+    opts.transport.max_connections = 1;
+    capi::Client client(opts);
+    constexpr int n = 20;
+    std::atomic<int> done{0}, delivered{0};
+    for (int i = 0; i < n; ++i) {
+        client.async_send(make_event(numbered("b", i)), [&](std::error_code ec, capi::SendResult r) {
+            if (!ec && r.outcome == Outcome::delivered) ++delivered;
+            ++done;
+        });
+    }
+    CHECK(client.stats().accepted < static_cast<std::uint64_t>(n));  // some are waiting for room
+    REQUIRE(wait_for([&] { return done.load() == n; }, 20s));
+    CHECK(delivered.load() == n);
+    auto s = client.stats();
+    CHECK(s.rejected_full == 0);
+    CHECK(s.delivered == static_cast<std::uint64_t>(n));
+    check_balanced(s);
+}
+
+TEST_CASE("flush and shutdown during an outage", "[client][outage]") {
+    SECTION("the mock hangs") {
+        MockGraphServer mock;
+        for (int i = 0; i < 64; ++i) mock.push_fault(hang());
+        auto opts = options_for(mock);
+        std::atomic<int> reports{0}, not_shutdown{0};
+        opts.on_delivery = [&](const capi::SendResult& r) {
+            ++reports;
+            if (r.outcome != Outcome::failed || r.error != errc::shutdown) ++not_shutdown;
+        };
+        capi::Client client(opts);
+        for (int i = 0; i < 50; ++i) REQUIRE(client.enqueue(make_event(numbered("h", i))));
+        CHECK_FALSE(client.flush(150ms));
+        const auto t0 = steady::now();
+        CHECK_FALSE(client.shutdown(150ms));
+        CHECK(steady::now() - t0 < 3s);
+        auto s = client.stats();
+        CHECK(s.failed == 50);
+        CHECK(s.queued + s.in_flight == 0);
+        check_balanced(s);
+        CHECK(reports.load() == 50);
+        CHECK(not_shutdown.load() == 0);
+        CHECK(client.enqueue(make_event("late")).status == capi::EnqueueResult::Status::shutdown);
+        CHECK(client.shutdown(1s) == false);  // idempotent
+    }
+    SECTION("the mock answers 503") {
+        MockGraphServer mock;
+        for (int i = 0; i < 1000; ++i) {
+            Fault f;
+            f.status = 503;
+            f.body = "unavailable";
+            mock.push_fault(f);
+        }
+        auto opts = options_for(mock);
+        opts.retry.initial_backoff = 50ms;
+        opts.retry.max_backoff = 200ms;
+        opts.retry.max_attempts = 1000;
+        capi::Client client(opts);
+        std::promise<std::error_code> p;
+        client.async_send(make_event("u1"), [&](std::error_code ec, capi::SendResult) { p.set_value(ec); });
+        for (int i = 0; i < 20; ++i) REQUIRE(client.enqueue(make_event(numbered("u", i + 2))));
+        CHECK_FALSE(client.flush(200ms));
+        const auto t0 = steady::now();
+        CHECK_FALSE(client.shutdown(100ms));
+        CHECK(steady::now() - t0 < 3s);
+        auto f = p.get_future();
+        REQUIRE(f.wait_for(5s) == std::future_status::ready);
+        CHECK(f.get() == errc::shutdown);
+        auto s = client.stats();
+        CHECK(s.failed == 21);
+        CHECK(s.queued + s.in_flight == 0);
+        check_balanced(s);
+    }
+}
+
+TEST_CASE("a poisoned batch is split: only the bad event fails", "[client][split]") {
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.linger = 50ms;
+    capi::Client client(opts);
+    std::vector<capi::Event> evs;
+    for (int i = 0; i < 10; ++i) evs.push_back(make_event(numbered("p", i)));
+    evs[6].extra = {{"unknown_key", "1"}};
+    auto fut = client.async_send(std::move(evs), asio::use_future);
+    REQUIRE(fut.wait_for(20s) == std::future_status::ready);
+    auto [ec, results] = fut.get();
+    REQUIRE(results.size() == 10);
+    CHECK(ec == errc::graph_error);
+    for (int i = 0; i < 10; ++i) {
+        INFO("event " << i);
+        CHECK(results[i].event_id == numbered("p", i));
+        if (i == 6) {
+            CHECK(results[i].outcome == Outcome::failed);
+            REQUIRE(results[i].graph);
+            CHECK(results[i].graph->code == 100);
+        } else {
+            CHECK(results[i].outcome == Outcome::delivered);
+        }
+    }
+    auto s = client.stats();
+    CHECK(s.splits >= 1);
+    CHECK(s.delivered == 9);
+    CHECK(s.failed == 1);
+    auto ids = ids_accepted(mock);
+    CHECK(ids.size() == 9);
+    for (const auto& [id, c] : ids) CHECK(c == 1);
+}
+
+TEST_CASE("many destinations in one client: batches never mix", "[client]") {
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.linger = 30ms;
+    capi::Client client(opts);
+    std::vector<capi::Destination> dests(3);
+    dests[0] = {"111", "mock-token", "", ""};
+    dests[1] = {"222", "mock-token", "", "TEST123"};
+    dests[2] = {"333", "mock-token", "", ""};
+    std::map<std::string, std::string> pixel_of;
+    for (int i = 0; i < 60; ++i) {
+        auto id = numbered("m", i);
+        pixel_of[id] = dests[i % 3].pixel_id;
+        REQUIRE(client.enqueue(make_event(id), dests[i % 3]));
+    }
+    REQUIRE(client.flush(10s));
+    std::map<std::string, int> events_per_pixel;
+    for (const auto& r : mock.requests()) {
+        REQUIRE(r.status == 200);
+        std::string pixel;
+        for (const auto& d : dests)
+            if (r.target.find("/" + d.pixel_id + "/events") != std::string::npos) pixel = d.pixel_id;
+        REQUIRE(!pixel.empty());
+        for (const auto& id : r.event_ids) CHECK(pixel_of[id] == pixel);
+        events_per_pixel[pixel] += static_cast<int>(r.events);
+    }
+    CHECK(events_per_pixel["111"] == 20);
+    CHECK(events_per_pixel["222"] == 20);
+    CHECK(events_per_pixel["333"] == 20);
+    // A bad per-event destination is an invalid event, never queued.
+    auto bad = client.enqueue(make_event("x"), capi::Destination{"12ab", "t", "", ""});
+    CHECK(bad.status == capi::EnqueueResult::Status::invalid);
+    REQUIRE(!bad.errors.empty());
+    CHECK(bad.errors[0].path == "destination.pixel_id");
+}
+
+TEST_CASE("delivery reports: exactly once per accepted event", "[client]") {
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    std::mutex m;
+    std::map<std::string, int> seen;
+    opts.on_delivery = [&](const capi::SendResult& r) {
+        std::lock_guard lock(m);
+        ++seen[r.event_id];
+        if (r.event_id == "dr-3") throw std::runtime_error("a throwing callback is swallowed");
+    };
+    capi::Client client(opts);
+    for (int i = 0; i < 2000; ++i) REQUIRE(client.enqueue(make_event(numbered("dr-", i))));
+    REQUIRE(client.flush(10s));
+    std::lock_guard lock(m);
+    CHECK(seen.size() == 2000);
+    for (const auto& [id, c] : seen) CHECK(c == 1);
+}
+
+TEST_CASE("invalid events are rejected with the field path; bad options name the field", "[client]") {
+    MockGraphServer mock;
+    {
+        capi::Client client(options_for(mock));
+        auto ev = make_event("inv");
+        ev.event_name.clear();
+        auto r = client.enqueue(ev);
+        CHECK(r.status == capi::EnqueueResult::Status::invalid);
+        REQUIRE(!r.errors.empty());
+        CHECK(r.errors[0].path == "event_name");
+        auto fut = client.async_send(ev, asio::use_future);
+        auto [ec, res] = fut.get();
+        CHECK(ec == errc::invalid_event);
+        CHECK(res.outcome == Outcome::rejected);
+        REQUIRE(!res.invalid.empty());
+        CHECK(res.invalid[0].path == "event_name");
+        auto s = client.stats();
+        CHECK(s.rejected == 2);
+        CHECK(s.accepted == 0);
+    }
+    auto expect_bad = [&](auto mutate, const std::string& field) {
+        auto o = options_for(mock);
+        mutate(o);
+        try {
+            capi::Client c(o);
+            FAIL("no exception for " << field);
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == errc::invalid_option);
+            CHECK(std::string(e.what()).find(field) != std::string::npos);
+        }
+    };
+    expect_bad([](capi::Options& o) { o.queue_capacity = 1; }, "queue_capacity");
+    expect_bad([](capi::Options& o) { o.encode.max_batch_events = 1001; }, "max_batch_events");
+    expect_bad([](capi::Options& o) { o.encode.max_batch_events = 0; }, "max_batch_events");
+    expect_bad([](capi::Options& o) { o.linger = 0ms; }, "linger");
+    expect_bad([](capi::Options& o) { o.max_batch_bytes = 1000; }, "max_batch_bytes");
+    expect_bad([](capi::Options& o) { o.destination.pixel_id = "abc"; }, "destination.pixel_id");
+    expect_bad([](capi::Options& o) { o.destination.access_token.clear(); }, "destination.access_token");
+    expect_bad([](capi::Options& o) { o.io_threads = 0; }, "io_threads");
+    expect_bad([](capi::Options& o) { o.transport.endpoint = "http://plain"; }, "endpoint");
+}
+
+TEST_CASE("cancellation of async_send through the token's slot", "[client]") {
+    MockGraphServer mock;
+    mock.push_fault(hang());
+    IoThread io;
+    auto opts = options_for(mock);
+    opts.retry.max_attempts = 1;
+    capi::Client client(io.io.get_executor(), opts);
+    asio::cancellation_signal signal;
+    std::promise<std::pair<std::error_code, capi::SendResult>> p;
+    asio::post(io.io, [&] {
+        client.async_send(make_event("c1"), asio::bind_cancellation_slot(
+                                                signal.slot(), [&](std::error_code ec, capi::SendResult r) {
+                                                    p.set_value({ec, std::move(r)});
+                                                }));
+    });
+    std::this_thread::sleep_for(100ms);
+    asio::post(io.io, [&] { signal.emit(asio::cancellation_type::terminal); });
+    auto f = p.get_future();
+    REQUIRE(f.wait_for(5s) == std::future_status::ready);
+    auto [ec, r] = f.get();
+    CHECK(ec == errc::cancelled);
+    CHECK(r.error == errc::cancelled);
+    // The event itself continues: it still gets its own outcome.
+    CHECK_FALSE(client.shutdown(100ms));
+    auto s = client.stats();
+    CHECK(s.accepted == 1);
+    CHECK(s.failed == 1);
+    check_balanced(s);
+}
+
+TEST_CASE("use_future and async_flush with use_future", "[client]") {
+    MockGraphServer mock;
+    capi::Client client(options_for(mock));
+    auto fut = client.async_send(make_event("f1"), asio::use_future);
+    REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+    auto [ec, r] = fut.get();
+    CHECK(!ec);
+    CHECK(r.outcome == Outcome::delivered);
+    REQUIRE(client.enqueue(make_event("f2")));
+    auto ff = client.async_flush(asio::use_future);
+    REQUIRE(ff.wait_for(10s) == std::future_status::ready);
+    CHECK(!ff.get());
+    auto s = client.stats();
+    CHECK(s.delivered == 2);
+    CHECK(s.queued + s.in_flight == 0);
+    CHECK(client.shutdown(1s));
+    // After shutdown a flush completes at once.
+    CHECK(client.flush(1s));
+}
+
+TEST_CASE("Histogram::percentile", "[client]") {
+    capi::Histogram h;
+    CHECK(h.percentile(0.5) == 0);
+    h.buckets[0] = 50;  // [1, 2)
+    h.buckets[3] = 50;  // [8, 16)
+    h.count = 100;
+    CHECK(h.percentile(0.5) == 2);
+    CHECK(h.percentile(0.51) == 16);
+    CHECK(h.percentile(1.0) == 16);
+}
+
+TEST_CASE("BatchEncoder: event_json and add_json rebuild a batch without hashing again", "[client][encoder]") {
+    const auto now = std::chrono::system_clock::now();
+    capi::BatchEncoder a;
+    for (int i = 0; i < 3; ++i) REQUIRE(a.add(make_event(numbered("e", i)), now).status == capi::EncodeStatus::added);
+    const std::string whole(a.json_body({}, "tok"));
+    capi::BatchEncoder b;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const auto j = a.event_json(i);
+        CHECK(j.front() == '{');
+        CHECK(j.back() == '}');
+        REQUIRE(b.add_json(j));
+    }
+    CHECK(std::string(b.json_body({}, "tok")) == whole);
+    CHECK(b.data_bytes() == a.data_bytes());
+    // A half of it, as a split sends.
+    capi::BatchEncoder c;
+    REQUIRE(c.add_json(a.event_json(1)));
+    CHECK(std::string(c.json_body()) == "{\"data\":[" + std::string(a.event_json(1)) + "]}");
+
+    // add_validated re-checks only the window.
+    capi::BatchEncoder d;
+    auto old = make_event("old");
+    old.event_time -= 8 * 24 * 3600;
+    auto r = d.add_validated(old, now);
+    CHECK(r.status == capi::EncodeStatus::invalid);
+    REQUIRE(!r.errors.empty());
+    CHECK(r.errors[0].path == "event_time");
+    CHECK(d.add_validated(make_event("fresh"), now).status == capi::EncodeStatus::added);
+    CHECK(d.size() == 1);
+}

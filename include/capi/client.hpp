@@ -78,7 +78,9 @@ struct SendResult {
 };
 
 /// A delivery report, called for every accepted event off the hot path (on the
-/// client's io_context), like librdkafka's dr_msg_cb. Must not block.
+/// client's io_context), like librdkafka's dr_msg_cb. Must not block. It may run
+/// on several io threads at once; exceptions it throws are swallowed. Events that
+/// shutdown() fails are reported on the thread calling shutdown(), before it returns.
 using DeliveryCallback = std::function<void(const SendResult&)>;
 
 struct Options {
@@ -99,9 +101,12 @@ struct Options {
     Overflow overflow = Overflow::reject;
     /// Batcher threads; 0: hardware threads - 1, at least 1.
     unsigned batchers = 0;
-    /// A partial batch is sealed this long after its first event.
+    /// A partial batch is sealed this long after its first event (measured on
+    /// the steady clock, so an injected `clock` cannot stall it).
     std::chrono::milliseconds linger{50};
-    /// A batch is sealed before its body would pass this many bytes.
+    /// A batch is sealed before its body would pass this many bytes: before an
+    /// event is added when the batch is within encode.validation.max_event_bytes
+    /// of the cap (one event always fits). At least 64 KiB.
     std::size_t max_batch_bytes = 4 * 1024 * 1024;
     /// Threads running the client's own io_context (when no executor is given).
     unsigned io_threads = 1;
@@ -152,26 +157,41 @@ public:
 
     /// Sends one event. Completion signature: void(std::error_code, SendResult); the
     /// error is empty when delivered and equals result.error otherwise. Completes on
-    /// the handler's associated executor (default: the client's). Cancellation: a
-    /// terminal cancellation through the token's slot completes at once with
-    /// errc::cancelled; the event may still be delivered (event_id dedup covers it).
+    /// the handler's associated executor (default: the client's), never inside the
+    /// call. Cancellation: a terminal (or partial) cancellation through the token's
+    /// slot completes at once with errc::cancelled (outcome failed); the event itself
+    /// continues and may still be delivered (event_id dedup covers it), its real
+    /// outcome goes to Options::on_delivery and stats(). An event never accepted
+    /// completes with Outcome::rejected: errc::invalid_event (result.invalid says
+    /// why), errc::queue_full (Overflow::reject or drop_oldest could not make room)
+    /// or errc::shutdown. Under Overflow::block a full queue is retried on a timer
+    /// (100 us doubling to 5 ms) on the client's executor; no thread blocks.
     template <class CompletionToken>
     auto async_send(Event ev, CompletionToken&& token);
     template <class CompletionToken>
     auto async_send(Event ev, Destination destination, CompletionToken&& token);
     /// Sends many; completes once all have an outcome.
     /// Completion signature: void(std::error_code, std::vector<SendResult>) (error set
-    /// when any failed: the first failure's code).
+    /// when any failed: the first failure's code; results in the input order).
+    /// Executor and cancellation as above (a cancelled call gets an empty vector).
     template <class CompletionToken>
     auto async_send(std::vector<Event> events, CompletionToken&& token);
 
-    /// Everything accepted before the call has an outcome. Signature: void(std::error_code).
+    /// Everything accepted before the call has an outcome. Signature: void(std::error_code),
+    /// empty on success. Completes on the handler's associated executor (default:
+    /// the client's). Cancellation (terminal or partial) completes at once with
+    /// errc::cancelled and stops nothing. After shutdown() it completes at once.
+    /// A flush marker travels through the queue (lib/client/client.cpp describes how).
     template <class CompletionToken>
     auto async_flush(CompletionToken&& token);
     /// Blocking flush; false on timeout. Do not call from the client's io_context.
     bool flush(std::chrono::milliseconds timeout);
-    /// Stops intake, drains within `timeout`, fails what is left with errc::shutdown.
-    /// Returns true when everything drained. Idempotent.
+    /// Stops intake, drains within `timeout`, fails what is left with errc::shutdown
+    /// (queued envelopes, partial batches, batches waiting, in backoff or on the
+    /// wire), stops the batchers and the owned io threads. Returns true when
+    /// everything drained. Idempotent (later calls return the first result). Do
+    /// not call from the client's io_context with a user executor: its drain
+    /// would wait on the thread it blocks (it then only times out).
     bool shutdown(std::chrono::milliseconds timeout);
 
     Stats stats() const;

@@ -56,6 +56,17 @@ public:
 
     /// Validates `ev` at time `now` and appends it to the batch.
     EncodeResult add(const Event& ev, std::chrono::system_clock::time_point now);
+    /// Appends `ev`, which passed validate() earlier (e.g. when it was queued):
+    /// re-checks only the event_time window at `now` (an event ages while it
+    /// waits), then normalizes and serializes as add() does.
+    EncodeResult add_validated(const Event& ev, std::chrono::system_clock::time_point now);
+    /// Appends one event already serialized by a BatchEncoder (event_json() of
+    /// another batch, hashes filled): how a rejected batch is split and resent
+    /// without normalizing or hashing again. Returns false when the batch is full.
+    bool add_json(std::string_view event_json);
+    /// The serialized JSON object of the i-th event (i < size()), hashes filled.
+    /// The view stays valid until the next non-const call on this object.
+    std::string_view event_json(std::size_t i);
 
     std::size_t size() const noexcept;        ///< events in the batch
     bool empty() const noexcept { return size() == 0; }
@@ -78,6 +89,7 @@ public:
     const EncodeOptions& options() const noexcept;
 
 private:
+    EncodeResult add_(const Event& ev, std::chrono::system_clock::time_point now, bool full_validation);
     struct impl;
     std::unique_ptr<impl> impl_;
 };

@@ -1,1 +1,1134 @@
-// placeholder
+// capi::Client: intake, the MPMC queue, batcher threads, the dispatcher, flush
+// and shutdown.
+//
+// Pipeline
+//   producers  validate (capi::validate), wrap the event in an Envelope, push it
+//              into the bounded lock-free MpmcQueue (overflow policy when full).
+//   batchers   N threads; each bulk-pops envelopes and appends them to its own
+//              partial batches (one BatchEncoder per destination); seals at
+//              max_batch_events, before max_batch_bytes, or `linger` after a
+//              batch's first event. Sealed batches go to the dispatcher. When the
+//              dispatcher holds too many batches the batchers stop popping, so
+//              the queue fills and the overflow policy applies (back pressure,
+//              like librdkafka's queue.buffering.max.messages).
+//   dispatcher on the io executor: at most transport.max_in_flight batches in the
+//              Sender at once, the rest wait in FIFO order. Code 100 on a batch of
+//              more than one event splits it into halves rebuilt from the events'
+//              serialized JSON (no second hashing), recursively.
+//
+// Flush (STYLE rule 4: a marker through the pipeline)
+//   async_flush registers generation g and pushes a marker envelope into the
+//   queue behind every event accepted before the call. Whoever pops the marker
+//   (a batcher, or a producer dropping the oldest envelope under drop_oldest)
+//   issues seal request r = ++seal_req_ and records "flush g waits for r". Every
+//   batcher checks seal_req_ between two bulk pops: when it is newer than the
+//   request it acknowledged, it seals all its partial batches and then records
+//   acked = r. A batch is tagged, when sealed, with its batcher's acked request
+//   (its epoch), so everything a batcher held when it acknowledged r has an
+//   epoch < r. Popping the marker means every position before it in the queue
+//   was claimed by some batcher, which will hold it (or has sealed it) by the
+//   time it acknowledges r. Flush g therefore completes when every batcher has
+//   acked >= r and no batch of epoch < r is outstanding (per-epoch counters;
+//   split halves inherit their parent's epoch). This holds under continuous
+//   load and with any number of batchers sharing the queue; later events only
+//   ever make a flush wait longer, never complete early.
+//
+// Outcomes: every accepted event is settled exactly once (counters, histogram,
+// its completion, the delivery report). A batch is settled once: its `settled`
+// flag decides between the Sender's completion and shutdown's forced settlement.
+#include <capi/client.hpp>
+
+#include "queue/mpmc_queue.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace capi {
+
+namespace asio = boost::asio;
+using steady = std::chrono::steady_clock;
+using sys_time = std::chrono::system_clock::time_point;
+
+std::string_view to_string(Outcome o) noexcept {
+    switch (o) {
+    case Outcome::delivered: return "delivered";
+    case Outcome::rejected: return "rejected";
+    case Outcome::failed: return "failed";
+    case Outcome::expired: return "expired";
+    case Outcome::dropped: return "dropped";
+    }
+    return "unknown";
+}
+
+std::uint64_t Histogram::percentile(double q) const noexcept {
+    if (count == 0) return 0;
+    if (!(q > 0)) q = 0;
+    if (q > 1) q = 1;
+    auto target = static_cast<std::uint64_t>(q * static_cast<double>(count) + 0.999999);
+    if (target == 0) target = 1;
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+        seen += buckets[i];
+        if (seen >= target)
+            return i >= 63 ? std::numeric_limits<std::uint64_t>::max() : (std::uint64_t{1} << (i + 1));
+    }
+    return std::numeric_limits<std::uint64_t>::max();
+}
+
+namespace {
+
+constexpr std::size_t bulk_size = 256;
+constexpr auto idle_wait_max = std::chrono::milliseconds(5);
+constexpr std::uint64_t never = std::numeric_limits<std::uint64_t>::max();
+
+struct AtomicHistogram {
+    std::array<std::atomic<std::uint64_t>, 64> buckets{};
+    std::atomic<std::uint64_t> count{0};
+
+    void record(std::uint64_t v) noexcept {
+        const std::size_t i = v == 0 ? 0 : static_cast<std::size_t>(63 - __builtin_clzll(v));
+        buckets[i].fetch_add(1, std::memory_order_relaxed);
+        count.fetch_add(1, std::memory_order_relaxed);
+    }
+    Histogram snapshot() const noexcept {
+        Histogram h;
+        for (std::size_t i = 0; i < buckets.size(); ++i) {
+            h.buckets[i] = buckets[i].load(std::memory_order_relaxed);
+            h.count += h.buckets[i];
+        }
+        return h;
+    }
+};
+
+using completion_fn = std::function<void(SendResult)>;
+
+struct Envelope {
+    bool marker = false;
+    std::uint64_t flush_gen = 0;
+    Event ev;
+    std::optional<Destination> dest;  // nullopt: Options::destination
+    completion_fn done;               // empty for enqueue()
+    steady::time_point accepted;
+    bool taken = false;               // its Pending was made (settled or in a batch)
+};
+using EnvelopePtr = std::unique_ptr<Envelope>;
+
+// An accepted event inside a batch.
+struct Pending {
+    completion_fn done;
+    std::string event_id;
+    steady::time_point accepted;
+    bool settled = false;
+};
+
+struct DestState {
+    Destination dest;
+    RequestFields fields;
+    std::string proof;  // appsecret_proof, computed once per destination
+};
+
+struct Batch {
+    std::shared_ptr<const DestState> dest;
+    BatchEncoder enc;
+    std::vector<Pending> events;
+    sys_time not_after = sys_time::max();
+    std::uint64_t epoch = 0;
+    std::atomic<bool> settled{false};
+
+    explicit Batch(BatchEncoder e) : enc(std::move(e)) {}
+};
+using BatchPtr = std::shared_ptr<Batch>;
+
+struct Partial {
+    std::shared_ptr<const DestState> dest;
+    bool is_default = false;
+    BatchPtr batch;  // null until the first event after a seal
+    steady::time_point first;
+};
+
+struct Batcher {
+    std::thread thread;
+    std::vector<Partial> partials;
+    std::uint64_t acked = 0;  // written by its own thread under flush_mu_
+};
+
+bool all_digits(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+[[noreturn]] void bad_option(const std::string& what) {
+    throw std::system_error(make_error_code(errc::invalid_option), what);
+}
+
+void check_options(const Options& o, bool owns_io) {
+    if (!all_digits(o.destination.pixel_id)) bad_option("destination.pixel_id: must be a non-empty string of digits");
+    if (o.destination.access_token.empty()) bad_option("destination.access_token: must not be empty");
+    if (o.queue_capacity < 2) bad_option("queue_capacity: must be at least 2");
+    if (o.queue_capacity > (std::size_t{1} << 30)) bad_option("queue_capacity: must be at most 2^30");
+    if (o.encode.max_batch_events < 1 || o.encode.max_batch_events > 1000)
+        bad_option("encode.max_batch_events: must be 1..1000 (Meta's limit)");
+    if (o.linger.count() <= 0) bad_option("linger: must be positive");
+    if (o.max_batch_bytes < 64 * 1024) bad_option("max_batch_bytes: must be at least 64 KiB");
+    if (o.encode.validation.max_event_bytes > o.max_batch_bytes)
+        bad_option("encode.validation.max_event_bytes: must not exceed max_batch_bytes");
+    if (owns_io && o.io_threads < 1) bad_option("io_threads: must be at least 1");
+    if (o.io_threads > 256) bad_option("io_threads: must be at most 256");
+    if (o.batchers > 256) bad_option("batchers: must be at most 256");
+    if (o.retry.max_attempts < 1) bad_option("retry.max_attempts: must be at least 1");
+    if (o.transport.max_in_flight < 1) bad_option("transport.max_in_flight: must be at least 1");
+}
+
+std::vector<FieldError> check_destination(const Destination& d) {
+    std::vector<FieldError> e;
+    if (!all_digits(d.pixel_id)) e.push_back({"destination.pixel_id", "must be a non-empty string of digits"});
+    if (d.access_token.empty()) e.push_back({"destination.access_token", "must not be empty"});
+    return e;
+}
+
+SendResult make_result(Outcome o, std::error_code ec) {
+    SendResult r;
+    r.outcome = o;
+    r.error = ec;
+    return r;
+}
+
+std::error_code error_of(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::bad_alloc&) {
+        return std::make_error_code(std::errc::not_enough_memory);
+    } catch (const std::system_error& se) {
+        return se.code();
+    } catch (...) {
+        return std::make_error_code(std::errc::state_not_recoverable);
+    }
+}
+
+} // namespace
+
+struct Client::impl : std::enable_shared_from_this<Client::impl> {
+    Options opts;
+    std::unique_ptr<asio::io_context> owned_io;
+    asio::any_io_executor ex;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> io_work;
+    std::vector<std::thread> io_threads;
+
+    std::shared_ptr<Transport> transport;
+    std::unique_ptr<Sender> sender;
+
+    detail::MpmcQueue<EnvelopePtr> queue;
+
+    // Intake gate: shutdown waits for producers that passed the closed_ check.
+    alignas(64) std::atomic<bool> closed{false};
+    alignas(64) std::atomic<std::uint64_t> intake_active{0};
+    alignas(64) std::atomic<std::uint64_t> accepted{0};
+    alignas(64) std::atomic<std::uint64_t> in_flight{0};
+    alignas(64) std::atomic<std::uint64_t> delivered{0}, failed{0}, expired{0}, dropped{0};
+    std::atomic<std::uint64_t> rejected{0}, rejected_full{0};
+    std::atomic<std::uint64_t> retries{0}, batches{0}, bytes{0}, splits{0};
+    AtomicHistogram latency_us, batch_events;
+
+    // Batchers and their wake-up.
+    std::vector<std::unique_ptr<Batcher>> batchers;
+    std::atomic<bool> stop{false};
+    alignas(64) std::atomic<int> sleepers{0};
+    std::mutex wake_mu;
+    std::condition_variable wake_cv;
+
+    // Flush bookkeeping (see the file comment).
+    struct FlushWait {
+        std::uint64_t req = 0;  // 0: marker not popped yet
+        std::function<void()> done;
+    };
+    std::mutex flush_mu;
+    std::atomic<std::uint64_t> seal_req{0};
+    std::uint64_t next_gen = 0;                      // guarded by flush_mu
+    std::map<std::uint64_t, FlushWait> flushes;      // guarded by flush_mu
+    std::map<std::uint64_t, std::size_t> outstanding;  // epoch -> batches; guarded
+    bool batchers_gone = false;                      // guarded
+
+    // Dispatcher.
+    std::mutex disp_mu;
+    std::size_t disp_cap = 1;
+    std::size_t disp_inflight = 0;                   // guarded by disp_mu
+    std::deque<BatchPtr> waiting;                    // guarded
+    std::unordered_map<Batch*, BatchPtr> live;       // guarded: waiting + in the Sender
+    bool closing = false;                            // guarded
+    std::atomic<std::size_t> live_count{0};
+    std::size_t backpressure_at = 2;
+
+    // Destinations and recycled encoders.
+    std::mutex dest_mu;
+    std::shared_ptr<const DestState> default_dest;
+    std::vector<std::shared_ptr<const DestState>> dests;  // guarded by dest_mu
+    std::mutex pool_mu;
+    std::vector<BatchEncoder> pool;                        // guarded by pool_mu
+
+    std::atomic<std::uint64_t> pending_reports{0};
+    std::mutex shutdown_mu;
+    bool shut = false;
+    bool shut_result = true;
+
+    explicit impl(Options o)
+        : opts(std::move(o)), queue(std::max<std::size_t>(opts.queue_capacity, 2)) {}
+
+    // ---------------------------------------------------------------- setup
+
+    void start(std::optional<asio::any_io_executor> user_ex) {
+        if (user_ex) {
+            ex = *user_ex;
+        } else {
+            owned_io = std::make_unique<asio::io_context>(static_cast<int>(opts.io_threads));
+            ex = owned_io->get_executor();
+            io_work.emplace(owned_io->get_executor());
+        }
+        transport = opts.custom_transport ? opts.custom_transport
+                                          : std::shared_ptr<Transport>(make_https_transport(ex, opts.transport));
+        sender = std::make_unique<Sender>(ex, *transport, opts.retry, opts.clock);
+        default_dest = make_dest(opts.destination);
+        disp_cap = opts.transport.max_in_flight;
+        unsigned n = opts.batchers;
+        if (n == 0) {
+            const unsigned hc = std::thread::hardware_concurrency();
+            n = hc > 1 ? hc - 1 : 1;
+        }
+        backpressure_at = disp_cap + n + 1;
+        for (unsigned i = 0; i < n; ++i) batchers.push_back(std::make_unique<Batcher>());
+        for (unsigned i = 0; i < n; ++i) batchers[i]->thread = std::thread([this, i] { batcher_main(i); });
+        if (owned_io) {
+            for (unsigned i = 0; i < opts.io_threads; ++i)
+                io_threads.emplace_back([io = owned_io.get()] {
+                    for (;;) {
+                        try {
+                            io->run();
+                            return;
+                        } catch (...) {
+                            // A user handler threw: keep the loop alive (rule 9).
+                        }
+                    }
+                });
+        }
+    }
+
+    std::shared_ptr<const DestState> make_dest(const Destination& d) {
+        auto s = std::make_shared<DestState>();
+        s->dest = d;
+        s->fields = opts.request;
+        if (!d.test_event_code.empty()) s->fields.test_event_code = d.test_event_code;
+        if (!d.app_secret.empty()) s->proof = appsecret_proof(d.access_token, d.app_secret);
+        return s;
+    }
+
+    std::shared_ptr<const DestState> dest_for(const std::optional<Destination>& d) {
+        if (!d) return default_dest;
+        std::lock_guard lock(dest_mu);
+        for (const auto& s : dests)
+            if (s->dest == *d) return s;
+        dests.push_back(make_dest(*d));
+        return dests.back();
+    }
+
+    BatchEncoder get_encoder() {
+        {
+            std::lock_guard lock(pool_mu);
+            if (!pool.empty()) {
+                auto e = std::move(pool.back());
+                pool.pop_back();
+                return e;
+            }
+        }
+        return BatchEncoder(opts.encode);
+    }
+    void put_encoder(BatchEncoder&& e) noexcept {
+        try {
+            e.clear();
+            std::lock_guard lock(pool_mu);
+            if (pool.size() < 64) pool.push_back(std::move(e));
+        } catch (...) {
+        }
+    }
+
+    // ---------------------------------------------------------------- outcomes
+
+    /// Delivers one event's outcome. Any thread; `on_io`: the caller runs on the
+    /// io executor (or is shutdown), so the report is made inline.
+    void settle(Pending& p, SendResult r, bool was_in_flight, bool on_io) {
+        if (p.settled) return;
+        p.settled = true;
+        r.latency = steady::now() - p.accepted;
+        if (r.event_id.empty()) r.event_id = std::move(p.event_id);
+        switch (r.outcome) {
+        case Outcome::delivered: delivered.fetch_add(1, std::memory_order_relaxed); break;
+        case Outcome::expired: expired.fetch_add(1, std::memory_order_relaxed); break;
+        case Outcome::dropped: dropped.fetch_add(1, std::memory_order_relaxed); break;
+        default: failed.fetch_add(1, std::memory_order_relaxed); break;
+        }
+        if (was_in_flight) in_flight.fetch_sub(1, std::memory_order_relaxed);
+        latency_us.record(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(r.latency).count()));
+        if (opts.on_delivery) {
+            if (p.done) p.done(r);
+            report(std::move(r), on_io);
+        } else if (p.done) {
+            p.done(std::move(r));
+        }
+    }
+
+    void report(SendResult r, bool on_io) {
+        if (on_io) {
+            try {
+                opts.on_delivery(r);
+            } catch (...) {
+                // The user's callback: swallowed (rule 9).
+            }
+            return;
+        }
+        pending_reports.fetch_add(1, std::memory_order_relaxed);
+        try {
+            asio::post(ex, [self = shared_from_this(), r = std::move(r)] {
+                try {
+                    self->opts.on_delivery(r);
+                } catch (...) {
+                }
+                self->pending_reports.fetch_sub(1, std::memory_order_relaxed);
+            });
+        } catch (...) {
+            pending_reports.fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
+
+    static Pending pending_of(Envelope& e) {
+        e.taken = true;
+        return Pending{std::move(e.done), e.ev.event_id.value_or(std::string{}), e.accepted, false};
+    }
+
+    // ---------------------------------------------------------------- intake
+
+    enum class Push { accepted, full, shutdown };
+
+    /// Pushes `env` (left untouched unless accepted). Any thread; never blocks.
+    Push try_accept(EnvelopePtr& env) {
+        intake_active.fetch_add(1, std::memory_order_seq_cst);
+        if (closed.load(std::memory_order_seq_cst)) {
+            intake_active.fetch_sub(1, std::memory_order_seq_cst);
+            return Push::shutdown;
+        }
+        // Counted before the push, so a snapshot never sees an outcome of an
+        // event it has not seen accepted; undone when the push fails.
+        accepted.fetch_add(1, std::memory_order_relaxed);
+        env->accepted = steady::now();
+        bool ok = queue.try_push(std::move(env));
+        if (!ok && opts.overflow == Overflow::drop_oldest) {
+            for (int i = 0; i < 16 && !ok; ++i) {
+                EnvelopePtr old;
+                if (queue.try_pop(old)) {
+                    if (old->marker) {
+                        on_marker(old->flush_gen);  // popping it is what counts
+                    } else {
+                        auto p = pending_of(*old);
+                        settle(p, make_result(Outcome::dropped, make_error_code(errc::queue_full)), false, false);
+                    }
+                }
+                ok = queue.try_push(std::move(env));
+            }
+        }
+        if (!ok) accepted.fetch_sub(1, std::memory_order_relaxed);
+        intake_active.fetch_sub(1, std::memory_order_seq_cst);
+        if (ok) wake_one();
+        return ok ? Push::accepted : Push::full;
+    }
+
+    void wake_one() {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (sleepers.load(std::memory_order_relaxed) > 0) {
+            std::lock_guard lock(wake_mu);
+            wake_cv.notify_one();
+        }
+    }
+    void wake_all() {
+        std::lock_guard lock(wake_mu);
+        wake_cv.notify_all();
+    }
+
+    /// Validation common to enqueue and async_send; empty when the event may go in.
+    std::vector<FieldError> check(const Event& ev, std::optional<Destination>& dest) {
+        auto errors = validate(ev, capi::now(opts.clock), opts.encode.validation);
+        if (dest) {
+            if (*dest == opts.destination) {
+                dest.reset();
+            } else {
+                auto d = check_destination(*dest);
+                errors.insert(errors.end(), d.begin(), d.end());
+            }
+        }
+        return errors;
+    }
+
+    EnqueueResult enqueue(Event ev, std::optional<Destination> dest) {
+        EnqueueResult res;
+        if (closed.load(std::memory_order_relaxed)) {
+            res.status = EnqueueResult::Status::shutdown;
+            return res;
+        }
+        res.errors = check(ev, dest);
+        if (!res.errors.empty()) {
+            rejected.fetch_add(1, std::memory_order_relaxed);
+            res.status = EnqueueResult::Status::invalid;
+            return res;
+        }
+        auto env = std::make_unique<Envelope>();
+        env->ev = std::move(ev);
+        env->dest = std::move(dest);
+        switch (try_accept(env)) {
+        case Push::accepted: res.status = EnqueueResult::Status::accepted; break;
+        case Push::full:
+            rejected_full.fetch_add(1, std::memory_order_relaxed);
+            res.status = EnqueueResult::Status::queue_full;
+            break;
+        case Push::shutdown: res.status = EnqueueResult::Status::shutdown; break;
+        }
+        return res;
+    }
+
+    void send(Event ev, std::optional<Destination> dest, completion_fn done) {
+        auto errors = check(ev, dest);
+        if (!errors.empty()) {
+            rejected.fetch_add(1, std::memory_order_relaxed);
+            auto r = make_result(Outcome::rejected, make_error_code(errc::invalid_event));
+            r.invalid = std::move(errors);
+            r.event_id = ev.event_id.value_or(std::string{});
+            done(std::move(r));
+            return;
+        }
+        auto env = std::make_unique<Envelope>();
+        env->ev = std::move(ev);
+        env->dest = std::move(dest);
+        env->done = std::move(done);
+        push_or_wait(std::move(env), std::chrono::microseconds(100));
+    }
+
+    /// Pushes; under Overflow::block retries on a timer (100 us doubling to 5 ms)
+    /// without blocking any thread.
+    void push_or_wait(EnvelopePtr env, std::chrono::microseconds delay) {
+        auto st = try_accept(env);
+        if (st == Push::accepted) return;
+        if (st == Push::full && opts.overflow == Overflow::block) {
+            auto timer = std::make_shared<asio::steady_timer>(ex, delay);
+            auto next = std::min<std::chrono::microseconds>(delay * 2, std::chrono::milliseconds(5));
+            timer->async_wait([self = shared_from_this(), timer, env = std::move(env), next](
+                                  const boost::system::error_code&) mutable {
+                self->push_or_wait(std::move(env), next);
+            });
+            return;
+        }
+        if (st == Push::full) rejected_full.fetch_add(1, std::memory_order_relaxed);
+        // Never accepted: `rejected` with the reason, no delivery report.
+        auto r = make_result(Outcome::rejected,
+                             make_error_code(st == Push::full ? errc::queue_full : errc::shutdown));
+        r.event_id = env->ev.event_id.value_or(std::string{});
+        env->done(std::move(r));
+    }
+
+    void send_many(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done) {
+        struct Agg {
+            std::vector<SendResult> results;
+            std::atomic<std::size_t> left;
+            std::function<void(std::vector<SendResult>)> done;
+        };
+        auto agg = std::make_shared<Agg>();
+        agg->results.resize(events.size());
+        agg->left.store(events.size());
+        agg->done = std::move(done);
+        if (events.empty()) {
+            agg->done({});
+            return;
+        }
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            send(std::move(events[i]), std::nullopt, [agg, i](SendResult r) {
+                agg->results[i] = std::move(r);
+                if (agg->left.fetch_sub(1, std::memory_order_acq_rel) == 1) agg->done(std::move(agg->results));
+            });
+        }
+    }
+
+    // ---------------------------------------------------------------- flush
+
+    /// A marker was popped. Any thread.
+    void on_marker(std::uint64_t gen) {
+        {
+            std::lock_guard lock(flush_mu);
+            const auto r = seal_req.load(std::memory_order_relaxed) + 1;
+            seal_req.store(r, std::memory_order_release);
+            if (auto it = flushes.find(gen); it != flushes.end()) it->second.req = r;
+        }
+        wake_all();
+    }
+
+    /// Collects the flushes that are complete. Caller holds flush_mu.
+    void ready_flushes(std::vector<std::function<void()>>& out) {
+        std::uint64_t min_acked = never;
+        if (!batchers_gone)
+            for (const auto& b : batchers) min_acked = std::min(min_acked, b->acked);
+        const std::uint64_t min_open = outstanding.empty() ? never : outstanding.begin()->first;
+        for (auto it = flushes.begin(); it != flushes.end();) {
+            const auto r = it->second.req;
+            if (batchers_gone || (r != 0 && min_acked >= r && min_open >= r)) {
+                out.push_back(std::move(it->second.done));
+                it = flushes.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+
+    static void run_all(std::vector<std::function<void()>>& fns) {
+        for (auto& f : fns) {
+            try {
+                f();
+            } catch (...) {
+            }
+        }
+    }
+
+    void epoch_open(std::uint64_t epoch, std::size_t n) {
+        std::lock_guard lock(flush_mu);
+        outstanding[epoch] += n;
+    }
+    void epoch_done(std::uint64_t epoch) {
+        std::vector<std::function<void()>> done;
+        {
+            std::lock_guard lock(flush_mu);
+            auto it = outstanding.find(epoch);
+            if (it != outstanding.end() && --it->second == 0) outstanding.erase(it);
+            ready_flushes(done);
+        }
+        run_all(done);
+    }
+
+    void flush(std::function<void()> done) {
+        std::uint64_t gen;
+        {
+            std::lock_guard lock(flush_mu);
+            if (batchers_gone) {
+                // Shut down: everything accepted has its outcome already.
+                gen = 0;
+            } else {
+                gen = ++next_gen;
+                flushes[gen].done = std::move(done);
+            }
+        }
+        if (gen == 0) {
+            done();
+            return;
+        }
+        auto env = std::make_unique<Envelope>();
+        env->marker = true;
+        env->flush_gen = gen;
+        push_marker(std::move(env), std::chrono::microseconds(100));
+    }
+
+    /// The marker must get in even when the queue is full: retried on a timer.
+    void push_marker(EnvelopePtr env, std::chrono::microseconds delay) {
+        if (stop.load(std::memory_order_acquire)) return;  // shutdown completes the flush
+        if (queue.try_push(std::move(env))) {
+            wake_one();
+            return;
+        }
+        auto timer = std::make_shared<asio::steady_timer>(ex, delay);
+        auto next = std::min<std::chrono::microseconds>(delay * 2, std::chrono::milliseconds(5));
+        timer->async_wait([self = shared_from_this(), timer, env = std::move(env), next](
+                              const boost::system::error_code&) mutable {
+            self->push_marker(std::move(env), next);
+        });
+    }
+
+    /// Blocks until flushed or `deadline`; false on timeout.
+    bool flush_until(steady::time_point deadline) {
+        struct W {
+            std::mutex m;
+            std::condition_variable cv;
+            bool done = false;
+        };
+        auto w = std::make_shared<W>();
+        flush([w] {
+            std::lock_guard lock(w->m);
+            w->done = true;
+            w->cv.notify_all();
+        });
+        std::unique_lock lock(w->m);
+        return w->cv.wait_until(lock, deadline, [&] { return w->done; });
+    }
+
+    bool on_own_io_thread() const {
+        const auto me = std::this_thread::get_id();
+        return std::any_of(io_threads.begin(), io_threads.end(),
+                           [&](const std::thread& t) { return t.get_id() == me; });
+    }
+
+    // ---------------------------------------------------------------- batchers
+
+    /// @locality batcher thread `idx`.
+    void batcher_main(std::size_t idx) {
+        Batcher& me = *batchers[idx];
+        std::vector<EnvelopePtr> got(bulk_size);
+        while (!stop.load(std::memory_order_acquire)) {
+            std::size_t n = 0;
+            if (live_count.load(std::memory_order_relaxed) < backpressure_at)
+                n = queue.pop_bulk(got.data(), got.size());
+            if (n != 0) {
+                const auto sys_now = capi::now(opts.clock);
+                const auto now = steady::now();
+                for (std::size_t i = 0; i < n; ++i) {
+                    EnvelopePtr env = std::move(got[i]);
+                    if (env->marker) {
+                        on_marker(env->flush_gen);
+                        continue;
+                    }
+                    in_flight.fetch_add(1, std::memory_order_relaxed);
+                    try {
+                        add_event(me, *env, sys_now, now);
+                    } catch (...) {
+                        // The event is settled; the batches it would have joined are intact
+                        // (the encoder rolls a failed add back).
+                        if (!env->taken) {
+                            auto p = pending_of(*env);
+                            settle(p, make_result(Outcome::failed, error_of(std::current_exception())), true,
+                                   false);
+                        }
+                    }
+                }
+            }
+            const auto now = steady::now();
+            seal_lingering(me, now);
+            ack_seal_request(idx);
+            if (n == 0) idle_wait(me, now);
+        }
+    }
+
+    /// @locality batcher thread.
+    void add_event(Batcher& me, Envelope& env, sys_time sys_now, steady::time_point now) {
+        Partial* part = nullptr;
+        for (auto& p : me.partials) {
+            if (env.dest ? (!p.is_default && p.dest->dest == *env.dest) : p.is_default) {
+                part = &p;
+                break;
+            }
+        }
+        if (!part) {
+            Partial p;
+            p.is_default = !env.dest;
+            p.dest = dest_for(env.dest);
+            me.partials.push_back(std::move(p));
+            part = &me.partials.back();
+        }
+        // Byte cap: an event serializes to at most max_event_bytes, so checking
+        // before the add keeps every body under max_batch_bytes; one event always fits.
+        if (part->batch && !part->batch->events.empty() &&
+            part->batch->enc.data_bytes() + opts.encode.validation.max_event_bytes + 1 > opts.max_batch_bytes)
+            seal(me, *part);
+        if (!part->batch) {
+            part->batch = std::make_shared<Batch>(get_encoder());
+            part->batch->dest = part->dest;
+        }
+        Batch& b = *part->batch;
+        auto res = b.enc.add_validated(env.ev, sys_now);
+        if (res.status != EncodeStatus::added) {
+            const bool window = std::any_of(res.errors.begin(), res.errors.end(),
+                                            [](const FieldError& e) { return e.path == "event_time"; });
+            auto r = make_result(window ? Outcome::expired : Outcome::failed,
+                                 make_error_code(window ? errc::expired : errc::invalid_event));
+            r.invalid = std::move(res.errors);
+            auto p = pending_of(env);
+            settle(p, std::move(r), true, false);
+            return;
+        }
+        if (b.events.empty()) part->first = now;
+        b.events.reserve(b.events.size() + 1);  // no throw between taking and storing
+        b.events.push_back(pending_of(env));
+        const bool store = env.ev.action_source == ActionSource::physical_store;
+        const auto max_age = store ? opts.encode.validation.physical_store_max_age : opts.encode.validation.max_age;
+        const auto expiry = sys_time(std::chrono::seconds(env.ev.event_time)) + max_age;
+        b.not_after = std::min(b.not_after, expiry);
+        if (b.enc.full()) seal(me, *part);
+    }
+
+    /// Hands the partial's batch to the dispatcher. @locality batcher thread.
+    void seal(Batcher& me, Partial& part) {
+        if (!part.batch) return;
+        if (part.batch->events.empty()) return;  // keeps the empty batch for reuse
+        BatchPtr b = std::move(part.batch);
+        b->epoch = me.acked;
+        epoch_open(b->epoch, 1);
+        submit(std::move(b), false);
+    }
+
+    void seal_lingering(Batcher& me, steady::time_point now) {
+        for (auto& p : me.partials)
+            if (p.batch && !p.batch->events.empty() && now - p.first >= opts.linger) seal(me, p);
+    }
+
+    void ack_seal_request(std::size_t idx) {
+        Batcher& me = *batchers[idx];
+        const auto r = seal_req.load(std::memory_order_acquire);
+        if (r <= me.acked) return;
+        for (auto& p : me.partials) seal(me, p);
+        std::vector<std::function<void()>> done;
+        {
+            std::lock_guard lock(flush_mu);
+            me.acked = r;
+            ready_flushes(done);
+        }
+        run_all(done);
+    }
+
+    void idle_wait(Batcher& me, steady::time_point now) {
+        auto wait = std::chrono::duration_cast<steady::duration>(idle_wait_max);
+        for (const auto& p : me.partials)
+            if (p.batch && !p.batch->events.empty()) wait = std::min(wait, p.first + opts.linger - now);
+        if (wait <= steady::duration::zero()) return;
+        std::unique_lock lock(wake_mu);
+        sleepers.fetch_add(1, std::memory_order_seq_cst);
+        const bool can_pop = live_count.load(std::memory_order_relaxed) < backpressure_at;
+        if (!stop.load(std::memory_order_acquire) && seal_req.load(std::memory_order_acquire) <= me.acked &&
+            !(can_pop && queue.size_approx() > 0))
+            wake_cv.wait_for(lock, wait);
+        sleepers.fetch_sub(1, std::memory_order_relaxed);
+    }
+
+    // ---------------------------------------------------------------- dispatcher
+
+    /// Queues a sealed batch (its epoch already open). Any thread; `on_io`: the
+    /// caller runs on the io executor.
+    void submit(BatchPtr b, bool on_io) {
+        bool start_now = false, refused = false;
+        {
+            std::lock_guard lock(disp_mu);
+            if (closing) {
+                refused = true;
+            } else {
+                live.emplace(b.get(), b);
+                live_count.store(live.size(), std::memory_order_relaxed);
+                if (disp_inflight < disp_cap) {
+                    ++disp_inflight;
+                    start_now = true;
+                } else {
+                    waiting.push_back(b);
+                }
+            }
+        }
+        if (refused) {
+            settle_batch(*b, make_result(Outcome::failed, make_error_code(errc::shutdown)), on_io);
+            return;
+        }
+        if (!start_now) return;
+        if (on_io) {
+            start_batch(std::move(b));
+        } else {
+            try {
+                asio::post(ex, [self = shared_from_this(), b]() mutable { self->start_batch(std::move(b)); });
+            } catch (...) {
+                finish_slot(*b);
+                settle_batch(*b, make_result(Outcome::failed, error_of(std::current_exception())), false);
+            }
+        }
+    }
+
+    /// Settles every event of `b` alike, once. Any thread.
+    void settle_batch(Batch& b, const SendResult& r, bool on_io) {
+        if (b.settled.exchange(true, std::memory_order_acq_rel)) return;
+        forget(b);
+        for (auto& p : b.events) settle(p, r, true, on_io);
+        epoch_done(b.epoch);
+    }
+
+    void forget(Batch& b) {
+        std::lock_guard lock(disp_mu);
+        live.erase(&b);
+        live_count.store(live.size(), std::memory_order_relaxed);
+    }
+
+    /// A batch left the Sender: its slot goes to the next waiting batch.
+    void finish_slot(Batch&) {
+        BatchPtr next;
+        {
+            std::lock_guard lock(disp_mu);
+            if (disp_inflight > 0) --disp_inflight;
+            if (!closing && !waiting.empty()) {
+                next = std::move(waiting.front());
+                waiting.pop_front();
+                ++disp_inflight;
+            }
+        }
+        if (sleepers.load(std::memory_order_relaxed) > 0) wake_all();  // back pressure eased
+        if (next) {
+            try {
+                asio::post(ex, [self = shared_from_this(), next]() mutable { self->start_batch(std::move(next)); });
+            } catch (...) {
+                finish_slot(*next);
+                settle_batch(*next, make_result(Outcome::failed, error_of(std::current_exception())), false);
+            }
+        }
+    }
+
+    /// @locality io executor.
+    void start_batch(BatchPtr b) {
+        if (b->settled.load(std::memory_order_acquire)) {
+            finish_slot(*b);
+            return;
+        }
+        try {
+            PostRequest req;
+            req.pixel_id = b->dest->dest.pixel_id;
+            req.body = std::string(b->enc.json_body(b->dest->fields, b->dest->dest.access_token));
+            req.appsecret_proof = b->dest->proof;
+            batches.fetch_add(1, std::memory_order_relaxed);
+            bytes.fetch_add(req.body.size(), std::memory_order_relaxed);
+            batch_events.record(b->events.size());
+            const auto not_after = b->not_after;
+            sender->async_post(std::move(req), not_after,
+                               [self = shared_from_this(), b](std::error_code ec, PostResult res) mutable {
+                                   self->on_result(std::move(b), ec, std::move(res));
+                               });
+        } catch (...) {
+            finish_slot(*b);
+            settle_batch(*b, make_result(Outcome::failed, error_of(std::current_exception())), true);
+        }
+    }
+
+    /// The Sender's completion. @locality io executor.
+    void on_result(BatchPtr b, std::error_code ec, PostResult res) {
+        finish_slot(*b);
+        if (res.attempts > 1) retries.fetch_add(res.attempts - 1, std::memory_order_relaxed);
+        if (b->settled.exchange(true, std::memory_order_acq_rel)) return;  // shutdown settled it
+        forget(*b);
+        try {
+            if (ec == errc::graph_error && res.error && res.error->code == 100 && b->events.size() > 1) {
+                split(*b);
+            } else {
+                SendResult r;
+                r.fbtrace_id = res.fbtrace_id;
+                r.attempts = res.attempts;
+                if (!ec) {
+                    r.outcome = Outcome::delivered;
+                } else {
+                    r.outcome = ec == errc::expired ? Outcome::expired : Outcome::failed;
+                    r.error = ec;
+                    r.graph = res.error;
+                    if (r.fbtrace_id.empty() && res.error) r.fbtrace_id = res.error->fbtrace_id;
+                }
+                for (auto& p : b->events) settle(p, r, true, true);
+            }
+        } catch (...) {
+            // Events not settled yet keep a completion; settle them as failed.
+            const auto r = make_result(Outcome::failed, error_of(std::current_exception()));
+            for (auto& p : b->events) settle(p, r, true, true);  // skips the settled ones
+        }
+        put_encoder(std::move(b->enc));
+        epoch_done(b->epoch);
+    }
+
+    /// Splits a batch Meta refused with code 100 into two halves rebuilt from
+    /// the events' serialized JSON and resends both. @locality io executor.
+    void split(Batch& b) {
+        const auto n = b.events.size();
+        const auto half = n / 2;
+        BatchPtr parts[2];
+        for (int k = 0; k < 2; ++k) {
+            const auto from = k == 0 ? 0 : half, to = k == 0 ? half : n;
+            auto c = std::make_shared<Batch>(get_encoder());
+            c->dest = b.dest;
+            c->not_after = b.not_after;
+            c->epoch = b.epoch;
+            for (auto i = from; i < to; ++i) c->enc.add_json(b.enc.event_json(i));
+            c->events.reserve(to - from);
+            parts[k] = std::move(c);
+        }
+        for (int k = 0; k < 2; ++k) {
+            const auto from = k == 0 ? 0 : half, to = k == 0 ? half : n;
+            for (auto i = from; i < to; ++i) parts[k]->events.push_back(std::move(b.events[i]));
+        }
+        b.events.clear();
+        splits.fetch_add(1, std::memory_order_relaxed);
+        epoch_open(b.epoch, 2);
+        submit(std::move(parts[0]), true);
+        submit(std::move(parts[1]), true);
+    }
+
+    // ---------------------------------------------------------------- shutdown
+
+    bool shutdown(std::chrono::milliseconds timeout) {
+        std::lock_guard guard(shutdown_mu);
+        if (shut) return shut_result;
+        const auto deadline = steady::now() + timeout;
+        closed.store(true, std::memory_order_seq_cst);
+        while (intake_active.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+
+        // Drain within the bound (not from our own io thread: it would wait on itself).
+        bool drained = !on_own_io_thread() && flush_until(deadline);
+
+        // Stop the batchers; what they and the queue still hold fails as shutdown.
+        stop.store(true, std::memory_order_release);
+        wake_all();
+        for (auto& b : batchers)
+            if (b->thread.joinable()) b->thread.join();
+        const auto down = make_result(Outcome::failed, make_error_code(errc::shutdown));
+        EnvelopePtr env;
+        while (queue.try_pop(env)) {
+            if (env->marker) continue;
+            auto p = pending_of(*env);
+            settle(p, down, false, true);
+            drained = false;
+        }
+        for (auto& b : batchers) {
+            for (auto& part : b->partials) {
+                if (!part.batch) continue;
+                for (auto& p : part.batch->events) {
+                    settle(p, down, true, true);
+                    drained = false;
+                }
+                part.batch.reset();
+            }
+        }
+        // Batches waiting or in the Sender (backoff or on the wire).
+        std::vector<BatchPtr> left;
+        {
+            std::lock_guard lock(disp_mu);
+            closing = true;
+            for (auto& [_, b] : live) left.push_back(b);
+            waiting.clear();
+        }
+        sender->close();
+        transport->close();
+        for (auto& b : left) {
+            if (!b->settled.load()) drained = false;
+            settle_batch(*b, down, true);
+        }
+        // Every accepted event has its outcome: complete the remaining flushes.
+        std::vector<std::function<void()>> done;
+        {
+            std::lock_guard lock(flush_mu);
+            batchers_gone = true;
+            ready_flushes(done);
+        }
+        run_all(done);
+
+        if (owned_io) {
+            // Let posted reports and completions run, then stop the threads (a
+            // request hanging on the wire would otherwise keep run() going).
+            const auto report_deadline = std::max(deadline, steady::now() + std::chrono::milliseconds(500));
+            while (pending_reports.load() != 0 && steady::now() < report_deadline && !on_own_io_thread())
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
+            io_work.reset();
+            owned_io->stop();
+            const auto me = std::this_thread::get_id();
+            for (auto& t : io_threads) {
+                if (!t.joinable()) continue;
+                if (t.get_id() == me) t.detach();  // shutdown from our own io thread
+                else t.join();
+            }
+            if (!on_own_io_thread()) {
+                // Completions already posted run here, on the client's io_context.
+                owned_io->restart();
+                for (int i = 0; i < 100; ++i) {
+                    try {
+                        if (owned_io->poll() == 0) break;
+                    } catch (...) {
+                    }
+                }
+            }
+        }
+        shut = true;
+        shut_result = drained;
+        return drained;
+    }
+
+    Stats stats() const {
+        Stats s;
+        s.delivered = delivered.load(std::memory_order_seq_cst);
+        s.failed = failed.load(std::memory_order_seq_cst);
+        s.expired = expired.load(std::memory_order_seq_cst);
+        s.dropped = dropped.load(std::memory_order_seq_cst);
+        const auto in = in_flight.load(std::memory_order_seq_cst);
+        s.accepted = accepted.load(std::memory_order_seq_cst);
+        s.rejected = rejected.load(std::memory_order_relaxed);
+        s.rejected_full = rejected_full.load(std::memory_order_relaxed);
+        // queued is derived so the invariant holds by construction in every sample.
+        const auto settled = s.delivered + s.failed + s.expired + s.dropped;
+        const auto open = s.accepted > settled ? s.accepted - settled : 0;
+        if (s.accepted < settled) s.accepted = settled;  // never seen: counted before the push
+        s.in_flight = std::min(in, open);
+        s.queued = open - s.in_flight;
+        s.retries = retries.load(std::memory_order_relaxed);
+        s.batches = batches.load(std::memory_order_relaxed);
+        s.bytes = bytes.load(std::memory_order_relaxed);
+        s.splits = splits.load(std::memory_order_relaxed);
+        s.latency_us = latency_us.snapshot();
+        s.batch_events = batch_events.snapshot();
+        return s;
+    }
+};
+
+Client::Client(Options options) {
+    check_options(options, true);
+    impl_ = std::make_shared<impl>(std::move(options));
+    impl_->start(std::nullopt);
+}
+
+Client::Client(boost::asio::any_io_executor executor, Options options) {
+    check_options(options, false);
+    impl_ = std::make_shared<impl>(std::move(options));
+    impl_->start(executor);
+}
+
+Client::~Client() {
+    if (!impl_) return;
+    try {
+        impl_->shutdown(std::chrono::seconds(5));
+    } catch (...) {
+    }
+    if (impl_->owned_io) {
+        // Destroy the I/O objects while their io_context still exists, then the
+        // io_context (which destroys the handlers still queued in it).
+        impl_->sender.reset();
+        impl_->transport.reset();
+        impl_->owned_io.reset();
+    }
+}
+
+EnqueueResult Client::enqueue(Event ev) { return impl_->enqueue(std::move(ev), std::nullopt); }
+EnqueueResult Client::enqueue(Event ev, Destination destination) {
+    return impl_->enqueue(std::move(ev), std::move(destination));
+}
+
+void Client::send_(Event ev, std::optional<Destination> dest, completion done) {
+    impl_->send(std::move(ev), std::move(dest), std::move(done));
+}
+void Client::send_many_(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done) {
+    impl_->send_many(std::move(events), std::move(done));
+}
+void Client::flush_(std::function<void()> done) { impl_->flush(std::move(done)); }
+
+bool Client::flush(std::chrono::milliseconds timeout) {
+    if (impl_->on_own_io_thread()) return false;  // would wait on itself
+    return impl_->flush_until(steady::now() + timeout);
+}
+
+bool Client::shutdown(std::chrono::milliseconds timeout) { return impl_->shutdown(timeout); }
+
+Stats Client::stats() const { return impl_->stats(); }
+
+boost::asio::any_io_executor Client::get_executor() const noexcept { return impl_->ex; }
+
+} // namespace capi

@@ -135,6 +135,7 @@ struct BatchEncoder::impl {
     std::string buf{body_prefix};     // prefix + events (+ tail after json_body())
     std::size_t events_end = body_prefix.size();
     std::size_t count = 0;
+    std::vector<std::size_t> starts;   // where each event's '{' is in buf
     std::string form;                  // form_body() output
 
     // Hashing is deferred to the end of the batch, so one hash_many call covers
@@ -433,13 +434,35 @@ BatchEncoder::BatchEncoder(BatchEncoder&&) noexcept = default;
 BatchEncoder& BatchEncoder::operator=(BatchEncoder&&) noexcept = default;
 
 EncodeResult BatchEncoder::add(const Event& ev, std::chrono::system_clock::time_point now) {
+    return add_(ev, now, true);
+}
+
+EncodeResult BatchEncoder::add_validated(const Event& ev, std::chrono::system_clock::time_point now) {
+    return add_(ev, now, false);
+}
+
+EncodeResult BatchEncoder::add_(const Event& ev, std::chrono::system_clock::time_point now,
+                                bool full_validation) {
     auto& d = *impl_;
     EncodeResult r;
     if (d.count >= d.options.max_batch_events) {
         r.status = EncodeStatus::batch_full;
         return r;
     }
-    r.errors = validate(ev, now, d.options.validation);
+    if (full_validation) {
+        r.errors = validate(ev, now, d.options.validation);
+    } else {
+        // Validated when it was queued; only the window can have changed since.
+        // The future-skew bound needs no second look: time only moves forward.
+        const bool store = ev.action_source == ActionSource::physical_store;
+        const auto max_age = store ? d.options.validation.physical_store_max_age
+                                   : d.options.validation.max_age;
+        const auto now_s = std::chrono::floor<std::chrono::seconds>(now.time_since_epoch()).count();
+        if (ev.event_time < now_s - max_age.count())
+            r.errors.push_back({"event_time", "event_time left its " +
+                                                  std::to_string(max_age.count()) +
+                                                  " s window before the event could be sent"});
+    }
     if (!r.errors.empty()) {
         r.status = EncodeStatus::invalid;
         return r;
@@ -477,8 +500,30 @@ EncodeResult BatchEncoder::add(const Event& ev, std::chrono::system_clock::time_
         return r;
     }
     d.events_end = d.buf.size();
+    d.starts.push_back(start + (d.count == 0 ? 0 : 1));
     ++d.count;
     return r;
+}
+
+bool BatchEncoder::add_json(std::string_view event_json) {
+    auto& d = *impl_;
+    if (d.count >= d.options.max_batch_events) return false;
+    d.buf.resize(d.events_end);
+    if (d.count != 0) d.buf += ',';
+    d.starts.push_back(d.buf.size());
+    d.buf += event_json;
+    d.events_end = d.buf.size();
+    ++d.count;
+    return true;
+}
+
+std::string_view BatchEncoder::event_json(std::size_t i) {
+    auto& d = *impl_;
+    d.fill_hashes();
+    const auto begin = d.starts[i];
+    // The next event starts after a comma.
+    const auto end = i + 1 < d.count ? d.starts[i + 1] - 1 : d.events_end;
+    return std::string_view(d.buf).substr(begin, end - begin);
 }
 
 std::size_t BatchEncoder::size() const noexcept { return impl_->count; }
@@ -528,6 +573,7 @@ void BatchEncoder::clear() noexcept {
     d.buf.resize(body_prefix.size());
     d.events_end = body_prefix.size();
     d.count = 0;
+    d.starts.clear();
     d.pending.clear();
     d.arena.clear();
 }

@@ -1,2 +1,163 @@
-// Template bodies of capi::Client (placeholder until the client lands).
+// Template bodies of capi::Client: adapting completion handlers (any Asio token)
+// to the type-erased pipeline in lib/client/client.cpp.
 #pragma once
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+#include <atomic>
+#include <memory>
+#include <utility>
+
+namespace capi::detail {
+
+/// One pending client operation: the user's handler (possibly move-only, e.g.
+/// use_awaitable's) behind a shared_ptr so the pipeline can hold it in a
+/// std::function, completed exactly once, either by the pipeline or by a
+/// cancellation through the handler's slot, whichever comes first.
+/// Thread safety: complete() may race from any threads; the first call wins.
+template <class Handler>
+struct client_op {
+    using executor_type =
+        boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
+    using slot_type = boost::asio::associated_cancellation_slot_t<Handler>;
+
+    client_op(Handler&& h, const boost::asio::any_io_executor& fallback)
+        : work(boost::asio::make_work_guard(boost::asio::get_associated_executor(h, fallback))),
+          slot(boost::asio::get_associated_cancellation_slot(h)),
+          handler(std::move(h)) {}
+
+    // Keeps the completion executor's io_context running until the handler ran.
+    boost::asio::executor_work_guard<executor_type> work;
+    slot_type slot;
+    Handler handler;
+    std::atomic<bool> done{false};
+
+    /// Posts the handler with `args` to its associated executor (never runs it
+    /// inline); later calls do nothing.
+    template <class... Args>
+    static void complete(const std::shared_ptr<client_op>& op, Args... args) {
+        if (op->done.exchange(true, std::memory_order_acq_rel)) return;
+        auto ex = op->work.get_executor();
+        boost::asio::post(ex, [op, ... args = std::move(args)]() mutable {
+            // Detach from the slot before the handler runs: it may reuse the slot
+            // (a coroutine's next co_await).
+            if (op->slot.is_connected()) op->slot.clear();
+            auto work = std::move(op->work);
+            std::move(op->handler)(std::move(args)...);
+        });
+    }
+};
+
+/// Wraps `handler`; a terminal or partial cancellation through its slot calls
+/// `on_cancel(op)` (which completes the operation with errc::cancelled).
+template <class Handler, class OnCancel>
+std::shared_ptr<client_op<Handler>> make_client_op(Handler handler,
+                                                   const boost::asio::any_io_executor& fallback,
+                                                   OnCancel on_cancel) {
+    namespace asio = boost::asio;
+    auto op = std::make_shared<client_op<Handler>>(std::move(handler), fallback);
+    if (op->slot.is_connected()) {
+        std::weak_ptr<client_op<Handler>> weak = op;
+        op->slot.assign([weak, on_cancel](asio::cancellation_type type) {
+            if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
+                asio::cancellation_type::none)
+                return;
+            if (auto o = weak.lock()) on_cancel(o);
+        });
+    }
+    return op;
+}
+
+inline SendResult cancelled_result() {
+    SendResult r;
+    r.outcome = Outcome::failed;
+    r.error = make_error_code(errc::cancelled);
+    return r;
+}
+
+} // namespace capi::detail
+
+namespace capi {
+
+template <class CompletionToken>
+auto Client::async_send(Event ev, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(std::error_code, SendResult)>(
+        [this](auto handler, Event e) {
+            using op_type = detail::client_op<decltype(handler)>;
+            auto op = detail::make_client_op(std::move(handler), get_executor(),
+                                             [](const std::shared_ptr<op_type>& o) {
+                                                 auto r = detail::cancelled_result();
+                                                 auto ec = r.error;
+                                                 op_type::complete(o, ec, std::move(r));
+                                             });
+            send_(std::move(e), std::nullopt, [op](SendResult r) {
+                auto ec = r.error;
+                op_type::complete(op, ec, std::move(r));
+            });
+        },
+        token, std::move(ev));
+}
+
+template <class CompletionToken>
+auto Client::async_send(Event ev, Destination destination, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(std::error_code, SendResult)>(
+        [this](auto handler, Event e, Destination d) {
+            using op_type = detail::client_op<decltype(handler)>;
+            auto op = detail::make_client_op(std::move(handler), get_executor(),
+                                             [](const std::shared_ptr<op_type>& o) {
+                                                 auto r = detail::cancelled_result();
+                                                 auto ec = r.error;
+                                                 op_type::complete(o, ec, std::move(r));
+                                             });
+            send_(std::move(e), std::optional<Destination>(std::move(d)), [op](SendResult r) {
+                auto ec = r.error;
+                op_type::complete(op, ec, std::move(r));
+            });
+        },
+        token, std::move(ev), std::move(destination));
+}
+
+template <class CompletionToken>
+auto Client::async_send(std::vector<Event> events, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken,
+                                       void(std::error_code, std::vector<SendResult>)>(
+        [this](auto handler, std::vector<Event> evs) {
+            using op_type = detail::client_op<decltype(handler)>;
+            auto op = detail::make_client_op(std::move(handler), get_executor(),
+                                             [](const std::shared_ptr<op_type>& o) {
+                                                 op_type::complete(o, make_error_code(errc::cancelled),
+                                                                   std::vector<SendResult>{});
+                                             });
+            send_many_(std::move(evs), [op](std::vector<SendResult> results) {
+                std::error_code ec;
+                for (const auto& r : results) {
+                    if (r.error) {
+                        ec = r.error;
+                        break;
+                    }
+                }
+                op_type::complete(op, ec, std::move(results));
+            });
+        },
+        token, std::move(events));
+}
+
+template <class CompletionToken>
+auto Client::async_flush(CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(std::error_code)>(
+        [this](auto handler) {
+            using op_type = detail::client_op<decltype(handler)>;
+            auto op = detail::make_client_op(std::move(handler), get_executor(),
+                                             [](const std::shared_ptr<op_type>& o) {
+                                                 op_type::complete(o, make_error_code(errc::cancelled));
+                                             });
+            flush_([op] { op_type::complete(op, std::error_code{}); });
+        },
+        token);
+}
+
+} // namespace capi
