@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds, and runs the benchmark.
-# Today that is the core benchmark (validate + normalize + hash + serialize vs
-# the straightforward way); extra arguments go to the benchmark.
+# The main job: installs what is missing, builds, and runs the end-to-end
+# benchmark: capi::Client over TLS to the mock Graph server (a child process on
+# 127.0.0.1), through enqueue() from producer threads and co_await async_send()
+# from coroutines, with the compute floor measured in the same run. Extra
+# arguments go to the benchmark (--events N, --producers P, ...; --help).
+# The core benchmark alone: build/bench/bench_core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh >/dev/null
-exec "${CAPI_BUILD_DIR:-build}/bench/bench_core" "$@"
+exec "${CAPI_BUILD_DIR:-build}/bench/bench_e2e" "$@"

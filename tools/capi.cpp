@@ -9,6 +9,7 @@
 #include <capi/sha256.hpp>
 
 #include "mock_server_cmd.hpp"
+#include "../bench/e2e.hpp"
 
 #include <charconv>
 #include <chrono>
@@ -49,6 +50,7 @@ constexpr std::string_view usage_text =
     "  capi mock-server [--port P] [--cert-out DIR] [--token-file F] [--app-secret-file F]\n"
     "      Runs capi's mock of Meta's Graph API /events edge over TLS on 127.0.0.1 until\n"
     "      interrupted; prints its URL; --cert-out writes the CA as DIR/ca.pem.\n"
+    "  capi bench [--events N] [--producers P] [--coroutines C] ...   end-to-end benchmark (--help)\n"
     "  capi --version\n";
 
 int usage_error(std::string_view why) {
@@ -241,5 +243,6 @@ int main(int argc, char** argv) {
     if (cmd == "normalize") return cmd_normalize(argc, argv);
     if (cmd == "send") return cmd_send(argc, argv);
     if (cmd == "mock-server") return run_mock_server(argc, argv);
+    if (cmd == "bench") return run_e2e_bench(argc - 1, argv + 1);
     return usage_error(std::string("unknown command '") + std::string(cmd) + "'");
 }
