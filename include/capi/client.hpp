@@ -110,7 +110,7 @@ struct Options {
     std::size_t max_batch_bytes = 4 * 1024 * 1024;
     /// Threads running the client's own io_context (when no executor is given).
     unsigned io_threads = 1;
-    /// Wall clock for the 7/62-day windows and linger; empty: the system clock.
+    /// Wall clock for the 7/62-day windows (not linger); empty: the system clock.
     Clock clock;
     DeliveryCallback on_delivery;
 };
