@@ -27,6 +27,7 @@
 //   With --endpoint the access token comes from $CAPI_ACCESS_TOKEN (never the
 //   command line, where the process list shows it).
 #include "e2e.hpp"
+#include "purchase_events.hpp"
 
 #include <capi/client.hpp>
 #include <capi/encode.hpp>
@@ -356,59 +357,6 @@ private:
 };
 
 // ---------------------------------------------------------------------------
-// Events.
-
-const char* const first_names[] = {"Mary", "José", "Ana", "John", "Émile", "Zoë", "Wei", "Olga"};
-const char* const last_names[] = {"Smith", "García", "Müller", "Jones", "Nguyen", "Kowalski"};
-const char* const cities[] = {"Menlo Park", "San José", "München", "New York", "Paris", "Seattle"};
-const char* const states[] = {"CA", "California", "NY", "Washington", "Bayern", "TX"};
-const char* const countries[] = {"US", "us", "DE", "FR", "GB", "CA"};
-
-// Realistic Purchase events with distinct PII per event (bench/core.cpp's, with
-// numbering from `first` so each phase sends events of its own).
-std::vector<capi::Event> make_events(std::size_t first, std::size_t n, std::int64_t now_s) {
-    std::mt19937_64 rng(20261127 + first);
-    std::vector<capi::Event> out;
-    out.reserve(n);
-    for (std::size_t i = first; i < first + n; ++i) {
-        capi::Event ev;
-        ev.event_name = "Purchase";
-        ev.event_time = now_s - static_cast<std::int64_t>(rng() % 3600);
-        ev.event_id = "order-" + std::to_string(i) + "-" + std::to_string(rng() % 100000);
-        ev.event_source_url = "https://shop.example.com/checkout/thank-you?order=" + std::to_string(i);
-        ev.action_source = capi::ActionSource::website;
-        auto& u = ev.user_data;
-        u.em = {"  Customer." + std::to_string(i) + "@Example.COM "};
-        u.ph = {"+1 (650) 555-" + std::to_string(1000 + i % 9000)};
-        u.fn = {first_names[rng() % 8]};
-        u.ln = {last_names[rng() % 6]};
-        u.ct = {cities[rng() % 6]};
-        u.st = {states[rng() % 6]};
-        u.zp = {std::to_string(10000 + rng() % 89999) + "-1234"};
-        u.country = {countries[rng() % 6]};
-        u.external_id = {"cust-" + std::to_string(i)};
-        u.client_ip_address = "203.0." + std::to_string(i / 250 % 250) + "." + std::to_string(i % 250 + 1);
-        u.client_user_agent =
-            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "Chrome/126.0 Safari/537.36";
-        u.fbc = "fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz" + std::to_string(i);
-        u.fbp = "fb.1.1558571054389." + std::to_string(1000000000 + i);
-        capi::CustomData cd;
-        cd.currency = "USD";
-        cd.value = 10.0 + static_cast<double>(rng() % 100000) / 100.0;
-        cd.content_type = "product";
-        for (int c = 0; c < 2; ++c) {
-            capi::Content item;
-            item.id = "sku-" + std::to_string(rng() % 100000);
-            item.quantity = static_cast<std::int64_t>(1 + rng() % 3);
-            item.item_price = static_cast<double>(rng() % 10000) / 100.0;
-            cd.contents.push_back(std::move(item));
-        }
-        ev.custom_data = std::move(cd);
-        out.push_back(std::move(ev));
-    }
-    return out;
-}
 
 std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(
@@ -861,7 +809,7 @@ int run_e2e_bench(int argc, char** argv) {
         target.test_event_code = cfg.test_event_code;
     }
 
-    const double floor_ns = compute_floor_ns(make_events(1'000'000'000, 20'000, unix_now()));
+    const double floor_ns = compute_floor_ns(capi_bench::make_purchase_events(1'000'000'000, 20'000, unix_now()));
 
     std::printf("capi end-to-end benchmark: capi::Client -> TLS -> %s\n",
                 target.mock ? ("the mock Graph server on 127.0.0.1 (separate process, " +
@@ -885,14 +833,14 @@ int run_e2e_bench(int argc, char** argv) {
             cpu_per_event.emplace_back(name, r.cpu_seconds / static_cast<double>(r.stats.delivered) * 1e9);
     };
     if (cfg.run_enqueue) {
-        auto r = run_enqueue_phase(cfg, target, make_events(0, cfg.events, unix_now()));
+        auto r = run_enqueue_phase(cfg, target, capi_bench::make_purchase_events(0, cfg.events, unix_now()));
         const std::string title = "phase 1: enqueue() from " + std::to_string(cfg.producers) +
                                   " producer thread" + (cfg.producers == 1 ? "" : "s") +
                                   "; the client runs on threads it owns";
         record("enqueue", r, print_phase(title.c_str(), r, floor_ns));
     }
     if (cfg.run_send) {
-        auto r = run_send_phase(cfg, target, make_events(cfg.events, cfg.events, unix_now()));
+        auto r = run_send_phase(cfg, target, capi_bench::make_purchase_events(cfg.events, cfg.events, unix_now()));
         const std::string title = "phase 2: co_await async_send() from " + std::to_string(cfg.coroutines) +
                                   " coroutines on one io_context thread, which also runs the client's I/O";
         record("send", r, print_phase(title.c_str(), r, floor_ns));

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 
@@ -25,6 +26,29 @@ alignas(64) inline constexpr std::uint32_t round_constants[64] = {
     0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+/// Copies len <= 64 bytes with two overlapping fixed-size moves, so the copy is
+/// a handful of unaligned loads and stores instead of a call to memcpy, and
+/// never reads outside [src, src + len).
+inline void copy_short(unsigned char* dst, const unsigned char* src, std::size_t len) noexcept {
+    if (len >= 32) {
+        std::memcpy(dst, src, 32);
+        std::memcpy(dst + len - 32, src + len - 32, 32);
+    } else if (len >= 16) {
+        std::memcpy(dst, src, 16);
+        std::memcpy(dst + len - 16, src + len - 16, 16);
+    } else if (len >= 8) {
+        std::memcpy(dst, src, 8);
+        std::memcpy(dst + len - 8, src + len - 8, 8);
+    } else if (len >= 4) {
+        std::memcpy(dst, src, 4);
+        std::memcpy(dst + len - 4, src + len - 4, 4);
+    } else if (len != 0) {
+        dst[0] = src[0];
+        dst[len / 2] = src[len / 2];
+        dst[len - 1] = src[len - 1];
+    }
+}
 
 /// FIPS 180-4 §5.3.3: the initial hash value.
 inline constexpr std::uint32_t initial_state[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,

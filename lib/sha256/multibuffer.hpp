@@ -36,33 +36,11 @@ inline void store_be64(unsigned char* p, u64 v) noexcept {
     std::memcpy(p, &v, 8);
 }
 
-/// Copies len <= 64 bytes with two overlapping fixed-size moves, so the copy is
-/// a handful of unaligned loads and stores instead of a call to memcpy, and
-/// never reads outside [src, src + len).
-inline void copy_short(unsigned char* dst, const unsigned char* src, std::size_t len) noexcept {
-    if (len >= 32) {
-        std::memcpy(dst, src, 32);
-        std::memcpy(dst + len - 32, src + len - 32, 32);
-    } else if (len >= 16) {
-        std::memcpy(dst, src, 16);
-        std::memcpy(dst + len - 16, src + len - 16, 16);
-    } else if (len >= 8) {
-        std::memcpy(dst, src, 8);
-        std::memcpy(dst + len - 8, src + len - 8, 8);
-    } else if (len >= 4) {
-        std::memcpy(dst, src, 4);
-        std::memcpy(dst + len - 4, src + len - 4, 4);
-    } else if (len != 0) {
-        dst[0] = src[0];
-        dst[len / 2] = src[len / 2];
-        dst[len - 1] = src[len - 1];
-    }
-}
 
 /// Writes the single padded block of a message of at most 55 bytes; `block`
 /// must already be zero.
 inline void build_one_block(unsigned char* block, std::string_view m) noexcept {
-    copy_short(block, reinterpret_cast<const unsigned char*>(m.data()), m.size());
+    detail::copy_short(block, reinterpret_cast<const unsigned char*>(m.data()), m.size());
     block[m.size()] = 0x80;
     store_be64(block + 56, static_cast<u64>(m.size()) * 8);
 }

@@ -127,28 +127,6 @@ CAPI_SHANI_INLINE void store_digest(digest& out, __m128i abef, __m128i cdgh) noe
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out.data() + 16), _mm_shuffle_epi8(hgfe, reverse));
 }
 
-/// Copies len < 64 bytes with at most two fixed-size (overlapping) moves, so
-/// no call to memcpy with a variable size on the per-hash path.
-CAPI_SHANI_INLINE void copy_small(unsigned char* dst, const unsigned char* src, std::size_t len) noexcept {
-    if (len >= 32) {
-        std::memcpy(dst, src, 32);
-        std::memcpy(dst + len - 32, src + len - 32, 32);
-    } else if (len >= 16) {
-        std::memcpy(dst, src, 16);
-        std::memcpy(dst + len - 16, src + len - 16, 16);
-    } else if (len >= 8) {
-        std::memcpy(dst, src, 8);
-        std::memcpy(dst + len - 8, src + len - 8, 8);
-    } else if (len >= 4) {
-        std::memcpy(dst, src, 4);
-        std::memcpy(dst + len - 4, src + len - 4, 4);
-    } else if (len != 0) {
-        dst[0] = src[0];
-        dst[len / 2] = src[len / 2];
-        dst[len - 1] = src[len - 1];
-    }
-}
-
 /// The final one or two blocks of a message: its last len % 64 bytes, the 0x80
 /// marker, zeros and the bit length. Returns the number of blocks (1 or 2).
 CAPI_SHANI_INLINE std::size_t pad_tail(unsigned char* tail, const unsigned char* rest, std::size_t rem,
@@ -159,7 +137,7 @@ CAPI_SHANI_INLINE std::size_t pad_tail(unsigned char* tail, const unsigned char*
     if (blocks == 2) {
         for (int i = 4; i < 8; ++i) _mm_store_si128(reinterpret_cast<__m128i*>(tail) + i, zero);
     }
-    copy_small(tail, rest, rem);
+    copy_short(tail, rest, rem);
     tail[rem] = 0x80;
     std::uint64_t bits = static_cast<std::uint64_t>(total_len) * 8;
     for (std::size_t i = 0; i < 8; ++i, bits >>= 8) tail[blocks * 64 - 1 - i] = static_cast<unsigned char>(bits);
