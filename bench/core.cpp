@@ -183,21 +183,7 @@ int main(int argc, char** argv) {
     const capi::ValidationOptions vopt{};
 
     capi::BatchEncoder encoder;
-    auto capi_pass = [&]() -> std::size_t {
-        std::size_t bytes = 0;
-        for (const auto& ev : events) {
-            auto r = encoder.add(ev, now);
-            if (r.status == capi::EncodeStatus::batch_full) {
-                bytes += encoder.json_body().size();
-                encoder.clear();
-                r = encoder.add(ev, now);
-            }
-            if (r.status != capi::EncodeStatus::added) std::abort();  // the data is all valid
-        }
-        bytes += encoder.json_body().size();
-        encoder.clear();
-        return bytes;
-    };
+    auto capi_pass = [&] { return capi_bench::encode_all(encoder, events, now); };
     auto plain_pass = [&]() -> std::size_t {
         std::size_t bytes = 0;
         boost::json::array data;

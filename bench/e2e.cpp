@@ -373,17 +373,7 @@ double compute_floor_ns(const std::vector<capi::Event>& events) {
     std::size_t bytes = 0;
     for (int pass = 0; pass < 3; ++pass) {
         const double cpu0 = thread_cpu_seconds();
-        for (const auto& ev : events) {
-            auto r = encoder.add(ev, now);
-            if (r.status == capi::EncodeStatus::batch_full) {
-                bytes += encoder.json_body().size();
-                encoder.clear();
-                r = encoder.add(ev, now);
-            }
-            if (r.status != capi::EncodeStatus::added) std::abort();  // the data is all valid
-        }
-        bytes += encoder.json_body().size();
-        encoder.clear();
+        bytes += capi_bench::encode_all(encoder, events, now);
         best = std::min(best, (thread_cpu_seconds() - cpu0) / static_cast<double>(events.size()) * 1e9);
     }
     if (bytes == 0) std::abort();  // keeps the work observable

@@ -4,7 +4,11 @@
 // Numbered from `first`, so runs that need distinct events get their own.
 #pragma once
 
+#include <capi/encode.hpp>
 #include <capi/event.hpp>
+
+#include <chrono>
+#include <cstdlib>
 
 #include <cstdint>
 #include <random>
@@ -61,6 +65,26 @@ inline std::vector<capi::Event> make_purchase_events(std::size_t first, std::siz
         out.push_back(std::move(ev));
     }
     return out;
+}
+
+// Encodes every event into 1000-event bodies, as a batcher does; returns the
+// body bytes produced (so the work stays observable). Aborts on a rejected
+// event: the generated data is all valid.
+inline std::size_t encode_all(capi::BatchEncoder& encoder, const std::vector<capi::Event>& events,
+                              std::chrono::system_clock::time_point now) {
+    std::size_t bytes = 0;
+    for (const auto& ev : events) {
+        auto r = encoder.add(ev, now);
+        if (r.status == capi::EncodeStatus::batch_full) {
+            bytes += encoder.json_body().size();
+            encoder.clear();
+            r = encoder.add(ev, now);
+        }
+        if (r.status != capi::EncodeStatus::added) std::abort();
+    }
+    bytes += encoder.json_body().size();
+    encoder.clear();
+    return bytes;
 }
 
 } // namespace capi_bench
