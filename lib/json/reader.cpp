@@ -131,6 +131,19 @@ private:
         return no_duplicates(out, &p);
     }
 
+    /// Checks that `v` is an object without duplicate keys, then calls
+    /// field(key, value, path) for each member, stopping at the first false.
+    template <class Field>
+    bool members(dom::element v, const path_node& p, Field&& field) {
+        dom::object obj;
+        if (!object(v, p, obj)) return false;
+        for (dom::key_value_pair kv : obj) {
+            const std::string_view k = kv.key;
+            if (!field(k, dom::element(kv.value), child(&p, k))) return false;
+        }
+        return true;
+    }
+
     bool unknown(std::string_view key, dom::element v, const path_node& p, RawMembers& extra) {
         if (!options_.pass_unknown_keys) return fail(p, "unknown key");
         extra.push_back({std::string(key), simdjson::to_string(v)});
@@ -365,12 +378,7 @@ bool walker::event(dom::element root, Event& ev) {
 
 bool walker::user_data(dom::element v, const path_node& p, UserData& u) {
     if (v.type() == element_type::NULL_VALUE) return true;
-    dom::object obj;
-    if (!object(v, p, obj)) return false;
-    for (dom::key_value_pair kv : obj) {
-        const std::string_view k = kv.key;
-        const dom::element e = kv.value;
-        const path_node at = child(&p, k);
+    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
         bool ok;
         if (k == "em") ok = multi(e, at, u.em);
         else if (k == "ph") ok = multi_numeric(e, at, u.ph);
@@ -404,26 +412,20 @@ bool walker::user_data(dom::element v, const path_node& p, UserData& u) {
         else if (k == "ig_account_id") ok = text(e, at, u.ig_account_id);
         else if (k == "ig_sid") ok = text(e, at, u.ig_sid);
         else ok = unknown(k, e, at, u.extra);
-        if (!ok) return false;
-    }
-    return true;
+        return ok;
+    });
 }
 
 bool walker::custom_data(dom::element v, const path_node& p, std::optional<CustomData>& out) {
     if (v.type() == element_type::NULL_VALUE) return true;
-    dom::object obj;
-    if (!object(v, p, obj)) return false;
     CustomData& c = out.emplace();
-    for (dom::key_value_pair kv : obj) {
-        const std::string_view k = kv.key;
-        const dom::element e = kv.value;
-        const path_node at = child(&p, k);
+    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
         bool ok;
         if (k == "value") ok = number(e, at, c.value);
         else if (k == "currency") ok = text(e, at, c.currency);
         else if (k == "content_ids") ok = e.type() == element_type::NULL_VALUE || text_array(e, at, c.content_ids, true);
         else if (k == "contents") {
-            if (e.type() == element_type::NULL_VALUE) continue;
+            if (e.type() == element_type::NULL_VALUE) return true;
             if (e.type() != element_type::ARRAY) return fail(at, "expected an array of objects");
             const dom::array arr = e.get_array().value_unsafe();
             std::size_t i = 0;
@@ -449,18 +451,12 @@ bool walker::custom_data(dom::element v, const path_node& p, std::optional<Custo
             c.custom_properties.push_back({std::string(k), simdjson::to_string(e)});
             ok = true;
         }
-        if (!ok) return false;
-    }
-    return true;
+        return ok;
+    });
 }
 
 bool walker::content(dom::element v, const path_node& p, Content& c) {
-    dom::object obj;
-    if (!object(v, p, obj)) return false;
-    for (dom::key_value_pair kv : obj) {
-        const std::string_view k = kv.key;
-        const dom::element e = kv.value;
-        const path_node at = child(&p, k);
+    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
         bool ok;
         if (k == "id") ok = text_or_number(e, at, c.id);  // like content_ids
         else if (k == "quantity") ok = integer(e, at, c.quantity);
@@ -471,20 +467,14 @@ bool walker::content(dom::element v, const path_node& p, Content& c) {
         else if (k == "category") ok = text(e, at, c.category);
         else if (k == "delivery_category") ok = delivery(e, at, c.delivery_category);
         else ok = unknown(k, e, at, c.extra);
-        if (!ok) return false;
-    }
-    return true;
+        return ok;
+    });
 }
 
 bool walker::app_data(dom::element v, const path_node& p, std::optional<AppData>& out) {
     if (v.type() == element_type::NULL_VALUE) return true;
-    dom::object obj;
-    if (!object(v, p, obj)) return false;
     AppData& a = out.emplace();
-    for (dom::key_value_pair kv : obj) {
-        const std::string_view k = kv.key;
-        const dom::element e = kv.value;
-        const path_node at = child(&p, k);
+    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
         bool ok;
         if (k == "application_tracking_enabled") ok = boolean(e, at, a.application_tracking_enabled);
         else if (k == "advertiser_tracking_enabled") ok = boolean(e, at, a.advertiser_tracking_enabled);
@@ -502,62 +492,44 @@ bool walker::app_data(dom::element v, const path_node& p, std::optional<AppData>
         // Screen sizes, densities and core counts are often sent as numbers.
         else if (k == "extinfo") ok = e.type() == element_type::NULL_VALUE || text_array(e, at, a.extinfo, true);
         else ok = unknown(k, e, at, a.extra);
-        if (!ok) return false;
-    }
-    return true;
+        return ok;
+    });
 }
 
 bool walker::original_event_data(dom::element v, const path_node& p,
                                  std::optional<OriginalEventData>& out) {
     if (v.type() == element_type::NULL_VALUE) return true;
-    dom::object obj;
-    if (!object(v, p, obj)) return false;
     OriginalEventData& o = out.emplace();
-    for (dom::key_value_pair kv : obj) {
-        const std::string_view k = kv.key;
-        const dom::element e = kv.value;
-        const path_node at = child(&p, k);
+    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
         bool ok;
         if (k == "event_name") ok = text(e, at, o.event_name);
         else if (k == "event_time") ok = timestamp(e, at, o.event_time);
         else if (k == "order_id") ok = text(e, at, o.order_id);
         else if (k == "event_id") ok = text(e, at, o.event_id);
         else ok = unknown(k, e, at, o.extra);
-        if (!ok) return false;
-    }
-    return true;
+        return ok;
+    });
 }
 
 bool walker::attribution_setting(dom::element v, const path_node& p,
                                  std::optional<AttributionSetting>& out) {
     if (v.type() == element_type::NULL_VALUE) return true;
-    dom::object obj;
-    if (!object(v, p, obj)) return false;
     AttributionSetting& s = out.emplace();
-    for (dom::key_value_pair kv : obj) {
-        const std::string_view k = kv.key;
-        const dom::element e = kv.value;
-        const path_node at = child(&p, k);
+    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
         bool ok;
         if (k == "inactivity_window_hours") ok = integer(e, at, s.inactivity_window_hours);
         else if (k == "reattribution_window_hours") ok = integer(e, at, s.reattribution_window_hours);
         // AttributionSetting has nowhere to keep extra members, so an unknown key
         // is an error even with pass_unknown_keys.
         else ok = fail(at, "unknown key");
-        if (!ok) return false;
-    }
-    return true;
+        return ok;
+    });
 }
 
 bool walker::attribution_data(dom::element v, const path_node& p, std::optional<AttributionData>& out) {
     if (v.type() == element_type::NULL_VALUE) return true;
-    dom::object obj;
-    if (!object(v, p, obj)) return false;
     AttributionData& a = out.emplace();
-    for (dom::key_value_pair kv : obj) {
-        const std::string_view k = kv.key;
-        const dom::element e = kv.value;
-        const path_node at = child(&p, k);
+    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
         bool ok;
         if (k == "scope") ok = text(e, at, a.scope);
         else if (k == "visit_time") ok = integer(e, at, a.visit_time);
@@ -580,9 +552,8 @@ bool walker::attribution_data(dom::element v, const path_node& p, std::optional<
         else if (k == "total_credit") ok = number(e, at, a.total_credit);
         else if (k == "partner_client_id") ok = text(e, at, a.partner_client_id);
         else ok = unknown(k, e, at, a.extra);
-        if (!ok) return false;
-    }
-    return true;
+        return ok;
+    });
 }
 
 } // namespace
