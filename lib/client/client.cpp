@@ -55,6 +55,10 @@
 #include <thread>
 #include <unordered_map>
 
+#if defined(__linux__)
+#include <pthread.h>
+#endif
+
 namespace capi {
 
 namespace asio = boost::asio;
@@ -101,6 +105,12 @@ struct AtomicHistogram {
         const std::size_t i = v == 0 ? 0 : static_cast<std::size_t>(63 - __builtin_clzll(v));
         buckets[i].fetch_add(1, std::memory_order_relaxed);
         count.fetch_add(1, std::memory_order_relaxed);
+    }
+    /// Adds per-bucket counts gathered elsewhere (`total` = their sum).
+    void add(const std::array<std::uint64_t, 64>& b, std::uint64_t total) noexcept {
+        for (std::size_t i = 0; i < b.size(); ++i)
+            if (b[i] != 0) buckets[i].fetch_add(b[i], std::memory_order_relaxed);
+        count.fetch_add(total, std::memory_order_relaxed);
     }
     Histogram snapshot() const noexcept {
         Histogram h;
@@ -163,6 +173,15 @@ struct Batcher {
     std::vector<Partial> partials;
     std::uint64_t acked = 0;  // written by its own thread under flush_mu_
 };
+
+/// Names the calling thread (top, perf and gdb show it); best effort, Linux only.
+void name_thread(const char* name) noexcept {
+#if defined(__linux__)
+    pthread_setname_np(pthread_self(), name);
+#else
+    (void)name;
+#endif
+}
 
 bool all_digits(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -244,6 +263,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     std::vector<std::unique_ptr<Batcher>> batchers;
     std::atomic<bool> stop{false};
     alignas(64) std::atomic<int> sleepers{0};
+    std::atomic<bool> wake_on_next{false};  // a batcher holding nothing sleeps
     std::mutex wake_mu;
     std::condition_variable wake_cv;
 
@@ -306,10 +326,15 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
         backpressure_at = disp_cap + n + 1;
         for (unsigned i = 0; i < n; ++i) batchers.push_back(std::make_unique<Batcher>());
-        for (unsigned i = 0; i < n; ++i) batchers[i]->thread = std::thread([this, i] { batcher_main(i); });
+        for (unsigned i = 0; i < n; ++i)
+            batchers[i]->thread = std::thread([this, i] {
+                name_thread("capi-batch");
+                batcher_main(i);
+            });
         if (owned_io) {
             for (unsigned i = 0; i < opts.io_threads; ++i)
                 io_threads.emplace_back([io = owned_io.get()] {
+                    name_thread("capi-io");
                     for (;;) {
                         try {
                             io->run();
@@ -362,6 +387,15 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
 
     // ---------------------------------------------------------------- outcomes
 
+    std::atomic<std::uint64_t>& outcome_counter(Outcome o) noexcept {
+        switch (o) {
+        case Outcome::delivered: return delivered;
+        case Outcome::expired: return expired;
+        case Outcome::dropped: return dropped;
+        default: return failed;
+        }
+    }
+
     /// Delivers one event's outcome. Any thread; `on_io`: the caller runs on the
     /// io executor (or is shutdown), so the report is made inline.
     void settle(Pending& p, SendResult r, bool was_in_flight, bool on_io) {
@@ -369,12 +403,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         p.settled = true;
         r.latency = steady::now() - p.accepted;
         if (r.event_id.empty()) r.event_id = std::move(p.event_id);
-        switch (r.outcome) {
-        case Outcome::delivered: delivered.fetch_add(1, std::memory_order_relaxed); break;
-        case Outcome::expired: expired.fetch_add(1, std::memory_order_relaxed); break;
-        case Outcome::dropped: dropped.fetch_add(1, std::memory_order_relaxed); break;
-        default: failed.fetch_add(1, std::memory_order_relaxed); break;
-        }
+        // The outcome is counted before in_flight drops, so stats() never sees
+        // an event in neither.
+        outcome_counter(r.outcome).fetch_add(1, std::memory_order_relaxed);
         if (was_in_flight) in_flight.fetch_sub(1, std::memory_order_relaxed);
         latency_us.record(static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(r.latency).count()));
@@ -386,13 +417,71 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
     }
 
+    /// settle() for every unsettled event of a batch, alike: the counters move
+    /// once per batch, the clock is read once, and a delivery report made inline
+    /// reuses one SendResult (no per-event copy of the Graph fields) when the
+    /// event has no completion of its own. Any thread.
+    void settle_all(std::vector<Pending>& events, const SendResult& r, bool was_in_flight, bool on_io) {
+        const auto now = steady::now();
+        std::uint64_t n = 0;
+        std::array<std::uint64_t, 64> lat{};
+        // Marked settled first, so a second call (after a throw below) never counts twice.
+        std::vector<Pending*> fresh;
+        fresh.reserve(events.size());
+        for (auto& p : events) {
+            if (p.settled) continue;
+            p.settled = true;
+            fresh.push_back(&p);
+            ++n;
+            const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - p.accepted).count();
+            const auto v = static_cast<std::uint64_t>(us < 0 ? 0 : us);
+            ++lat[v == 0 ? 0 : static_cast<std::size_t>(63 - __builtin_clzll(v))];
+        }
+        if (n == 0) return;
+        outcome_counter(r.outcome).fetch_add(n, std::memory_order_relaxed);
+        if (was_in_flight) in_flight.fetch_sub(n, std::memory_order_relaxed);
+        latency_us.add(lat, n);
+        const bool reports = static_cast<bool>(opts.on_delivery);
+        std::optional<SendResult> shared;  // reused for inline reports
+        for (Pending* pp : fresh) {
+            Pending& p = *pp;
+            const auto latency = now - p.accepted;
+            try {
+                if (p.done || (reports && !on_io)) {
+                    SendResult own = r;
+                    own.latency = latency;
+                    if (own.event_id.empty()) own.event_id = std::move(p.event_id);
+                    if (!reports) {
+                        p.done(std::move(own));
+                        continue;
+                    }
+                    if (p.done) p.done(own);
+                    report(std::move(own), on_io);
+                } else if (reports) {
+                    if (!shared) shared.emplace(r);
+                    shared->latency = latency;
+                    const bool own_id = r.event_id.empty();
+                    if (own_id) shared->event_id.swap(p.event_id);
+                    report_inline(*shared);
+                    if (own_id) shared->event_id.swap(p.event_id);
+                }
+            } catch (...) {
+                // Out of memory building one result: the others still get theirs.
+            }
+        }
+    }
+
+    void report_inline(const SendResult& r) noexcept {
+        try {
+            opts.on_delivery(r);
+        } catch (...) {
+            // The user's callback: swallowed (rule 9).
+        }
+    }
+
     void report(SendResult r, bool on_io) {
         if (on_io) {
-            try {
-                opts.on_delivery(r);
-            } catch (...) {
-                // The user's callback: swallowed (rule 9).
-            }
+            report_inline(r);
             return;
         }
         pending_reports.fetch_add(1, std::memory_order_relaxed);
@@ -446,10 +535,24 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
         if (!ok) accepted.fetch_sub(1, std::memory_order_relaxed);
         intake_active.fetch_sub(1, std::memory_order_seq_cst);
-        if (ok) wake_one();
+        if (ok) maybe_wake();
         return ok ? Push::accepted : Push::full;
     }
 
+    /// After an event went in: wakes a sleeping batcher only when one asked for
+    /// the next event (it holds nothing, so nothing else would wake it before
+    /// its idle timeout) or when a bulk's worth is waiting. A batcher that holds
+    /// a partial batch sleeps until that batch's linger ends and takes what came
+    /// meanwhile then, so a steady trickle costs no futex call per event.
+    void maybe_wake() {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (sleepers.load(std::memory_order_relaxed) == 0) return;
+        if (queue.size_approx() < bulk_size / 2 &&
+            !(wake_on_next.load(std::memory_order_relaxed) && wake_on_next.exchange(false, std::memory_order_acq_rel)))
+            return;
+        std::lock_guard lock(wake_mu);
+        wake_cv.notify_one();
+    }
     void wake_one() {
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (sleepers.load(std::memory_order_relaxed) > 0) {
@@ -755,7 +858,10 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             return;
         }
         if (b.events.empty()) part->first = now;
-        b.events.reserve(b.events.size() + 1);  // no throw between taking and storing
+        // Geometric growth (reserve(size() + 1) would reallocate on every push);
+        // reserved before taking the event, so nothing throws between taking and storing.
+        if (b.events.size() == b.events.capacity())
+            b.events.reserve(std::max<std::size_t>(64, 2 * b.events.capacity()));
         b.events.push_back(pending_of(env));
         const bool store = env.ev.action_source == ActionSource::physical_store;
         const auto max_age = store ? opts.encode.validation.physical_store_max_age : opts.encode.validation.max_age;
@@ -795,11 +901,17 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
 
     void idle_wait(Batcher& me, steady::time_point now) {
         auto wait = std::chrono::duration_cast<steady::duration>(idle_wait_max);
-        for (const auto& p : me.partials)
-            if (p.batch && !p.batch->events.empty()) wait = std::min(wait, p.first + opts.linger - now);
+        bool holding = false;
+        for (const auto& p : me.partials) {
+            if (p.batch && !p.batch->events.empty()) {
+                wait = std::min(wait, p.first + opts.linger - now);
+                holding = true;
+            }
+        }
         if (wait <= steady::duration::zero()) return;
         std::unique_lock lock(wake_mu);
         sleepers.fetch_add(1, std::memory_order_seq_cst);
+        if (!holding) wake_on_next.store(true, std::memory_order_seq_cst);
         const bool can_pop = live_count.load(std::memory_order_relaxed) < backpressure_at;
         if (!stop.load(std::memory_order_acquire) && seal_req.load(std::memory_order_acquire) <= me.acked &&
             !(can_pop && queue.size_approx() > 0))
@@ -849,7 +961,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     void settle_batch(Batch& b, const SendResult& r, bool on_io) {
         if (b.settled.exchange(true, std::memory_order_acq_rel)) return;
         forget(b);
-        for (auto& p : b.events) settle(p, r, true, on_io);
+        settle_all(b.events, r, true, on_io);
         epoch_done(b.epoch);
     }
 
@@ -928,12 +1040,12 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
                     r.graph = res.error;
                     if (r.fbtrace_id.empty() && res.error) r.fbtrace_id = res.error->fbtrace_id;
                 }
-                for (auto& p : b->events) settle(p, r, true, true);
+                settle_all(b->events, r, true, true);
             }
         } catch (...) {
             // Events not settled yet keep a completion; settle them as failed.
             const auto r = make_result(Outcome::failed, error_of(std::current_exception()));
-            for (auto& p : b->events) settle(p, r, true, true);  // skips the settled ones
+            settle_all(b->events, r, true, true);  // skips the settled ones
         }
         put_encoder(std::move(b->enc));
         epoch_done(b->epoch);
