@@ -15,6 +15,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -149,6 +150,51 @@ TEST_CASE("one event through async_send with a callback is delivered", "[client]
     CHECK(s.latency_us.percentile(0.5) > 0);
     check_balanced(s);
     CHECK(capi::to_string(Outcome::delivered) == "delivered");
+}
+
+TEST_CASE("events without an event_id get a random one, unless assign_event_id is off", "[client]") {
+    MockGraphServer mock;
+    auto is_hex32 = [](const std::string& id) {
+        return id.size() == 32 &&
+               std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+    };
+    std::set<std::string> reported;
+    {
+        auto o = options_for(mock);
+        std::mutex m;
+        o.on_delivery = [&](const capi::SendResult& r) {
+            std::lock_guard lock(m);
+            reported.insert(r.event_id);
+        };
+        capi::Client client(std::move(o));
+        for (int i = 0; i < 50; ++i) {
+            auto ev = make_event("x");
+            ev.event_id.reset();
+            REQUIRE(client.enqueue(std::move(ev)));
+        }
+        REQUIRE(client.flush(10s));
+        REQUIRE(client.shutdown(5s));
+    }
+    CHECK(reported.size() == 50);  // distinct
+    for (const auto& id : reported) CHECK(is_hex32(id));
+    auto ids = ids_accepted(mock);
+    CHECK(ids.size() == 50);
+    for (const auto& [id, n] : ids) {
+        CHECK(reported.count(id) == 1);  // what Meta got is what the report said
+        CHECK(n == 1);
+    }
+
+    auto o = options_for(mock);
+    o.assign_event_id = false;
+    capi::Client client(std::move(o));
+    auto ev = make_event("y");
+    ev.event_id.reset();
+    auto fut = client.async_send(std::move(ev), asio::use_future);
+    REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+    auto [ec, r] = fut.get();
+    CHECK(!ec);
+    CHECK(r.event_id.empty());
+    CHECK(ids_accepted(mock).count("") == 1);  // sent without one
 }
 
 TEST_CASE("10,000 concurrent co_await async_send on one io_context thread", "[client]") {

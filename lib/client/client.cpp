@@ -52,6 +52,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <unordered_map>
 
@@ -125,6 +126,12 @@ struct AtomicHistogram {
 using completion_fn = std::function<void(SendResult)>;
 
 struct Envelope {
+    Envelope() = default;
+    // The event is move-constructed in place: an Event is 3 KB of optionals, so
+    // default-constructing it and then move-assigning would touch it twice.
+    Envelope(Event&& e, std::optional<Destination>&& d, completion_fn&& f)
+        : ev(std::move(e)), dest(std::move(d)), done(std::move(f)) {}
+
     bool marker = false;
     std::uint64_t flush_gen = 0;
     Event ev;
@@ -181,6 +188,48 @@ void name_thread(const char* name) noexcept {
 #else
     (void)name;
 #endif
+}
+
+/// A random 128-bit event_id as 32 lowercase hex digits, for events accepted
+/// without one (Options::assign_event_id): a batch resent after an attempt that
+/// may have been delivered then deduplicates at Meta. xoshiro256** per thread,
+/// seeded from std::random_device and the thread's identity.
+std::string new_event_id() {
+    struct Rng {
+        std::uint64_t s[4];
+        Rng() {
+            std::random_device rd;
+            std::uint64_t x = (std::uint64_t{rd()} << 32) ^ rd() ^
+                              static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(this)) ^
+                              static_cast<std::uint64_t>(steady::now().time_since_epoch().count());
+            for (auto& w : s) {  // splitmix64 spreads the seed over the state
+                x += 0x9e3779b97f4a7c15ULL;
+                std::uint64_t z = x;
+                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+                z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+                w = z ^ (z >> 31);
+            }
+        }
+        static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+        std::uint64_t next() {
+            const std::uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+            s[2] ^= s[0];
+            s[3] ^= s[1];
+            s[1] ^= s[2];
+            s[0] ^= s[3];
+            s[2] ^= t;
+            s[3] = rotl(s[3], 45);
+            return r;
+        }
+    };
+    thread_local Rng rng;
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id(32, '0');
+    for (int half = 0; half < 2; ++half) {
+        std::uint64_t v = rng.next();
+        for (int i = 0; i < 16; ++i, v >>= 4) id[static_cast<std::size_t>(half * 16 + i)] = hex[v & 15];
+    }
+    return id;
 }
 
 bool all_digits(std::string_view s) {
@@ -500,7 +549,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
 
     static Pending pending_of(Envelope& e) {
         e.taken = true;
-        return Pending{std::move(e.done), e.ev.event_id.value_or(std::string{}), e.accepted, false};
+        // Taken after the event was serialized (or never will be): the id moves.
+        return Pending{std::move(e.done), e.ev.event_id ? std::move(*e.ev.event_id) : std::string{}, e.accepted,
+                       false};
     }
 
     // ---------------------------------------------------------------- intake
@@ -579,7 +630,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         return errors;
     }
 
-    EnqueueResult enqueue(Event ev, std::optional<Destination> dest) {
+    EnqueueResult enqueue(Event&& ev, std::optional<Destination> dest) {
         EnqueueResult res;
         if (closed.load(std::memory_order_relaxed)) {
             res.status = EnqueueResult::Status::shutdown;
@@ -591,9 +642,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             res.status = EnqueueResult::Status::invalid;
             return res;
         }
-        auto env = std::make_unique<Envelope>();
-        env->ev = std::move(ev);
-        env->dest = std::move(dest);
+        if (opts.assign_event_id && !ev.event_id) ev.event_id = new_event_id();
+        auto env = std::make_unique<Envelope>(std::move(ev), std::move(dest), completion_fn{});
         switch (try_accept(env)) {
         case Push::accepted: res.status = EnqueueResult::Status::accepted; break;
         case Push::full:
@@ -605,7 +655,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         return res;
     }
 
-    void send(Event ev, std::optional<Destination> dest, completion_fn done) {
+    void send(Event&& ev, std::optional<Destination> dest, completion_fn done) {
         auto errors = check(ev, dest);
         if (!errors.empty()) {
             rejected.fetch_add(1, std::memory_order_relaxed);
@@ -615,10 +665,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             done(std::move(r));
             return;
         }
-        auto env = std::make_unique<Envelope>();
-        env->ev = std::move(ev);
-        env->dest = std::move(dest);
-        env->done = std::move(done);
+        if (opts.assign_event_id && !ev.event_id) ev.event_id = new_event_id();
+        auto env = std::make_unique<Envelope>(std::move(ev), std::move(dest), std::move(done));
         push_or_wait(std::move(env), std::chrono::microseconds(100));
     }
 
