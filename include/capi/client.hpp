@@ -204,7 +204,9 @@ public:
 private:
     struct impl;
     using completion = std::function<void(SendResult)>;
-    void send_(Event ev, std::optional<Destination> dest, completion done);
+    /// `withdrawn`: true once the operation completed otherwise (cancelled); an
+    /// event still waiting for room under Overflow::block is then never queued.
+    void send_(Event ev, std::optional<Destination> dest, completion done, std::function<bool()> withdrawn);
     void send_many_(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done);
     void flush_(std::function<void()> done);
     std::shared_ptr<impl> impl_;

@@ -655,7 +655,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         return res;
     }
 
-    void send(Event&& ev, std::optional<Destination> dest, completion_fn done) {
+    void send(Event&& ev, std::optional<Destination> dest, completion_fn done,
+              std::function<bool()> withdrawn = {}) {
         auto errors = check(ev, dest);
         if (!errors.empty()) {
             rejected.fetch_add(1, std::memory_order_relaxed);
@@ -667,20 +668,23 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
         if (opts.assign_event_id && !ev.event_id) ev.event_id = new_event_id();
         auto env = std::make_unique<Envelope>(std::move(ev), std::move(dest), std::move(done));
-        push_or_wait(std::move(env), std::chrono::microseconds(100));
+        push_or_wait(std::move(env), std::chrono::microseconds(100), std::move(withdrawn));
     }
 
     /// Pushes; under Overflow::block retries on a timer (100 us doubling to 5 ms)
     /// without blocking any thread.
-    void push_or_wait(EnvelopePtr env, std::chrono::microseconds delay) {
+    /// An operation cancelled while it waits (`withdrawn`) is dropped: it was
+    /// never accepted, and its completion already ran.
+    void push_or_wait(EnvelopePtr env, std::chrono::microseconds delay, std::function<bool()> withdrawn) {
+        if (withdrawn && withdrawn()) return;
         auto st = try_accept(env);
         if (st == Push::accepted) return;
         if (st == Push::full && opts.overflow == Overflow::block) {
             auto timer = std::make_shared<asio::steady_timer>(ex, delay);
             auto next = std::min<std::chrono::microseconds>(delay * 2, std::chrono::milliseconds(5));
-            timer->async_wait([self = shared_from_this(), timer, env = std::move(env), next](
-                                  const boost::system::error_code&) mutable {
-                self->push_or_wait(std::move(env), next);
+            timer->async_wait([self = shared_from_this(), timer, env = std::move(env), next,
+                               withdrawn = std::move(withdrawn)](const boost::system::error_code&) mutable {
+                self->push_or_wait(std::move(env), next, std::move(withdrawn));
             });
             return;
         }
@@ -1272,8 +1276,8 @@ EnqueueResult Client::enqueue(Event ev, Destination destination) {
     return impl_->enqueue(std::move(ev), std::move(destination));
 }
 
-void Client::send_(Event ev, std::optional<Destination> dest, completion done) {
-    impl_->send(std::move(ev), std::move(dest), std::move(done));
+void Client::send_(Event ev, std::optional<Destination> dest, completion done, std::function<bool()> withdrawn) {
+    impl_->send(std::move(ev), std::move(dest), std::move(done), std::move(withdrawn));
 }
 void Client::send_many_(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done) {
     impl_->send_many(std::move(events), std::move(done));
