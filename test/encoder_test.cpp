@@ -571,3 +571,85 @@ TEST_CASE("deferred hashing survives rollbacks and bodies taken mid-batch", "[en
     CHECK(std::string(enc.json_body()).find("0000000000000000000000000000000000000000000000000000000000000000") ==
           std::string::npos);
 }
+
+TEST_CASE("prepared events build the same body as add(), hashed in one pass", "[encoder]") {
+    // A mix: hashed multi-values with duplicates and a dropped value, hashed
+    // singles, raw external_id, non-hashed keys, an event without hashed values.
+    std::vector<capi::Event> events;
+    for (int i = 0; i < 40; ++i) {
+        auto ev = purchase();
+        ev.event_id = "p" + std::to_string(i);
+        ev.user_data.em = {"  User" + std::to_string(i) + "@Example.com", "user" + std::to_string(i) + "@example.com",
+                           "not an email"};
+        ev.user_data.fn = {"Zoë"};
+        ev.user_data.ct = {"San José"};
+        ev.user_data.dobd = "7";
+        ev.user_data.external_id = {"cust-" + std::to_string(i)};
+        if (i % 7 == 3) {  // no hashed value at all
+            ev.user_data.em.clear();
+            ev.user_data.ph.clear();
+            ev.user_data.fn.clear();
+            ev.user_data.ct.clear();
+            ev.user_data.dobd.reset();
+        }
+        events.push_back(std::move(ev));
+    }
+    for (bool hash_external_id : {false, true}) {
+        capi::EncodeOptions o;
+        o.hash_external_id = hash_external_id;
+        capi::BatchEncoder direct(o), batch(o), staging(o);
+        // The staging encoder holds a batch of its own: prepare must not disturb it.
+        REQUIRE(staging.add(purchase(), now).status == capi::EncodeStatus::added);
+        const std::string staged_before(staging.json_body());
+        for (const auto& ev : events) {
+            auto a = direct.add(ev, now);
+            REQUIRE(a.status == capi::EncodeStatus::added);
+            capi::PreparedEvent p;
+            auto r = staging.prepare(ev, now, p);
+            REQUIRE(r.status == capi::EncodeStatus::added);
+            CHECK(r.dropped.size() == a.dropped.size());  // the invalid email, reported at prepare
+            CHECK(!p.empty());
+            CHECK(p.json_with_holes().front() == '{');
+            REQUIRE(batch.add_prepared(p, now).status == capi::EncodeStatus::added);
+        }
+        CHECK(std::string(staging.json_body()) == staged_before);
+        CHECK(staging.size() == 1);
+        CHECK(batch.size() == direct.size());
+        CHECK(std::string(batch.json_body({}, "tok")) == std::string(direct.json_body({}, "tok")));
+        // Spot check: the digest in the body is OpenSSL's of the normalized email.
+        Parsed parsed(batch.json_body());
+        CHECK(strings(parsed.event(0)["user_data"]["em"]).front() == openssl_hex("user0@example.com"));
+    }
+}
+
+TEST_CASE("prepare reports invalid events; add_prepared re-checks the window and the cap", "[encoder]") {
+    capi::BatchEncoder enc;
+    capi::PreparedEvent p;
+    auto bad = purchase();
+    bad.event_name.clear();
+    auto r = enc.prepare(bad, now, p);
+    CHECK(r.status == capi::EncodeStatus::invalid);
+    CHECK(!r.errors.empty());
+    CHECK(p.empty());
+    CHECK(enc.empty());
+
+    REQUIRE(enc.prepare(purchase(), now, p).status == capi::EncodeStatus::added);
+    // Eight days later the event is past Meta's 7-day window.
+    auto late = enc.add_prepared(p, now + std::chrono::hours(24 * 8));
+    CHECK(late.status == capi::EncodeStatus::invalid);
+    REQUIRE(late.errors.size() == 1);
+    CHECK(late.errors[0].path == "event_time");
+    CHECK(enc.empty());
+
+    capi::EncodeOptions o;
+    o.max_batch_events = 2;
+    capi::BatchEncoder small(o);
+    CHECK(small.add_prepared(p, now).status == capi::EncodeStatus::added);
+    CHECK(small.add_prepared(p, now).status == capi::EncodeStatus::added);
+    CHECK(small.add_prepared(p, now).status == capi::EncodeStatus::batch_full);
+    // A full batch can still prepare (it is only used as scratch).
+    capi::PreparedEvent q;
+    CHECK(small.prepare(purchase(), now, q).status == capi::EncodeStatus::added);
+    CHECK(small.size() == 2);
+    CHECK(capi::BatchEncoder().add_prepared(capi::PreparedEvent{}, now).status == capi::EncodeStatus::invalid);
+}

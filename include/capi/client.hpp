@@ -104,9 +104,9 @@ struct Options {
     /// A partial batch is sealed this long after its first event (measured on
     /// the steady clock, so an injected `clock` cannot stall it).
     std::chrono::milliseconds linger{50};
-    /// A batch is sealed before its body would pass this many bytes: before an
-    /// event is added when the batch is within encode.validation.max_event_bytes
-    /// of the cap (one event always fits). At least 64 KiB.
+    /// A batch is sealed before its data would pass this many bytes with the next
+    /// event (one event always fits: encode.validation.max_event_bytes must not
+    /// exceed it). At least 64 KiB.
     std::size_t max_batch_bytes = 4 * 1024 * 1024;
     /// Threads running the client's own io_context (when no executor is given).
     unsigned io_threads = 1;

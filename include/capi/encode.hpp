@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,6 +47,30 @@ struct EncodeResult {
     std::vector<FieldError> dropped;  ///< PII values dropped (drop_value policy)
 };
 
+/// One event validated, normalized and serialized, its SHA-256 digests still to
+/// be computed (BatchEncoder::prepare). A batch built from prepared events with
+/// add_prepared() is byte-identical to one built with add(), and still hashes all
+/// its values in one sha256::hash_many call. This is how capi::Client splits the
+/// work: the thread that made the event prepares it (and frees the Event itself),
+/// a batcher thread concatenates and hashes. One allocation; movable.
+class PreparedEvent {
+public:
+    std::int64_t event_time = 0;  ///< for the window re-check at add_prepared()
+    ActionSource action_source = ActionSource::unset;
+
+    bool empty() const noexcept { return json_size_ == 0; }
+    /// The serialized event object, each hashed value a run of 64 '0' until a
+    /// batch fills it.
+    std::string_view json_with_holes() const noexcept { return {data_.data(), json_size_}; }
+
+private:
+    friend class BatchEncoder;
+    // JSON object, then the normalized values to hash, then one
+    // {value offset, value length, hole offset} triple of uint32 per value.
+    std::string data_;
+    std::uint32_t json_size_ = 0, values_size_ = 0, holes_ = 0;
+};
+
 /// Builds one request body of at most max_batch_events events.
 class BatchEncoder {
 public:
@@ -60,6 +85,12 @@ public:
     /// re-checks only the event_time window at `now` (an event ages while it
     /// waits), then normalizes and serializes as add() does.
     EncodeResult add_validated(const Event& ev, std::chrono::system_clock::time_point now);
+    /// Validates and normalizes `ev` at `now` and serializes it into `out` (digests
+    /// pending), as add() would add it; the batch itself is left unchanged.
+    EncodeResult prepare(const Event& ev, std::chrono::system_clock::time_point now, PreparedEvent& out);
+    /// Appends a prepared event (from any BatchEncoder with the same options):
+    /// re-checks only the event_time window at `now`, as add_validated() does.
+    EncodeResult add_prepared(const PreparedEvent& ev, std::chrono::system_clock::time_point now);
     /// Appends one event already serialized by a BatchEncoder (event_json() of
     /// another batch, hashes filled): how a rejected batch is split and resent
     /// without normalizing or hashing again. Returns false when the batch is full.

@@ -2,7 +2,9 @@
 // and shutdown.
 //
 // Pipeline
-//   producers  validate (capi::validate), wrap the event in an Envelope, push it
+//   producers  prepare the event on their own thread (validate, normalize,
+//              serialize with digests pending: BatchEncoder::prepare, so the
+//              Event is freed where it was made), wrap it in an Envelope, push it
 //              into the bounded lock-free MpmcQueue (overflow policy when full).
 //   batchers   N threads; each bulk-pops envelopes and appends them to its own
 //              partial batches (one BatchEncoder per destination); seals at
@@ -127,14 +129,15 @@ using completion_fn = std::function<void(SendResult)>;
 
 struct Envelope {
     Envelope() = default;
-    // The event is move-constructed in place: an Event is 3 KB of optionals, so
-    // default-constructing it and then move-assigning would touch it twice.
-    Envelope(Event&& e, std::optional<Destination>&& d, completion_fn&& f)
-        : ev(std::move(e)), dest(std::move(d)), done(std::move(f)) {}
+    Envelope(PreparedEvent&& p, std::string&& id, std::optional<Destination>&& d, completion_fn&& f)
+        : prep(std::move(p)), event_id(std::move(id)), dest(std::move(d)), done(std::move(f)) {}
 
     bool marker = false;
     std::uint64_t flush_gen = 0;
-    Event ev;
+    // The event as the producer prepared it (validated, normalized, serialized,
+    // digests pending): the Event itself never crosses threads.
+    PreparedEvent prep;
+    std::string event_id;
     std::optional<Destination> dest;  // nullopt: Options::destination
     completion_fn done;               // empty for enqueue()
     steady::time_point accepted;
@@ -353,6 +356,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     explicit impl(Options o)
         : opts(std::move(o)), queue(std::max<std::size_t>(opts.queue_capacity, 2)) {}
 
+    static inline std::atomic<std::uint64_t> serials{0};
+    const std::uint64_t serial = serials.fetch_add(1, std::memory_order_relaxed) + 1;
+
     // ---------------------------------------------------------------- setup
 
     void start(std::optional<asio::any_io_executor> user_ex) {
@@ -394,6 +400,24 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
                     }
                 });
         }
+    }
+
+    /// This thread's scratch encoder for prepare(), with this client's options.
+    /// A few per thread (a thread may feed several clients), keyed by a client
+    /// serial number rather than the address, which a later client may reuse.
+    BatchEncoder& staging_encoder() {
+        struct Slot {
+            std::uint64_t client = 0;
+            std::optional<BatchEncoder> enc;
+        };
+        thread_local std::array<Slot, 4> slots;
+        thread_local std::size_t next_victim = 0;
+        for (auto& sl : slots)
+            if (sl.client == serial && sl.enc) return *sl.enc;
+        auto& sl = slots[next_victim++ % slots.size()];
+        sl.enc.emplace(opts.encode);
+        sl.client = serial;
+        return *sl.enc;
     }
 
     std::shared_ptr<const DestState> make_dest(const Destination& d) {
@@ -549,9 +573,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
 
     static Pending pending_of(Envelope& e) {
         e.taken = true;
-        // Taken after the event was serialized (or never will be): the id moves.
-        return Pending{std::move(e.done), e.ev.event_id ? std::move(*e.ev.event_id) : std::string{}, e.accepted,
-                       false};
+        return Pending{std::move(e.done), std::move(e.event_id), e.accepted, false};
     }
 
     // ---------------------------------------------------------------- intake
@@ -617,8 +639,11 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     }
 
     /// Validation common to enqueue and async_send; empty when the event may go in.
-    std::vector<FieldError> check(const Event& ev, std::optional<Destination>& dest) {
-        auto errors = validate(ev, capi::now(opts.clock), opts.encode.validation);
+    /// Prepares the event on the calling thread (validate, normalize, serialize;
+    /// see PreparedEvent): the caller's thread frees the Event it allocated, and
+    /// an event that cannot be sent is refused here, never queued.
+    std::vector<FieldError> check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out) {
+        auto errors = std::move(staging_encoder().prepare(ev, capi::now(opts.clock), out).errors);
         if (dest) {
             if (*dest == opts.destination) {
                 dest.reset();
@@ -631,19 +656,21 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     }
 
     EnqueueResult enqueue(Event&& ev, std::optional<Destination> dest) {
+        PreparedEvent prep;
         EnqueueResult res;
         if (closed.load(std::memory_order_relaxed)) {
             res.status = EnqueueResult::Status::shutdown;
             return res;
         }
-        res.errors = check(ev, dest);
+        if (opts.assign_event_id && !ev.event_id) ev.event_id = new_event_id();
+        res.errors = check(ev, dest, prep);
         if (!res.errors.empty()) {
             rejected.fetch_add(1, std::memory_order_relaxed);
             res.status = EnqueueResult::Status::invalid;
             return res;
         }
-        if (opts.assign_event_id && !ev.event_id) ev.event_id = new_event_id();
-        auto env = std::make_unique<Envelope>(std::move(ev), std::move(dest), completion_fn{});
+        auto env = std::make_unique<Envelope>(std::move(prep), ev.event_id ? std::move(*ev.event_id) : std::string{},
+                                              std::move(dest), completion_fn{});
         switch (try_accept(env)) {
         case Push::accepted: res.status = EnqueueResult::Status::accepted; break;
         case Push::full:
@@ -657,7 +684,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
 
     void send(Event&& ev, std::optional<Destination> dest, completion_fn done,
               std::function<bool()> withdrawn = {}) {
-        auto errors = check(ev, dest);
+        if (opts.assign_event_id && !ev.event_id) ev.event_id = new_event_id();
+        PreparedEvent prep;
+        auto errors = check(ev, dest, prep);
         if (!errors.empty()) {
             rejected.fetch_add(1, std::memory_order_relaxed);
             auto r = make_result(Outcome::rejected, make_error_code(errc::invalid_event));
@@ -666,8 +695,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             done(std::move(r));
             return;
         }
-        if (opts.assign_event_id && !ev.event_id) ev.event_id = new_event_id();
-        auto env = std::make_unique<Envelope>(std::move(ev), std::move(dest), std::move(done));
+        auto env = std::make_unique<Envelope>(std::move(prep), ev.event_id ? std::move(*ev.event_id) : std::string{},
+                                              std::move(dest), std::move(done));
         push_or_wait(std::move(env), std::chrono::microseconds(100), std::move(withdrawn));
     }
 
@@ -692,7 +721,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         // Never accepted: `rejected` with the reason, no delivery report.
         auto r = make_result(Outcome::rejected,
                              make_error_code(st == Push::full ? errc::queue_full : errc::shutdown));
-        r.event_id = env->ev.event_id.value_or(std::string{});
+        r.event_id = std::move(env->event_id);
         env->done(std::move(r));
     }
 
@@ -888,17 +917,18 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             me.partials.push_back(std::move(p));
             part = &me.partials.back();
         }
-        // Byte cap: an event serializes to at most max_event_bytes, so checking
-        // before the add keeps every body under max_batch_bytes; one event always fits.
+        // Byte cap: the prepared event's size is known (digests take the 64 bytes
+        // of their holes), so the batch is sealed when this event would not fit;
+        // one event always fits (max_event_bytes <= max_batch_bytes).
         if (part->batch && !part->batch->events.empty() &&
-            part->batch->enc.data_bytes() + opts.encode.validation.max_event_bytes + 1 > opts.max_batch_bytes)
+            part->batch->enc.data_bytes() + env.prep.json_with_holes().size() + 1 > opts.max_batch_bytes)
             seal(me, *part);
         if (!part->batch) {
             part->batch = std::make_shared<Batch>(get_encoder());
             part->batch->dest = part->dest;
         }
         Batch& b = *part->batch;
-        auto res = b.enc.add_validated(env.ev, sys_now);
+        auto res = b.enc.add_prepared(env.prep, sys_now);
         if (res.status != EncodeStatus::added) {
             const bool window = std::any_of(res.errors.begin(), res.errors.end(),
                                             [](const FieldError& e) { return e.path == "event_time"; });
@@ -915,9 +945,10 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         if (b.events.size() == b.events.capacity())
             b.events.reserve(std::max<std::size_t>(64, 2 * b.events.capacity()));
         b.events.push_back(pending_of(env));
-        const bool store = env.ev.action_source == ActionSource::physical_store;
+        const bool store = env.prep.action_source == ActionSource::physical_store;
         const auto max_age = store ? opts.encode.validation.physical_store_max_age : opts.encode.validation.max_age;
-        const auto expiry = sys_time(std::chrono::seconds(env.ev.event_time)) + max_age;
+        const auto expiry = sys_time(std::chrono::seconds(env.prep.event_time)) + max_age;
+        env.prep = PreparedEvent{};  // its memory goes back now, not when the envelope does
         b.not_after = std::min(b.not_after, expiry);
         if (b.enc.full()) seal(me, *part);
     }
@@ -927,6 +958,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         if (!part.batch) return;
         if (part.batch->events.empty()) return;  // keeps the empty batch for reuse
         BatchPtr b = std::move(part.batch);
+        // Hash every value of the batch (one hash_many call) and finish the body
+        // here, on the batcher, so the io thread (perhaps the caller's) only sends.
+        b->enc.json_body(b->dest->fields, b->dest->dest.access_token);
         b->epoch = me.acked;
         epoch_open(b->epoch, 1);
         submit(std::move(b), false);

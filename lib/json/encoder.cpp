@@ -11,6 +11,7 @@
 #include "json/writer.hpp"
 
 #include <array>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -219,6 +220,18 @@ struct BatchEncoder::impl {
         } else {
             w.string(std::string_view(arena.data() + s.offset, s.length));
         }
+    }
+
+    // Validated when it was queued; only the window can have changed since.
+    // The future-skew bound needs no second look: time only moves forward.
+    void check_window(std::int64_t event_time, ActionSource source, std::chrono::system_clock::time_point now,
+                      EncodeResult& r) const {
+        const bool store = source == ActionSource::physical_store;
+        const auto max_age = store ? options.validation.physical_store_max_age : options.validation.max_age;
+        const auto now_s = std::chrono::floor<std::chrono::seconds>(now.time_since_epoch()).count();
+        if (event_time < now_s - max_age.count())
+            r.errors.push_back({"event_time", "event_time left its " + std::to_string(max_age.count()) +
+                                                  " s window before the event could be sent"});
     }
 
     // Hashes every pending value in one hash_many call and fills the holes.
@@ -452,16 +465,7 @@ EncodeResult BatchEncoder::add_(const Event& ev, std::chrono::system_clock::time
     if (full_validation) {
         r.errors = validate(ev, now, d.options.validation);
     } else {
-        // Validated when it was queued; only the window can have changed since.
-        // The future-skew bound needs no second look: time only moves forward.
-        const bool store = ev.action_source == ActionSource::physical_store;
-        const auto max_age = store ? d.options.validation.physical_store_max_age
-                                   : d.options.validation.max_age;
-        const auto now_s = std::chrono::floor<std::chrono::seconds>(now.time_since_epoch()).count();
-        if (ev.event_time < now_s - max_age.count())
-            r.errors.push_back({"event_time", "event_time left its " +
-                                                  std::to_string(max_age.count()) +
-                                                  " s window before the event could be sent"});
+        d.check_window(ev.event_time, ev.action_source, now, r);
     }
     if (!r.errors.empty()) {
         r.status = EncodeStatus::invalid;
@@ -501,6 +505,94 @@ EncodeResult BatchEncoder::add_(const Event& ev, std::chrono::system_clock::time
     }
     d.events_end = d.buf.size();
     d.starts.push_back(start + (d.count == 0 ? 0 : 1));
+    ++d.count;
+    return r;
+}
+
+EncodeResult BatchEncoder::prepare(const Event& ev, std::chrono::system_clock::time_point now,
+                                   PreparedEvent& out) {
+    auto& d = *impl_;
+    // Added to this batch as add() would, copied out, then taken back off.
+    const auto events_end0 = d.events_end, count0 = d.count;
+    const auto starts0 = d.starts.size(), arena0 = d.arena.size(), pending0 = d.pending.size();
+    const auto max0 = d.options.max_batch_events;
+    d.options.max_batch_events = count0 + 1;  // a full batch can still prepare
+    EncodeResult r;
+    try {
+        r = add_(ev, now, true);
+    } catch (...) {
+        d.options.max_batch_events = max0;
+        throw;
+    }
+    d.options.max_batch_events = max0;
+    if (r.status != EncodeStatus::added) return r;
+    auto restore = [&] {
+        d.buf.resize(events_end0);
+        d.events_end = events_end0;
+        d.count = count0;
+        d.starts.resize(starts0);
+        d.arena.resize(arena0);
+        d.pending.resize(pending0);
+    };
+    try {
+        const auto start = d.starts.back();
+        const auto json = std::string_view(d.buf).substr(start, d.events_end - start);
+        const auto values = std::string_view(d.arena).substr(arena0);
+        const auto holes = d.pending.size() - pending0;
+        out.data_.clear();
+        out.data_.reserve(json.size() + values.size() + holes * 12);
+        out.data_ += json;
+        out.data_ += values;
+        for (auto i = pending0; i < d.pending.size(); ++i) {
+            const std::uint32_t t[3] = {static_cast<std::uint32_t>(d.pending[i].offset - arena0), d.pending[i].length,
+                                        static_cast<std::uint32_t>(d.pending[i].at - start)};
+            out.data_.append(reinterpret_cast<const char*>(t), sizeof t);
+        }
+        out.json_size_ = static_cast<std::uint32_t>(json.size());
+        out.values_size_ = static_cast<std::uint32_t>(values.size());
+        out.holes_ = static_cast<std::uint32_t>(holes);
+        out.event_time = ev.event_time;
+        out.action_source = ev.action_source;
+    } catch (...) {
+        restore();
+        throw;
+    }
+    restore();
+    return r;
+}
+
+EncodeResult BatchEncoder::add_prepared(const PreparedEvent& ev, std::chrono::system_clock::time_point now) {
+    auto& d = *impl_;
+    EncodeResult r;
+    if (d.count >= d.options.max_batch_events) {
+        r.status = EncodeStatus::batch_full;
+        return r;
+    }
+    d.check_window(ev.event_time, ev.action_source, now, r);
+    if (!r.errors.empty() || ev.empty()) {
+        if (ev.empty()) r.errors.push_back({"", "not a prepared event"});
+        r.status = EncodeStatus::invalid;
+        return r;
+    }
+    // Nothing below may throw once the batch's state starts to change.
+    d.pending.reserve(d.pending.size() + ev.holes_);
+    d.starts.reserve(d.starts.size() + 1);
+    d.arena.reserve(d.arena.size() + ev.values_size_);
+    d.buf.reserve(d.events_end + 1 + ev.json_size_);
+    d.buf.resize(d.events_end);  // drop a tail left by json_body()
+    if (d.count != 0) d.buf += ',';
+    const auto start = d.buf.size();
+    const auto arena_base = d.arena.size();
+    d.buf.append(ev.data_.data(), ev.json_size_);
+    d.arena.append(ev.data_.data() + ev.json_size_, ev.values_size_);
+    const char* t = ev.data_.data() + ev.json_size_ + ev.values_size_;
+    for (std::uint32_t i = 0; i < ev.holes_; ++i, t += 12) {
+        std::uint32_t h[3];
+        std::memcpy(h, t, sizeof h);
+        d.pending.push_back({static_cast<std::uint32_t>(arena_base + h[0]), h[1], start + h[2]});
+    }
+    d.events_end = d.buf.size();
+    d.starts.push_back(start);
     ++d.count;
     return r;
 }
