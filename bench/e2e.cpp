@@ -21,7 +21,7 @@
 // queries on it; it exits when the socket closes (or when this process dies).
 //
 //   bench_e2e [--events N] [--producers P] [--coroutines C] [--mock-threads T]
-//             [--phase enqueue|send|both] [--batchers B] [--linger-ms L]
+//             [--phase enqueue|send|pipeline|both|all] [--batchers B] [--linger-ms L]
 //             [--connections K] [--queue-capacity Q]
 //             [--endpoint URL [--ca FILE] --pixel ID [--test-event-code CODE]]
 //   With --endpoint the access token comes from $CAPI_ACCESS_TOKEN (never the
@@ -83,7 +83,9 @@ constexpr const char* usage_text =
     "  --events N           events per phase (default 200000)\n"
     "  --producers P        enqueue() threads (default 2)\n"
     "  --coroutines C       co_await async_send() coroutines (default 1000)\n"
-    "  --phase WHICH        enqueue, send or both (default both)\n"
+    "  --phase WHICH        enqueue, send, pipeline (enqueue through a null transport:\n"
+    "                       the client without TLS or sockets), both (enqueue and\n"
+    "                       send) or all (default)\n"
     "  --mock-threads T     threads of the embedded mock server (default 1)\n"
     "  --batchers B         Options::batchers (default: the client's)\n"
     "  --linger-ms L        Options::linger (default: the client's)\n"
@@ -103,7 +105,7 @@ struct Config {
     unsigned producers = 2;
     unsigned coroutines = 1000;
     unsigned mock_threads = 1;
-    bool run_enqueue = true, run_send = true;
+    bool run_enqueue = true, run_send = true, run_pipeline = true;
     std::optional<unsigned> batchers;
     std::optional<long> linger_ms;
     std::optional<std::size_t> connections, queue_capacity;
@@ -162,10 +164,11 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
             if (!number(1, 1LL << 30)) return 2;
             c.queue_capacity = static_cast<std::size_t>(n);
         } else if (a == "--phase") {
-            if (v != "enqueue" && v != "send" && v != "both")
-                return usage_error("--phase takes enqueue, send or both");
-            c.run_enqueue = v != "send";
-            c.run_send = v != "enqueue";
+            if (v != "enqueue" && v != "send" && v != "pipeline" && v != "both" && v != "all")
+                return usage_error("--phase takes enqueue, send, pipeline, both or all");
+            c.run_enqueue = v == "enqueue" || v == "both" || v == "all";
+            c.run_send = v == "send" || v == "both" || v == "all";
+            c.run_pipeline = v == "pipeline" || v == "all";
         } else if (a == "--endpoint") {
             c.endpoint = v;
         } else if (a == "--ca") {
@@ -530,6 +533,7 @@ struct PhaseResult {
     double batch_cpu_seconds = 0, io_cpu_seconds = 0;  // of the client's own threads
     double making_seconds = 0;  // the harness making events: subtracted from cpu_seconds
     double caller_cpu_seconds = 0;  // producer threads in enqueue() (phase 1)
+    std::optional<std::uint64_t> null_events;  // counted by the null transport
     std::vector<std::uint64_t> enqueue_ns;  // sampled enqueue() call durations
     std::uint64_t refused = 0;              // enqueue() calls not accepted
     std::uint64_t pauses = 0;               // producer waits for the window
@@ -590,9 +594,65 @@ std::string describe(const capi::SendResult& r) {
 // P producer threads enqueue() their share of the events. The producers keep at
 // most queue_capacity events outstanding (enqueued, no outcome yet), so the
 // reject policy never fires: the benchmark measures the pipeline, not overflow.
-PhaseResult run_enqueue_phase(const Config& cfg, const Target& target, std::size_t first) {
+// The pipeline alone: a Transport that answers every batch at once, as Meta
+// would, on the client's io thread; no TLS, no socket, no mock process. Counting
+// the events of each body is the fake server's work: timed and subtracted.
+class NullTransport final : public capi::Transport {
+public:
+    explicit NullTransport(net::any_io_executor ex) : ex_(std::move(ex)) {}
+    void post(capi::PostRequest request, handler done) override {
+        const double cpu0 = thread_cpu_seconds();
+        std::int64_t n = 0;
+        const std::string_view body = request.body, key = "\"event_name\":";
+        for (auto at = body.find(key); at != std::string_view::npos; at = body.find(key, at + key.size())) ++n;
+        events_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+        counting_ns_.fetch_add(static_cast<std::uint64_t>((thread_cpu_seconds() - cpu0) * 1e9), std::memory_order_relaxed);
+        net::post(ex_, [n, done = std::move(done)] {
+            capi::PostResult r;
+            r.http_status = 200;
+            r.events_received = n;
+            r.fbtrace_id = "null-transport";
+            done({}, std::move(r));
+        });
+    }
+    void close() override {}
+    std::uint64_t events() const noexcept { return events_.load(); }
+    double counting_seconds() const noexcept { return static_cast<double>(counting_ns_.load()) * 1e-9; }
+
+private:
+    net::any_io_executor ex_;
+    std::atomic<std::uint64_t> events_{0}, counting_ns_{0};
+};
+
+PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std::size_t first,
+                              bool null_transport = false) {
     PhaseResult r;
     r.events = cfg.events;
+    Target target = real_target;
+    // With the null transport the client runs on an io_context of ours, its
+    // thread named as the client names its own.
+    std::optional<net::io_context> null_io;
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> null_work;
+    std::thread null_thread;
+    std::shared_ptr<NullTransport> null;
+    if (null_transport) {
+        target.mock = nullptr;
+        null_io.emplace(1);
+        null_work.emplace(null_io->get_executor());
+        null = std::make_shared<NullTransport>(null_io->get_executor());
+        null_thread = std::thread([&] {
+            pthread_setname_np(pthread_self(), "capi-io");
+            null_io->run();
+        });
+    }
+    struct Joiner {
+        std::optional<net::executor_work_guard<net::io_context::executor_type>>& work;
+        std::thread& t;
+        ~Joiner() {
+            work.reset();
+            if (t.joinable()) t.join();
+        }
+    } joiner{null_work, null_thread};
     std::atomic<std::uint64_t> acked{0}, not_delivered{0};
     std::mutex error_mutex;
     auto opts = client_options(cfg, target);
@@ -605,7 +665,10 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& target, std::size
         }
         acked.fetch_add(1, std::memory_order_release);
     };
-    capi::Client client(std::move(opts));
+    if (null) opts.custom_transport = null;
+    auto client_ptr = null ? std::make_unique<capi::Client>(null_io->get_executor(), std::move(opts))
+                           : std::make_unique<capi::Client>(std::move(opts));
+    capi::Client& client = *client_ptr;
 
     const auto before = mock_counts(target);
     const unsigned producers = cfg.producers;
@@ -681,6 +744,11 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& target, std::size
 
     r.seconds = std::chrono::duration<double>(t1 - t0).count();
     r.making_seconds = std::accumulate(making.begin(), making.end(), 0.0);
+    if (null) {
+        r.making_seconds += null->counting_seconds();
+        r.io_cpu_seconds -= null->counting_seconds();  // it ran on the io thread
+        r.null_events = null->events();
+    }
     r.caller_cpu_seconds = std::accumulate(caller_cpu.begin(), caller_cpu.end(), 0.0);
     r.cpu_seconds = cpu1 - cpu0 - r.making_seconds;
     r.stats = client.stats();
@@ -861,7 +929,9 @@ bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
                           : 0.0,
                 static_cast<unsigned long long>(s.retries), static_cast<unsigned long long>(s.splits),
                 static_cast<double>(s.bytes) / 1e6);
-    if (r.mock)
+    if (r.null_events)
+        std::printf("  connections used : none (null transport)\n");
+    else if (r.mock)
         std::printf("  connections used : %llu\n", static_cast<unsigned long long>(r.mock->connections));
     else
         std::printf("  connections used : n/a (external endpoint)\n");
@@ -881,7 +951,13 @@ bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
                     r.events, r.first_error.empty() ? "?" : r.first_error.c_str());
         ok = false;
     }
-    if (r.mock) {
+    if (r.null_events) {
+        const bool same = *r.null_events == s.delivered;
+        std::printf("check: null transport counted %llu %s delivered %llu: %s\n",
+                    static_cast<unsigned long long>(*r.null_events), same ? "=" : "!=",
+                    static_cast<unsigned long long>(s.delivered), same && ok ? "OK" : "FAILED");
+        ok = ok && same;
+    } else if (r.mock) {
         const bool same = r.mock->events_accepted == s.delivered;
         std::printf("check: mock accepted %llu %s delivered %llu: %s\n",
                     static_cast<unsigned long long>(r.mock->events_accepted), same ? "=" : "!=",
@@ -961,6 +1037,15 @@ int run_e2e_bench(int argc, char** argv) {
         const std::string title = "phase 2: co_await async_send() from " + std::to_string(cfg.coroutines) +
                                   " coroutines on one io_context thread, which also runs the client's I/O";
         record("send", r, print_phase(title.c_str(), r, floor_ns));
+    }
+
+    if (cfg.run_pipeline) {
+        auto r = run_enqueue_phase(cfg, target, 2 * cfg.events, true);
+        const std::string title = "phase 3: the pipeline alone: enqueue() from " + std::to_string(cfg.producers) +
+                                  " producer thread" + (cfg.producers == 1 ? "" : "s") +
+                                  " through a null transport (no TLS, no socket, no mock)";
+        // Not a target phase: it shows what the network half adds to phase 1.
+        ok = print_phase(title.c_str(), r, floor_ns) && ok;
     }
 
     if (!cpu_per_event.empty())
