@@ -125,6 +125,29 @@ struct AtomicHistogram {
     }
 };
 
+/// A counter spread over cache lines, so producer threads on different cores
+/// do not bounce one line on every enqueue; a thread always uses the same
+/// stripe, and readers sum the stripes.
+struct StripedCounter {
+    static constexpr std::size_t stripes = 16;
+    struct alignas(64) Cell {
+        std::atomic<std::uint64_t> v{0};
+    };
+    std::array<Cell, stripes> cells{};
+
+    static std::size_t mine() noexcept {
+        thread_local const std::size_t i = std::hash<std::thread::id>{}(std::this_thread::get_id()) % stripes;
+        return i;
+    }
+    void add(std::uint64_t n, std::memory_order o) noexcept { cells[mine()].v.fetch_add(n, o); }
+    void sub(std::uint64_t n, std::memory_order o) noexcept { cells[mine()].v.fetch_sub(n, o); }
+    std::uint64_t load(std::memory_order o) const noexcept {
+        std::uint64_t sum = 0;
+        for (const auto& c : cells) sum += c.v.load(o);
+        return sum;
+    }
+};
+
 using completion_fn = std::function<void(SendResult)>;
 
 struct Envelope {
@@ -303,8 +326,12 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
 
     // Intake gate: shutdown waits for producers that passed the closed_ check.
     alignas(64) std::atomic<bool> closed{false};
-    alignas(64) std::atomic<std::uint64_t> intake_active{0};
-    alignas(64) std::atomic<std::uint64_t> accepted{0};
+    // Per stripe, a producer's increment of intake_active and its load of
+    // `closed` (both seq_cst) pair with shutdown's store of `closed` and its loads
+    // of every stripe: either shutdown sees the producer inside, or the producer
+    // sees `closed` and backs out.
+    StripedCounter intake_active;
+    StripedCounter accepted;
     alignas(64) std::atomic<std::uint64_t> in_flight{0};
     alignas(64) std::atomic<std::uint64_t> delivered{0}, failed{0}, expired{0}, dropped{0};
     std::atomic<std::uint64_t> rejected{0}, rejected_full{0};
@@ -582,14 +609,14 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
 
     /// Pushes `env` (left untouched unless accepted). Any thread; never blocks.
     Push try_accept(EnvelopePtr& env) {
-        intake_active.fetch_add(1, std::memory_order_seq_cst);
+        intake_active.add(1, std::memory_order_seq_cst);
         if (closed.load(std::memory_order_seq_cst)) {
-            intake_active.fetch_sub(1, std::memory_order_seq_cst);
+            intake_active.sub(1, std::memory_order_seq_cst);
             return Push::shutdown;
         }
         // Counted before the push, so a snapshot never sees an outcome of an
         // event it has not seen accepted; undone when the push fails.
-        accepted.fetch_add(1, std::memory_order_relaxed);
+        accepted.add(1, std::memory_order_relaxed);
         env->accepted = steady::now();
         bool ok = queue.try_push(std::move(env));
         if (!ok && opts.overflow == Overflow::drop_oldest) {
@@ -606,8 +633,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
                 ok = queue.try_push(std::move(env));
             }
         }
-        if (!ok) accepted.fetch_sub(1, std::memory_order_relaxed);
-        intake_active.fetch_sub(1, std::memory_order_seq_cst);
+        if (!ok) accepted.sub(1, std::memory_order_relaxed);
+        intake_active.sub(1, std::memory_order_seq_cst);
         if (ok) maybe_wake();
         return ok ? Push::accepted : Push::full;
     }
