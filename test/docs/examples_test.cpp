@@ -356,3 +356,40 @@ TEST_CASE("multi_pixel_router sends per-event destinations through one client", 
     }
     CHECK(seen.size() == 6);
 }
+
+TEST_CASE("first_event and hello_mock: the getting-started programs", "[examples][net]") {
+    SECTION("first_event against the mock, with a test_event_code") {
+        MockGraphServer mock;
+        TempDir dir;
+        const auto ca = dir.write("ca.pem", mock.ca_pem());
+        Child first({program("FIRST_EVENT"), "--pixel", "1234567890", "--test-event-code", "TEST12345", "--endpoint",
+                     mock.url(), "--ca", ca},
+                    {"CAPI_ACCESS_TOKEN=mock-token"});
+        const auto out = first.read_all(20s);
+        CHECK(first.wait(5s) == 0);
+        INFO(out);
+        CHECK(std::regex_search(out, std::regex("^delivered: event_id first-\\d+, fbtrace_id \\S+")));
+        CHECK(mock.events_accepted() == 1);
+    }
+    SECTION("first_event with a token the mock refuses prints the Graph error") {
+        MockGraphServer mock;
+        TempDir dir;
+        const auto ca = dir.write("ca.pem", mock.ca_pem());
+        Child first({program("FIRST_EVENT"), "--pixel", "1234567890", "--endpoint", mock.url(), "--ca", ca},
+                    {"CAPI_ACCESS_TOKEN=not-the-token"});
+        const auto out = first.read_all(20s);
+        CHECK(first.wait(5s) == 1);
+        INFO(out);
+        CHECK(out.find("failed: event_id first-") != std::string::npos);
+        CHECK(out.find("Graph error 190/") != std::string::npos);
+        CHECK(mock.events_accepted() == 0);
+    }
+    SECTION("hello_mock") {
+        Child hello({program("HELLO_MOCK")}, {});
+        const auto out = hello.read_all(20s);
+        CHECK(hello.wait(5s) == 0);
+        INFO(out);
+        CHECK(out.find("delivered, fbtrace_id ") == 0);
+        CHECK(out.find("the mock received 1 event(s) in 1 request(s)") != std::string::npos);
+    }
+}
