@@ -15,9 +15,9 @@ How a ```cpp block is treated (docs/README.md documents it for writers):
   anything else                     a snippet: its #include lines go to the top and
                                     the rest becomes the body of a coroutine that is
                                     given the names of PRELUDE below
-Snippets and declarations of every file share one translation unit (compiled with
--fsyntax-only, errors point at the markdown line through #line), so the check
-takes seconds.
+The snippets and declarations of all pages share one translation unit (compiled
+with -fsyntax-only; errors point at the markdown line through #line), so the
+check takes seconds.
 """
 import argparse
 import concurrent.futures
@@ -112,7 +112,7 @@ def line_directive(block, offset=0):
 
 
 def snippet_tu(blocks):
-    """One TU for the snippets and declarations of one markdown file."""
+    """One TU for the snippets and declarations of every page."""
     includes, parts = [], []
     for i, (b, kind) in enumerate(blocks):
         body = []
@@ -257,10 +257,9 @@ def main():
                       "-Wno-unused-local-typedefs"]
 
     files = sorted((root / "docs").glob("*.md")) + [root / "README.md"]
-    errors, jobs, counts = [], [], {}
+    errors, jobs, counts, tu_blocks = [], [], {}, []
     for f in files:
         rel = str(f.relative_to(root))
-        tu_blocks = []
         for b in blocks_of(f, rel):
             if b.lang not in ("cpp", "c++"):
                 continue
@@ -275,8 +274,8 @@ def main():
                 jobs.append((src, b.where))
             elif kind in ("snippet", "declarations"):
                 tu_blocks.append((b, kind))
-        if tu_blocks:
-            jobs.append((snippet_tu(tu_blocks), rel))
+    if tu_blocks:
+        jobs.append((snippet_tu(tu_blocks), "the snippets"))
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for name, rc, out in pool.map(lambda j: compile_tu(cxx, *j), jobs):
