@@ -219,6 +219,7 @@ def check_defaults(root, exe):
         key, _, value = line.partition("\t")
         struct, _, field = key.partition(".")
         printed.setdefault(struct, {})[field] = value
+    errors += check_other_tables(root, printed)
     doc = root / "docs/options.md"
     tables = option_tables(doc)
     headers = {"Options": "include/capi/client.hpp", "Destination": "include/capi/client.hpp",
@@ -244,6 +245,61 @@ def check_defaults(root, exe):
     return errors
 
 
+UNITS = {"ms": 0.001, "s": 1, "seconds": 1, "second": 1, "min": 60, "day": 86400, "days": 86400,
+         "bytes": 1, "KiB": 1024, "MiB": 1024 * 1024}
+OTHER_HEAD = re.compile(r"^## .*\(`capi::(\w+)`\)")
+
+
+def canonical(value):
+    """A default as a comparable value: "3000 ms" == "3 s", "64 KiB" == "65536 bytes";
+    backticked words stay words; None when the cell is prose ("see transport.md")."""
+    v = value.strip().strip("`").strip()
+    m = re.fullmatch(r"([\d.]+)\s*(\w+)?", v)
+    if m and (m.group(2) is None or m.group(2) in UNITS):
+        return round(float(m.group(1)) * UNITS.get(m.group(2) or "s", 1) if m.group(2) else float(m.group(1)), 6)
+    if v in ("true", "false") or (re.fullmatch(r"[\w./:-]+", v) and value.strip().startswith("`")):
+        return v
+    return None
+
+
+def check_other_tables(root, printed):
+    """The option tables other pages keep (client.md, transport.md, validation.md):
+    under a `## ... (`capi::X`)` heading, every row whose default parses must match."""
+    errors = []
+    for doc in sorted((root / "docs").glob("*.md")):
+        if doc.name == "options.md":
+            continue
+        struct, header = None, None
+        for n, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+            m = OTHER_HEAD.match(line)
+            if line.startswith("## "):
+                struct, header = (m.group(1) if m else None), None
+                continue
+            if struct not in printed or not line.startswith("|"):
+                continue
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if header is None:
+                header = [c.lower() for c in cells]
+                continue
+            if "default" not in header or not cells[0].startswith("`"):
+                continue
+            di = header.index("default")
+            names = re.findall(r"`(\w+)`", cells[0])
+            values = [v.strip() for v in cells[di].split(",")] if len(names) > 1 else [cells[di]]
+            unit = cells[header.index("unit")] if "unit" in header else ""
+            for name, value in zip(names, values):
+                if name not in printed[struct]:
+                    errors.append(f"{doc.relative_to(root)}:{n}: capi::{struct} has no field {name}")
+                    continue
+                if unit in UNITS and re.fullmatch(r"[\d.]+", value):
+                    value = f"{value} {unit}"
+                want, have = canonical(value), canonical(printed[struct][name])
+                if want is not None and have is not None and want != have:
+                    errors.append(f"{doc.relative_to(root)}:{n}: capi::{struct}::{name}: the page says "
+                                  f"{value!r}, the code says {printed[struct][name]!r}")
+    return errors
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", required=True, type=pathlib.Path)
@@ -256,7 +312,7 @@ def main():
                       "-Wno-unused-variable", "-Wno-unused-but-set-variable", "-Wno-unused-parameter",
                       "-Wno-unused-local-typedefs"]
 
-    files = sorted((root / "docs").glob("*.md")) + [root / "README.md"]
+    files = sorted((root / "docs").rglob("*.md")) + [root / "README.md"]
     errors, jobs, counts, tu_blocks = [], [], {}, []
     for f in files:
         rel = str(f.relative_to(root))
