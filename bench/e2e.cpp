@@ -40,6 +40,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -56,6 +57,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <sstream>
 #include <ctime>
 #include <exception>
 #include <memory>
@@ -224,6 +229,33 @@ double thread_cpu_seconds() {
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
+// CPU seconds of this process's live threads, summed per thread name
+// (/proc/self/task/*/stat; the client names its threads capi-batch and capi-io).
+std::map<std::string, double> thread_cpu_by_name() {
+    std::map<std::string, double> out;
+    const double tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+    DIR* dir = opendir("/proc/self/task");
+    if (!dir) return out;
+    while (const dirent* e = readdir(dir)) {
+        if (e->d_name[0] == '.') continue;
+        std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/stat");
+        std::string line;
+        if (!std::getline(f, line)) continue;
+        const auto open = line.find('('), close = line.rfind(')');
+        if (open == std::string::npos || close == std::string::npos || close < open) continue;
+        std::istringstream rest(line.substr(close + 2));
+        std::string field;
+        unsigned long long utime = 0, stime = 0;
+        for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15: utime, stime
+            if (i == 14) utime = std::stoull(field);
+            if (i == 15) stime = std::stoull(field);
+        }
+        out[line.substr(open + 1, close - open - 1)] += static_cast<double>(utime + stime) * tick;
+    }
+    closedir(dir);
+    return out;
+}
+
 // The child: runs the server, says "ok <port> <pem bytes>\n<pem>", then answers
 // each 'q' with "<events accepted> <connections> <cpu ns>\n" until the socket closes.
 [[noreturn]] void mock_child(int fd, pid_t parent, unsigned threads, const std::string& token) {
@@ -364,17 +396,64 @@ std::int64_t unix_now() {
         .count();
 }
 
+// Events made just before they are used, as a server makes them, so they are
+// in the cache like a real caller's (a run of 200,000 made up front is a
+// gigabyte of cold memory). The time spent making them is the caller's work,
+// not the client's: it is measured (thread CPU clock, once per chunk) and
+// subtracted from the client's CPU figure. One thread at a time.
+class HotEvents {
+public:
+    HotEvents(std::size_t first, std::size_t end) : next_(first), end_(end) {}
+
+    std::optional<capi::Event> next() {
+        if (pos_ == chunk_.size()) {
+            if (next_ >= end_) return std::nullopt;
+            const double cpu0 = thread_cpu_seconds();
+            const std::size_t k = std::min<std::size_t>(64, end_ - next_);
+            chunk_ = capi_bench::make_purchase_events(next_, k, unix_now());
+            next_ += k;
+            pos_ = 0;
+            making_seconds_ += thread_cpu_seconds() - cpu0;
+        }
+        return std::move(chunk_[pos_++]);
+    }
+    /// CPU seconds this thread spent making (and destroying) events.
+    double making_seconds() const noexcept { return making_seconds_; }
+
+private:
+    std::size_t next_, end_, pos_ = 0;
+    std::vector<capi::Event> chunk_;
+    double making_seconds_ = 0;
+};
+
 // The compute floor: BatchEncoder's validate + normalize + hash + serialize per
-// event on one thread (the core benchmark's path), best of 3 passes, CPU time.
-double compute_floor_ns(const std::vector<capi::Event>& events) {
+// event on one thread (the core benchmark's path), on events made just before
+// (as the client gets them), best of 3 passes, CPU time.
+double compute_floor_ns(std::size_t n) {
     capi::BatchEncoder encoder;
     const auto now = std::chrono::system_clock::now();
     double best = 1e300;
     std::size_t bytes = 0;
     for (int pass = 0; pass < 3; ++pass) {
-        const double cpu0 = thread_cpu_seconds();
-        bytes += capi_bench::encode_all(encoder, events, now);
-        best = std::min(best, (thread_cpu_seconds() - cpu0) / static_cast<double>(events.size()) * 1e9);
+        double cpu = 0;
+        for (std::size_t i = 0; i < n; i += 64) {
+            const auto events = capi_bench::make_purchase_events(1'000'000'000 + i, std::min<std::size_t>(64, n - i),
+                                                                 unix_now());
+            const double cpu0 = thread_cpu_seconds();
+            for (const auto& ev : events) {
+                auto r = encoder.add(ev, now);
+                if (r.status == capi::EncodeStatus::batch_full) {
+                    bytes += encoder.json_body().size();
+                    encoder.clear();
+                    r = encoder.add(ev, now);
+                }
+                if (r.status != capi::EncodeStatus::added) std::abort();  // generated data is valid
+            }
+            cpu += thread_cpu_seconds() - cpu0;
+        }
+        bytes += encoder.json_body().size();
+        encoder.clear();
+        best = std::min(best, cpu / static_cast<double>(n) * 1e9);
     }
     if (bytes == 0) std::abort();  // keeps the work observable
     return best;
@@ -447,6 +526,8 @@ struct Target {
 struct PhaseResult {
     std::size_t events = 0;
     double seconds = 0, cpu_seconds = 0;
+    double batch_cpu_seconds = 0, io_cpu_seconds = 0;  // of the client's own threads
+    double making_seconds = 0;  // the harness making events: subtracted from cpu_seconds
     std::vector<std::uint64_t> enqueue_ns;  // sampled enqueue() call durations
     std::uint64_t refused = 0;              // enqueue() calls not accepted
     std::uint64_t pauses = 0;               // producer waits for the window
@@ -456,6 +537,16 @@ struct PhaseResult {
     std::optional<MockCounts> mock;  // what the mock counted during the phase
     bool timed_out = false;
 };
+
+void record_split(PhaseResult& r, const std::map<std::string, double>& before,
+                  const std::map<std::string, double>& after) {
+    auto delta = [&](const char* name) {
+        const auto a = after.find(name), b = before.find(name);
+        return (a == after.end() ? 0.0 : a->second) - (b == before.end() ? 0.0 : b->second);
+    };
+    r.batch_cpu_seconds = delta("capi-batch");
+    r.io_cpu_seconds = delta("capi-io");
+}
 
 capi::Options client_options(const Config& cfg, const Target& t) {
     capi::Options o;
@@ -497,9 +588,9 @@ std::string describe(const capi::SendResult& r) {
 // P producer threads enqueue() their share of the events. The producers keep at
 // most queue_capacity events outstanding (enqueued, no outcome yet), so the
 // reject policy never fires: the benchmark measures the pipeline, not overflow.
-PhaseResult run_enqueue_phase(const Config& cfg, const Target& target, std::vector<capi::Event> events) {
+PhaseResult run_enqueue_phase(const Config& cfg, const Target& target, std::size_t first) {
     PhaseResult r;
-    r.events = events.size();
+    r.events = cfg.events;
     std::atomic<std::uint64_t> acked{0}, not_delivered{0};
     std::mutex error_mutex;
     auto opts = client_options(cfg, target);
@@ -521,43 +612,52 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& target, std::vect
     std::atomic<std::uint64_t> refused{0}, pauses{0};
     std::atomic<bool> go{false};
     std::vector<std::thread> threads;
+    std::vector<double> making(producers, 0.0);  // CPU seconds each producer spent making events
     for (unsigned p = 0; p < producers; ++p) {
-        const std::size_t lo = events.size() * p / producers, hi = events.size() * (p + 1) / producers;
+        const std::size_t lo = first + cfg.events * p / producers, hi = first + cfg.events * (p + 1) / producers;
         samples[p].reserve((hi - lo) / 16 + 1);
         threads.emplace_back([&, p, lo, hi] {
             while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
             auto& mine = samples[p];
-            constexpr std::size_t chunk = 64;
-            for (std::size_t i = lo; i < hi; i += chunk) {
-                const std::size_t end = std::min(hi, i + chunk);
-                const auto k = static_cast<std::int64_t>(end - i);
+            HotEvents source(lo, hi);
+            constexpr std::int64_t chunk = 64;
+            std::size_t j = 0;
+            for (bool more = true; more;) {
                 // Sleep rather than spin: a spinning producer would bill its wait
                 // to the client's CPU time.
-                while (pushed.load(std::memory_order_relaxed) + k -
+                while (pushed.load(std::memory_order_relaxed) + chunk -
                            static_cast<std::int64_t>(acked.load(std::memory_order_acquire)) >
                        window) {
                     pauses.fetch_add(1, std::memory_order_relaxed);
                     std::this_thread::sleep_for(std::chrono::microseconds(200));
                 }
-                for (std::size_t j = i; j < end; ++j) {
+                std::int64_t k = 0;
+                for (; k < chunk; ++k, ++j) {
+                    auto ev = source.next();
+                    if (!ev) {
+                        more = false;
+                        break;
+                    }
                     capi::EnqueueResult res;
                     if ((j & 15) == 0) {  // time every 16th call: now() costs ~20 ns
                         const auto t0 = steady::now();
-                        res = client.enqueue(std::move(events[j]));
+                        res = client.enqueue(std::move(*ev));
                         const auto t1 = steady::now();
                         mine.push_back(static_cast<std::uint64_t>(
                             std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
                     } else {
-                        res = client.enqueue(std::move(events[j]));
+                        res = client.enqueue(std::move(*ev));
                     }
                     if (!res) refused.fetch_add(1, std::memory_order_relaxed);
                 }
                 pushed.fetch_add(k, std::memory_order_relaxed);
             }
+            making[p] = source.making_seconds();
         });
     }
 
-    Progress progress("enqueue", events.size(), client);
+    Progress progress("enqueue", cfg.events, client);
+    const auto split0 = thread_cpu_by_name();
     const double cpu0 = process_cpu_seconds();
     const auto t0 = steady::now();
     go.store(true, std::memory_order_release);
@@ -565,15 +665,17 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& target, std::vect
     r.timed_out = !client.flush(std::chrono::minutes(2));
     // flush() returns once every event has an outcome; the delivery reports that
     // tell us so run on the io thread, so wait for the last of them too (bounded).
-    const std::uint64_t expected = events.size() - refused.load();
+    const std::uint64_t expected = cfg.events - refused.load();
     for (int i = 0; i < 5000 && acked.load(std::memory_order_acquire) < expected; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const auto t1 = steady::now();
     const double cpu1 = process_cpu_seconds();
+    record_split(r, split0, thread_cpu_by_name());
     progress.stop();
 
     r.seconds = std::chrono::duration<double>(t1 - t0).count();
-    r.cpu_seconds = cpu1 - cpu0;
+    r.making_seconds = std::accumulate(making.begin(), making.end(), 0.0);
+    r.cpu_seconds = cpu1 - cpu0 - r.making_seconds;
     r.stats = client.stats();
     r.mock = mock_counts(target);
     subtract_mock(r, before);
@@ -597,11 +699,10 @@ struct SendTally {
     }
 };
 
-// One coroutine: sends events [lo, hi) one after another, each awaited.
-net::awaitable<void> send_share(capi::Client& client, std::vector<capi::Event>& events, std::size_t lo,
-                                std::size_t hi, SendTally& tally) {
-    for (std::size_t i = lo; i < hi; ++i) {
-        auto [ec, result] = co_await client.async_send(std::move(events[i]), net::as_tuple(net::use_awaitable));
+// One coroutine: sends events from the shared source one after another, each awaited.
+net::awaitable<void> send_share(capi::Client& client, HotEvents& source, SendTally& tally) {
+    while (auto ev = source.next()) {
+        auto [ec, result] = co_await client.async_send(std::move(*ev), net::as_tuple(net::use_awaitable));
         if (ec || result.outcome != capi::Outcome::delivered) {
             tally.not_delivered.fetch_add(1, std::memory_order_relaxed);
             tally.error(describe(result));
@@ -610,9 +711,10 @@ net::awaitable<void> send_share(capi::Client& client, std::vector<capi::Event>& 
 }
 
 // C coroutines on one io_context thread, which also runs the client's network I/O.
-PhaseResult run_send_phase(const Config& cfg, const Target& target, std::vector<capi::Event> events) {
+PhaseResult run_send_phase(const Config& cfg, const Target& target, std::size_t first) {
     PhaseResult r;
-    r.events = events.size();
+    r.events = cfg.events;
+    HotEvents source(first, first + cfg.events);  // used on the io thread only
     net::io_context io(1);
     auto guard = net::make_work_guard(io);
     auto client = std::make_unique<capi::Client>(io.get_executor(), client_options(cfg, target));
@@ -622,8 +724,7 @@ PhaseResult run_send_phase(const Config& cfg, const Target& target, std::vector<
     const unsigned n_coroutines = cfg.coroutines;
     tally.remaining = n_coroutines;
     for (unsigned c = 0; c < n_coroutines; ++c) {
-        const std::size_t lo = events.size() * c / n_coroutines, hi = events.size() * (c + 1) / n_coroutines;
-        net::co_spawn(io, send_share(*client, events, lo, hi, tally), [&tally](std::exception_ptr e) {
+        net::co_spawn(io, send_share(*client, source, tally), [&tally](std::exception_ptr e) {
             if (e) {
                 try {
                     std::rethrow_exception(e);
@@ -637,7 +738,8 @@ PhaseResult run_send_phase(const Config& cfg, const Target& target, std::vector<
         });
     }
 
-    Progress progress("send", events.size(), *client);
+    Progress progress("send", cfg.events, *client);
+    const auto split0 = thread_cpu_by_name();
     const double cpu0 = process_cpu_seconds();
     const auto t0 = steady::now();
     std::thread runner([&io] { io.run(); });
@@ -659,10 +761,13 @@ PhaseResult run_send_phase(const Config& cfg, const Target& target, std::vector<
     }
     const auto t1 = steady::now();
     const double cpu1 = process_cpu_seconds();
+    record_split(r, split0, thread_cpu_by_name());
     progress.stop();
 
     r.seconds = std::chrono::duration<double>(t1 - t0).count();
-    r.cpu_seconds = cpu1 - cpu0;
+    // The coroutines are done (tally.remaining, acquire): the source is ours to read.
+    r.making_seconds = source.making_seconds();
+    r.cpu_seconds = cpu1 - cpu0 - r.making_seconds;
     r.stats = client->stats();
     r.mock = mock_counts(target);
     subtract_mock(r, before);
@@ -716,6 +821,15 @@ bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
                 static_cast<unsigned long long>(s.delivered), r.seconds);
     std::printf("  client CPU       : %10.2f us/event  (%.0f events per CPU-second; %.2fx the compute floor)\n",
                 cpu_us, 1e6 / cpu_us, cpu_us * 1000.0 / floor_ns);
+    if (r.batch_cpu_seconds + r.io_cpu_seconds > 0) {
+        const double n = static_cast<double>(std::max<std::uint64_t>(1, s.delivered));
+        std::printf("  client CPU split : batcher threads %.2f us, io threads %.2f us, the rest (callers,"
+                    " coroutines, harness) %.2f us per event\n",
+                    r.batch_cpu_seconds / n * 1e6, r.io_cpu_seconds / n * 1e6,
+                    (r.cpu_seconds - r.batch_cpu_seconds - r.io_cpu_seconds) / n * 1e6);
+        std::printf("  (not counted)    : %.2f us per event making the events (the caller's work, measured and"
+                    " subtracted)\n", r.making_seconds / n * 1e6);
+    }
     if (r.mock)
         std::printf("  mock CPU         : %10.2f us/event  (separate process, not in the client's figure)\n",
                     r.mock->cpu_seconds / static_cast<double>(std::max<std::uint64_t>(1, s.delivered)) * 1e6);
@@ -799,7 +913,7 @@ int run_e2e_bench(int argc, char** argv) {
         target.test_event_code = cfg.test_event_code;
     }
 
-    const double floor_ns = compute_floor_ns(capi_bench::make_purchase_events(1'000'000'000, 20'000, unix_now()));
+    const double floor_ns = compute_floor_ns(20'000);
 
     std::printf("capi end-to-end benchmark: capi::Client -> TLS -> %s\n",
                 target.mock ? ("the mock Graph server on 127.0.0.1 (separate process, " +
@@ -823,14 +937,14 @@ int run_e2e_bench(int argc, char** argv) {
             cpu_per_event.emplace_back(name, r.cpu_seconds / static_cast<double>(r.stats.delivered) * 1e9);
     };
     if (cfg.run_enqueue) {
-        auto r = run_enqueue_phase(cfg, target, capi_bench::make_purchase_events(0, cfg.events, unix_now()));
+        auto r = run_enqueue_phase(cfg, target, 0);
         const std::string title = "phase 1: enqueue() from " + std::to_string(cfg.producers) +
                                   " producer thread" + (cfg.producers == 1 ? "" : "s") +
                                   "; the client runs on threads it owns";
         record("enqueue", r, print_phase(title.c_str(), r, floor_ns));
     }
     if (cfg.run_send) {
-        auto r = run_send_phase(cfg, target, capi_bench::make_purchase_events(cfg.events, cfg.events, unix_now()));
+        auto r = run_send_phase(cfg, target, cfg.events);
         const std::string title = "phase 2: co_await async_send() from " + std::to_string(cfg.coroutines) +
                                   " coroutines on one io_context thread, which also runs the client's I/O";
         record("send", r, print_phase(title.c_str(), r, floor_ns));

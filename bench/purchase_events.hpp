@@ -23,47 +23,51 @@ inline const char* const cities[] = {"Menlo Park", "San José", "München", "New
 inline const char* const states[] = {"CA", "California", "NY", "Washington", "Bayern", "TX"};
 inline const char* const countries[] = {"US", "us", "DE", "FR", "GB", "CA"};
 
+/// Event number `i`, drawing its varying parts from `rng`.
+inline capi::Event make_purchase_event(std::size_t i, std::int64_t now_s, std::mt19937_64& rng) {
+    capi::Event ev;
+    ev.event_name = "Purchase";
+    ev.event_time = now_s - static_cast<std::int64_t>(rng() % 3600);
+    ev.event_id = "order-" + std::to_string(i) + "-" + std::to_string(rng() % 100000);
+    ev.event_source_url = "https://shop.example.com/checkout/thank-you?order=" + std::to_string(i);
+    ev.action_source = capi::ActionSource::website;
+    auto& u = ev.user_data;
+    u.em = {"  Customer." + std::to_string(i) + "@Example.COM "};
+    u.ph = {"+1 (650) 555-" + std::to_string(1000 + i % 9000)};
+    u.fn = {first_names[rng() % 8]};
+    u.ln = {last_names[rng() % 6]};
+    u.ct = {cities[rng() % 6]};
+    u.st = {states[rng() % 6]};
+    u.zp = {std::to_string(10000 + rng() % 89999) + "-1234"};
+    u.country = {countries[rng() % 6]};
+    u.external_id = {"cust-" + std::to_string(i)};
+    u.client_ip_address = "203.0." + std::to_string(i / 250 % 250) + "." + std::to_string(i % 250 + 1);
+    u.client_user_agent =
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0 Safari/537.36";
+    u.fbc = "fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz" + std::to_string(i);
+    u.fbp = "fb.1.1558571054389." + std::to_string(1000000000 + i);
+    capi::CustomData cd;
+    cd.currency = "USD";
+    cd.value = 10.0 + static_cast<double>(rng() % 100000) / 100.0;
+    cd.content_type = "product";
+    for (int c = 0; c < 2; ++c) {
+        capi::Content item;
+        item.id = "sku-" + std::to_string(rng() % 100000);
+        item.quantity = static_cast<std::int64_t>(1 + rng() % 3);
+        item.item_price = static_cast<double>(rng() % 10000) / 100.0;
+        cd.contents.push_back(std::move(item));
+    }
+    ev.custom_data = std::move(cd);
+    return ev;
+}
+
+/// Events number first .. first + n - 1.
 inline std::vector<capi::Event> make_purchase_events(std::size_t first, std::size_t n, std::int64_t now_s) {
     std::mt19937_64 rng(20261127 + first);
     std::vector<capi::Event> out;
     out.reserve(n);
-    for (std::size_t i = first; i < first + n; ++i) {
-        capi::Event ev;
-        ev.event_name = "Purchase";
-        ev.event_time = now_s - static_cast<std::int64_t>(rng() % 3600);
-        ev.event_id = "order-" + std::to_string(i) + "-" + std::to_string(rng() % 100000);
-        ev.event_source_url = "https://shop.example.com/checkout/thank-you?order=" + std::to_string(i);
-        ev.action_source = capi::ActionSource::website;
-        auto& u = ev.user_data;
-        u.em = {"  Customer." + std::to_string(i) + "@Example.COM "};
-        u.ph = {"+1 (650) 555-" + std::to_string(1000 + i % 9000)};
-        u.fn = {first_names[rng() % 8]};
-        u.ln = {last_names[rng() % 6]};
-        u.ct = {cities[rng() % 6]};
-        u.st = {states[rng() % 6]};
-        u.zp = {std::to_string(10000 + rng() % 89999) + "-1234"};
-        u.country = {countries[rng() % 6]};
-        u.external_id = {"cust-" + std::to_string(i)};
-        u.client_ip_address = "203.0." + std::to_string(i / 250 % 250) + "." + std::to_string(i % 250 + 1);
-        u.client_user_agent =
-            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "Chrome/126.0 Safari/537.36";
-        u.fbc = "fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz" + std::to_string(i);
-        u.fbp = "fb.1.1558571054389." + std::to_string(1000000000 + i);
-        capi::CustomData cd;
-        cd.currency = "USD";
-        cd.value = 10.0 + static_cast<double>(rng() % 100000) / 100.0;
-        cd.content_type = "product";
-        for (int c = 0; c < 2; ++c) {
-            capi::Content item;
-            item.id = "sku-" + std::to_string(rng() % 100000);
-            item.quantity = static_cast<std::int64_t>(1 + rng() % 3);
-            item.item_price = static_cast<double>(rng() % 10000) / 100.0;
-            cd.contents.push_back(std::move(item));
-        }
-        ev.custom_data = std::move(cd);
-        out.push_back(std::move(ev));
-    }
+    for (std::size_t i = first; i < first + n; ++i) out.push_back(make_purchase_event(i, now_s, rng));
     return out;
 }
 

@@ -15,6 +15,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -149,6 +150,51 @@ TEST_CASE("one event through async_send with a callback is delivered", "[client]
     CHECK(s.latency_us.percentile(0.5) > 0);
     check_balanced(s);
     CHECK(capi::to_string(Outcome::delivered) == "delivered");
+}
+
+TEST_CASE("events without an event_id get a random one, unless assign_event_id is off", "[client]") {
+    MockGraphServer mock;
+    auto is_hex32 = [](const std::string& id) {
+        return id.size() == 32 &&
+               std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+    };
+    std::set<std::string> reported;
+    {
+        auto o = options_for(mock);
+        std::mutex m;
+        o.on_delivery = [&](const capi::SendResult& r) {
+            std::lock_guard lock(m);
+            reported.insert(r.event_id);
+        };
+        capi::Client client(std::move(o));
+        for (int i = 0; i < 50; ++i) {
+            auto ev = make_event("x");
+            ev.event_id.reset();
+            REQUIRE(client.enqueue(std::move(ev)));
+        }
+        REQUIRE(client.flush(10s));
+        REQUIRE(client.shutdown(5s));
+    }
+    CHECK(reported.size() == 50);  // distinct
+    for (const auto& id : reported) CHECK(is_hex32(id));
+    auto ids = ids_accepted(mock);
+    CHECK(ids.size() == 50);
+    for (const auto& [id, n] : ids) {
+        CHECK(reported.count(id) == 1);  // what Meta got is what the report said
+        CHECK(n == 1);
+    }
+
+    auto o = options_for(mock);
+    o.assign_event_id = false;
+    capi::Client client(std::move(o));
+    auto ev = make_event("y");
+    ev.event_id.reset();
+    auto fut = client.async_send(std::move(ev), asio::use_future);
+    REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+    auto [ec, r] = fut.get();
+    CHECK(!ec);
+    CHECK(r.event_id.empty());
+    CHECK(ids_accepted(mock).count("") == 1);  // sent without one
 }
 
 TEST_CASE("10,000 concurrent co_await async_send on one io_context thread", "[client]") {
@@ -379,6 +425,50 @@ TEST_CASE("overflow: block makes async_send wait, then succeed", "[client][overf
     auto s = client.stats();
     CHECK(s.rejected_full == 0);
     CHECK(s.delivered == static_cast<std::uint64_t>(n));
+    check_balanced(s);
+}
+
+TEST_CASE("overflow: block, cancelling a waiting async_send withdraws its event", "[client][overflow]") {
+    MockGraphServer mock;
+    Fault slow;
+    slow.delay = 800ms;  // the first batch holds the only slot: the queue fills
+    mock.push_fault(slow);
+    auto opts = options_for(mock);
+    opts.queue_capacity = 2;
+    opts.overflow = capi::Overflow::block;
+    opts.encode.max_batch_events = 1;
+    opts.transport.max_in_flight = 1;
+    opts.transport.max_connections = 1;
+    capi::Client client(opts);
+    constexpr int n = 12;
+    std::vector<asio::cancellation_signal> signals(n);
+    std::atomic<int> done{0}, cancelled{0};
+    for (int i = 0; i < n; ++i) {
+        client.async_send(make_event(numbered("w", i)),
+                          asio::bind_cancellation_slot(signals[static_cast<std::size_t>(i)].slot(),
+                                                       [&](std::error_code ec, capi::SendResult) {
+                                                           if (ec == capi::errc::cancelled) ++cancelled;
+                                                           ++done;
+                                                       }));
+    }
+    // Let the pipeline fill: the first event in the Sender, a few held, the rest wait.
+    std::this_thread::sleep_for(100ms);
+    const auto before = client.stats().accepted;
+    REQUIRE(before < static_cast<std::uint64_t>(n));
+    // Cancel every operation; the emit runs where the slot's handler must run.
+    for (auto& sig : signals) sig.emit(asio::cancellation_type::terminal);
+    REQUIRE(wait_for([&] { return done.load() == n; }, 10s));
+    CHECK(cancelled.load() == n);
+    REQUIRE(client.flush(10s));
+    std::this_thread::sleep_for(50ms);  // a withdrawn event would have been retried within 5 ms
+    auto s = client.stats();
+    CHECK(s.accepted <= before + 1);  // at most one slipped in between the sample and the cancel
+    CHECK(s.accepted < static_cast<std::uint64_t>(n));
+    // The mock got exactly the accepted events: the withdrawn ones never left.
+    std::size_t received = 0;
+    for (const auto& [id, k] : ids_accepted(mock)) received += static_cast<std::size_t>(k);
+    CHECK(received == s.delivered);
+    CHECK(s.delivered == s.accepted);
     check_balanced(s);
 }
 

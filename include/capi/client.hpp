@@ -110,6 +110,10 @@ struct Options {
     std::size_t max_batch_bytes = 4 * 1024 * 1024;
     /// Threads running the client's own io_context (when no executor is given).
     unsigned io_threads = 1;
+    /// An event accepted without an event_id gets a random 128-bit one (32 lowercase
+    /// hex digits, reported in its SendResult), so a batch resent after an attempt
+    /// that may have been delivered is deduplicated by Meta (event_name + event_id).
+    bool assign_event_id = true;
     /// Wall clock for the 7/62-day windows (not linger); empty: the system clock.
     Clock clock;
     DeliveryCallback on_delivery;
@@ -200,7 +204,9 @@ public:
 private:
     struct impl;
     using completion = std::function<void(SendResult)>;
-    void send_(Event ev, std::optional<Destination> dest, completion done);
+    /// `withdrawn`: true once the operation completed otherwise (cancelled); an
+    /// event still waiting for room under Overflow::block is then never queued.
+    void send_(Event ev, std::optional<Destination> dest, completion done, std::function<bool()> withdrawn);
     void send_many_(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done);
     void flush_(std::function<void()> done);
     std::shared_ptr<impl> impl_;

@@ -52,8 +52,13 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <unordered_map>
+
+#if defined(__linux__)
+#include <pthread.h>
+#endif
 
 namespace capi {
 
@@ -102,6 +107,12 @@ struct AtomicHistogram {
         buckets[i].fetch_add(1, std::memory_order_relaxed);
         count.fetch_add(1, std::memory_order_relaxed);
     }
+    /// Adds per-bucket counts gathered elsewhere (`total` = their sum).
+    void add(const std::array<std::uint64_t, 64>& b, std::uint64_t total) noexcept {
+        for (std::size_t i = 0; i < b.size(); ++i)
+            if (b[i] != 0) buckets[i].fetch_add(b[i], std::memory_order_relaxed);
+        count.fetch_add(total, std::memory_order_relaxed);
+    }
     Histogram snapshot() const noexcept {
         Histogram h;
         for (std::size_t i = 0; i < buckets.size(); ++i) {
@@ -115,6 +126,12 @@ struct AtomicHistogram {
 using completion_fn = std::function<void(SendResult)>;
 
 struct Envelope {
+    Envelope() = default;
+    // The event is move-constructed in place: an Event is 3 KB of optionals, so
+    // default-constructing it and then move-assigning would touch it twice.
+    Envelope(Event&& e, std::optional<Destination>&& d, completion_fn&& f)
+        : ev(std::move(e)), dest(std::move(d)), done(std::move(f)) {}
+
     bool marker = false;
     std::uint64_t flush_gen = 0;
     Event ev;
@@ -163,6 +180,57 @@ struct Batcher {
     std::vector<Partial> partials;
     std::uint64_t acked = 0;  // written by its own thread under flush_mu_
 };
+
+/// Names the calling thread (top, perf and gdb show it); best effort, Linux only.
+void name_thread(const char* name) noexcept {
+#if defined(__linux__)
+    pthread_setname_np(pthread_self(), name);
+#else
+    (void)name;
+#endif
+}
+
+/// A random 128-bit event_id as 32 lowercase hex digits, for events accepted
+/// without one (Options::assign_event_id): a batch resent after an attempt that
+/// may have been delivered then deduplicates at Meta. xoshiro256** per thread,
+/// seeded from std::random_device and the thread's identity.
+std::string new_event_id() {
+    struct Rng {
+        std::uint64_t s[4];
+        Rng() {
+            std::random_device rd;
+            std::uint64_t x = (std::uint64_t{rd()} << 32) ^ rd() ^
+                              static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(this)) ^
+                              static_cast<std::uint64_t>(steady::now().time_since_epoch().count());
+            for (auto& w : s) {  // splitmix64 spreads the seed over the state
+                x += 0x9e3779b97f4a7c15ULL;
+                std::uint64_t z = x;
+                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+                z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+                w = z ^ (z >> 31);
+            }
+        }
+        static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+        std::uint64_t next() {
+            const std::uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+            s[2] ^= s[0];
+            s[3] ^= s[1];
+            s[1] ^= s[2];
+            s[0] ^= s[3];
+            s[2] ^= t;
+            s[3] = rotl(s[3], 45);
+            return r;
+        }
+    };
+    thread_local Rng rng;
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id(32, '0');
+    for (int half = 0; half < 2; ++half) {
+        std::uint64_t v = rng.next();
+        for (int i = 0; i < 16; ++i, v >>= 4) id[static_cast<std::size_t>(half * 16 + i)] = hex[v & 15];
+    }
+    return id;
+}
 
 bool all_digits(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -244,6 +312,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     std::vector<std::unique_ptr<Batcher>> batchers;
     std::atomic<bool> stop{false};
     alignas(64) std::atomic<int> sleepers{0};
+    std::atomic<bool> wake_on_next{false};  // a batcher holding nothing sleeps
     std::mutex wake_mu;
     std::condition_variable wake_cv;
 
@@ -306,10 +375,15 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
         backpressure_at = disp_cap + n + 1;
         for (unsigned i = 0; i < n; ++i) batchers.push_back(std::make_unique<Batcher>());
-        for (unsigned i = 0; i < n; ++i) batchers[i]->thread = std::thread([this, i] { batcher_main(i); });
+        for (unsigned i = 0; i < n; ++i)
+            batchers[i]->thread = std::thread([this, i] {
+                name_thread("capi-batch");
+                batcher_main(i);
+            });
         if (owned_io) {
             for (unsigned i = 0; i < opts.io_threads; ++i)
                 io_threads.emplace_back([io = owned_io.get()] {
+                    name_thread("capi-io");
                     for (;;) {
                         try {
                             io->run();
@@ -362,6 +436,15 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
 
     // ---------------------------------------------------------------- outcomes
 
+    std::atomic<std::uint64_t>& outcome_counter(Outcome o) noexcept {
+        switch (o) {
+        case Outcome::delivered: return delivered;
+        case Outcome::expired: return expired;
+        case Outcome::dropped: return dropped;
+        default: return failed;
+        }
+    }
+
     /// Delivers one event's outcome. Any thread; `on_io`: the caller runs on the
     /// io executor (or is shutdown), so the report is made inline.
     void settle(Pending& p, SendResult r, bool was_in_flight, bool on_io) {
@@ -369,12 +452,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         p.settled = true;
         r.latency = steady::now() - p.accepted;
         if (r.event_id.empty()) r.event_id = std::move(p.event_id);
-        switch (r.outcome) {
-        case Outcome::delivered: delivered.fetch_add(1, std::memory_order_relaxed); break;
-        case Outcome::expired: expired.fetch_add(1, std::memory_order_relaxed); break;
-        case Outcome::dropped: dropped.fetch_add(1, std::memory_order_relaxed); break;
-        default: failed.fetch_add(1, std::memory_order_relaxed); break;
-        }
+        // The outcome is counted before in_flight drops, so stats() never sees
+        // an event in neither.
+        outcome_counter(r.outcome).fetch_add(1, std::memory_order_relaxed);
         if (was_in_flight) in_flight.fetch_sub(1, std::memory_order_relaxed);
         latency_us.record(static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(r.latency).count()));
@@ -386,13 +466,71 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
     }
 
+    /// settle() for every unsettled event of a batch, alike: the counters move
+    /// once per batch, the clock is read once, and a delivery report made inline
+    /// reuses one SendResult (no per-event copy of the Graph fields) when the
+    /// event has no completion of its own. Any thread.
+    void settle_all(std::vector<Pending>& events, const SendResult& r, bool was_in_flight, bool on_io) {
+        const auto now = steady::now();
+        std::uint64_t n = 0;
+        std::array<std::uint64_t, 64> lat{};
+        // Marked settled first, so a second call (after a throw below) never counts twice.
+        std::vector<Pending*> fresh;
+        fresh.reserve(events.size());
+        for (auto& p : events) {
+            if (p.settled) continue;
+            p.settled = true;
+            fresh.push_back(&p);
+            ++n;
+            const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - p.accepted).count();
+            const auto v = static_cast<std::uint64_t>(us < 0 ? 0 : us);
+            ++lat[v == 0 ? 0 : static_cast<std::size_t>(63 - __builtin_clzll(v))];
+        }
+        if (n == 0) return;
+        outcome_counter(r.outcome).fetch_add(n, std::memory_order_relaxed);
+        if (was_in_flight) in_flight.fetch_sub(n, std::memory_order_relaxed);
+        latency_us.add(lat, n);
+        const bool reports = static_cast<bool>(opts.on_delivery);
+        std::optional<SendResult> shared;  // reused for inline reports
+        for (Pending* pp : fresh) {
+            Pending& p = *pp;
+            const auto latency = now - p.accepted;
+            try {
+                if (p.done || (reports && !on_io)) {
+                    SendResult own = r;
+                    own.latency = latency;
+                    if (own.event_id.empty()) own.event_id = std::move(p.event_id);
+                    if (!reports) {
+                        p.done(std::move(own));
+                        continue;
+                    }
+                    if (p.done) p.done(own);
+                    report(std::move(own), on_io);
+                } else if (reports) {
+                    if (!shared) shared.emplace(r);
+                    shared->latency = latency;
+                    const bool own_id = r.event_id.empty();
+                    if (own_id) shared->event_id.swap(p.event_id);
+                    report_inline(*shared);
+                    if (own_id) shared->event_id.swap(p.event_id);
+                }
+            } catch (...) {
+                // Out of memory building one result: the others still get theirs.
+            }
+        }
+    }
+
+    void report_inline(const SendResult& r) noexcept {
+        try {
+            opts.on_delivery(r);
+        } catch (...) {
+            // The user's callback: swallowed (rule 9).
+        }
+    }
+
     void report(SendResult r, bool on_io) {
         if (on_io) {
-            try {
-                opts.on_delivery(r);
-            } catch (...) {
-                // The user's callback: swallowed (rule 9).
-            }
+            report_inline(r);
             return;
         }
         pending_reports.fetch_add(1, std::memory_order_relaxed);
@@ -411,7 +549,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
 
     static Pending pending_of(Envelope& e) {
         e.taken = true;
-        return Pending{std::move(e.done), e.ev.event_id.value_or(std::string{}), e.accepted, false};
+        // Taken after the event was serialized (or never will be): the id moves.
+        return Pending{std::move(e.done), e.ev.event_id ? std::move(*e.ev.event_id) : std::string{}, e.accepted,
+                       false};
     }
 
     // ---------------------------------------------------------------- intake
@@ -446,10 +586,24 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
         if (!ok) accepted.fetch_sub(1, std::memory_order_relaxed);
         intake_active.fetch_sub(1, std::memory_order_seq_cst);
-        if (ok) wake_one();
+        if (ok) maybe_wake();
         return ok ? Push::accepted : Push::full;
     }
 
+    /// After an event went in: wakes a sleeping batcher only when one asked for
+    /// the next event (it holds nothing, so nothing else would wake it before
+    /// its idle timeout) or when a bulk's worth is waiting. A batcher that holds
+    /// a partial batch sleeps until that batch's linger ends and takes what came
+    /// meanwhile then, so a steady trickle costs no futex call per event.
+    void maybe_wake() {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (sleepers.load(std::memory_order_relaxed) == 0) return;
+        if (queue.size_approx() < bulk_size / 2 &&
+            !(wake_on_next.load(std::memory_order_relaxed) && wake_on_next.exchange(false, std::memory_order_acq_rel)))
+            return;
+        std::lock_guard lock(wake_mu);
+        wake_cv.notify_one();
+    }
     void wake_one() {
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (sleepers.load(std::memory_order_relaxed) > 0) {
@@ -476,7 +630,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         return errors;
     }
 
-    EnqueueResult enqueue(Event ev, std::optional<Destination> dest) {
+    EnqueueResult enqueue(Event&& ev, std::optional<Destination> dest) {
         EnqueueResult res;
         if (closed.load(std::memory_order_relaxed)) {
             res.status = EnqueueResult::Status::shutdown;
@@ -488,9 +642,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             res.status = EnqueueResult::Status::invalid;
             return res;
         }
-        auto env = std::make_unique<Envelope>();
-        env->ev = std::move(ev);
-        env->dest = std::move(dest);
+        if (opts.assign_event_id && !ev.event_id) ev.event_id = new_event_id();
+        auto env = std::make_unique<Envelope>(std::move(ev), std::move(dest), completion_fn{});
         switch (try_accept(env)) {
         case Push::accepted: res.status = EnqueueResult::Status::accepted; break;
         case Push::full:
@@ -502,7 +655,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         return res;
     }
 
-    void send(Event ev, std::optional<Destination> dest, completion_fn done) {
+    void send(Event&& ev, std::optional<Destination> dest, completion_fn done,
+              std::function<bool()> withdrawn = {}) {
         auto errors = check(ev, dest);
         if (!errors.empty()) {
             rejected.fetch_add(1, std::memory_order_relaxed);
@@ -512,24 +666,25 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             done(std::move(r));
             return;
         }
-        auto env = std::make_unique<Envelope>();
-        env->ev = std::move(ev);
-        env->dest = std::move(dest);
-        env->done = std::move(done);
-        push_or_wait(std::move(env), std::chrono::microseconds(100));
+        if (opts.assign_event_id && !ev.event_id) ev.event_id = new_event_id();
+        auto env = std::make_unique<Envelope>(std::move(ev), std::move(dest), std::move(done));
+        push_or_wait(std::move(env), std::chrono::microseconds(100), std::move(withdrawn));
     }
 
     /// Pushes; under Overflow::block retries on a timer (100 us doubling to 5 ms)
     /// without blocking any thread.
-    void push_or_wait(EnvelopePtr env, std::chrono::microseconds delay) {
+    /// An operation cancelled while it waits (`withdrawn`) is dropped: it was
+    /// never accepted, and its completion already ran.
+    void push_or_wait(EnvelopePtr env, std::chrono::microseconds delay, std::function<bool()> withdrawn) {
+        if (withdrawn && withdrawn()) return;
         auto st = try_accept(env);
         if (st == Push::accepted) return;
         if (st == Push::full && opts.overflow == Overflow::block) {
             auto timer = std::make_shared<asio::steady_timer>(ex, delay);
             auto next = std::min<std::chrono::microseconds>(delay * 2, std::chrono::milliseconds(5));
-            timer->async_wait([self = shared_from_this(), timer, env = std::move(env), next](
-                                  const boost::system::error_code&) mutable {
-                self->push_or_wait(std::move(env), next);
+            timer->async_wait([self = shared_from_this(), timer, env = std::move(env), next,
+                               withdrawn = std::move(withdrawn)](const boost::system::error_code&) mutable {
+                self->push_or_wait(std::move(env), next, std::move(withdrawn));
             });
             return;
         }
@@ -755,7 +910,10 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             return;
         }
         if (b.events.empty()) part->first = now;
-        b.events.reserve(b.events.size() + 1);  // no throw between taking and storing
+        // Geometric growth (reserve(size() + 1) would reallocate on every push);
+        // reserved before taking the event, so nothing throws between taking and storing.
+        if (b.events.size() == b.events.capacity())
+            b.events.reserve(std::max<std::size_t>(64, 2 * b.events.capacity()));
         b.events.push_back(pending_of(env));
         const bool store = env.ev.action_source == ActionSource::physical_store;
         const auto max_age = store ? opts.encode.validation.physical_store_max_age : opts.encode.validation.max_age;
@@ -795,11 +953,17 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
 
     void idle_wait(Batcher& me, steady::time_point now) {
         auto wait = std::chrono::duration_cast<steady::duration>(idle_wait_max);
-        for (const auto& p : me.partials)
-            if (p.batch && !p.batch->events.empty()) wait = std::min(wait, p.first + opts.linger - now);
+        bool holding = false;
+        for (const auto& p : me.partials) {
+            if (p.batch && !p.batch->events.empty()) {
+                wait = std::min(wait, p.first + opts.linger - now);
+                holding = true;
+            }
+        }
         if (wait <= steady::duration::zero()) return;
         std::unique_lock lock(wake_mu);
         sleepers.fetch_add(1, std::memory_order_seq_cst);
+        if (!holding) wake_on_next.store(true, std::memory_order_seq_cst);
         const bool can_pop = live_count.load(std::memory_order_relaxed) < backpressure_at;
         if (!stop.load(std::memory_order_acquire) && seal_req.load(std::memory_order_acquire) <= me.acked &&
             !(can_pop && queue.size_approx() > 0))
@@ -849,7 +1013,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     void settle_batch(Batch& b, const SendResult& r, bool on_io) {
         if (b.settled.exchange(true, std::memory_order_acq_rel)) return;
         forget(b);
-        for (auto& p : b.events) settle(p, r, true, on_io);
+        settle_all(b.events, r, true, on_io);
         epoch_done(b.epoch);
     }
 
@@ -928,12 +1092,12 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
                     r.graph = res.error;
                     if (r.fbtrace_id.empty() && res.error) r.fbtrace_id = res.error->fbtrace_id;
                 }
-                for (auto& p : b->events) settle(p, r, true, true);
+                settle_all(b->events, r, true, true);
             }
         } catch (...) {
             // Events not settled yet keep a completion; settle them as failed.
             const auto r = make_result(Outcome::failed, error_of(std::current_exception()));
-            for (auto& p : b->events) settle(p, r, true, true);  // skips the settled ones
+            settle_all(b->events, r, true, true);  // skips the settled ones
         }
         put_encoder(std::move(b->enc));
         epoch_done(b->epoch);
@@ -1112,8 +1276,8 @@ EnqueueResult Client::enqueue(Event ev, Destination destination) {
     return impl_->enqueue(std::move(ev), std::move(destination));
 }
 
-void Client::send_(Event ev, std::optional<Destination> dest, completion done) {
-    impl_->send(std::move(ev), std::move(dest), std::move(done));
+void Client::send_(Event ev, std::optional<Destination> dest, completion done, std::function<bool()> withdrawn) {
+    impl_->send(std::move(ev), std::move(dest), std::move(done), std::move(withdrawn));
 }
 void Client::send_many_(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done) {
     impl_->send_many(std::move(events), std::move(done));

@@ -12,6 +12,7 @@
 #include <boost/asio/prefer.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -77,6 +78,16 @@ struct client_op {
     }
 };
 
+/// True once `op` completed (or is gone): for an event not yet queued, that
+/// means it was cancelled.
+template <class Op>
+std::function<bool()> withdrawn_probe(const std::shared_ptr<Op>& op) {
+    return [weak = std::weak_ptr<Op>(op)] {
+        auto o = weak.lock();
+        return !o || o->done.load(std::memory_order_acquire);
+    };
+}
+
 /// Wraps `handler`; a terminal or partial cancellation through its slot calls
 /// `on_cancel(op)` (which completes the operation with errc::cancelled).
 template <class Handler, class OnCancel>
@@ -119,10 +130,11 @@ auto Client::async_send(Event ev, CompletionToken&& token) {
                                                  auto ec = r.error;
                                                  op_type::complete(o, ec, std::move(r));
                                              });
+            auto withdrawn = detail::withdrawn_probe(op);
             send_(std::move(e), std::nullopt, [op](SendResult r) {
                 auto ec = r.error;
                 op_type::complete(op, ec, std::move(r));
-            });
+            }, std::move(withdrawn));
         },
         token, std::move(ev));
 }
@@ -138,10 +150,11 @@ auto Client::async_send(Event ev, Destination destination, CompletionToken&& tok
                                                  auto ec = r.error;
                                                  op_type::complete(o, ec, std::move(r));
                                              });
+            auto withdrawn = detail::withdrawn_probe(op);
             send_(std::move(e), std::optional<Destination>(std::move(d)), [op](SendResult r) {
                 auto ec = r.error;
                 op_type::complete(op, ec, std::move(r));
-            });
+            }, std::move(withdrawn));
         },
         token, std::move(ev), std::move(destination));
 }
