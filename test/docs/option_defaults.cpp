@@ -82,6 +82,7 @@ int main() {
     row("Options.linger", duration(o.linger));
     row("Options.max_batch_bytes", bytes(o.max_batch_bytes));
     row("Options.io_threads", count(o.io_threads));
+    row("Options.assign_event_id", text(o.assign_event_id));
     row("Options.clock", callable(o.clock));
     row("Options.on_delivery", callable(o.on_delivery));
 
