@@ -5,15 +5,40 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/execution/executor.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <utility>
 
 namespace capi::detail {
+
+/// Keeps `Executor`'s execution context running until reset, for both executor
+/// models: a standard executor is made to track outstanding work (prefer), a
+/// Networking TS one gets an executor_work_guard. Asio's executor_work_guard alone
+/// does not do for strand<any_io_executor>: it counts as a TS executor but its
+/// inner executor has no on_work_started (a bound strand failed to compile).
+template <class Executor, class = void>
+struct tracked_work {
+    explicit tracked_work(const Executor& ex) : guard(ex) {}
+    Executor get_executor() const noexcept { return guard.get_executor(); }
+    boost::asio::executor_work_guard<Executor> guard;
+};
+
+template <class Executor>
+struct tracked_work<Executor, std::enable_if_t<boost::asio::execution::is_executor<Executor>::value>> {
+    explicit tracked_work(const Executor& e)
+        : ex(boost::asio::prefer(e, boost::asio::execution::outstanding_work.tracked)) {}
+    auto get_executor() const noexcept { return ex; }
+    std::decay_t<decltype(boost::asio::prefer(std::declval<const Executor&>(),
+                                              boost::asio::execution::outstanding_work.tracked))> ex;
+};
 
 /// One pending client operation: the user's handler (possibly move-only, e.g.
 /// use_awaitable's) behind a shared_ptr so the pipeline can hold it in a
@@ -27,12 +52,12 @@ struct client_op {
     using slot_type = boost::asio::associated_cancellation_slot_t<Handler>;
 
     client_op(Handler&& h, const boost::asio::any_io_executor& fallback)
-        : work(boost::asio::make_work_guard(boost::asio::get_associated_executor(h, fallback))),
+        : work(boost::asio::get_associated_executor(h, fallback)),
           slot(boost::asio::get_associated_cancellation_slot(h)),
           handler(std::move(h)) {}
 
     // Keeps the completion executor's io_context running until the handler ran.
-    boost::asio::executor_work_guard<executor_type> work;
+    tracked_work<executor_type> work;
     slot_type slot;
     Handler handler;
     std::atomic<bool> done{false};
