@@ -16,6 +16,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -260,53 +261,110 @@ std::optional<int> parse_args(int argc, char** argv, Args& a, std::ostream& out,
     return std::nullopt;
 }
 
-// The input: a file or the given stream; `size` is the file size for the progress
-// percentage (0 when unknown, e.g. a pipe).
-struct Input {
-    std::ifstream file;
-    std::istream* in = nullptr;
-    std::uint64_t size = 0;
-};
+// The input, read with read(2) rather than an istream: a signal interrupts a read
+// from a stalled pipe (libstdc++ retries EINTR), and a line has a length cap, so
+// neither a producer that stops nor a file without line breaks holds the send.
+class Input {
+public:
+    /// Longest line kept; longer lines are skipped and reported (an event is at
+    /// most ValidationOptions::max_event_bytes = 64 KiB once serialized).
+    static constexpr std::size_t max_line = 16 << 20;
+    enum class Got : std::uint8_t { line, too_long, end };
 
-bool open_input(const std::string& path, std::istream* std_in, Input& input, std::ostream& err) {
-    if (path == "-") {
-        input.in = std_in;
+    ~Input() {
+        if (fd_ > 0) ::close(fd_);
+    }
+    bool open(const std::string& path, std::ostream& err) {
+        if (path == "-") {
+            fd_ = 0;
+        } else {
+            fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd_ < 0) {
+                err << "capi send: cannot open " << path << ": " << std::strerror(errno) << "\n";
+                return false;
+            }
+        }
+        struct stat st {};
+        if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode)) size_ = static_cast<std::uint64_t>(st.st_size);
+        buf_.resize(1 << 20);
         return true;
     }
-    input.file.open(path, std::ios::binary);
-    if (!input.file) {
-        err << "capi send: cannot open " << path << ": " << std::strerror(errno) << "\n";
-        return false;
-    }
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) input.size = static_cast<std::uint64_t>(st.st_size);
-    input.in = &input.file;
-    return true;
-}
 
-// Reads the next non-blank line (CR stripped); counts lines and bytes.
-bool next_line(std::istream& in, std::string& line, std::size_t& line_no, std::uint64_t& bytes) {
-    while (std::getline(in, line)) {
-        ++line_no;
-        bytes += line.size() + 1;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.find_first_not_of(" \t") != std::string::npos) return true;
+    /// The next non-blank line (CR stripped), or too_long (line_no set, line
+    /// empty), or end (EOF, a read error, or an interrupt).
+    Got next(std::string& line) {
+        for (;;) {
+            line.clear();
+            bool too_long = false;
+            if (!raw_line(line, too_long)) return Got::end;
+            ++line_no_;
+            if (too_long) return Got::too_long;
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (line.find_first_not_of(" \t") != std::string::npos) return Got::line;
+        }
     }
-    return false;
-}
+
+    std::size_t line_no() const noexcept { return line_no_; }
+    std::uint64_t bytes() const noexcept { return bytes_; }
+    std::uint64_t size() const noexcept { return size_; }  ///< 0 when unknown (a pipe)
+    int error() const noexcept { return error_; }
+
+private:
+    bool raw_line(std::string& line, bool& too_long) {
+        bool any = false;
+        for (;;) {
+            if (begin_ < end_) {
+                any = true;
+                const char* start = buf_.data() + begin_;
+                const auto* nl = static_cast<const char*>(std::memchr(start, '\n', end_ - begin_));
+                const std::size_t n = nl ? static_cast<std::size_t>(nl - start) : end_ - begin_;
+                if (!too_long && line.size() + n <= max_line) {
+                    line.append(start, n);
+                } else {
+                    too_long = true;
+                    line.clear();
+                }
+                begin_ += n + (nl ? 1 : 0);
+                bytes_ += n + (nl ? 1 : 0);
+                if (nl) return true;
+            }
+            if (eof_) return any;
+            const auto r = ::read(fd_, buf_.data(), buf_.size());
+            if (r > 0) {
+                begin_ = 0;
+                end_ = static_cast<std::size_t>(r);
+            } else if (r == 0) {
+                eof_ = true;
+            } else if (errno == EINTR) {
+                if (interrupted()) return false;
+            } else {
+                error_ = errno;
+                return false;
+            }
+        }
+    }
+
+    int fd_ = -1;
+    std::vector<char> buf_;
+    std::size_t begin_ = 0, end_ = 0, line_no_ = 0;
+    std::uint64_t bytes_ = 0, size_ = 0;
+    bool eof_ = false;
+    int error_ = 0;
+};
+
+const capi::FieldError too_long_error{
+    "", "line longer than " + std::to_string(Input::max_line >> 20) + " MiB, skipped"};
 
 //------------------------------------------------------------------------------
 // --dry-run
 
-int dry_run(const Args& a, std::istream& in, const std::string& input_name, std::ostream& out,
-            std::ostream& err) {
+int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
     capi::EventReader reader(a.rd);
     capi::BatchEncoder encoder(a.enc);
     capi::Event ev;
     capi::FieldError perr;
     std::string line;
-    std::size_t line_no = 0, accepted = 0, rejected = 0, dropped = 0;
-    std::uint64_t bytes = 0;
+    std::size_t accepted = 0, rejected = 0, dropped = 0;
 
     auto emit = [&] {
         if (encoder.empty()) return;
@@ -316,12 +374,17 @@ int dry_run(const Args& a, std::istream& in, const std::string& input_name, std:
         encoder.clear();
     };
     auto report = [&](const capi::FieldError& e, std::string_view prefix = {}) {
-        err << "line " << line_no << ": " << prefix;
+        err << "line " << in.line_no() << ": " << prefix;
         if (!e.path.empty()) err << e.path << ": ";
         err << e.reason << "\n";
     };
 
-    while (next_line(in, line, line_no, bytes)) {
+    for (Input::Got got; (got = in.next(line)) != Input::Got::end;) {
+        if (got == Input::Got::too_long) {
+            ++rejected;
+            report(too_long_error);
+            continue;
+        }
         if (!reader.parse(line, ev, perr)) {
             ++rejected;
             report(perr);
@@ -344,10 +407,11 @@ int dry_run(const Args& a, std::istream& in, const std::string& input_name, std:
     }
     emit();
     out.flush();
-    if (in.bad()) {
-        err << "capi send: read error on " << input_name << "\n";
+    if (in.error() != 0) {
+        err << "capi send: read error on " << a.input << ": " << std::strerror(in.error()) << "\n";
         return send_usage;
     }
+    if (interrupted()) return send_interrupted;
     if (dropped) err << "values dropped " << dropped << "\n";
     err << "accepted " << accepted << ", rejected " << rejected << "\n";
     // Like grep: 0 when every event was accepted, 1 when some line was rejected
@@ -672,15 +736,6 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         }
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
-    if (io.handle_signals) {
-        struct sigaction sa {};
-        sa.sa_handler = on_interrupt;
-        sa.sa_flags = static_cast<int>(SA_RESETHAND);  // a second ^C ends the process at once
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, nullptr);
-        sigaction(SIGTERM, &sa, nullptr);
-    }
-
     const bool show_bar = a.progress == 1 || (a.progress == -1 && io.err_is_tty == 1);
     const auto start = steady::now();
     std::mutex bar_mu;
@@ -692,7 +747,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
             std::unique_lock lock(bar_mu);
             while (!bar_cv.wait_for(lock, 100ms, [&] { return bar_stop; })) {  // at most 10 draws a second
                 std::lock_guard g(st.mu);
-                draw_bar(st, input.size, start);
+                draw_bar(st, input.size(), start);
             }
         });
     }
@@ -701,12 +756,16 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     capi::Event ev;
     capi::FieldError perr;
     std::string line;
-    std::size_t line_no = 0, lines = 0;
-    std::uint64_t bytes = 0;
+    std::size_t lines = 0;
     const bool keep_lines = st.write_rejects || st.write_failures;
-    while (!interrupted() && next_line(*input.in, line, line_no, bytes)) {
+    for (Input::Got got; !interrupted() && (got = input.next(line)) != Input::Got::end;) {
         ++lines;
-        st.bytes_read.store(bytes, std::memory_order_relaxed);
+        const auto line_no = input.line_no();
+        st.bytes_read.store(input.bytes(), std::memory_order_relaxed);
+        if (got == Input::Got::too_long) {
+            st.reject(line_no, {too_long_error}, "-");
+            continue;
+        }
         if (!reader.parse(line, ev, perr)) {
             st.reject(line_no, {perr}, line);
             continue;
@@ -725,7 +784,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         client->async_send(std::move(ev), [&st, line_no, kept = keep_lines ? line : std::string()](
                                               std::error_code, capi::SendResult r) { st.settle(line_no, kept, r); });
     }
-    const bool read_error = input.in->bad() && !interrupted();
+    const bool read_error = input.error() != 0;
     const bool read_all = !interrupted() && !read_error;
 
     // Everything read gets its outcome: wait for it (bounded by the retry policy's
@@ -737,8 +796,10 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         {
             std::lock_guard g(st.mu);
             st.clear_bar();
-            err << "capi send: interrupted; waiting up to 5 s for " << st.in_flight.load()
-                << " events in flight (interrupt again to quit at once)\n";
+            err << "capi send: interrupted, reading stopped";
+            if (const auto n = st.in_flight.load(); n > 0)
+                err << "; waiting up to 5 s for " << n << " events in flight (interrupt again to quit at once)";
+            err << "\n";
         }
         st.wait_in_flight(0, steady::now() + 5s, false);
     }
@@ -772,7 +833,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     print_summary(st, a, out, lines, secs, read_all);
 
     if (read_error) {
-        err << "capi send: read error on " << a.input << "\n";
+        err << "capi send: read error on " << a.input << ": " << std::strerror(input.error()) << "\n";
         return send_usage;
     }
     if ((st.write_rejects && !st.rejects) || (st.write_failures && !st.failures)) {
@@ -795,8 +856,16 @@ int run_send(int argc, char** argv, const SendStreams& io) {
     SendStreams streams = io;
     if (streams.err_is_tty == -1) streams.err_is_tty = ::isatty(2) ? 1 : 0;
 
+    if (io.handle_signals) {
+        struct sigaction sa {};
+        sa.sa_handler = on_interrupt;
+        sa.sa_flags = static_cast<int>(SA_RESETHAND);  // a second ^C ends the process at once
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, nullptr);
+        sigaction(SIGTERM, &sa, nullptr);
+    }
     Input input;
-    if (!open_input(a.input, io.in ? io.in : &std::cin, input, err)) return send_usage;
-    if (a.dry_run) return dry_run(a, *input.in, a.input, out, err);
+    if (!input.open(a.input, err)) return send_usage;
+    if (a.dry_run) return dry_run(a, input, out, err);
     return real_send(a, input, streams, out, err);
 }

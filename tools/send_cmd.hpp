@@ -4,10 +4,9 @@
 
 #include <iosfwd>
 
-/// Where `capi send` reads "-" from and writes to. The defaults are the process's
-/// own streams; tests pass string streams.
+/// Where `capi send` writes. The defaults are the process's own streams; tests pass
+/// string streams. The input ("-": file descriptor 0) is read with read(2).
 struct SendStreams {
-    std::istream* in = nullptr;   ///< "-" reads this; nullptr: std::cin
     std::ostream* out = nullptr;  ///< bodies (dry run) and the summary; nullptr: std::cout
     std::ostream* err = nullptr;  ///< diagnostics and the progress bar; nullptr: std::cerr
     /// Whether err is a terminal (progress bar): -1 asks isatty(2).
