@@ -148,7 +148,7 @@ std::string read_secret(const std::string& path, std::string& why, std::ostream&
     }
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
-        err << "capi: warning: " << path << " is readable by other users (chmod 600 " << path << ")\n";
+        err << "capi send: warning: " << path << " is readable by other users (chmod 600 " << path << ")\n";
     return s;
 }
 
