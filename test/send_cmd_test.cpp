@@ -225,3 +225,19 @@ TEST_CASE("send: options that would put a secret on the command line are refused
     }
     CHECK(mock.requests().empty());
 }
+
+TEST_CASE("send: a line over 16 MiB is skipped and reported, the lines around it sent", "[send_cmd]") {
+    MockGraphServer mock;
+    TempDir dir;
+    const auto rejects = (dir.path / "rejects.tsv").string();
+    const auto good = events(2);
+    const auto first = good.substr(0, good.find('\n') + 1);
+    const auto second = good.substr(first.size());
+    auto r = send(mock, dir, {"--rejects", rejects,
+                              dir.file("in.ndjson", first + std::string((16 << 20) + 1, 'x') + "\n" + second)});
+    INFO(r.out << r.err);
+    CHECK(r.rc == send_some_failed);
+    CHECK(r.row("delivered") == 2);
+    CHECK(r.row("rejected") == 1);
+    CHECK(read_all(rejects) == "2\t-\tline longer than 16 MiB, skipped\t-\n");
+}

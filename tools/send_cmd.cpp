@@ -612,7 +612,7 @@ void print_summary(SendState& st, const Args& a, std::ostream& out, std::size_t 
         if (!note.empty()) out << "  " << note;
         out << "\n";
     };
-    out << "capi send: " << lines << " lines from " << (a.input == "-" ? "stdin" : a.input) << " to "
+    out << "capi send: " << lines << (lines == 1 ? " line from " : " lines from ") << (a.input == "-" ? "stdin" : a.input) << " to "
         << a.endpoint << " pixel " << a.pixel;
     if (a.fields.test_event_code) out << " (test_event_code " << *a.fields.test_event_code << ")";
     if (!read_all) out << " (stopped before the end of the input)";
