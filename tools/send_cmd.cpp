@@ -504,7 +504,13 @@ struct SendState {
 
     /// An accepted event's outcome. Runs on the io thread.
     void settle(std::size_t line_no, std::string_view line, const capi::SendResult& r) {
-        switch (r.outcome) {
+        // The encoder's checks that need the normalized values (an invalid PII value
+        // under --reject-invalid-pii, an event over the size cap) run in the client's
+        // batcher, which fails the event with the fields; it was never sent, so for
+        // this report it is a rejected line like the others.
+        const bool never_sent = r.outcome == capi::Outcome::failed && r.error == capi::errc::invalid_event &&
+                                !r.invalid.empty();
+        switch (never_sent ? capi::Outcome::rejected : r.outcome) {
         case capi::Outcome::delivered: delivered.fetch_add(1, std::memory_order_relaxed); break;
         case capi::Outcome::rejected: {
             // Refused by the client after our own validation passed (a clock tick
@@ -645,6 +651,26 @@ void print_summary(SendState& st, const Args& a, std::ostream& out, std::size_t 
     out.flush();
 }
 
+// Starts a thread with SIGINT and SIGTERM blocked, so they reach the reading thread
+// (whose read(2) they interrupt) and no other.
+template <class F>
+std::thread without_signals(F&& f) {
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    std::thread t;
+    try {
+        t = std::thread(std::forward<F>(f));
+    } catch (...) {
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        throw;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return t;
+}
+
 int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, std::ostream& err) {
     // The destination: never from argv (see secret_option_refusal).
     capi::Options opt;
@@ -728,7 +754,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
                     }
                 }
             });
-        } catch (const std::system_error& e) {
+        } catch (const std::exception& e) {
             pthread_sigmask(SIG_SETMASK, &old, nullptr);
             // The message names the option, never its value (tokens stay out of it).
             err << "capi send: " << e.what() << "\n";
@@ -743,7 +769,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     bool bar_stop = false;
     std::thread bar;
     if (show_bar) {
-        bar = std::thread([&] {
+        bar = without_signals([&] {
             std::unique_lock lock(bar_mu);
             while (!bar_cv.wait_for(lock, 100ms, [&] { return bar_stop; })) {  // at most 10 draws a second
                 std::lock_guard g(st.mu);
@@ -789,9 +815,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
 
     // Everything read gets its outcome: wait for it (bounded by the retry policy's
     // total time; after an interrupt by 5 s), then shut down, failing the rest.
-    if (read_all) {
-        st.wait_in_flight(0, steady::time_point::max(), true);
-    }
+    if (!interrupted()) st.wait_in_flight(0, steady::time_point::max(), true);
     if (interrupted()) {
         {
             std::lock_guard g(st.mu);
@@ -866,6 +890,8 @@ int run_send(int argc, char** argv, const SendStreams& io) {
     }
     Input input;
     if (!input.open(a.input, err)) return send_usage;
+    if (a.input == "-" && ::isatty(0))
+        err << "capi send: reading events from the terminal, one per line; end with Ctrl-D\n";
     if (a.dry_run) return dry_run(a, input, out, err);
     return real_send(a, input, streams, out, err);
 }
