@@ -210,6 +210,17 @@ check "failed file: line 6, code 100 and the trace" \
 check "failed file: original line" [ "$(cut -f7 "$TMP/fail.tsv")" = "$(sed -n 6p "$TMP/mixed.ndjson")" ]
 check "no progress bar when stderr is not a terminal" [ ! -s "$TMP/s1.err" ]
 
+# An invalid PII value under --reject-invalid-pii: found by the client's encoder,
+# still reported as a rejected line with its field.
+sed -n 5p "$TMP/mixed.ndjson" > "$TMP/pii.ndjson"
+good p1 >> "$TMP/pii.ndjson"
+CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" --reject-invalid-pii --rejects "$TMP/rej2.tsv" \
+  "$TMP/pii.ndjson" >"$TMP/s10.out" 2>&1; rc=$?
+check "invalid PII rejected: exit 1" [ $rc -eq 1 ]
+check "invalid PII rejected: counts" [ "$(val delivered "$TMP/s10.out")/$(val rejected "$TMP/s10.out")" = "1/1" ]
+check "invalid PII rejected: field in the rejects file" grep -qP '^1\tuser_data\.em\[0\]\t' "$TMP/rej2.tsv"
+delivered_total=$((delivered_total + 1))
+
 # 2500 events from stdin, token from a file, batches of 300: all delivered.
 for i in $(seq 1 2500); do good "m$i"; done > "$TMP/many2.ndjson"
 env -u CAPI_ACCESS_TOKEN timeout 60 "$CAPI" send "${M[@]}" --token-file "$TMP/token" --max-batch 300 - \
