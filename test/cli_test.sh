@@ -7,7 +7,9 @@ set -uo pipefail
 CAPI=$1
 TMP=$(mktemp -d)
 bg_pids=()
-cleanup() {
+cleanup() {  # TERM first: `timeout` passes it on to the process it runs
+  for p in "${bg_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  sleep 0.2
   for p in "${bg_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
   [ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
 }
@@ -248,7 +250,7 @@ if command -v script >/dev/null 2>&1; then
   check "send on a terminal exits 0" [ $rc -eq 0 ]
   check "progress bar drawn on the terminal" grep -q 'delivered 20 .* ev/s' "$TMP/bar.err"
   bars=$(tr '\r' '\n' <"$TMP/bar.err" | grep -c 'ev/s')
-  check "progress bar at most ~10 draws a second" [ "$bars" -ge 2 ] && [ "$bars" -le 12 ]
+  check "progress bar at most ~10 draws a second" [ "$bars" -ge 2 -a "$bars" -le 12 ]
   delivered_total=$((delivered_total + 20))
 fi
 
@@ -264,7 +266,7 @@ delivered_total=$((delivered_total + 1))
 # Ctrl-C: a producer that stalls; SIGINT stops reading, what was read is settled
 # and summarized, exit 130.
 mkfifo "$TMP/fifo"
-(head -n 50 "$TMP/many2.ndjson"; exec sleep 30) >"$TMP/fifo" &
+(head -n 50 "$TMP/many2.ndjson"; exec sleep 30 2>/dev/null) >"$TMP/fifo" &
 feeder=$!
 bg_pids+=("$feeder")
 CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" - <"$TMP/fifo" >"$TMP/s5.out" 2>"$TMP/s5.err" &
@@ -313,6 +315,33 @@ check "--form without --dry-run exits 2" [ $rc -eq 2 ]
 CAPI_ACCESS_TOKEN="$TOKEN" "$CAPI" send "${M[@]}" /nonexistent/input >/dev/null 2>&1; rc=$?
 check "missing input exits 2" [ $rc -eq 2 ]
 
+# What goes on the wire: openssl s_server prints the request it receives (and
+# never answers, so the send fails on its 0.5 s deadline).
+if command -v openssl >/dev/null 2>&1 &&
+   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
+     -addext subjectAltName=IP:127.0.0.1 -days 1 -keyout "$TMP/wire.key" -out "$TMP/wire.pem" >/dev/null 2>&1; then
+  sleep 10 2>/dev/null | timeout 12 openssl s_server -accept 127.0.0.1:0 -cert "$TMP/wire.pem" -key "$TMP/wire.key" \
+    -naccept 1 >"$TMP/wire.out" 2>&1 &
+  bg_pids+=($!)
+  port=""
+  for _ in $(seq 1 50); do
+    port=$(grep -o 'ACCEPT 127.0.0.1:[0-9]*' "$TMP/wire.out" | sed 's/.*://')
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  CAPI_APP_SECRET=wire-secret timeout 30 "$CAPI" send --endpoint "https://127.0.0.1:$port" --ca "$TMP/wire.pem" \
+    --pixel 42 --token-file "$TMP/token" --api-version v99.0 --test-event-code TEST777 --partner-agent cli-test \
+    --max-attempts 1 --request-timeout-ms 500 "$TMP/three.ndjson" >"$TMP/s11.out" 2>&1; rc=$?
+  proof=$(printf '%s' "$TOKEN" | openssl dgst -sha256 -hmac wire-secret | sed 's/.* //')
+  check "wire: no answer, exit 1" [ $rc -eq 1 ]
+  check "wire: path with --api-version and --pixel, appsecret_proof in the query" \
+    grep -q "^POST /v99.0/42/events?appsecret_proof=$proof HTTP/1.1" "$TMP/wire.out"
+  check "wire: test_event_code and partner_agent in the body" grep -q '"test_event_code":"TEST777","partner_agent":"cli-test"' "$TMP/wire.out"
+  check "wire: the token appears once on the wire" [ "$(grep -c -F "$TOKEN" "$TMP/wire.out")" -eq 1 ]
+  check "wire: the token travels in the body" grep -q "\"access_token\":\"$TOKEN\"}" "$TMP/wire.out"
+  check "wire: three events in one request" [ "$(grep -o '"event_name"' "$TMP/wire.out" | wc -l)" -eq 3 ]
+fi
+
 check "the token never appears in any output" \
   [ -z "$(cat "$TMP"/s*.out "$TMP"/s*.err "$TMP"/*.tsv "$TMP/bar.err" 2>/dev/null | grep -F -e "$TOKEN")" ]
 
@@ -337,11 +366,11 @@ for _ in $(seq 1 100); do
 done
 M2=(--endpoint "$url2" --ca "$TMP/m2/ca.pem" --pixel 1234567890 --token-file "$TMP/token")
 CAPI_APP_SECRET=app-s3cret timeout 60 "$CAPI" send "${M2[@]}" "$TMP/three.ndjson" >"$TMP/a1.out" 2>&1; rc=$?
-check "app secret from the environment: delivered" [ $rc -eq 0 ] && [ "$(val delivered "$TMP/a1.out")" = 3 ]
+check "app secret from the environment: delivered" [ "$rc/$(val delivered "$TMP/a1.out")" = "0/3" ]
 timeout 60 "$CAPI" send "${M2[@]}" --app-secret-file "$TMP/secret" "$TMP/three.ndjson" >"$TMP/a2.out" 2>&1; rc=$?
-check "app secret from a file: delivered" [ $rc -eq 0 ] && [ "$(val delivered "$TMP/a2.out")" = 3 ]
+check "app secret from a file: delivered" [ "$rc/$(val delivered "$TMP/a2.out")" = "0/3" ]
 env -u CAPI_APP_SECRET timeout 60 "$CAPI" send "${M2[@]}" "$TMP/three.ndjson" >"$TMP/a3.out" 2>&1; rc=$?
-check "no app secret: refused by the mock, exit 1" [ $rc -eq 1 ] && [ "$(val failed "$TMP/a3.out")" = 3 ]
+check "no app secret: refused by the mock, exit 1" [ "$rc/$(val failed "$TMP/a3.out")" = "1/3" ]
 check "app secret never printed" [ -z "$(grep -h app-s3cret "$TMP"/a*.out)" ]
 kill -TERM "$mock2" 2>/dev/null
 wait "$mock2"
