@@ -78,7 +78,8 @@ constexpr std::string_view send_usage_text =
     "                            message, the input line)\n"
     "    --progress | --no-progress   progress bar on stderr (default: when a terminal)\n"
     "  tuning:\n"
-    "    --max-in-flight N       events read but without an outcome (default 20000)\n"
+    "    --max-in-flight N       events read but without an outcome (default:\n"
+    "                            2 x connections x max batch = 16000)\n"
     "    --connections N         keep-alive TLS connections (default 8)\n"
     "    --linger-ms MS          a partial batch waits at most this long (default 50)\n"
     "    --request-timeout-ms MS deadline of one request (default 10000)\n"
@@ -104,7 +105,7 @@ struct Args {
     std::string input = "-";
     std::string pixel, endpoint = "https://graph.facebook.com", api_version = "v24.0", ca_file;
     std::string token_file, app_secret_file, rejects_path, failed_path;
-    std::size_t max_in_flight = 20000, connections = 8;
+    std::size_t max_in_flight = 0, connections = 8;  // max_in_flight 0: 2 x connections x max batch
     unsigned max_attempts = 6;
     std::chrono::milliseconds linger{50}, request_timeout{10'000};
 };
@@ -681,6 +682,9 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     if (!std::all_of(a.pixel.begin(), a.pixel.end(), [](char c) { return c >= '0' && c <= '9'; }))
         return usage_error(err, "--pixel: a pixel id is a string of digits");
     opt.destination.pixel_id = a.pixel;
+    // Enough for every connection to carry a full batch while as many fill up
+    // behind them: a real endpoint answers a batch in about a second.
+    if (a.max_in_flight == 0) a.max_in_flight = 2 * a.connections * a.enc.max_batch_events;
     std::string why;
     if (!a.token_file.empty()) {
         opt.destination.access_token = read_secret(a.token_file, why, err);
@@ -709,7 +713,8 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     opt.retry.max_attempts = a.max_attempts;
     opt.linger = a.linger;
     opt.overflow = capi::Overflow::block;
-    opt.queue_capacity = std::max<std::size_t>(1024, a.max_in_flight);
+    // The queue holds only events not yet batched; --max-in-flight bounds the rest.
+    opt.queue_capacity = std::clamp<std::size_t>(a.max_in_flight, 1024, 1 << 16);
 
     if (!a.ca_file.empty()) {
         std::ifstream ca(a.ca_file);
@@ -802,9 +807,12 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
             st.reject(line_no, errors, line);
             continue;
         }
-        if (st.in_flight.load(std::memory_order_seq_cst) >= a.max_in_flight &&
-            !st.wait_in_flight(st.low_water, steady::time_point::max(), true))
-            break;  // interrupted
+        if (st.in_flight.load(std::memory_order_seq_cst) >= a.max_in_flight) {
+            // Partial batches would otherwise sit out their linger while reading
+            // waits for them (a bound below a batch would send one batch per linger).
+            client->async_flush([](std::error_code) {});
+            if (!st.wait_in_flight(st.low_water, steady::time_point::max(), true)) break;  // interrupted
+        }
         st.in_flight.fetch_add(1, std::memory_order_seq_cst);
         st.sent.fetch_add(1, std::memory_order_relaxed);
         client->async_send(std::move(ev), [&st, line_no, kept = keep_lines ? line : std::string()](
