@@ -269,14 +269,18 @@ mkfifo "$TMP/fifo"
 (head -n 50 "$TMP/many2.ndjson"; exec sleep 30 2>/dev/null) >"$TMP/fifo" &
 feeder=$!
 bg_pids+=("$feeder")
-CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" - <"$TMP/fifo" >"$TMP/s5.out" 2>"$TMP/s5.err" &
+CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" --progress - <"$TMP/fifo" >"$TMP/s5.out" 2>"$TMP/s5.err" &
 sender=$!
 bg_pids+=("$sender")
-sleep 1
+for _ in $(seq 1 100); do  # the forced progress bar says when the 50 are delivered (at most 10 s)
+  grep -q "delivered 50 " "$TMP/s5.err" && break
+  sleep 0.1
+done
 kill -INT "$sender"
 wait "$sender"; rc=$?
 kill "$feeder" 2>/dev/null
 check "SIGINT exits 130" [ $rc -eq 130 ]
+check "SIGINT: says reading stopped" grep -q "interrupted, reading stopped" "$TMP/s5.err"
 check "SIGINT: the 50 read are delivered" [ "$(val delivered "$TMP/s5.out")" = 50 ]
 check "SIGINT: summary says the input was not read to the end" grep -q "stopped before the end" "$TMP/s5.out"
 delivered_total=$((delivered_total + 50))
@@ -340,6 +344,52 @@ if command -v openssl >/dev/null 2>&1 &&
   check "wire: the token appears once on the wire" [ "$(grep -c -F "$TOKEN" "$TMP/wire.out")" -eq 1 ]
   check "wire: the token travels in the body" grep -q "\"access_token\":\"$TOKEN\"}" "$TMP/wire.out"
   check "wire: three events in one request" [ "$(grep -o '"event_name"' "$TMP/wire.out" | wc -l)" -eq 3 ]
+
+  # Interrupted with events on the wire to a server that never answers: they get
+  # 5 s, then fail as "client shut down", each in the --failed file. A second
+  # signal within 0.5 s (as `timeout` sends one) is the same ^C; a later one
+  # ends the process at once.
+  sleep 20 2>/dev/null | timeout 22 openssl s_server -accept 127.0.0.1:0 -cert "$TMP/wire.pem" -key "$TMP/wire.key" \
+    -naccept 2 >"$TMP/hang.out" 2>&1 &
+  bg_pids+=($!)
+  port=""
+  for _ in $(seq 1 50); do
+    port=$(grep -o 'ACCEPT 127.0.0.1:[0-9]*' "$TMP/hang.out" | sed 's/.*://')
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  H=(--endpoint "https://127.0.0.1:$port" --ca "$TMP/wire.pem" --pixel 42 --token-file "$TMP/token" --progress)
+  for attempt in once twice; do
+    rm -f "$TMP/fifo2"; mkfifo "$TMP/fifo2"
+    (cat "$TMP/three.ndjson"; exec sleep 30 2>/dev/null) >"$TMP/fifo2" &
+    feeder=$!
+    bg_pids+=("$feeder")
+    "$CAPI" send "${H[@]}" --failed "$TMP/hang.tsv" - <"$TMP/fifo2" >"$TMP/h-$attempt.out" 2>"$TMP/h-$attempt.err" &
+    sender=$!
+    bg_pids+=("$sender")
+    for _ in $(seq 1 100); do
+      grep -q "sent 3 " "$TMP/h-$attempt.err" && break
+      sleep 0.1
+    done
+    started=$(date +%s%N)
+    kill -INT "$sender"
+    sleep 0.1
+    kill -INT "$sender"  # the same ^C, twice
+    if [ $attempt = twice ]; then sleep 0.7; kill -INT "$sender"; fi
+    wait "$sender"; rc=$?
+    took=$(( ($(date +%s%N) - started) / 1000000 ))
+    kill "$feeder" 2>/dev/null
+    check "interrupt ($attempt): exit 130" [ $rc -eq 130 ]
+    if [ $attempt = once ]; then
+      check "interrupt: 5 s for the events in flight, then done" [ $took -ge 4500 -a $took -lt 9000 ]
+      check "interrupt: the 3 events fail as shut down" grep -qE '^ +3 +- +- +- +client shut down' "$TMP/h-once.out"
+      check "interrupt: each in the --failed file" [ "$(cut -f1,2,6 "$TMP/hang.tsv" | sort | tr '\t\n' '  ')" = \
+        "1 failed client shut down 2 failed client shut down 3 failed client shut down " ]
+    else
+      check "second interrupt: ends at once" [ $took -lt 3000 ]
+      check "second interrupt: no summary" [ ! -s "$TMP/h-twice.out" ]
+    fi
+  done
 fi
 
 check "the token never appears in any output" \

@@ -18,6 +18,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -91,7 +92,26 @@ constexpr std::string_view send_usage_text =
 
 // The SIGINT/SIGTERM flag: the reader stops at the next line, the summary still prints.
 volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_interrupt(int) { g_interrupted = 1; }
+timespec g_first_signal{};  // written and read by the handler only
+
+// A second signal ends the process at once, unless it comes within half a second
+// of the first: one ^C often arrives twice (`timeout` sends it to the process and
+// to its group, a terminal to the whole pipeline). Async-signal-safe calls only.
+extern "C" void on_interrupt(int sig) {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (g_interrupted == 0) {
+        g_first_signal = now;
+        g_interrupted = 1;
+        return;
+    }
+    const long long ms = (now.tv_sec - g_first_signal.tv_sec) * 1000LL +
+                         (now.tv_nsec - g_first_signal.tv_nsec) / 1'000'000;
+    if (ms >= 500) {
+        std::signal(sig, SIG_DFL);
+        std::raise(sig);
+    }
+}
 
 bool interrupted() { return g_interrupted != 0; }
 
@@ -359,7 +379,13 @@ const capi::FieldError too_long_error{
 //------------------------------------------------------------------------------
 // --dry-run
 
+void terminal_hint(const Args& a, std::ostream& err) {
+    if (a.input == "-" && ::isatty(0))
+        err << "capi send: reading events from the terminal, one per line; end with Ctrl-D\n";
+}
+
 int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
+    terminal_hint(a, err);
     capi::EventReader reader(a.rd);
     capi::BatchEncoder encoder(a.enc);
     capi::Event ev;
@@ -767,6 +793,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         }
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
+    terminal_hint(a, err);
     const bool show_bar = a.progress == 1 || (a.progress == -1 && io.err_is_tty == 1);
     const auto start = steady::now();
     std::mutex bar_mu;
@@ -835,7 +862,8 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         }
         st.wait_in_flight(0, steady::now() + 5s, false);
     }
-    client->shutdown(5s);
+    // After an interrupt the 5 s have been waited already: what is left fails now.
+    client->shutdown(interrupted() ? 500ms : 5s);
     client.reset();
     // The completions shutdown() failed are posted to ioc: let them run (every
     // line then has its outcome), then stop, so no idle timer holds the join.
@@ -891,15 +919,14 @@ int run_send(int argc, char** argv, const SendStreams& io) {
     if (io.handle_signals) {
         struct sigaction sa {};
         sa.sa_handler = on_interrupt;
-        sa.sa_flags = static_cast<int>(SA_RESETHAND);  // a second ^C ends the process at once
         sigemptyset(&sa.sa_mask);
+        sigaddset(&sa.sa_mask, SIGINT);
+        sigaddset(&sa.sa_mask, SIGTERM);
         sigaction(SIGINT, &sa, nullptr);
         sigaction(SIGTERM, &sa, nullptr);
     }
     Input input;
     if (!input.open(a.input, err)) return send_usage;
-    if (a.input == "-" && ::isatty(0))
-        err << "capi send: reading events from the terminal, one per line; end with Ctrl-D\n";
     if (a.dry_run) return dry_run(a, input, out, err);
     return real_send(a, input, streams, out, err);
 }
