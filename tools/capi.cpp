@@ -44,7 +44,8 @@ constexpr std::string_view usage_text =
     "      Runs capi's mock of Meta's Graph API /events edge over TLS on 127.0.0.1 until\n"
     "      interrupted; prints its URL; --cert-out writes the CA as DIR/ca.pem.\n"
     "  capi bench [--events N] [--producers P] [--coroutines C] ...   end-to-end benchmark (--help)\n"
-    "  capi --version\n";
+    "  capi --version\n"
+    "docs/cli.md documents every command, option and exit status.\n";
 
 int usage_error(std::string_view why) {
     std::cerr << "capi: " << why << "\n" << usage_text;
