@@ -210,7 +210,9 @@ check "rejects file: bad JSON has no field" grep -qP '^2\t-\tinvalid JSON' "$TMP
 check "failed file: line 6, code 100 and the trace" \
   [ "$(cut -f1-5 "$TMP/fail.tsv")" = "$(printf '6\tfailed\t100\t0\t%s' "$trace")" ]
 check "failed file: original line" [ "$(cut -f7 "$TMP/fail.tsv")" = "$(sed -n 6p "$TMP/mixed.ndjson")" ]
-check "no progress bar when stderr is not a terminal" [ ! -s "$TMP/s1.err" ]
+check "no progress bar when stderr is not a terminal" [ -z "$(tr -d '\n' <"$TMP/s1.err" | tr -cd '\r\033')" ]
+check "dropped PII value reported on stderr" [ "$(cat "$TMP/s1.err")" = "line 5: value dropped: user_data.em[0]: email must contain exactly one '@'" ]
+check "dropped PII value counted" [ "$(val pii_dropped "$TMP/s1.out")" = 1 ]
 
 # An invalid PII value under --reject-invalid-pii: found by the client's encoder,
 # still reported as a rejected line with its field.

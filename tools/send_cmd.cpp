@@ -11,6 +11,7 @@
 #include <capi/client.hpp>
 #include <capi/encode.hpp>
 #include <capi/ndjson.hpp>
+#include <capi/normalize.hpp>
 #include <capi/validate.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -484,6 +485,32 @@ std::string fbtrace_of(const capi::SendResult& r) {
     return r.graph ? r.graph->fbtrace_id : std::string{};
 }
 
+// The customer-information values the client's encoder will drop (InvalidPiiPolicy::
+// drop_value): the client sends the event without them and says nothing, the dry
+// run reports them, so the send reports them too. Paths as the encoder's.
+void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi::FieldError>& out) {
+    using F = capi::Field;
+    auto check = [&](F f, std::string_view key, std::string_view value, std::optional<std::size_t> index) {
+        std::string_view reason;
+        if (capi::normalize_into(f, value, scratch, reason) != capi::NormalizeStatus::rejected) return;
+        std::string path = "user_data.";
+        path += key;
+        if (index) path += "[" + std::to_string(*index) + "]";
+        out.push_back({std::move(path), std::string(reason)});
+    };
+    const std::pair<F, const std::vector<std::string>*> multi[] = {
+        {F::em, &ud.em}, {F::ph, &ud.ph}, {F::fn, &ud.fn}, {F::ln, &ud.ln}, {F::ge, &ud.ge},
+        {F::db, &ud.db}, {F::ct, &ud.ct}, {F::st, &ud.st}, {F::zp, &ud.zp}, {F::country, &ud.country},
+        {F::external_id, &ud.external_id}};
+    for (const auto& [f, values] : multi)
+        for (std::size_t i = 0; i < values->size(); ++i) check(f, capi::to_string(f), (*values)[i], i);
+    const std::pair<F, const std::optional<std::string>*> single[] = {
+        {F::f5first, &ud.f5first}, {F::f5last, &ud.f5last}, {F::fi, &ud.fi},
+        {F::dobd, &ud.dobd},       {F::dobm, &ud.dobm},     {F::doby, &ud.doby}};
+    for (const auto& [f, value] : single)
+        if (*value) check(f, capi::to_string(f), **value, std::nullopt);
+}
+
 // Shared by the reader (main thread), the completions (io thread) and the progress thread.
 struct SendState {
     std::atomic<std::uint64_t> in_flight{0}, sent{0}, delivered{0}, failed{0}, expired{0}, dropped{0},
@@ -498,8 +525,19 @@ struct SendState {
     bool write_rejects = false, write_failures = false;
     std::ostream* err = nullptr;
     bool bar_shown = false;  // a progress line is on the screen
-    std::uint64_t rejects_printed = 0;
-    static constexpr std::uint64_t max_printed_rejects = 10;
+    std::uint64_t rejects_printed = 0, values_dropped = 0, drops_printed = 0;
+    static constexpr std::uint64_t max_printed_rejects = 10, max_printed_drops = 10;
+
+    /// Values the encoder will drop from an event that is still sent. Takes mu.
+    void dropped_values(std::size_t line_no, const std::vector<capi::FieldError>& drops) {
+        std::lock_guard lock(mu);
+        for (const auto& d : drops) {
+            ++values_dropped;
+            if (drops_printed++ >= max_printed_drops) continue;
+            clear_bar();
+            *err << "line " << line_no << ": value dropped: " << d.path << ": " << d.reason << "\n";
+        }
+    }
 
     // Wipes the progress line before other text goes to the terminal. Holds mu.
     void clear_bar() {
@@ -670,6 +708,8 @@ void print_summary(SendState& st, const Args& a, std::ostream& out, std::size_t 
     }
     row("expired", expired);
     if (dropped) row("dropped", dropped);
+    if (st.values_dropped)
+        row("pii_dropped", st.values_dropped, "invalid customer-information values left out; their events were sent");
     out << "  " << std::left << std::setw(12) << "throughput" << std::right << std::setw(12)
         << static_cast<std::uint64_t>(secs > 0 ? static_cast<double>(delivered) / secs : 0.0)
         << "  events/s delivered\n";
@@ -816,6 +856,9 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     std::string line;
     std::size_t lines = 0;
     const bool keep_lines = st.write_rejects || st.write_failures;
+    const bool check_pii = a.enc.invalid_pii == capi::InvalidPiiPolicy::drop_value;
+    std::vector<capi::FieldError> drops;
+    std::string scratch;
     for (Input::Got got; !interrupted() && (got = input.next(line)) != Input::Got::end;) {
         ++lines;
         const auto line_no = input.line_no();
@@ -833,6 +876,11 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         if (auto errors = capi::validate(ev, std::chrono::system_clock::now(), a.enc.validation); !errors.empty()) {
             st.reject(line_no, errors, line);
             continue;
+        }
+        if (check_pii) {
+            drops.clear();
+            pii_drops(ev.user_data, scratch, drops);
+            if (!drops.empty()) st.dropped_values(line_no, drops);
         }
         if (st.in_flight.load(std::memory_order_seq_cst) >= a.max_in_flight) {
             // Partial batches would otherwise sit out their linger while reading
@@ -887,6 +935,9 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         if (!st.write_rejects && st.rejects_printed > SendState::max_printed_rejects)
             err << "capi send: " << st.rejects_printed - SendState::max_printed_rejects
                 << " more rejected lines not shown (--rejects FILE writes them all)\n";
+        if (st.drops_printed > SendState::max_printed_drops)
+            err << "capi send: " << st.drops_printed - SendState::max_printed_drops
+                << " more dropped values not shown (capi send --dry-run lists them all)\n";
     }
     st.rejects.close();
     st.failures.close();
