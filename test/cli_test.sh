@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# End-to-end tests of the `capi` program: normalize and send --dry-run.
+# End-to-end tests of the `capi` program: normalize, send --dry-run, mock-server,
+# and real sends to `capi mock-server` over TLS on 127.0.0.1. Every background
+# process runs under `timeout` and is killed by the EXIT trap.
 # Usage: cli_test.sh PATH_TO_CAPI
 set -uo pipefail
 CAPI=$1
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+bg_pids=()
+cleanup() {  # TERM first: `timeout` passes it on to the process it runs
+  for p in "${bg_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  sleep 0.2
+  for p in "${bg_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  [ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
+}
+trap cleanup EXIT
 fails=0
 checks=0
 
@@ -120,8 +129,6 @@ check "unknown key named" grep -q "brand_new_field" "$TMP/err"
 "$CAPI" send --dry-run --now $NOW --pass-unknown "$TMP/unk.ndjson" >"$TMP/out" 2>/dev/null; rc=$?
 check "unknown key passed through" grep -q '"brand_new_field":1' "$TMP/out"
 
-"$CAPI" send "$TMP/seed.ndjson" >/dev/null 2>&1; rc=$?
-check "send without --dry-run is refused" [ $rc -eq 2 ]
 "$CAPI" send --dry-run /nonexistent/file >/dev/null 2>&1; rc=$?
 check "missing file exits 2" [ $rc -eq 2 ]
 
@@ -130,9 +137,12 @@ check "bad CAPI_SHA256_IMPL exits 2" [ $rc -eq 2 ]
 check "bad CAPI_SHA256_IMPL named" grep -q "CAPI_SHA256_IMPL=bogus" <<<"$err"
 
 # --- capi mock-server -------------------------------------------------------
-printf 'file-token' > "$TMP/token"
-timeout 60 "$CAPI" mock-server --cert-out "$TMP" --token-file "$TMP/token" >"$TMP/mock.out" 2>"$TMP/mock.err" &
+TOKEN="tok-$RANDOM$RANDOM-do-not-print"
+printf "%s" "$TOKEN" > "$TMP/token"
+chmod 600 "$TMP/token"
+timeout 120 "$CAPI" mock-server --cert-out "$TMP" --token-file "$TMP/token" >"$TMP/mock.out" 2>"$TMP/mock.err" &
 mock_pid=$!
+bg_pids+=("$mock_pid")
 url=""
 for _ in $(seq 1 100); do  # at most 10 s for the URL line
   url=$(head -n 1 "$TMP/mock.out" 2>/dev/null)
@@ -146,12 +156,276 @@ if command -v curl >/dev/null 2>&1 && [ -n "$url" ]; then
   data="[{\"event_name\":\"Purchase\",\"event_time\":$((NOWREAL - 3600)),\"user_data\":{\"em\":[\"309a0a5c3e211326ae75ca18196d301a9bdbd1a882a4d2569511033da23f0abd\"],\"client_ip_address\":\"123.123.123.123\",\"client_user_agent\":\"ua\"},\"custom_data\":{\"currency\":\"usd\",\"value\":123.45},\"event_source_url\":\"http://jaspers-market.com/product/123\",\"action_source\":\"website\"}]"
   reply=$(curl -sS --max-time 10 --cacert "$TMP/ca.pem" -F "data=$data" -F "access_token=<$TMP/token" "$url/v24.0/123/events")
   check "curl -F example accepted by the mock" grep -q '"events_received":1' <<<"$reply"
+  grep -q '"events_received":1' <<<"$reply" && curl_ok=1
   reply=$(curl -sS --max-time 10 --cacert "$TMP/ca.pem" -F "data=$data" -F "access_token=wrong" "$url/v24.0/123/events")
   check "wrong token refused with code 190" grep -q '"code":190' <<<"$reply"
 fi
+
+# --- capi send to the mock ----------------------------------------------------
+# Summary rows are "  NAME  NUMBER ..."; val NAME FILE prints NUMBER.
+val() { awk -v k="$1" '$1 == k { print $2; exit }' "$2"; }
+delivered_total=0
+[ "${curl_ok:-0}" -eq 1 ] && delivered_total=1
+NOWREAL=$(date +%s)
+T2=$((NOWREAL - 3600))
+OLD2=$((NOWREAL - 8 * 24 * 3600))
+M=(--endpoint "$url" --ca "$TMP/ca.pem" --pixel 1234567890)
+good() {  # good ID: one valid event
+  echo "{\"event_name\":\"Lead\",\"event_time\":$T2,\"event_id\":\"$1\",\"action_source\":\"email\",\"user_data\":{\"em\":\"$1@example.com\"}}"
+}
+{
+  good g1
+  echo '{"event_name":"Purchase", not json'
+  echo
+  echo "{\"event_name\":\"Lead\",\"event_time\":$OLD2,\"action_source\":\"email\",\"user_data\":{\"em\":\"old@example.com\"}}"
+  echo "{\"event_name\":\"Lead\",\"event_time\":$T2,\"event_id\":\"g2\",\"action_source\":\"email\",\"user_data\":{\"em\":\"bad-email\",\"ph\":\"+1 650 555 1212\"}}"
+  echo "{\"event_name\":\"Lead\",\"event_time\":$T2,\"event_id\":\"u1\",\"action_source\":\"email\",\"user_data\":{\"em\":\"u@example.com\"},\"brand_new_field\":1}"
+  good g3
+} > "$TMP/mixed.ndjson"
+
+# Token from the environment; the unknown key passes the client (--pass-unknown)
+# and the mock refuses its batch with code 100: the client splits the batch and
+# only that event fails.
+CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" --pass-unknown --rejects "$TMP/rej.tsv" \
+  --failed "$TMP/fail.tsv" "$TMP/mixed.ndjson" >"$TMP/s1.out" 2>"$TMP/s1.err"; rc=$?
+check "mixed send exits 1" [ $rc -eq 1 ]
+check "mixed: 6 lines" grep -q "^capi send: 6 lines from $TMP/mixed.ndjson" "$TMP/s1.out"
+check "mixed: accepted 4" [ "$(val accepted "$TMP/s1.out")" = 4 ]
+check "mixed: delivered 3" [ "$(val delivered "$TMP/s1.out")" = 3 ]
+check "mixed: rejected 2" [ "$(val rejected "$TMP/s1.out")" = 2 ]
+check "mixed: failed 1" [ "$(val failed "$TMP/s1.out")" = 1 ]
+check "mixed: expired 0" [ "$(val expired "$TMP/s1.out")" = 0 ]
+check "mixed: throughput and elapsed rows" grep -qE '^  elapsed +[0-9]+\.[0-9]{3}  s$' "$TMP/s1.out"
+delivered_total=$((delivered_total + 3))
+# The failure table: count, code, subcode, fbtrace_id, message.
+frow=$(awk '$1 == 1 && $2 == 100' "$TMP/s1.out")
+trace=$(awk '{ print $4 }' <<<"$frow")
+check "code 100 row with an fbtrace_id" grep -qE '^[A-Za-z0-9_-]{8,}$' <<<"$trace"
+check "code 100 row has Meta's message" grep -q 'Unexpected key "brand_new_field"' <<<"$frow"
+check "rejects file: lines 2 and 4" [ "$(cut -f1 "$TMP/rej.tsv" | tr '\n' ' ')" = "2 4 " ]
+check "rejects file: field path" [ "$(awk -F'\t' '$1 == 4 { print $2 }' "$TMP/rej.tsv")" = "event_time" ]
+check "rejects file: reason" grep -qP '^4\tevent_time\t.*7 days' "$TMP/rej.tsv"
+check "rejects file: original line" [ "$(awk -F'\t' '$1 == 4 { print $4 }' "$TMP/rej.tsv")" = "$(sed -n 4p "$TMP/mixed.ndjson")" ]
+check "rejects file: bad JSON has no field" grep -qP '^2\t-\tinvalid JSON' "$TMP/rej.tsv"
+check "failed file: line 6, code 100 and the trace" \
+  [ "$(cut -f1-5 "$TMP/fail.tsv")" = "$(printf '6\tfailed\t100\t0\t%s' "$trace")" ]
+check "failed file: original line" [ "$(cut -f7 "$TMP/fail.tsv")" = "$(sed -n 6p "$TMP/mixed.ndjson")" ]
+check "no progress bar when stderr is not a terminal" [ -z "$(tr -d '\n' <"$TMP/s1.err" | tr -cd '\r\033')" ]
+check "dropped PII value reported on stderr" [ "$(cat "$TMP/s1.err")" = "line 5: value dropped: user_data.em[0]: email must contain exactly one '@'" ]
+check "dropped PII value counted" [ "$(val pii_dropped "$TMP/s1.out")" = 1 ]
+
+# An invalid PII value under --reject-invalid-pii: found by the client's encoder,
+# still reported as a rejected line with its field.
+sed -n 5p "$TMP/mixed.ndjson" > "$TMP/pii.ndjson"
+good p1 >> "$TMP/pii.ndjson"
+CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" --reject-invalid-pii --rejects "$TMP/rej2.tsv" \
+  "$TMP/pii.ndjson" >"$TMP/s10.out" 2>&1; rc=$?
+check "invalid PII rejected: exit 1" [ $rc -eq 1 ]
+check "invalid PII rejected: counts" [ "$(val delivered "$TMP/s10.out")/$(val rejected "$TMP/s10.out")" = "1/1" ]
+check "invalid PII rejected: field in the rejects file" grep -qP '^1\tuser_data\.em\[0\]\t' "$TMP/rej2.tsv"
+delivered_total=$((delivered_total + 1))
+
+# 2500 events from stdin, token from a file, batches of 300: all delivered.
+for i in $(seq 1 2500); do good "m$i"; done > "$TMP/many2.ndjson"
+env -u CAPI_ACCESS_TOKEN timeout 60 "$CAPI" send "${M[@]}" --token-file "$TMP/token" --max-batch 300 - \
+  <"$TMP/many2.ndjson" >"$TMP/s2.out" 2>"$TMP/s2.err"; rc=$?
+check "2500 to the mock exits 0" [ $rc -eq 0 ]
+check "2500: from stdin" grep -q "^capi send: 2500 lines from stdin" "$TMP/s2.out"
+check "2500: accepted 2500" [ "$(val accepted "$TMP/s2.out")" = 2500 ]
+check "2500: delivered 2500" [ "$(val delivered "$TMP/s2.out")" = 2500 ]
+check "2500: rejected 0, failed 0" [ "$(val rejected "$TMP/s2.out")/$(val failed "$TMP/s2.out")" = "0/0" ]
+check "2500: throughput > 0" [ "$(val throughput "$TMP/s2.out")" -gt 0 ]
+check "2500: nothing on stderr" [ ! -s "$TMP/s2.err" ]
+delivered_total=$((delivered_total + 2500))
+
+# A wrong token: every event fails with Graph code 190 and Meta's fbtrace_id.
+{ good w1; good w2; good w3; } > "$TMP/three.ndjson"
+CAPI_ACCESS_TOKEN="wrong-$TOKEN" timeout 60 "$CAPI" send "${M[@]}" "$TMP/three.ndjson" >"$TMP/s3.out" 2>"$TMP/s3.err"; rc=$?
+check "wrong token exits 1" [ $rc -eq 1 ]
+check "wrong token: failed 3" [ "$(val failed "$TMP/s3.out")" = 3 ]
+check "wrong token: code 190 row with fbtrace_id" grep -qE '^ +3 +190 +0 +[A-Za-z0-9_-]{8,}  .*access token' "$TMP/s3.out"
+
+# Progress bar on a terminal: script(1) runs the send on a pseudo-terminal and
+# records it in bar.err; the feeder stalls 0.6 s so the bar is drawn a few times.
+if command -v script >/dev/null 2>&1; then
+  timeout 60 script -qec "(head -n 20 $TMP/many2.ndjson; sleep 0.6) | $CAPI send --endpoint $url --ca $TMP/ca.pem --pixel 1234567890 --token-file $TMP/token -" "$TMP/bar.err" >/dev/null; rc=$?
+  check "send on a terminal exits 0" [ $rc -eq 0 ]
+  check "progress bar drawn on the terminal" grep -q 'delivered 20 .* ev/s' "$TMP/bar.err"
+  bars=$(tr '\r' '\n' <"$TMP/bar.err" | grep -c 'ev/s')
+  check "progress bar at most ~10 draws a second" [ "$bars" -ge 2 -a "$bars" -le 12 ]
+  delivered_total=$((delivered_total + 20))
+fi
+
+# More than 10 rejects without --rejects: 10 shown, the rest counted.
+{ for i in $(seq 1 12); do echo "not json $i"; done; good r1; } > "$TMP/rej12.ndjson"
+CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" "$TMP/rej12.ndjson" >"$TMP/s4.out" 2>"$TMP/s4.err"; rc=$?
+check "12 rejects exit 1" [ $rc -eq 1 ]
+check "12 rejects: 10 shown" [ "$(grep -c '^line [0-9]*: invalid JSON' "$TMP/s4.err")" -eq 10 ]
+check "12 rejects: 2 more counted" grep -q "2 more rejected lines not shown" "$TMP/s4.err"
+check "12 rejects: the good line delivered" [ "$(val delivered "$TMP/s4.out")/$(val rejected "$TMP/s4.out")" = "1/12" ]
+delivered_total=$((delivered_total + 1))
+
+# Ctrl-C: a producer that stalls; SIGINT stops reading, what was read is settled
+# and summarized, exit 130.
+mkfifo "$TMP/fifo"
+(head -n 50 "$TMP/many2.ndjson"; exec sleep 30 2>/dev/null) >"$TMP/fifo" &
+feeder=$!
+bg_pids+=("$feeder")
+CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" --progress - <"$TMP/fifo" >"$TMP/s5.out" 2>"$TMP/s5.err" &
+sender=$!
+bg_pids+=("$sender")
+for _ in $(seq 1 100); do  # the forced progress bar says when the 50 are delivered (at most 10 s)
+  grep -q "delivered 50 " "$TMP/s5.err" && break
+  sleep 0.1
+done
+kill -INT "$sender"
+wait "$sender"; rc=$?
+kill "$feeder" 2>/dev/null
+check "SIGINT exits 130" [ $rc -eq 130 ]
+check "SIGINT: says reading stopped" grep -q "interrupted, reading stopped" "$TMP/s5.err"
+check "SIGINT: the 50 read are delivered" [ "$(val delivered "$TMP/s5.out")" = 50 ]
+check "SIGINT: summary says the input was not read to the end" grep -q "stopped before the end" "$TMP/s5.out"
+delivered_total=$((delivered_total + 50))
+
+# TLS verification stays on: the mock's certificate is not in the system store.
+CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send --endpoint "$url" --pixel 1234567890 "$TMP/three.ndjson" \
+  >"$TMP/s6.out" 2>&1; rc=$?
+check "untrusted certificate exits 1" [ $rc -eq 1 ]
+check "untrusted certificate reported" grep -q "certificate verification failed" "$TMP/s6.out"
+
+# Tokens and secrets never on the command line; the value is never echoed.
+"$CAPI" send "${M[@]}" --token "$TOKEN" "$TMP/three.ndjson" >"$TMP/s7.out" 2>&1; rc=$?
+check "--token refused with exit 2" [ $rc -eq 2 ]
+check "--token refusal says why and what to use" grep -q "process list.*CAPI_ACCESS_TOKEN.*--token-file" "$TMP/s7.out"
+"$CAPI" send "${M[@]}" "--access-token=$TOKEN" "$TMP/three.ndjson" >>"$TMP/s7.out" 2>&1; rc=$?
+check "--access-token= refused" [ $rc -eq 2 ]
+"$CAPI" send "${M[@]}" --app-secret s3cr3t "$TMP/three.ndjson" >>"$TMP/s7.out" 2>&1; rc=$?
+check "--app-secret refused" [ $rc -eq 2 ]
+check "a refused secret is not echoed" [ -z "$(grep -e "$TOKEN" -e s3cr3t "$TMP/s7.out")" ]
+
+# Configuration errors exit 2 before sending anything.
+env -u CAPI_ACCESS_TOKEN "$CAPI" send "${M[@]}" "$TMP/three.ndjson" >/dev/null 2>"$TMP/s8.err"; rc=$?
+check "no token exits 2" [ $rc -eq 2 ]
+check "no token says where a token comes from" grep -q "CAPI_ACCESS_TOKEN" "$TMP/s8.err"
+CAPI_ACCESS_TOKEN="$TOKEN" env -u CAPI_PIXEL_ID "$CAPI" send --endpoint "$url" --ca "$TMP/ca.pem" "$TMP/three.ndjson" >/dev/null 2>&1; rc=$?
+check "no pixel exits 2" [ $rc -eq 2 ]
+"$CAPI" send "${M[@]}" --token-file /nonexistent/token "$TMP/three.ndjson" >/dev/null 2>&1; rc=$?
+check "unreadable token file exits 2" [ $rc -eq 2 ]
+CAPI_ACCESS_TOKEN="$TOKEN" "$CAPI" send --endpoint "http://127.0.0.1:1" --pixel 1 "$TMP/three.ndjson" >/dev/null 2>"$TMP/s9.err"; rc=$?
+check "plaintext endpoint exits 2" [ $rc -eq 2 ]
+check "plaintext endpoint names the option" grep -q "endpoint" "$TMP/s9.err"
+CAPI_ACCESS_TOKEN="$TOKEN" "$CAPI" send "${M[@]}" --rejects /nonexistent/dir/rej "$TMP/three.ndjson" >/dev/null 2>&1; rc=$?
+check "unwritable --rejects exits 2" [ $rc -eq 2 ]
+CAPI_ACCESS_TOKEN="$TOKEN" "$CAPI" send "${M[@]}" --form "$TMP/three.ndjson" >/dev/null 2>&1; rc=$?
+check "--form without --dry-run exits 2" [ $rc -eq 2 ]
+CAPI_ACCESS_TOKEN="$TOKEN" "$CAPI" send "${M[@]}" /nonexistent/input >/dev/null 2>&1; rc=$?
+check "missing input exits 2" [ $rc -eq 2 ]
+
+# What goes on the wire: openssl s_server prints the request it receives (and
+# never answers, so the send fails on its 0.5 s deadline).
+if command -v openssl >/dev/null 2>&1 &&
+   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
+     -addext subjectAltName=IP:127.0.0.1 -days 1 -keyout "$TMP/wire.key" -out "$TMP/wire.pem" >/dev/null 2>&1; then
+  sleep 10 2>/dev/null | timeout 12 openssl s_server -accept 127.0.0.1:0 -cert "$TMP/wire.pem" -key "$TMP/wire.key" \
+    -naccept 1 >"$TMP/wire.out" 2>&1 &
+  bg_pids+=($!)
+  port=""
+  for _ in $(seq 1 50); do
+    port=$(grep -o 'ACCEPT 127.0.0.1:[0-9]*' "$TMP/wire.out" | sed 's/.*://')
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  CAPI_APP_SECRET=wire-secret timeout 30 "$CAPI" send --endpoint "https://127.0.0.1:$port" --ca "$TMP/wire.pem" \
+    --pixel 42 --token-file "$TMP/token" --api-version v99.0 --test-event-code TEST777 --partner-agent cli-test \
+    --max-attempts 1 --request-timeout-ms 500 "$TMP/three.ndjson" >"$TMP/s11.out" 2>&1; rc=$?
+  proof=$(printf '%s' "$TOKEN" | openssl dgst -sha256 -hmac wire-secret | sed 's/.* //')
+  check "wire: no answer, exit 1" [ $rc -eq 1 ]
+  check "wire: path with --api-version and --pixel, appsecret_proof in the query" \
+    grep -q "^POST /v99.0/42/events?appsecret_proof=$proof HTTP/1.1" "$TMP/wire.out"
+  check "wire: test_event_code and partner_agent in the body" grep -q '"test_event_code":"TEST777","partner_agent":"cli-test"' "$TMP/wire.out"
+  check "wire: the token appears once on the wire" [ "$(grep -c -F "$TOKEN" "$TMP/wire.out")" -eq 1 ]
+  check "wire: the token travels in the body" grep -q "\"access_token\":\"$TOKEN\"}" "$TMP/wire.out"
+  check "wire: three events in one request" [ "$(grep -o '"event_name"' "$TMP/wire.out" | wc -l)" -eq 3 ]
+
+  # Interrupted with events on the wire to a server that never answers: they get
+  # 5 s, then fail as "client shut down", each in the --failed file. A second
+  # signal within 0.5 s (as `timeout` sends one) is the same ^C; a later one
+  # ends the process at once.
+  sleep 20 2>/dev/null | timeout 22 openssl s_server -accept 127.0.0.1:0 -cert "$TMP/wire.pem" -key "$TMP/wire.key" \
+    -naccept 2 >"$TMP/hang.out" 2>&1 &
+  bg_pids+=($!)
+  port=""
+  for _ in $(seq 1 50); do
+    port=$(grep -o 'ACCEPT 127.0.0.1:[0-9]*' "$TMP/hang.out" | sed 's/.*://')
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  H=(--endpoint "https://127.0.0.1:$port" --ca "$TMP/wire.pem" --pixel 42 --token-file "$TMP/token" --progress)
+  for attempt in once twice; do
+    rm -f "$TMP/fifo2"; mkfifo "$TMP/fifo2"
+    (cat "$TMP/three.ndjson"; exec sleep 30 2>/dev/null) >"$TMP/fifo2" &
+    feeder=$!
+    bg_pids+=("$feeder")
+    "$CAPI" send "${H[@]}" --failed "$TMP/hang.tsv" - <"$TMP/fifo2" >"$TMP/h-$attempt.out" 2>"$TMP/h-$attempt.err" &
+    sender=$!
+    bg_pids+=("$sender")
+    for _ in $(seq 1 100); do
+      grep -q "sent 3 " "$TMP/h-$attempt.err" && break
+      sleep 0.1
+    done
+    started=$(date +%s%N)
+    kill -INT "$sender"
+    sleep 0.1
+    kill -INT "$sender"  # the same ^C, twice
+    if [ $attempt = twice ]; then sleep 0.7; kill -INT "$sender"; fi
+    wait "$sender"; rc=$?
+    took=$(( ($(date +%s%N) - started) / 1000000 ))
+    kill "$feeder" 2>/dev/null
+    check "interrupt ($attempt): exit 130" [ $rc -eq 130 ]
+    if [ $attempt = once ]; then
+      check "interrupt: 5 s for the events in flight, then done" [ $took -ge 4500 -a $took -lt 9000 ]
+      check "interrupt: the 3 events fail as shut down" grep -qE '^ +3 +- +- +- +client shut down' "$TMP/h-once.out"
+      check "interrupt: each in the --failed file" [ "$(cut -f1,2,6 "$TMP/hang.tsv" | sort | tr '\t\n' '  ')" = \
+        "1 failed client shut down 2 failed client shut down 3 failed client shut down " ]
+    else
+      check "second interrupt: ends at once" [ $took -lt 3000 ]
+      check "second interrupt: no summary" [ ! -s "$TMP/h-twice.out" ]
+    fi
+  done
+fi
+
+check "the token never appears in any output" \
+  [ -z "$(cat "$TMP"/s*.out "$TMP"/s*.err "$TMP"/*.tsv "$TMP/bar.err" 2>/dev/null | grep -F -e "$TOKEN")" ]
+
 kill -TERM $mock_pid 2>/dev/null
 wait $mock_pid; rc=$?
 check "mock-server stops cleanly on SIGTERM" [ $rc -eq 0 ]
+check "the mock accepted exactly the events capi send reported delivered" \
+  grep -q " $delivered_total events accepted" "$TMP/mock.err"
+
+# appsecret_proof: a mock that requires it, the secret from the environment or a file.
+printf "app-s3cret\n" > "$TMP/secret"
+mkdir -p "$TMP/m2"
+timeout 60 "$CAPI" mock-server --cert-out "$TMP/m2" --token-file "$TMP/token" --app-secret-file "$TMP/secret" \
+  >"$TMP/mock2.out" 2>"$TMP/mock2.err" &
+mock2=$!
+bg_pids+=("$mock2")
+url2=""
+for _ in $(seq 1 100); do
+  url2=$(head -n 1 "$TMP/mock2.out" 2>/dev/null)
+  [ -n "$url2" ] && break
+  sleep 0.1
+done
+M2=(--endpoint "$url2" --ca "$TMP/m2/ca.pem" --pixel 1234567890 --token-file "$TMP/token")
+CAPI_APP_SECRET=app-s3cret timeout 60 "$CAPI" send "${M2[@]}" "$TMP/three.ndjson" >"$TMP/a1.out" 2>&1; rc=$?
+check "app secret from the environment: delivered" [ "$rc/$(val delivered "$TMP/a1.out")" = "0/3" ]
+timeout 60 "$CAPI" send "${M2[@]}" --app-secret-file "$TMP/secret" "$TMP/three.ndjson" >"$TMP/a2.out" 2>&1; rc=$?
+check "app secret from a file: delivered" [ "$rc/$(val delivered "$TMP/a2.out")" = "0/3" ]
+env -u CAPI_APP_SECRET timeout 60 "$CAPI" send "${M2[@]}" "$TMP/three.ndjson" >"$TMP/a3.out" 2>&1; rc=$?
+check "no app secret: refused by the mock, exit 1" [ "$rc/$(val failed "$TMP/a3.out")" = "1/3" ]
+check "app secret never printed" [ -z "$(grep -h app-s3cret "$TMP"/a*.out)" ]
+kill -TERM "$mock2" 2>/dev/null
+wait "$mock2"
 
 echo "$((checks - fails)) checks passed, $fails failed"
 [ $fails -eq 0 ]
