@@ -495,7 +495,11 @@ void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi:
         if (capi::normalize_into(f, value, scratch, reason) != capi::NormalizeStatus::rejected) return;
         std::string path = "user_data.";
         path += key;
-        if (index) path += "[" + std::to_string(*index) + "]";
+        if (index) {  // appended piecewise: g++ 12 warns falsely on "[" + std::to_string(i) + "]"
+            path += '[';
+            path += std::to_string(*index);
+            path += ']';
+        }
         out.push_back({std::move(path), std::string(reason)});
     };
     const std::pair<F, const std::vector<std::string>*> multi[] = {
