@@ -7,6 +7,7 @@
 #include <capi/ndjson.hpp>
 #include <capi/normalize.hpp>
 #include <capi/sha256.hpp>
+#include <capi/version.hpp>
 
 #include "mock_server_cmd.hpp"
 #include "../bench/e2e.hpp"
@@ -233,7 +234,7 @@ int main(int argc, char** argv) {
     if (argc < 2) return usage_error("no command");
     std::string_view cmd = argv[1];
     if (cmd == "--version" || cmd == "version") {
-        std::cout << "capi 0.1.0 (sha256: " << capi::sha256::implementation_name() << ")\n";
+        std::cout << "capi " << capi::version() << " (sha256: " << capi::sha256::implementation_name() << ")\n";
         return 0;
     }
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {

@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 /// Where an event goes. Batches never mix destinations.
@@ -207,5 +208,6 @@ private:
 };
 
 } // namespace capi
+#pragma GCC visibility pop
 
 #include <capi/detail/client_impl.hpp>

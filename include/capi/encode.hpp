@@ -17,6 +17,7 @@
 #include <capi/event.hpp>
 #include <capi/validate.hpp>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 /// What happens to an event when one of its PII values is rejected by normalization.
@@ -95,3 +96,4 @@ private:
 };
 
 } // namespace capi
+#pragma GCC visibility pop

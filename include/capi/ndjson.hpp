@@ -10,6 +10,7 @@
 #include <capi/event.hpp>
 #include <capi/validate.hpp>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 struct ReaderOptions {
@@ -37,3 +38,4 @@ private:
 };
 
 } // namespace capi
+#pragma GCC visibility pop

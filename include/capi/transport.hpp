@@ -25,6 +25,7 @@
 #include <system_error>
 #include <vector>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 enum class BodyFormat : std::uint8_t {
@@ -198,5 +199,6 @@ private:
 };
 
 } // namespace capi
+#pragma GCC visibility pop
 
 #include <capi/detail/sender_impl.hpp>

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi::testing {
 
 /// Which certificate the server presents.
@@ -126,3 +127,4 @@ private:
 };
 
 } // namespace capi::testing
+#pragma GCC visibility pop
