@@ -199,7 +199,7 @@ public:
     boost::asio::any_io_executor get_executor() const noexcept;
 
 private:
-    struct impl;
+    struct [[gnu::visibility("hidden")]] impl;  // lib/ only: not exported
     using completion = std::function<void(SendResult)>;
     void send_(Event ev, std::optional<Destination> dest, completion done);
     void send_many_(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done);

@@ -91,7 +91,7 @@ public:
 
 private:
     EncodeResult add_(const Event& ev, std::chrono::system_clock::time_point now, bool full_validation);
-    struct impl;
+    struct [[gnu::visibility("hidden")]] impl;  // lib/ only: not exported
     std::unique_ptr<impl> impl_;
 };
 

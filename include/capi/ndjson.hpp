@@ -33,7 +33,7 @@ public:
     bool parse(std::string_view json, Event& out, FieldError& error);
 
 private:
-    struct impl;
+    struct [[gnu::visibility("hidden")]] impl;  // lib/ only: not exported
     std::unique_ptr<impl> impl_;
 };
 

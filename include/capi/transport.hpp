@@ -186,7 +186,7 @@ public:
     executor_type get_executor() const noexcept;
 
 private:
-    struct impl;
+    struct [[gnu::visibility("hidden")]] impl;  // lib/ only: not exported
     template <class Handler>
     void start_(PostRequest req, std::chrono::system_clock::time_point not_after, Handler handler);
     /// Runs one async_post; `done` is called exactly once, on any thread, and must
