@@ -8,6 +8,7 @@
 // docs/cli.md documents every command, option and exit status.
 #include <capi/normalize.hpp>
 #include <capi/sha256.hpp>
+#include <capi/version.hpp>
 
 #include "mock_server_cmd.hpp"
 #include "send_cmd.hpp"
@@ -91,7 +92,7 @@ int main(int argc, char** argv) {
     if (argc < 2) return usage_error("no command");
     std::string_view cmd = argv[1];
     if (cmd == "--version" || cmd == "version") {
-        std::cout << "capi 0.1.0 (sha256: " << capi::sha256::implementation_name() << ")\n";
+        std::cout << "capi " << capi::version() << " (sha256: " << capi::sha256::implementation_name() << ")\n";
         return 0;
     }
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {

@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 /// Where an event goes. Batches never mix destinations.
@@ -202,7 +203,7 @@ public:
     boost::asio::any_io_executor get_executor() const noexcept;
 
 private:
-    struct impl;
+    struct [[gnu::visibility("hidden")]] impl;  // lib/ only: not exported
     using completion = std::function<void(SendResult)>;
     /// `withdrawn`: true once the operation completed otherwise (cancelled); an
     /// event still waiting for room under Overflow::block is then never queued.
@@ -213,5 +214,6 @@ private:
 };
 
 } // namespace capi
+#pragma GCC visibility pop
 
 #include <capi/detail/client_impl.hpp>

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 /// Returns the current wall-clock time. An empty Clock means system_clock::now.
@@ -43,3 +44,4 @@ private:
 };
 
 } // namespace capi
+#pragma GCC visibility pop

@@ -18,6 +18,7 @@
 #include <capi/event.hpp>
 #include <capi/validate.hpp>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 /// What happens to an event when one of its PII values is rejected by normalization.
@@ -121,8 +122,9 @@ public:
 
 private:
     EncodeResult add_(const Event& ev, std::chrono::system_clock::time_point now, bool full_validation);
-    struct impl;
+    struct [[gnu::visibility("hidden")]] impl;  // lib/ only: not exported
     std::unique_ptr<impl> impl_;
 };
 
 } // namespace capi
+#pragma GCC visibility pop

@@ -11,6 +11,7 @@
 #include <string>
 #include <system_error>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 enum class errc {
@@ -48,6 +49,7 @@ struct GraphError {
 };
 
 } // namespace capi
+#pragma GCC visibility pop
 
 template <>
 struct std::is_error_code_enum<capi::errc> : std::true_type {};

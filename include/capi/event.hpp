@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 /// Extra members for fields the typed model lacks (Meta adds fields faster than
@@ -198,3 +199,4 @@ struct RequestFields {
 };
 
 } // namespace capi
+#pragma GCC visibility pop

@@ -10,6 +10,7 @@
 #include <capi/event.hpp>
 #include <capi/validate.hpp>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 struct ReaderOptions {
@@ -32,8 +33,9 @@ public:
     bool parse(std::string_view json, Event& out, FieldError& error);
 
 private:
-    struct impl;
+    struct [[gnu::visibility("hidden")]] impl;  // lib/ only: not exported
     std::unique_ptr<impl> impl_;
 };
 
 } // namespace capi
+#pragma GCC visibility pop

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 /// Fields with a normalization rule, by Meta's wire key.
@@ -70,3 +71,4 @@ bool is_iso4217(std::string_view code) noexcept;
 bool is_valid_utf8(std::string_view s) noexcept;
 
 } // namespace capi
+#pragma GCC visibility pop

@@ -15,6 +15,7 @@
 #include <span>
 #include <string_view>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi::sha256 {
 
 using digest = std::array<std::uint8_t, 32>;
@@ -42,3 +43,4 @@ std::string_view implementation_name() noexcept;
 std::string_view selection_error() noexcept;
 
 } // namespace capi::sha256
+#pragma GCC visibility pop

@@ -25,6 +25,7 @@
 #include <system_error>
 #include <vector>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 enum class BodyFormat : std::uint8_t {
@@ -185,7 +186,7 @@ public:
     executor_type get_executor() const noexcept;
 
 private:
-    struct impl;
+    struct [[gnu::visibility("hidden")]] impl;  // lib/ only: not exported
     template <class Handler>
     void start_(PostRequest req, std::chrono::system_clock::time_point not_after, Handler handler);
     /// Runs one async_post; `done` is called exactly once, on any thread, and must
@@ -198,5 +199,6 @@ private:
 };
 
 } // namespace capi
+#pragma GCC visibility pop
 
 #include <capi/detail/sender_impl.hpp>

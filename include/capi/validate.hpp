@@ -11,6 +11,7 @@
 
 #include <capi/event.hpp>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
 /// A problem with one field: `path` is the JSON path without the leading `data[i]`
@@ -46,3 +47,4 @@ std::vector<FieldError> validate(const Event& ev, std::chrono::system_clock::tim
                                  const ValidationOptions& options = {});
 
 } // namespace capi
+#pragma GCC visibility pop

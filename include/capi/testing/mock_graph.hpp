@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi::testing {
 
 /// Which certificate the server presents.
@@ -121,8 +122,9 @@ public:
     void stop();
 
 private:
-    struct impl;
+    struct [[gnu::visibility("hidden")]] impl;  // lib/ only: not exported
     std::unique_ptr<impl> impl_;
 };
 
 } // namespace capi::testing
+#pragma GCC visibility pop
