@@ -238,6 +238,11 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     alignas(64) std::atomic<std::uint64_t> delivered{0}, failed{0}, expired{0}, dropped{0};
     std::atomic<std::uint64_t> rejected{0}, rejected_full{0};
     std::atomic<std::uint64_t> retries{0}, batches{0}, bytes{0}, splits{0};
+    // Reliability counters and the tokens Meta refused (code 190): a batch for a
+    // refused token fails at once with auth_error, no request (no retry storm).
+    std::atomic<std::uint64_t> possibly_delivered{0}, throttled{0}, receipt_mismatch{0};
+    std::mutex auth_mu;
+    std::unordered_map<std::string, GraphError> refused_tokens;  // guarded by auth_mu
     AtomicHistogram latency_us, batch_events;
 
     // Batchers and their wake-up.
@@ -888,6 +893,13 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             finish_slot(*b);
             return;
         }
+        if (auto refused = refused_token(b->dest->dest.access_token)) {
+            finish_slot(*b);
+            auto r = make_result(Outcome::failed, make_error_code(errc::auth_error));
+            r.graph = std::move(refused);
+            settle_batch(*b, r, true);
+            return;
+        }
         try {
             PostRequest req;
             req.pixel_id = b->dest->dest.pixel_id;
@@ -907,10 +919,30 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
     }
 
+    std::optional<GraphError> refused_token(const std::string& token) {
+        std::lock_guard lock(auth_mu);
+        if (refused_tokens.empty()) return std::nullopt;
+        auto it = refused_tokens.find(token);
+        if (it == refused_tokens.end()) return std::nullopt;
+        return it->second;
+    }
+
     /// The Sender's completion. @locality io executor.
     void on_result(BatchPtr b, std::error_code ec, PostResult res) {
         finish_slot(*b);
         if (res.attempts > 1) retries.fetch_add(res.attempts - 1, std::memory_order_relaxed);
+        if (res.possibly_delivered != 0) possibly_delivered.fetch_add(b->events.size(), std::memory_order_relaxed);
+        if (res.throttled != 0) throttled.fetch_add(res.throttled, std::memory_order_relaxed);
+        if (!ec && res.events_received != static_cast<std::int64_t>(b->events.size()))
+            receipt_mismatch.fetch_add(1, std::memory_order_relaxed);
+        if (ec == errc::graph_error && res.error && res.error->code == 190) {
+            // The token is dead for this client: its other batches fail in start_batch.
+            {
+                std::lock_guard lock(auth_mu);
+                refused_tokens.emplace(b->dest->dest.access_token, *res.error);
+            }
+            ec = make_error_code(errc::auth_error);
+        }
         if (b->settled.exchange(true, std::memory_order_acq_rel)) return;  // shutdown settled it
         forget(*b);
         try {
@@ -1074,6 +1106,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         s.batches = batches.load(std::memory_order_relaxed);
         s.bytes = bytes.load(std::memory_order_relaxed);
         s.splits = splits.load(std::memory_order_relaxed);
+        s.possibly_delivered = possibly_delivered.load(std::memory_order_relaxed);
+        s.throttled = throttled.load(std::memory_order_relaxed);
+        s.receipt_mismatch = receipt_mismatch.load(std::memory_order_relaxed);
         s.latency_us = latency_us.snapshot();
         s.batch_events = batch_events.snapshot();
         return s;

@@ -49,6 +49,7 @@ Disposition classify_error(std::error_code ec) noexcept {
         case errc::certificate_verify_failed:
         case errc::tls_handshake_failed:
         case errc::invalid_option:
+        case errc::auth_error:
         case errc::invalid_event:
         // The transport's in-flight cap: the caller's overflow policy decides,
         // not a hidden retry loop under it.
@@ -71,7 +72,8 @@ bool is_local_final(std::error_code ec) noexcept {
     if (ec.category() != category()) return false;
     const auto e = static_cast<errc>(ec.value());
     return e == errc::shutdown || e == errc::cancelled || e == errc::expired || e == errc::invalid_option ||
-           e == errc::invalid_event || e == errc::queue_full || e == errc::retries_exhausted;
+           e == errc::invalid_event || e == errc::queue_full || e == errc::retries_exhausted ||
+           e == errc::auth_error;
 }
 
 } // namespace
