@@ -131,6 +131,7 @@ struct Pending {
     std::string event_id;
     steady::time_point accepted;
     bool settled = false;
+    sys_time not_after = sys_time::max();  // its 7/62-day window closes
 };
 
 struct DestState {
@@ -764,7 +765,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         b.events.push_back(pending_of(env));
         const bool store = env.ev.action_source == ActionSource::physical_store;
         const auto max_age = store ? opts.encode.validation.physical_store_max_age : opts.encode.validation.max_age;
-        const auto expiry = sys_time(std::chrono::seconds(env.ev.event_time)) + max_age;
+        // validate() accepts the whole second at the limit: expired from the next one.
+        const auto expiry = sys_time(std::chrono::seconds(env.ev.event_time)) + max_age + std::chrono::seconds(1);
+        b.events.back().not_after = expiry;
         b.not_after = std::min(b.not_after, expiry);
         if (b.enc.full()) seal(me, *part);
     }
@@ -948,6 +951,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         try {
             if (ec == errc::graph_error && res.error && res.error->code == 100 && b->events.size() > 1) {
                 split(*b);
+            } else if (ec == errc::expired && resend_fresh(*b)) {
+                // The expired events failed; the others went again.
             } else {
                 SendResult r;
                 r.fbtrace_id = res.fbtrace_id;
@@ -969,6 +974,31 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
         put_encoder(std::move(b->enc));
         epoch_done(b->epoch);
+    }
+
+    /// The batch reached its earliest expiry: the events that expire then fail
+    /// `expired`, the later ones go again in a batch of their own, so one stale
+    /// event never takes its batch-mates down. False when none is left. @locality io executor.
+    bool resend_fresh(Batch& b) {
+        auto c = std::make_shared<Batch>(get_encoder());
+        c->dest = b.dest;
+        c->epoch = b.epoch;
+        for (std::size_t i = 0; i < b.events.size(); ++i) {
+            if (b.events[i].not_after <= b.not_after) continue;
+            c->enc.add_json(b.enc.event_json(i));
+            c->not_after = std::min(c->not_after, b.events[i].not_after);
+        }
+        if (c->enc.empty()) return false;
+        const auto r = make_result(Outcome::expired, make_error_code(errc::expired));
+        c->events.reserve(c->enc.size());
+        for (auto& p : b.events) {
+            if (p.not_after <= b.not_after) settle(p, r, true, true);
+            else c->events.push_back(std::move(p));
+        }
+        b.events.clear();
+        epoch_open(b.epoch, 1);
+        submit(std::move(c), true);
+        return true;
     }
 
     /// Splits a batch Meta refused with code 100 into two halves rebuilt from
