@@ -41,6 +41,7 @@ struct Settings {
     std::chrono::milliseconds slice_delay{0};
     std::size_t reset_after = 0;
     FaultProxy::Direction reset_direction = FaultProxy::Direction::up;
+    std::size_t reset_connections = 0;  // 0: every connection; else how many more
     bool hang = false;
     std::chrono::milliseconds slow_close{0};
 };
@@ -165,7 +166,13 @@ struct FaultProxy::impl : std::enable_shared_from_this<FaultProxy::impl> {
             auto seen = self->max_active.load();
             while (now_active > seen && !self->max_active.compare_exchange_weak(seen, now_active)) {
             }
-            const Settings s = self->snapshot();
+            Settings s;
+            {
+                std::lock_guard lock(self->mu);
+                s = self->settings;
+                if (s.reset_after != 0 && s.reset_connections != 0 && --self->settings.reset_connections == 0)
+                    self->settings.reset_after = 0;  // the last one that gets it
+            }
             link->reset_after = s.reset_after;
             link->reset_direction = s.reset_direction;
             self->links.insert(link);
@@ -254,7 +261,10 @@ struct FaultProxy::impl : std::enable_shared_from_this<FaultProxy::impl> {
             std::size_t off = 0;
             bool failed = false;
             while (off < allowed) {
-                const std::size_t piece = s.slice == 0 ? allowed - off : std::min(s.slice, allowed - off);
+                // Under a bandwidth cap, pieces of 50 ms worth, each followed by its pause.
+                std::size_t piece = allowed - off;
+                if (s.slice != 0) piece = std::min(piece, s.slice);
+                if (s.bandwidth != 0) piece = std::min(piece, std::max<std::size_t>(1, s.bandwidth / 20));
                 co_await net::async_write(to, net::buffer(buf.data() + off, piece), tok);
                 if (ec || link->closed) {
                     failed = true;
@@ -266,7 +276,7 @@ struct FaultProxy::impl : std::enable_shared_from_this<FaultProxy::impl> {
                 auto gap = std::chrono::microseconds(0);
                 if (s.bandwidth != 0)
                     gap += std::chrono::microseconds(static_cast<std::int64_t>(piece * 1'000'000 / s.bandwidth));
-                if (s.slice != 0 && off < allowed) gap += std::chrono::microseconds(s.slice_delay);
+                if (s.slice != 0 && off < allowed) gap += std::chrono::duration_cast<std::chrono::microseconds>(s.slice_delay);
                 if (!co_await pause(*link, timer, gap)) {
                     failed = true;
                     break;
@@ -346,10 +356,11 @@ void FaultProxy::set_slicer(std::size_t max_piece, std::chrono::milliseconds del
     impl_->settings.slice_delay = delay;
 }
 
-void FaultProxy::set_reset_after(std::size_t bytes, Direction direction) {
+void FaultProxy::set_reset_after(std::size_t bytes, Direction direction, std::size_t connections) {
     std::lock_guard lock(impl_->mu);
     impl_->settings.reset_after = bytes;
     impl_->settings.reset_direction = direction;
+    impl_->settings.reset_connections = connections;
 }
 
 void FaultProxy::set_hang(bool hang) {

@@ -60,8 +60,10 @@ public:
     void set_bandwidth(std::size_t bytes_per_second);
     /// 0: off.
     void set_slicer(std::size_t max_piece, std::chrono::milliseconds delay = {});
-    /// 0: off. Counted per connection from its first byte in `direction`.
-    void set_reset_after(std::size_t bytes, Direction direction = Direction::up);
+    /// 0: off. Counted per connection from its first byte in `direction` (both:
+    /// the two directions together). `connections`: how many of the connections
+    /// accepted from now on get it (0: every one), so a retry can get through.
+    void set_reset_after(std::size_t bytes, Direction direction = Direction::up, std::size_t connections = 0);
     void set_hang(bool hang);
     void set_slow_close(std::chrono::milliseconds delay);
     /// Every fault above off (down/up unchanged).
