@@ -61,7 +61,9 @@ inline std::string describe(const capi::Stats& s) {
       << " rejected=" << s.rejected << " rejected_full=" << s.rejected_full
       << " failed=" << s.failed << " expired=" << s.expired << " dropped=" << s.dropped
       << " queued=" << s.queued << " in_flight=" << s.in_flight << " retries=" << s.retries
-      << " batches=" << s.batches << " bytes=" << s.bytes << " splits=" << s.splits;
+      << " batches=" << s.batches << " bytes=" << s.bytes << " splits=" << s.splits
+      << " possibly_delivered=" << s.possibly_delivered << " throttled=" << s.throttled
+      << " receipt_mismatch=" << s.receipt_mismatch;
     return o.str();
 }
 
@@ -338,6 +340,11 @@ inline void check_i3(const MockSummary& m, const CompletionRecorder& rec, const 
     INFO("example: '" << example << "'");
     CHECK(unexplained == 0);
     CHECK(unexplained_2xx == 0);
+    // Accepted twice only after an attempt that was possibly delivered.
+    std::size_t twice_2xx = 0;
+    for (const auto& [id, n] : m.seen_2xx)
+        if (n > 1 && !intended.count(id)) ++twice_2xx;
+    CHECK(twice_2xx <= s.possibly_delivered);
 }
 
 // ------------------------------------------------------------------ I4
