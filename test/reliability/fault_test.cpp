@@ -553,21 +553,26 @@ TEST_CASE("F10 slow server: in-flight cap holds, the queue fills, overflow appli
         opts.queue_capacity = 256;
         opts.overflow = capi::Overflow::reject;
         opts.transport.request_timeout = 20s;
+        opts.encode.max_batch_events = 50;  // many batches compete for the two connections
         capi::Client client(opts);
         std::vector<std::string> ids;
         std::size_t full = 0;
+        // 3000 events offered in bursts of 100 every 20 ms, faster than the slow path drains.
         for (int i = 0; i < 3000; ++i) {
             auto id = numbered("f10-", i);
             auto r = client.enqueue(website_event(id));
             if (r.status == capi::EnqueueResult::Status::accepted) ids.push_back(id);
             else if (r.status == capi::EnqueueResult::Status::queue_full) ++full;
+            if (i % 100 == 99) std::this_thread::sleep_for(20ms);
         }
+        INFO("offered 3000, accepted " << ids.size() << ", queue_full " << full);
         CHECK(full > 0);  // the overflow policy applied
         REQUIRE(client.flush(60s));
         const auto s = client.stats();
         CHECK(s.rejected_full == full);
         CHECK(s.delivered == ids.size());
         CHECK(proxy.counters().max_active <= 2);
+        CHECK(mock.connections() <= 2);
         check_invariants(client, mock, reports, ids, {.i1 = {.accepted = ids.size()}, .conn_cap = 2}, &proxy);
     }
     SECTION("1 KB/s: the per-request deadline fires, the batch fails after its attempts") {
