@@ -110,7 +110,7 @@ TEST_CASE("L1 steady load: 8 producer threads, mock answering late, all delivere
     opts.on_delivery = reports.callback();
 
     constexpr int producers = 8;
-    const int per = scaled(25'000);
+    const int per = scaled(50'000);
     const std::uint64_t total = static_cast<std::uint64_t>(per) * producers;
     std::vector<std::vector<capi::Event>> events(producers);
     std::vector<std::string> ids;
@@ -213,19 +213,21 @@ TEST_CASE("L2 burst past capacity: reject counts queue_full, nothing lost", "[lo
 
     REQUIRE(client.enqueue(reliability::website_event("L2r-first")));
     REQUIRE(wait_stalled(mock));
-    const int burst = 50'000;
+    const int burst = 200'000;
     std::vector<std::string> accepted{"L2r-first"};
     std::set<std::string> refused;
+    std::size_t other = 0;
     for (int i = 0; i < burst; ++i) {
         auto id = numbered("L2r-", i);
         auto r = client.enqueue(reliability::website_event(id));
         if (r) {
             accepted.push_back(std::move(id));
         } else {
-            REQUIRE(r.status == capi::EnqueueResult::Status::queue_full);
+            other += r.status != capi::EnqueueResult::Status::queue_full;
             refused.insert(std::move(id));
         }
     }
+    CHECK(other == 0);  // every refusal is queue_full
     auto s = client.stats();
     WARN("L2 reject: burst " << burst << " into queue 10k (16384): accepted " << accepted.size() - 1
                              << ", queue_full " << refused.size());
@@ -259,7 +261,7 @@ TEST_CASE("L2 burst past capacity: drop_oldest drops and reports the oldest", "[
 
     REQUIRE(client.enqueue(reliability::website_event("L2d-first")));
     REQUIRE(wait_stalled(mock));
-    const int burst = 50'000;
+    const int burst = 200'000;
     std::vector<std::string> ids{"L2d-first"};
     std::size_t not_accepted = 0;
     for (int i = 0; i < burst; ++i) {
