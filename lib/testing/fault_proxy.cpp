@@ -73,7 +73,7 @@ struct Link {
 
 } // namespace
 
-struct FaultProxy::impl : std::enable_shared_from_this<FaultProxy::impl> {
+struct FaultProxy::impl {
     const std::string upstream_host;
     const std::uint16_t upstream_port;
     std::uint16_t port = 0;
@@ -90,8 +90,9 @@ struct FaultProxy::impl : std::enable_shared_from_this<FaultProxy::impl> {
     std::uint64_t generation = 0;
     std::minstd_rand rng{12345};
 
-    // Destroying the io_context destroys the coroutine frames still pending,
-    // which hold the sockets: it goes after the state above, before the acceptor.
+    // Destroying the io_context destroys the coroutine frames still pending
+    // (they hold the links, and a plain pointer to this object: no cycle), so it
+    // goes after the state above and before the acceptor.
     net::io_context io{1};
     tcp::acceptor acceptor{io};
     net::executor_work_guard<net::io_context::executor_type> work{io.get_executor()};
@@ -104,7 +105,7 @@ struct FaultProxy::impl : std::enable_shared_from_this<FaultProxy::impl> {
     }
 
     void start() {
-        net::co_spawn(io, accept_loop(shared_from_this(), generation), net::detached);
+        net::co_spawn(io, accept_loop(this, generation), net::detached);
         thread = std::thread([this] {
             for (;;) {
                 try {
@@ -140,17 +141,18 @@ struct FaultProxy::impl : std::enable_shared_from_this<FaultProxy::impl> {
     template <class F>
     void run_sync(F f) {
         if (std::this_thread::get_id() == thread.get_id()) return f();
-        std::promise<void> done;
-        auto fut = done.get_future();
-        net::post(io, [&] {
+        // Shared: after a timed-out wait the task may still run.
+        auto done = std::make_shared<std::promise<void>>();
+        auto fut = done->get_future();
+        net::post(io, [f = std::move(f), done] {
             f();
-            done.set_value();
+            done->set_value();
         });
         fut.wait_for(5s);
     }
 
     /// @locality the proxy thread
-    static net::awaitable<void> accept_loop(std::shared_ptr<impl> self, std::uint64_t gen) {
+    static net::awaitable<void> accept_loop(impl* self, std::uint64_t gen) {
         for (;;) {
             boost::system::error_code ec;
             auto link = std::make_shared<Link>(self->io);
@@ -187,7 +189,7 @@ struct FaultProxy::impl : std::enable_shared_from_this<FaultProxy::impl> {
 
     /// Hang: read and discard what the client sends, never forward, until the
     /// client or drop_connections/down/stop closes it.
-    static net::awaitable<void> hold(std::shared_ptr<impl> self, std::shared_ptr<Link> link) {
+    static net::awaitable<void> hold(impl* self, std::shared_ptr<Link> link) {
         self->hung.fetch_add(1);
         std::array<char, 4096> sink;
         boost::system::error_code ec;
@@ -199,7 +201,7 @@ struct FaultProxy::impl : std::enable_shared_from_this<FaultProxy::impl> {
         self->forget(link);
     }
 
-    static net::awaitable<void> serve(std::shared_ptr<impl> self, std::shared_ptr<Link> link) {
+    static net::awaitable<void> serve(impl* self, std::shared_ptr<Link> link) {
         boost::system::error_code ec;
         const tcp::endpoint ep(net::ip::make_address(self->upstream_host, ec), self->upstream_port);
         if (!ec) co_await link->server.async_connect(ep, net::redirect_error(net::use_awaitable, ec));
@@ -226,7 +228,7 @@ struct FaultProxy::impl : std::enable_shared_from_this<FaultProxy::impl> {
     }
 
     /// One direction of a link: up (client -> server) or down.
-    static net::awaitable<void> pipe(std::shared_ptr<impl> self, std::shared_ptr<Link> link, bool up) {
+    static net::awaitable<void> pipe(impl* self, std::shared_ptr<Link> link, bool up) {
         tcp::socket& from = up ? link->client : link->server;
         tcp::socket& to = up ? link->server : link->client;
         net::steady_timer& timer = up ? link->up_timer : link->down_timer;
@@ -293,11 +295,8 @@ struct FaultProxy::impl : std::enable_shared_from_this<FaultProxy::impl> {
         if (!link->closed) {
             // One side closed (or failed): the other is closed too, after slow_close.
             const auto slow = self->snapshot().slow_close;
-            if (slow.count() > 0) {
-                // Half-close towards the peer first, as a slow server would.
-                to.shutdown(tcp::socket::shutdown_send, ec);
-                co_await pause(*link, timer, slow);
-            }
+            // The peer sees the close that late (toxiproxy's slow_close).
+            if (slow.count() > 0) co_await pause(*link, timer, slow);
             link->close(false);
         }
         self->forget(link);
@@ -329,7 +328,7 @@ struct FaultProxy::impl : std::enable_shared_from_this<FaultProxy::impl> {
 };
 
 FaultProxy::FaultProxy(std::uint16_t upstream_port, std::string upstream_host)
-    : impl_(std::make_shared<impl>(upstream_port, std::move(upstream_host))) {
+    : impl_(std::make_unique<impl>(upstream_port, std::move(upstream_host))) {
     impl_->start();
 }
 
@@ -397,7 +396,7 @@ void FaultProxy::set_up() {
         p->listen(ec);
         if (ec) return;  // the port was taken meanwhile: stays down (is_down() tells)
         p->down.store(false);
-        net::co_spawn(p->io, impl::accept_loop(p->shared_from_this(), p->generation), net::detached);
+        net::co_spawn(p->io, impl::accept_loop(p, p->generation), net::detached);
     });
 }
 

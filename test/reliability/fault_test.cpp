@@ -412,6 +412,18 @@ TEST_CASE("F7 reset mid-request: new connection, batch retried, nothing lost", "
         REQUIRE(client.flush(10s));
         server_matches = false;  // the probe's event and the cut reply are 2xx the client did not count
     }
+    SECTION("slow close: the server's close reaches the client 1 s late") {
+        proxy.set_slow_close(1s);
+        mock.push_fault(action(Fault::Action::close));
+        const auto t0 = steady::now();
+        const auto r = send_one(client, "f7-slow");
+        CHECK(steady::now() - t0 >= 900ms);
+        CHECK(r.outcome == Outcome::delivered);
+        CHECK(r.attempts == 2);
+        CHECK(client.stats().possibly_delivered == 1);
+        ids = {"f7-slow"};
+        REQUIRE(client.flush(10s));
+    }
     SECTION("mock-side reset and close after reading the request") {
         mock.push_fault(action(Fault::Action::reset));
         mock.push_fault(action(Fault::Action::close));

@@ -83,7 +83,7 @@ public:
 
 private:
     struct impl;
-    std::shared_ptr<impl> impl_;
+    std::unique_ptr<impl> impl_;
 };
 
 } // namespace capi::testing
