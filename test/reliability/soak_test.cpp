@@ -3,8 +3,8 @@
 // MockGraphServer over real TLS, which answers 1% of requests with a transient
 // 503 Graph error. Every 10 s: I1 on a live sample, RSS and open sockets of the
 // client's process. At the end: flushed, I1 with the server's count, I2 (one
-// report per event), I3 (nothing accepted twice), I4 (RSS and sockets flat,
-// connections <= the pool).
+// report per event), I3 (nothing accepted twice), I4 (RSS flat after warm-up,
+// sockets open at once <= the pool at every sample).
 //
 // The mock runs in a child process (fork before any thread exists) so its request
 // log, which grows with every event, does not count in the RSS measured here; the
@@ -296,7 +296,7 @@ TEST_CASE("L4 soak: steady rate, 1% transient 503s; I1 every 10 s; memory and so
         WARN("soak t=" << std::chrono::duration_cast<std::chrono::seconds>(r.at - t0).count() << "s sent "
                        << sent.load() << " | " << reliability::describe(s) << " | " << reliability::describe(r)
                        << " | mock events_accepted=" << (live.size() == 2 ? live[0] : 0)
-                       << " connections=" << (live.size() == 2 ? live[1] : 0));
+                       << " connections so far=" << (live.size() == 2 ? live[1] : 0));
         // Sockets: the client's pool only (the mock lives in the child).
         CHECK(r.sockets <= opts.transport.max_connections);
     }
@@ -331,7 +331,7 @@ TEST_CASE("L4 soak: steady rate, 1% transient 503s; I1 every 10 s; memory and so
                        << " queue_full; " << requests << " requests (" << answered_2xx << " 2xx, "
                        << requests - answered_2xx << " 503), " << events << " events on the wire, " << events_2xx
                        << " accepted by the mock, " << duplicate_ids << " ids seen twice (retries), "
-                       << duplicate_ids_2xx << " accepted twice; connections " << connections << "; events retried "
+                       << duplicate_ids_2xx << " accepted twice; " << connections << " connections over the run; events retried "
                        << retried << "\nRSS " << base.rss_bytes / 1024 << " KiB at baseline -> " << end.rss_bytes / 1024
                        << " KiB at the end; sockets max " << max_sockets << "\n"
                        << reliability::describe(s));
@@ -359,7 +359,9 @@ TEST_CASE("L4 soak: steady rate, 1% transient 503s; I1 every 10 s; memory and so
     // I4: the pool held; RSS flat after warm-up. The bound leaves room for
     // allocator noise; over a default run (1M events after warm-up) a leak of
     // ~25 bytes per event would pass it.
-    CHECK(connections <= opts.transport.max_connections);
+    // `connections` counts every connection the mock ever accepted: the pool closes
+    // connections idle past idle_timeout and opens them again, so only the sockets
+    // open at once (sampled above, the client's own) are bounded by the pool.
     const std::size_t rss_slack = 24u << 20;
     // Sockets may grow from the baseline up to the pool's cap, never past it.
     reliability::check_i4_flat(base, end, rss_slack, opts.transport.max_connections - std::min(base.sockets, opts.transport.max_connections));
