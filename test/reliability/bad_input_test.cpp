@@ -158,9 +158,9 @@ struct Bad {
 /// through async_send; checks refusals, that nothing bad reached the wire, that
 /// the good ones batched and were delivered, and I1-I4.
 void run_bad_cases(const std::vector<Bad>& cases, const char* tag) {
-    Rig rig;
     reliability::CompletionRecorder refused;  // async_send completions of bad events
     std::atomic<int> mismatched{0};
+    Rig rig;  // after what its callbacks touch: torn down first
     std::vector<std::string> good, bad;
     for (std::size_t i = 0; i < cases.size(); ++i) {
         const auto& c = cases[i];
@@ -357,16 +357,16 @@ TEST_CASE("B3 NaN and infinities are refused: JSON cannot carry them", "[bad-inp
 // ---------------------------------------------------------------------------- B4
 
 TEST_CASE("B4 2500 events through one async_send: requests of 1000, 1000 and 500", "[bad-input][B4]") {
-    Rig rig;
+    std::atomic<bool> done{false};
+    std::error_code got_ec = capi::errc::shutdown;
+    std::vector<capi::SendResult> results;
+    Rig rig;  // after what its callbacks touch: torn down first
     std::vector<capi::Event> events;
     std::vector<std::string> ids;
     for (int i = 0; i < 2500; ++i) {
         ids.push_back(numbered("B4-", i));
         events.push_back(reliability::website_event(ids.back()));
     }
-    std::atomic<bool> done{false};
-    std::error_code got_ec = capi::errc::shutdown;
-    std::vector<capi::SendResult> results;
     rig.client->async_send(std::move(events), [&](std::error_code ec, std::vector<capi::SendResult> r) {
         got_ec = ec;
         results = std::move(r);
@@ -759,11 +759,11 @@ TEST_CASE("B9 duplicate event_id in one batch: both kept and delivered (Meta ded
 }
 
 TEST_CASE("B9 flush on an empty queue returns at once and sends nothing", "[bad-input][B9]") {
+    std::atomic<bool> done{false};
+    std::error_code got = capi::errc::shutdown;
     Rig rig;
     const auto t0 = steady::now();
     CHECK(rig.client->flush(30s));
-    std::atomic<bool> done{false};
-    std::error_code got = capi::errc::shutdown;
     rig.client->async_flush([&](std::error_code ec) {
         got = ec;
         done = true;
