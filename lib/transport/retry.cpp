@@ -126,9 +126,11 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, Disposition d
     // cap under ~300 years of milliseconds.
     auto delay = static_cast<std::int64_t>(random % (static_cast<std::uint64_t>(cap) + 1));
 
-    if (retry_after && retry_after->count() > 0) {
-        const std::int64_t floor_ms =
-            retry_after->count() >= limit / 1000 ? limit : retry_after->count() * 1000;
+    // value_or: one branch on has_value, never on the payload of an empty optional
+    // (a copied nullopt carries indeterminate bytes there; valgrind flags reading them).
+    const std::int64_t floor_s = retry_after.value_or(std::chrono::seconds{0}).count();
+    if (floor_s > 0) {
+        const std::int64_t floor_ms = floor_s >= limit / 1000 ? limit : floor_s * 1000;
         delay = std::max(delay, floor_ms);
     }
     return milliseconds{delay};
