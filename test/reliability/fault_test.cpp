@@ -11,6 +11,7 @@
 #include <capi/testing/mock_graph.hpp>
 
 #include "invariants.hpp"
+#include "transport/graph_reply.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -232,6 +233,25 @@ TEST_CASE("F2 429 + Retry-After in seconds, then as an HTTP-date: honoured, coun
     CHECK(s.retries == 2);
     REQUIRE(client.flush(10s));
     check_invariants(client, mock, reports, {"f2-a"}, {.i1 = {.accepted = 1}, .conn_cap = 8});
+}
+
+TEST_CASE("F2 Retry-After HTTP-date parsing", "[fault][F2]") {
+    using capi::detail::retry_after_date;
+    using std::chrono::seconds;
+    // 1994-11-06 08:49:37 UTC = 784111777 s after the epoch.
+    const std::chrono::system_clock::time_point t0{seconds{784111777}};
+    CHECK(retry_after_date("Sun, 06 Nov 1994 08:49:37 GMT", t0) == seconds{0});
+    CHECK(retry_after_date("Sun, 06 Nov 1994 08:49:47 GMT", t0) == seconds{10});
+    CHECK(retry_after_date("Mon, 07 Nov 1994 08:49:37 GMT", t0) == seconds{86400});
+    CHECK(retry_after_date("Sat, 05 Nov 1994 08:49:37 GMT", t0) == seconds{0});  // past: no wait
+    CHECK(retry_after_date("Sun, 06 Nov 1994 08:49:37 GMT", t0 - std::chrono::milliseconds{1}) == seconds{1});
+    for (const char* bad : {"", "120x", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+                            "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 31 Feb 1994 08:49:37 GMT",
+                            "Sun, 06 Nov 1994 25:49:37 GMT", "Xyz, 06 Nov 1994 08:49:37 GMT",
+                            "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 0a Nov 1994 08:49:37 GMT"}) {
+        INFO(bad);
+        CHECK_FALSE(retry_after_date(bad, t0));
+    }
 }
 
 TEST_CASE("F3 permanent 400 code 100: not retried, fails with message and fbtrace_id; others delivered",
