@@ -607,6 +607,31 @@ TEST_CASE("F10 slow server: in-flight cap holds, the queue fills, overflow appli
         CHECK(mock.connections() <= 2);
         check_invariants(client, mock, reports, ids, {.i1 = {.accepted = ids.size()}, .conn_cap = 2}, &proxy);
     }
+    SECTION("the same with Overflow::drop_oldest: the oldest queued events are dropped, counted, reported") {
+        proxy.set_latency(300ms, 100ms);
+        proxy.set_bandwidth(256 * 1024);
+        auto opts = options_for(mock, reports, &proxy);
+        opts.transport.max_connections = 2;
+        opts.transport.max_in_flight = 2;
+        opts.queue_capacity = 256;
+        opts.overflow = capi::Overflow::drop_oldest;
+        opts.encode.max_batch_events = 50;
+        capi::Client client(opts);
+        const auto ids = make_ids("f10-drop-", 1500);
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            REQUIRE(client.enqueue(website_event(ids[i])).status == capi::EnqueueResult::Status::accepted);
+            if (i % 100 == 99) std::this_thread::sleep_for(20ms);
+        }
+        REQUIRE(client.flush(60s));
+        const auto s = client.stats();
+        INFO("offered and accepted 1500, dropped " << s.dropped);
+        CHECK(s.dropped > 0);
+        CHECK(s.delivered + s.dropped == 1500);
+        CHECK(reports.count(Outcome::dropped) == s.dropped);
+        CHECK(proxy.counters().max_active <= 2);
+        CHECK(mock.connections() <= 2);
+        check_invariants(client, mock, reports, ids, {.i1 = {.accepted = 1500}, .conn_cap = 2}, &proxy);
+    }
     SECTION("1 KB/s: the per-request deadline fires, the batch fails after its attempts") {
         proxy.set_bandwidth(1024);
         auto opts = options_for(mock, reports, &proxy);
