@@ -244,6 +244,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     std::atomic<std::uint64_t> possibly_delivered{0}, throttled{0}, receipt_mismatch{0};
     std::mutex auth_mu;
     std::unordered_map<std::string, GraphError> refused_tokens;  // guarded by auth_mu
+    std::atomic<bool> any_refused{false};  // keeps auth_mu off the path until a refusal
     AtomicHistogram latency_us, batch_events;
 
     // Batchers and their wake-up.
@@ -923,8 +924,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     }
 
     std::optional<GraphError> refused_token(const std::string& token) {
+        if (!any_refused.load(std::memory_order_acquire)) return std::nullopt;
         std::lock_guard lock(auth_mu);
-        if (refused_tokens.empty()) return std::nullopt;
         auto it = refused_tokens.find(token);
         if (it == refused_tokens.end()) return std::nullopt;
         return it->second;
@@ -944,6 +945,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
                 std::lock_guard lock(auth_mu);
                 refused_tokens.emplace(b->dest->dest.access_token, *res.error);
             }
+            any_refused.store(true, std::memory_order_release);
             ec = make_error_code(errc::auth_error);
         }
         if (b->settled.exchange(true, std::memory_order_acq_rel)) return;  // shutdown settled it
