@@ -268,13 +268,18 @@ struct FaultProxy::impl {
                 if (s.slice != 0) piece = std::min(piece, s.slice);
                 if (s.bandwidth != 0) piece = std::min(piece, std::max<std::size_t>(1, s.bandwidth / 20));
                 co_await net::async_write(to, net::buffer(buf.data() + off, piece), tok);
-                if (ec || link->closed) {
+                if (ec) {
                     failed = true;
                     break;
                 }
+                // Counted even when the link closed meanwhile: the bytes went out.
                 off += piece;
                 (up ? link->sent_up : link->sent_down) += piece;
                 (up ? self->bytes_up : self->bytes_down).fetch_add(piece);
+                if (link->closed) {
+                    failed = true;
+                    break;
+                }
                 auto gap = std::chrono::microseconds(0);
                 if (s.bandwidth != 0)
                     gap += std::chrono::microseconds(static_cast<std::int64_t>(piece * 1'000'000 / s.bandwidth));

@@ -13,7 +13,6 @@
 #include "invariants.hpp"
 #include "transport/graph_reply.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <catch2/catch.hpp>
@@ -22,7 +21,6 @@
 #include <ctime>
 #include <future>
 #include <memory>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -417,6 +415,8 @@ TEST_CASE("F7 reset mid-request: new connection, batch retried, nothing lost", "
             capi::Client probe(probe_opts);
             REQUIRE(send_one(probe, "f7-probe").outcome == Outcome::delivered);
         }
+        // Read the count once the probe's connection is gone (fully counted).
+        REQUIRE(reliability::wait_until([&] { return proxy.counters().active == 0; }, 5s));
         const auto down = proxy.counters().bytes_down - before.bytes_down;
         REQUIRE(down > 200);
         proxy.drop_connections();  // the client's next request opens a connection
@@ -782,6 +782,7 @@ TEST_CASE("F14 fault sweep: a reset at every point of the exchange; I1 and I2 ho
 
     const auto base = proxy.counters();
     REQUIRE(send_one(client, "f14-probe").outcome == Outcome::delivered);
+    REQUIRE(reliability::wait_until([&] { return proxy.counters().active == 0; }, 5s));  // fully counted
     const auto total = (proxy.counters().bytes_up - base.bytes_up) + (proxy.counters().bytes_down - base.bytes_down);
     REQUIRE(total > 1000);
     std::vector<std::string> ids{"f14-probe"};
