@@ -316,8 +316,8 @@ TEST_CASE("L2 burst past capacity: block suspends coroutines, the io thread runs
         // reject) until the batchers are back-pressured too: a refusal after a pause.
         std::vector<std::string> ids{"L2b-first"};
         std::size_t refused = 0;
-        int fill = 0;
-        for (int round = 0; round < 50; ++round) {
+        int fill = 0, idle_rounds = 0;
+        for (int round = 0; round < 100 && idle_rounds < 2; ++round) {
             bool took = false;
             for (;; ++fill) {
                 auto id = numbered("L2b-fill-", fill);
@@ -326,7 +326,7 @@ TEST_CASE("L2 burst past capacity: block suspends coroutines, the io thread runs
                 took = true;
             }
             ++refused;
-            if (!took && round > 0) break;
+            idle_rounds = took || round == 0 ? 0 : idle_rounds + 1;
             std::this_thread::sleep_for(50ms);
         }
         const auto filled = client.stats();
