@@ -810,3 +810,122 @@ TEST_CASE("F14 fault sweep: a reset at every point of the exchange; I1 and I2 ho
     check_invariants(client, mock, reports, ids, {.i1 = {.accepted = ids.size(), .server_matches = false}},
                      &proxy);
 }
+
+namespace {
+
+/// A Transport whose next attempts fail as scripted, each kind in turn, then
+/// succeed (or end with `final_error`). Completes inline, on the caller's thread.
+class ScriptedTransport final : public capi::Transport {
+public:
+    void script(unsigned transient, std::error_code final_error = {}) {
+        std::lock_guard lock(mu_);
+        transient_ = transient;
+        final_ = final_error;
+    }
+    void post(capi::PostRequest, handler done) override {
+        std::error_code ec;
+        capi::PostResult r;
+        {
+            std::lock_guard lock(mu_);
+            ++posts_;
+            if (transient_ > 0) {
+                --transient_;
+                switch (kind_++ % 5) {
+                case 0: ec = errc::connection_lost; r.possibly_delivered = 1; break;
+                case 1: ec = errc::request_timeout; r.possibly_delivered = 1; break;
+                case 2: ec = errc::connect_failed; break;
+                case 3:
+                    ec = errc::http_error;
+                    r.http_status = 503;
+                    break;
+                default:
+                    ec = errc::bad_response;
+                    r.http_status = 200;
+                    r.possibly_delivered = 1;
+                    break;
+                }
+            } else if (final_) {
+                ec = final_;
+                final_ = {};
+            } else {
+                r.http_status = 200;
+                r.events_received = 1;
+                r.fbtrace_id = "sweep";
+            }
+        }
+        done(ec, std::move(r));
+    }
+    void close() override {}
+    unsigned posts() const {
+        std::lock_guard lock(mu_);
+        return posts_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    unsigned transient_ = 0, kind_ = 0, posts_ = 0;
+    std::error_code final_;
+};
+
+} // namespace
+
+TEST_CASE("F14 fault sweep at the Sender: the first n attempts fail, every kind in turn", "[fault][F14]") {
+    MockGraphServer mock;  // for the options only: nothing reaches it
+    CompletionRecorder reports;
+    auto transport = std::make_shared<ScriptedTransport>();
+    auto opts = options_for(mock, reports);
+    opts.custom_transport = transport;
+    opts.retry.initial_backoff = 1ms;
+    opts.retry.max_backoff = 2ms;
+    opts.retry.max_attempts = 6;
+    capi::Client client(opts);
+    std::vector<std::string> ids;
+
+    unsigned expected_posts = 0;
+    for (unsigned n = 0; n <= 8; ++n) {
+        transport->script(n);
+        const auto id = numbered("f14s-", n);
+        const auto r = send_one(client, id);
+        INFO("n = " << n);
+        if (n < 6) {
+            CHECK(r.outcome == Outcome::delivered);
+            CHECK(r.attempts == n + 1);
+        } else {
+            CHECK(r.outcome == Outcome::failed);
+            CHECK(r.error == errc::retries_exhausted);
+            CHECK(r.attempts == 6);
+        }
+        expected_posts += std::min(n + 1, 6u);
+        ids.push_back(id);
+        transport->script(0);  // leftovers of n > 6 are not carried over
+    }
+    // n transient failures, then a final one: it ends the event at once.
+    for (unsigned n = 0; n <= 4; ++n) {
+        transport->script(n, make_error_code(errc::certificate_verify_failed));
+        const auto id = numbered("f14f-", n);
+        const auto r = send_one(client, id);
+        INFO("n = " << n);
+        CHECK(r.outcome == Outcome::failed);
+        CHECK(r.error == errc::certificate_verify_failed);
+        CHECK(r.attempts == n + 1);
+        expected_posts += n + 1;
+        ids.push_back(id);
+    }
+    REQUIRE(client.flush(10s));
+    CHECK(transport->posts() == expected_posts);
+    const auto s = client.stats();
+    INFO(reliability::describe(s));
+    INFO(describe_more(s));
+    CHECK(s.delivered == 6);
+    CHECK(s.failed == 8);
+    CHECK(s.possibly_delivered > 0);
+    // I1 without a server log: the balance, settled, and the reports' tallies.
+    reliability::check_i1_sample(s);
+    CHECK(s.accepted == ids.size());
+    CHECK(s.queued == 0);
+    CHECK(s.in_flight == 0);
+    CHECK(reports.count(Outcome::delivered) == s.delivered);
+    CHECK(reports.count(Outcome::failed) == s.failed);
+    reliability::check_i2(reports, ids);
+    CHECK(mock.requests().empty());
+}
