@@ -9,10 +9,11 @@
 //   I2 exactly one completion per event: a CompletionRecorder keyed by event_id, fed
 //      by async_send completions or by Options::on_delivery.
 //   I3 no silent duplicates: an event_id in more than one logged request only when
-//      its batch was retried (attempts > 1, so possibly delivered), split after a
-//      code 100, or the test sent that id twice on purpose.
-//   I4 bounded resources: connections the mock saw <= the pool cap; RSS and open
-//      sockets of this process sampled from /proc/self (flat over a soak).
+//      its batch was retried (attempts > 1), split after a code 100, or the test
+//      sent that id twice on purpose; accepted twice at most Stats::possibly_delivered.
+//   I4 bounded resources: connections the mock saw <= the pool cap (a case shorter
+//      than idle_timeout, nothing closing connections); RSS and open sockets of this
+//      process sampled from /proc/self (flat over a soak).
 //
 // Usage:
 //   reliability::CompletionRecorder reports;
