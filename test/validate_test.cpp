@@ -983,11 +983,13 @@ TEST_CASE("raw members must be well-formed JSON", "[validate][raw]") {
         for (int i = 0; i < 300'000; ++i) big += "1234,";
         big += "0]";
         REQUIRE(big.size() > (1u << 20));
+        capi::ValidationOptions big_cap;  // the default 64 KiB event cap would refuse it
+        big_cap.max_event_bytes = 4u << 20;
         ev.custom_data->custom_properties = {{"big", big}};
-        CHECK(capi::validate(ev, now).empty());
+        CHECK(capi::validate(ev, now, big_cap).empty());
         big.back() = ',';
         ev.custom_data->custom_properties = {{"big", big}};
-        CHECK(paths_of(capi::validate(ev, now)) == std::vector<std::string>{"custom_data.big"});
+        CHECK(paths_of(capi::validate(ev, now, big_cap)) == std::vector<std::string>{"custom_data.big"});
         // And the per-thread parser still works after growing.
         ev.custom_data->custom_properties = {{"small", "{\"x\":[1]}"}};
         CHECK(capi::validate(ev, now).empty());
@@ -1177,6 +1179,40 @@ TEST_CASE("every error is reported at once, with exact paths", "[validate]") {
                                          "custom_data.value",
                                          "app_data",
                                      });
+    }
+}
+
+TEST_CASE("an event whose verbatim text passes max_event_bytes is refused, naming the heaviest field",
+          "[validate][size]") {
+    capi::ValidationOptions options;
+    options.max_event_bytes = 4096;
+    SECTION("one value over the cap") {
+        Event ev = full_purchase();
+        ev.custom_data->content_name = std::string(5000, 'x');
+        const auto reason = only_error_at(capi::validate(ev, now, options), "custom_data.content_name");
+        CHECK(reason.find("too large") == 0);
+        CHECK(reason.find("4096") != std::string::npos);
+    }
+    SECTION("several values, none over the cap alone") {
+        Event ev = full_purchase();
+        ev.custom_data->content_ids = {std::string(1500, 'a'), std::string(1600, 'b'), std::string(1500, 'c')};
+        CHECK(only_error_at(capi::validate(ev, now, options), "custom_data.content_ids[1]").find("too large") == 0);
+    }
+    SECTION("escaping counts: control characters take 6 bytes each") {
+        Event ev = full_purchase();
+        ev.custom_data->search_string = std::string(1000, '\x01');  // 1000 raw, 6000 escaped
+        CHECK(only_error_at(capi::validate(ev, now, options), "custom_data.search_string").find("too large") == 0);
+    }
+    SECTION("raw members count") {
+        Event ev = full_purchase();
+        ev.custom_data->custom_properties = {{"blob", "\"" + std::string(5000, 'y') + "\""}};
+        CHECK(only_error_at(capi::validate(ev, now, options), "custom_data.blob").find("too large") == 0);
+    }
+    SECTION("hashed PII does not count: it is sent as 64 hex digits") {
+        Event ev = full_purchase();
+        ev.user_data.fn = {std::string(10'000, 'n')};
+        ev.user_data.em = {std::string(10'000, 'e') + "@example.com"};
+        CHECK(capi::validate(ev, now, options).empty());
     }
 }
 

@@ -132,6 +132,16 @@ struct Stats {
     std::uint64_t accepted = 0, delivered = 0, rejected = 0, rejected_full = 0, failed = 0,
                   expired = 0, dropped = 0, queued = 0, in_flight = 0;
     std::uint64_t retries = 0, batches = 0, bytes = 0, splits = 0;
+    /// Events whose batch had an attempt that may have reached Meta without a
+    /// readable answer before it was retried or failed (Meta may see them twice;
+    /// same event_ids, so it deduplicates). docs/reliability.md, invariant I3.
+    std::uint64_t possibly_delivered = 0;
+    /// Attempts answered with throttling (HTTP 429, Graph 4/17/32/613/800xx).
+    std::uint64_t throttled = 0;
+    /// Batches answered 2xx whose events_received differed from the events sent:
+    /// the events count as delivered (Meta took the request), the difference is
+    /// surfaced here, never silently accepted.
+    std::uint64_t receipt_mismatch = 0;
     Histogram latency_us;   ///< accepted -> outcome, microseconds
     Histogram batch_events; ///< events per sent batch
 };

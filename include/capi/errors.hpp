@@ -34,6 +34,8 @@ enum class errc {
     shutdown,                   ///< the client shut down before the event had an outcome
     cancelled,                  ///< cancelled through the completion token's slot
     invalid_option,             ///< an Options field is out of range (named in the message)
+    auth_error,                 ///< the destination's access token was refused (Graph code 190):
+                                ///< its queued and later events fail without a request
 };
 
 const std::error_category& category() noexcept;

@@ -51,10 +51,20 @@ struct PostResult {
     std::vector<std::string> messages;     ///< from a success body
     std::string fbtrace_id;                ///< success or error body
     std::optional<GraphError> error;       ///< the Graph error object, when the reply had one
-    std::optional<std::chrono::seconds> retry_after;  ///< Retry-After header
+    /// Retry-After header: delta-seconds, or an HTTP-date turned into a delay.
+    std::optional<std::chrono::seconds> retry_after;
     /// Raw usage headers (JSON text) for throttling decisions and monitoring.
     std::string app_usage, business_use_case_usage, ad_account_usage;
     unsigned attempts = 0;                 ///< set by Sender: attempts made
+    /// Attempts that may have reached Meta without a readable answer: the request
+    /// was written whole, then the reply timed out, the connection was lost, or a
+    /// 2xx body was cut short or not Meta's JSON. A retry after one of them can make
+    /// Meta see the events twice (same event_ids: Meta deduplicates). Set by the
+    /// Transport for its one attempt, summed over the attempts by Sender.
+    unsigned possibly_delivered = 0;
+    /// Set by Sender: attempts answered with throttling (HTTP 429, or Graph codes
+    /// 4, 17, 32, 613, 80000-80014).
+    unsigned throttled = 0;
 };
 
 /// Lowercase hex HMAC-SHA256 of `access_token` keyed by `app_secret`.

@@ -174,6 +174,7 @@ struct Pending {
     std::string event_id;
     steady::time_point accepted;
     bool settled = false;
+    sys_time not_after = sys_time::max();  // its 7/62-day window closes
 };
 
 struct DestState {
@@ -336,6 +337,12 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     alignas(64) std::atomic<std::uint64_t> delivered{0}, failed{0}, expired{0}, dropped{0};
     std::atomic<std::uint64_t> rejected{0}, rejected_full{0};
     std::atomic<std::uint64_t> retries{0}, batches{0}, bytes{0}, splits{0};
+    // Reliability counters and the tokens Meta refused (code 190): a batch for a
+    // refused token fails at once with auth_error, no request (no retry storm).
+    std::atomic<std::uint64_t> possibly_delivered{0}, throttled{0}, receipt_mismatch{0};
+    std::mutex auth_mu;
+    std::unordered_map<std::string, GraphError> refused_tokens;  // guarded by auth_mu
+    std::atomic<bool> any_refused{false};  // keeps auth_mu off the path until a refusal
     AtomicHistogram latency_us, batch_events;
 
     // Batchers and their wake-up.
@@ -974,7 +981,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         b.events.push_back(pending_of(env));
         const bool store = env.prep.action_source == ActionSource::physical_store;
         const auto max_age = store ? opts.encode.validation.physical_store_max_age : opts.encode.validation.max_age;
-        const auto expiry = sys_time(std::chrono::seconds(env.prep.event_time)) + max_age;
+        // validate() accepts the whole second at the limit: expired from the next one.
+        const auto expiry = sys_time(std::chrono::seconds(env.prep.event_time)) + max_age + std::chrono::seconds(1);
+        b.events.back().not_after = expiry;
         env.prep = PreparedEvent{};  // its memory goes back now, not when the envelope does
         b.not_after = std::min(b.not_after, expiry);
         if (b.enc.full()) seal(me, *part);
@@ -1113,6 +1122,13 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             finish_slot(*b);
             return;
         }
+        if (auto refused = refused_token(b->dest->dest.access_token)) {
+            finish_slot(*b);
+            auto r = make_result(Outcome::failed, make_error_code(errc::auth_error));
+            r.graph = std::move(refused);
+            settle_batch(*b, r, true);
+            return;
+        }
         try {
             PostRequest req;
             req.pixel_id = b->dest->dest.pixel_id;
@@ -1132,15 +1148,38 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
     }
 
+    std::optional<GraphError> refused_token(const std::string& token) {
+        if (!any_refused.load(std::memory_order_acquire)) return std::nullopt;
+        std::lock_guard lock(auth_mu);
+        auto it = refused_tokens.find(token);
+        if (it == refused_tokens.end()) return std::nullopt;
+        return it->second;
+    }
+
     /// The Sender's completion. @locality io executor.
     void on_result(BatchPtr b, std::error_code ec, PostResult res) {
         finish_slot(*b);
         if (res.attempts > 1) retries.fetch_add(res.attempts - 1, std::memory_order_relaxed);
+        if (res.possibly_delivered != 0) possibly_delivered.fetch_add(b->events.size(), std::memory_order_relaxed);
+        if (res.throttled != 0) throttled.fetch_add(res.throttled, std::memory_order_relaxed);
+        if (!ec && res.events_received != static_cast<std::int64_t>(b->events.size()))
+            receipt_mismatch.fetch_add(1, std::memory_order_relaxed);
+        if (ec == errc::graph_error && res.error && res.error->code == 190) {
+            // The token is dead for this client: its other batches fail in start_batch.
+            {
+                std::lock_guard lock(auth_mu);
+                refused_tokens.emplace(b->dest->dest.access_token, *res.error);
+            }
+            any_refused.store(true, std::memory_order_release);
+            ec = make_error_code(errc::auth_error);
+        }
         if (b->settled.exchange(true, std::memory_order_acq_rel)) return;  // shutdown settled it
         forget(*b);
         try {
             if (ec == errc::graph_error && res.error && res.error->code == 100 && b->events.size() > 1) {
                 split(*b);
+            } else if (ec == errc::expired && resend_fresh(*b)) {
+                // The expired events failed; the others went again.
             } else {
                 SendResult r;
                 r.fbtrace_id = res.fbtrace_id;
@@ -1162,6 +1201,31 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
         put_encoder(std::move(b->enc));
         epoch_done(b->epoch);
+    }
+
+    /// The batch reached its earliest expiry: the events that expire then fail
+    /// `expired`, the later ones go again in a batch of their own, so one stale
+    /// event never takes its batch-mates down. False when none is left. @locality io executor.
+    bool resend_fresh(Batch& b) {
+        auto c = std::make_shared<Batch>(get_encoder());
+        c->dest = b.dest;
+        c->epoch = b.epoch;
+        for (std::size_t i = 0; i < b.events.size(); ++i) {
+            if (b.events[i].not_after <= b.not_after) continue;
+            c->enc.add_json(b.enc.event_json(i));
+            c->not_after = std::min(c->not_after, b.events[i].not_after);
+        }
+        if (c->enc.empty()) return false;
+        const auto r = make_result(Outcome::expired, make_error_code(errc::expired));
+        c->events.reserve(c->enc.size());
+        for (auto& p : b.events) {
+            if (p.not_after <= b.not_after) settle(p, r, true, true);
+            else c->events.push_back(std::move(p));
+        }
+        b.events.clear();
+        epoch_open(b.epoch, 1);
+        submit(std::move(c), true);
+        return true;
     }
 
     /// Splits a batch Meta refused with code 100 into two halves rebuilt from
@@ -1299,6 +1363,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         s.batches = batches.load(std::memory_order_relaxed);
         s.bytes = bytes.load(std::memory_order_relaxed);
         s.splits = splits.load(std::memory_order_relaxed);
+        s.possibly_delivered = possibly_delivered.load(std::memory_order_relaxed);
+        s.throttled = throttled.load(std::memory_order_relaxed);
+        s.receipt_mismatch = receipt_mismatch.load(std::memory_order_relaxed);
         s.latency_us = latency_us.snapshot();
         s.batch_events = batch_events.snapshot();
         return s;

@@ -213,8 +213,16 @@ struct MockGraphServer::impl {
                             net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use,
                         ec);
         if (ec) fail(ec, "TLS options");
-        if (SSL_CTX_set_min_proto_version(ssl.native_handle(), TLS1_2_VERSION) != 1)
+        if (options.legacy_tls_only) {
+            SSL_CTX_clear_options(ssl.native_handle(), SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1);
+            SSL_CTX_set_security_level(ssl.native_handle(), 0);
+            if (SSL_CTX_set_min_proto_version(ssl.native_handle(), TLS1_VERSION) != 1 ||
+                SSL_CTX_set_max_proto_version(ssl.native_handle(), TLS1_1_VERSION) != 1 ||
+                SSL_CTX_set_cipher_list(ssl.native_handle(), "DEFAULT:@SECLEVEL=0") != 1)
+                fail(net::error::invalid_argument, "TLS 1.0/1.1 only");
+        } else if (SSL_CTX_set_min_proto_version(ssl.native_handle(), TLS1_2_VERSION) != 1) {
             fail(net::error::invalid_argument, "TLS 1.2 minimum");
+        }
         ssl.use_certificate_chain(net::buffer(identity.cert_pem), ec);
         if (ec) fail(ec, "server certificate");
         ssl.use_private_key(net::buffer(identity.key_pem), net::ssl::context::pem, ec);

@@ -30,6 +30,7 @@ public:
         case errc::shutdown: return "client shut down";
         case errc::cancelled: return "operation cancelled";
         case errc::invalid_option: return "invalid option";
+        case errc::auth_error: return "access token refused (Graph code 190); not retried";
         }
         return ev == 0 ? "success" : "unknown capi error";
     }

@@ -14,6 +14,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <limits>
 
 namespace capi::detail {
@@ -194,6 +195,38 @@ std::optional<std::chrono::seconds> usage_wait(const PostResult& result) {
     }
     if (wait == 0) return std::nullopt;
     return std::chrono::seconds{wait};
+}
+
+std::optional<std::chrono::seconds> retry_after_date(std::string_view v, std::chrono::system_clock::time_point now) {
+    // "Sun, 06 Nov 1994 08:49:37 GMT": fixed width, 29 characters.
+    static constexpr std::string_view days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+    static constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    if (v.size() != 29 || v.substr(3, 2) != ", " || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
+        v[19] != ':' || v[22] != ':' || v.substr(25) != " GMT")
+        return std::nullopt;
+    if (std::find(std::begin(days), std::end(days), v.substr(0, 3)) == std::end(days)) return std::nullopt;
+    const auto month_it = std::find(std::begin(months), std::end(months), v.substr(8, 3));
+    if (month_it == std::end(months)) return std::nullopt;
+    const auto number = [&](std::size_t pos, std::size_t len) -> int {
+        int out = 0;
+        for (std::size_t i = pos; i < pos + len; ++i) {
+            if (v[i] < '0' || v[i] > '9') return -1;
+            out = out * 10 + (v[i] - '0');
+        }
+        return out;
+    };
+    const int day = number(5, 2), year = number(12, 4), hour = number(17, 2), minute = number(20, 2),
+              second = number(23, 2);
+    if (day < 1 || year < 1970 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60)
+        return std::nullopt;
+    const auto ymd = std::chrono::year{year} / std::chrono::month{static_cast<unsigned>(month_it - std::begin(months) + 1)} /
+                     std::chrono::day{static_cast<unsigned>(day)};
+    if (!ymd.ok()) return std::nullopt;
+    const auto at = std::chrono::sys_days{ymd} + std::chrono::hours{hour} + std::chrono::minutes{minute} +
+                    std::chrono::seconds{second};
+    const auto delta = std::chrono::ceil<std::chrono::seconds>(at - now);
+    return delta.count() > 0 ? delta : std::chrono::seconds{0};
 }
 
 } // namespace capi::detail

@@ -20,4 +20,10 @@ bool parse_graph_reply(std::string_view body, PostResult& out);
 /// is at 100 or more. Nothing when neither header says so or they do not parse.
 std::optional<std::chrono::seconds> usage_wait(const PostResult& result);
 
+/// A Retry-After HTTP-date (IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT", the
+/// form RFC 9110 requires senders to use) as a delay from `now`: zero for a date
+/// already past, nothing when it does not parse.
+std::optional<std::chrono::seconds> retry_after_date(std::string_view value,
+                                                     std::chrono::system_clock::time_point now);
+
 } // namespace capi::detail

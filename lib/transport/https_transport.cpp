@@ -282,12 +282,15 @@ std::error_code interpret(http::response<http::string_body>& msg, PostResult& re
     result.http_status = static_cast<int>(msg.result_int());
 
     if (auto it = msg.find(http::field::retry_after); it != msg.end()) {
-        // Delta-seconds only; an HTTP-date Retry-After is ignored (Graph sends seconds).
+        // Delta-seconds (what Graph sends) or an HTTP-date (RFC 9110 §10.2.3,
+        // what proxies and load balancers in front of it may send).
         auto v = trim(it->value());
         std::int64_t seconds = 0;
         auto [p, e] = std::from_chars(v.data(), v.data() + v.size(), seconds);
         if (e == std::errc{} && p == v.data() + v.size() && seconds >= 0)
             result.retry_after = std::chrono::seconds(seconds);
+        else
+            result.retry_after = detail::retry_after_date(v, std::chrono::system_clock::now());
     }
     if (auto it = msg.find("X-App-Usage"); it != msg.end()) result.app_usage = std::string(it->value());
     if (auto it = msg.find("X-Business-Use-Case-Usage"); it != msg.end())
@@ -641,6 +644,12 @@ private:
             auto [ec] = co_await c->stream.async_handshake(ssl::stream_base::client, use_tuple);
             if (ec) {
                 if (ec == beast::error::timeout) co_return make_error_code(errc::handshake_timeout);
+                // The peer went away mid-handshake (EOF, RST, a close without
+                // close_notify): a network failure like a refused connect, so it
+                // is retried; only a TLS-level refusal below is final.
+                if (ec.category() != net::error::get_ssl_category() &&
+                    SSL_get_verify_result(ssl_handle) == X509_V_OK)
+                    co_return make_error_code(errc::connection_lost);
                 if (SSL_get_verify_result(ssl_handle) != X509_V_OK)
                     co_return make_error_code(errc::certificate_verify_failed);
                 if (ec.category() == net::error::get_ssl_category() &&
@@ -678,6 +687,9 @@ private:
             if (ec) {
                 o.ec = make_error_code(exchange_error(ec));
                 o.stale = o.ec == errc::connection_lost && !parser.got_some() && c.buffer.size() == 0;
+                // The whole request went out and no answer came back: Meta may
+                // have processed it (a stale resend overwrites this outcome).
+                o.result.possibly_delivered = 1;
                 co_return o;
             }
         }
@@ -685,6 +697,9 @@ private:
             auto [ec, n] = co_await http::async_read(c.stream, c.buffer, parser, use_tuple);
             if (ec) {
                 o.ec = make_error_code(exchange_error(ec));
+                // A 2xx cut short may well be Meta's success; an error status is not.
+                const auto status = parser.get().result_int();
+                o.result.possibly_delivered = status >= 200 && status < 300;
                 co_return o;
             }
         }
@@ -694,6 +709,9 @@ private:
         // HTTP/1.1 with us; don't reuse the connection.
         o.keep_alive = message.keep_alive() && c.buffer.size() == 0;
         o.ec = interpret(message, o.result);
+        // A 2xx whose body is not Meta's JSON: Meta may have taken the events.
+        if (o.ec == errc::bad_response && o.result.http_status >= 200 && o.result.http_status < 300)
+            o.result.possibly_delivered = 1;
         co_return o;
     }
 

@@ -49,6 +49,7 @@ Disposition classify_error(std::error_code ec) noexcept {
         case errc::certificate_verify_failed:
         case errc::tls_handshake_failed:
         case errc::invalid_option:
+        case errc::auth_error:
         case errc::invalid_event:
         // The transport's in-flight cap: the caller's overflow policy decides,
         // not a hidden retry loop under it.
@@ -71,7 +72,8 @@ bool is_local_final(std::error_code ec) noexcept {
     if (ec.category() != category()) return false;
     const auto e = static_cast<errc>(ec.value());
     return e == errc::shutdown || e == errc::cancelled || e == errc::expired || e == errc::invalid_option ||
-           e == errc::invalid_event || e == errc::queue_full || e == errc::retries_exhausted;
+           e == errc::invalid_event || e == errc::queue_full || e == errc::retries_exhausted ||
+           e == errc::auth_error;
 }
 
 } // namespace
@@ -124,9 +126,11 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, Disposition d
     // cap under ~300 years of milliseconds.
     auto delay = static_cast<std::int64_t>(random % (static_cast<std::uint64_t>(cap) + 1));
 
-    if (retry_after && retry_after->count() > 0) {
-        const std::int64_t floor_ms =
-            retry_after->count() >= limit / 1000 ? limit : retry_after->count() * 1000;
+    // value_or: one branch on has_value, never on the payload of an empty optional
+    // (a copied nullopt carries indeterminate bytes there; valgrind flags reading them).
+    const std::int64_t floor_s = retry_after.value_or(std::chrono::seconds{0}).count();
+    if (floor_s > 0) {
+        const std::int64_t floor_ms = floor_s >= limit / 1000 ? limit : floor_s * 1000;
         delay = std::max(delay, floor_ms);
     }
     return milliseconds{delay};

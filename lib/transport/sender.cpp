@@ -99,6 +99,7 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
     std::function<void(std::error_code, PostResult)> done;  // guarded; emptied by finish
     phase state = phase::idle;                              // guarded
     unsigned attempts = 0;                                  // guarded
+    unsigned possibly_delivered = 0, throttled = 0;         // guarded: summed over attempts
     std::chrono::steady_clock::time_point first_attempt;    // guarded
     PostResult last;                                        // guarded
     asio::steady_timer timer;                               // guarded (cancel vs async_wait)
@@ -116,6 +117,8 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
             d = std::move(done);
             r = result ? std::move(*result) : last;
             r.attempts = attempts;
+            r.possibly_delivered = possibly_delivered;
+            r.throttled = throttled;
         }
         {
             std::lock_guard lock(owner->mutex);
@@ -159,6 +162,11 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
             last.attempts = n;
         }
         const Disposition d = classify(ec, r);
+        {
+            std::lock_guard lock(mutex);
+            possibly_delivered += r.possibly_delivered != 0 ? 1 : 0;
+            if (d == Disposition::throttle || r.http_status == 429) ++throttled;
+        }
         if (d == Disposition::success) return finish({}, std::move(r));
         if (d == Disposition::fail) return finish(final_error(ec, r), std::move(r));
 

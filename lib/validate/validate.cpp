@@ -228,6 +228,27 @@ simdjson::error_code parse_json(std::string_view json) {
     return scratch.parser.parse(scratch.buffer.get(), json.size(), false).error();
 }
 
+// Bytes `s` takes inside a JSON string as lib/json/writer.hpp escapes it.
+std::size_t escaped_size(std::string_view s) noexcept {
+    std::size_t n = s.size();
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+            n += 1;
+        } else if (c < 0x20) {
+            n += 5;  // \u00XX
+        } else if (c == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+                   (static_cast<unsigned char>(s[i + 2]) & 0xFE) == 0xA8) {
+            n += 3;  // U+2028/U+2029 as \u2028
+        }
+    }
+    return n;
+}
+
+// Strings shorter than this count their raw size towards the size bound (a
+// lower bound); longer ones their exact escaped size.
+constexpr std::size_t long_text = 256;
+
 class Checker {
 public:
     explicit Checker(std::vector<FieldError>& errors) : errors_(errors) {}
@@ -238,6 +259,7 @@ public:
 
     void utf8(std::string_view s, const Path& path) {
         if (!is_valid_utf8(s)) error(path, "invalid UTF-8");
+        if (counting_) text(s.size() < long_text ? s.size() : escaped_size(s), path);
     }
     // Exact match for std::string: without it the call could build a temporary
     // std::optional<std::string>, a copy and possibly an allocation.
@@ -291,11 +313,34 @@ public:
                 error(key_ok ? obj.member(m.key) : obj.raw_at(list, i),
                       std::string("not well-formed JSON: ") + simdjson::error_message(err));
             }
+            text(m.key.size() + m.json.size(), key_ok ? obj.member(m.key) : obj.raw_at(list, i));
         }
+    }
+
+    // A lower bound of the serialized event's size: the text written verbatim
+    // (not the PII, which is sent hashed), so an event over the encoder's byte cap
+    // is refused at intake with the field that weighs most, not later in a batch.
+    void text(std::size_t bytes, const Path& path) noexcept {
+        text_bytes_ += bytes;
+        if (bytes > heaviest_bytes_) {
+            heaviest_bytes_ = bytes;
+            heaviest_ = path;
+        }
+    }
+    void count_text(bool on) noexcept { counting_ = on; }
+    void check_size(std::size_t cap) {
+        if (text_bytes_ <= cap) return;
+        error(heaviest_, "too large: " + std::to_string(heaviest_bytes_) +
+                             " bytes serialized here, and the event at least " +
+                             std::to_string(text_bytes_) + ", over the " + std::to_string(cap) +
+                             "-byte event cap (max_event_bytes)");
     }
 
 private:
     std::vector<FieldError>& errors_;
+    bool counting_ = true;
+    std::size_t text_bytes_ = 0, heaviest_bytes_ = 0;
+    Path heaviest_{"(event)"};
 };
 
 bool is_three_ascii_letters(std::string_view s) noexcept {
@@ -372,6 +417,8 @@ void check_user_data(Checker& c, const UserData& u) {
     if (!has_customer_information(u))
         c.error(Path{"user_data"}, "needs at least one customer information parameter");
 
+    // Hashed (or, for external_id, possibly hashed) when sent: not verbatim text.
+    c.count_text(false);
     c.utf8(u.em, Path{"user_data.em"});
     c.utf8(u.ph, Path{"user_data.ph"});
     c.utf8(u.fn, Path{"user_data.fn"});
@@ -389,6 +436,7 @@ void check_user_data(Checker& c, const UserData& u) {
     c.utf8(u.dobd, Path{"user_data.dobd"});
     c.utf8(u.dobm, Path{"user_data.dobm"});
     c.utf8(u.doby, Path{"user_data.doby"});
+    c.count_text(true);
     c.utf8(u.client_ip_address, Path{"user_data.client_ip_address"});
     c.utf8(u.client_user_agent, Path{"user_data.client_user_agent"});
     c.utf8(u.fbc, Path{"user_data.fbc"});
@@ -465,7 +513,9 @@ void check_custom_data(Checker& c, const CustomData& cd, bool purchase) {
     }
     if (purchase && !cd.value) c.error(Path{"custom_data.value"}, "required (Purchase events)");
 
+    c.count_text(false);  // normalized (trimmed) when sent
     c.utf8(cd.currency, Path{"custom_data.currency"});
+    c.count_text(true);
     c.utf8(cd.content_name, Path{"custom_data.content_name"});
     c.utf8(cd.content_category, Path{"custom_data.content_category"});
     c.utf8(cd.content_type, Path{"custom_data.content_type"});
@@ -600,6 +650,7 @@ std::vector<FieldError> validate(const Event& ev, std::chrono::system_clock::tim
     if (ev.attribution_data) check_attribution_data(c, *ev.attribution_data);
 
     c.raw_members(ev.extra, Object{}, ".extra", event_keys);
+    c.check_size(options.max_event_bytes);
     return errors;
 }
 

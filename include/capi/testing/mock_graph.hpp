@@ -86,6 +86,9 @@ struct MockOptions {
     bool gzip = false;
     /// Server threads.
     unsigned threads = 1;
+    /// Offer only TLS 1.0 and 1.1 (at OpenSSL security level 0), as an outdated
+    /// server would: a client that insists on TLS 1.2+ must refuse it.
+    bool legacy_tls_only = false;
 };
 
 class MockGraphServer {
