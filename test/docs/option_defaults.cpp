@@ -143,5 +143,6 @@ int main() {
     row("MockOptions.clock", callable(m.clock));
     row("MockOptions.gzip", text(m.gzip));
     row("MockOptions.threads", count(m.threads));
+    row("MockOptions.legacy_tls_only", text(m.legacy_tls_only));
     return 0;
 }
