@@ -578,13 +578,15 @@ TEST_CASE("prepared events build the same body as add(), hashed in one pass", "[
     std::vector<capi::Event> events;
     for (int i = 0; i < 40; ++i) {
         auto ev = purchase();
-        ev.event_id = "p" + std::to_string(i);
-        ev.user_data.em = {"  User" + std::to_string(i) + "@Example.com", "user" + std::to_string(i) + "@example.com",
-                           "not an email"};
+        // Built piecewise: g++ 12 warns falsely on "x" + std::to_string(i) + "y".
+        const std::string n = std::to_string(i);
+        ev.event_id = std::string("p").append(n);
+        ev.user_data.em = {std::string("  User").append(n).append("@Example.com"),
+                           std::string("user").append(n).append("@example.com"), "not an email"};
         ev.user_data.fn = {"Zoë"};
         ev.user_data.ct = {"San José"};
         ev.user_data.dobd = "7";
-        ev.user_data.external_id = {"cust-" + std::to_string(i)};
+        ev.user_data.external_id = {std::string("cust-").append(n)};
         if (i % 7 == 3) {  // no hashed value at all
             ev.user_data.em.clear();
             ev.user_data.ph.clear();

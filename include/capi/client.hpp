@@ -165,10 +165,12 @@ public:
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
 
-    /// Fire-and-forget: validates and queues `ev`, never blocks. The outcome goes
-    /// to Options::on_delivery.
-    EnqueueResult enqueue(Event ev);
-    EnqueueResult enqueue(Event ev, Destination destination);
+    /// Fire-and-forget: validates, normalizes and serializes `ev` on the calling
+    /// thread and queues the result; never blocks. `ev` is not kept: the caller
+    /// may reuse it at once (clearing and refilling an Event keeps its buffers).
+    /// The outcome goes to Options::on_delivery.
+    EnqueueResult enqueue(const Event& ev);
+    EnqueueResult enqueue(const Event& ev, Destination destination);
 
     /// Sends one event. Completion signature: void(std::error_code, SendResult); the
     /// error is empty when delivered and equals result.error otherwise. Completes on

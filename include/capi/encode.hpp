@@ -88,7 +88,10 @@ public:
     EncodeResult add_validated(const Event& ev, std::chrono::system_clock::time_point now);
     /// Validates and normalizes `ev` at `now` and serializes it into `out` (digests
     /// pending), as add() would add it; the batch itself is left unchanged.
-    EncodeResult prepare(const Event& ev, std::chrono::system_clock::time_point now, PreparedEvent& out);
+    /// `event_id_if_absent`: written as the event_id when `ev` has none (how
+    /// capi::Client gives such events an id without copying them).
+    EncodeResult prepare(const Event& ev, std::chrono::system_clock::time_point now, PreparedEvent& out,
+                         std::string_view event_id_if_absent = {});
     /// Appends a prepared event (from any BatchEncoder with the same options):
     /// re-checks only the event_time window at `now`, as add_validated() does.
     EncodeResult add_prepared(const PreparedEvent& ev, std::chrono::system_clock::time_point now);

@@ -676,8 +676,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     /// Prepares the event on the calling thread (validate, normalize, serialize;
     /// see PreparedEvent): the caller's thread frees the Event it allocated, and
     /// an event that cannot be sent is refused here, never queued.
-    std::vector<FieldError> check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out) {
-        auto errors = std::move(staging_encoder().prepare(ev, capi::now(opts.clock), out).errors);
+    std::vector<FieldError> check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out,
+                                  std::string_view assigned_id) {
+        auto errors = std::move(staging_encoder().prepare(ev, capi::now(opts.clock), out, assigned_id).errors);
         if (dest) {
             if (*dest == opts.destination) {
                 dest.reset();
@@ -689,22 +690,21 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         return errors;
     }
 
-    EnqueueResult enqueue(Event&& ev, std::optional<Destination> dest) {
+    EnqueueResult enqueue(const Event& ev, std::optional<Destination> dest) {
         PreparedEvent prep;
         EnqueueResult res;
         if (closed.load(std::memory_order_relaxed)) {
             res.status = EnqueueResult::Status::shutdown;
             return res;
         }
-        if (opts.assign_event_id && !ev.event_id) ev.event_id = new_event_id();
-        res.errors = check(ev, dest, prep);
+        std::string id = ev.event_id ? *ev.event_id : opts.assign_event_id ? new_event_id() : std::string{};
+        res.errors = check(ev, dest, prep, id);
         if (!res.errors.empty()) {
             rejected.fetch_add(1, std::memory_order_relaxed);
             res.status = EnqueueResult::Status::invalid;
             return res;
         }
-        auto env = std::make_unique<Envelope>(std::move(prep), ev.event_id ? std::move(*ev.event_id) : std::string{},
-                                              std::move(dest), completion_fn{});
+        auto env = std::make_unique<Envelope>(std::move(prep), std::move(id), std::move(dest), completion_fn{});
         switch (try_accept(env)) {
         case Push::accepted: res.status = EnqueueResult::Status::accepted; break;
         case Push::full:
@@ -718,19 +718,18 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
 
     void send(Event&& ev, std::optional<Destination> dest, completion_fn done,
               std::function<bool()> withdrawn = {}) {
-        if (opts.assign_event_id && !ev.event_id) ev.event_id = new_event_id();
+        std::string id = ev.event_id ? *ev.event_id : opts.assign_event_id ? new_event_id() : std::string{};
         PreparedEvent prep;
-        auto errors = check(ev, dest, prep);
+        auto errors = check(ev, dest, prep, id);
         if (!errors.empty()) {
             rejected.fetch_add(1, std::memory_order_relaxed);
             auto r = make_result(Outcome::rejected, make_error_code(errc::invalid_event));
             r.invalid = std::move(errors);
-            r.event_id = ev.event_id.value_or(std::string{});
+            r.event_id = ev.event_id ? std::move(id) : std::string{};  // an assigned id was never used
             done(std::move(r));
             return;
         }
-        auto env = std::make_unique<Envelope>(std::move(prep), ev.event_id ? std::move(*ev.event_id) : std::string{},
-                                              std::move(dest), std::move(done));
+        auto env = std::make_unique<Envelope>(std::move(prep), std::move(id), std::move(dest), std::move(done));
         push_or_wait(std::move(env), std::chrono::microseconds(100), std::move(withdrawn));
     }
 
@@ -1399,9 +1398,9 @@ Client::~Client() {
     }
 }
 
-EnqueueResult Client::enqueue(Event ev) { return impl_->enqueue(std::move(ev), std::nullopt); }
-EnqueueResult Client::enqueue(Event ev, Destination destination) {
-    return impl_->enqueue(std::move(ev), std::move(destination));
+EnqueueResult Client::enqueue(const Event& ev) { return impl_->enqueue(ev, std::nullopt); }
+EnqueueResult Client::enqueue(const Event& ev, Destination destination) {
+    return impl_->enqueue(ev, std::move(destination));
 }
 
 void Client::send_(Event ev, std::optional<Destination> dest, completion done, std::function<bool()> withdrawn) {

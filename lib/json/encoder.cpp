@@ -157,6 +157,8 @@ struct BatchEncoder::impl {
 
     explicit impl(EncodeOptions o) : options(std::move(o)) {}
 
+    std::string_view event_id_if_absent;  // set by prepare() for one call
+
     bool hashed(Field f) const noexcept {
         return f == Field::external_id ? options.hash_external_id : is_hashed_field(f);
     }
@@ -401,7 +403,10 @@ struct BatchEncoder::impl {
         w.begin_object();
         w.member("event_name", ev.event_name);
         w.member_int("event_time", ev.event_time);
-        write_opt(w, "event_id", ev.event_id);
+        if (ev.event_id)
+            w.member("event_id", *ev.event_id);
+        else if (!event_id_if_absent.empty())
+            w.member("event_id", event_id_if_absent);
         write_opt(w, "event_source_url", ev.event_source_url);
         write_opt(w, "referrer_url", ev.referrer_url);
         w.lit_key("action_source");
@@ -510,8 +515,13 @@ EncodeResult BatchEncoder::add_(const Event& ev, std::chrono::system_clock::time
 }
 
 EncodeResult BatchEncoder::prepare(const Event& ev, std::chrono::system_clock::time_point now,
-                                   PreparedEvent& out) {
+                                   PreparedEvent& out, std::string_view event_id_if_absent) {
     auto& d = *impl_;
+    struct Reset {
+        impl& d;
+        ~Reset() { d.event_id_if_absent = {}; }
+    } reset{d};
+    d.event_id_if_absent = event_id_if_absent;
     // Added to this batch as add() would, copied out, then taken back off.
     const auto events_end0 = d.events_end, count0 = d.count;
     const auto starts0 = d.starts.size(), arena0 = d.arena.size(), pending0 = d.pending.size();
