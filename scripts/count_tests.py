@@ -1,5 +1,11 @@
 #!/usr/bin/env python3
-"""Sums test results from meson's testlog.json and prints 'N passed, N failed'.
+"""Sums test results from meson's testlog.json files and prints 'N passed, N failed'.
+
+Usage: count_tests.py TESTLOG.json [TESTLOG.json ...]
+With several files (scripts/test.sh, then the sanitizer runs of .ci/run) each
+file's own counts go first, one line each, and the total is the last line. A
+file that cannot be read (the run never happened: its build failed) counts as
+one failure.
 
 A Catch2 executable counts as its test cases (from Catch2's summary line), a
 script test as the checks it reports ('N checks passed, N failed'); any other
@@ -37,7 +43,7 @@ def count(entry):
     return (1, 0) if ok else (0, 1)
 
 
-def main(path):
+def count_file(path):
     passed = failed = 0
     try:
         with open(path) as f:
@@ -47,12 +53,26 @@ def main(path):
                     p, fl = count(json.loads(line))
                     passed += p
                     failed += fl
-    except OSError as e:
+    except (OSError, ValueError) as e:
         print(f"cannot read {path}: {e}", file=sys.stderr)
         failed += 1
+    return passed, failed
+
+
+def main(paths):
+    if not paths:
+        print(__doc__, file=sys.stderr)
+        return 2
+    passed = failed = 0
+    for path in paths:
+        p, fl = count_file(path)
+        if len(paths) > 1:
+            print(f"{path}: {p} passed, {fl} failed")
+        passed += p
+        failed += fl
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 and passed > 0 else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1:]))

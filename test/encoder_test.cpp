@@ -293,6 +293,33 @@ TEST_CASE("an event whose PII is all dropped is invalid", "[encoder]") {
     CHECK(enc.size() == 0);
 }
 
+TEST_CASE("an event left with only raw user_data members after normalization is invalid", "[encoder]") {
+    // fuzz_ndjson_reader finding: both em values are dropped, the unknown key
+    // "pd" passed through as a raw member; the encoder counted it as customer
+    // information and wrote an event that validate() rejects once read back.
+    const std::string line =
+        R"({"event_name":"AddToCart","eveevent_name":"Lead","event_time":"1799999999",)"
+        R"("action_source":"system_generated","user_data":{"em":["_so  Foo@Test.COM ","bad@"],"pd":"7"}})";
+    capi::EventReader reader(capi::ReaderOptions{.pass_unknown_keys = true});
+    capi::Event ev;
+    capi::FieldError error;
+    REQUIRE(reader.parse(line, ev, error));
+    REQUIRE(ev.user_data.extra.size() == 1);
+    capi::EncodeOptions options;
+    options.validation.require_website_fields = false;
+    capi::BatchEncoder enc(options);
+    const auto r = enc.add(ev, now);
+    CHECK(r.status == capi::EncodeStatus::invalid);
+    REQUIRE_FALSE(r.errors.empty());
+    CHECK(r.errors.back().path == "user_data");
+    CHECK(enc.size() == 0);
+
+    // With one typed parameter left beside it, the raw member goes through.
+    ev.user_data.em.push_back("joe@example.com");
+    REQUIRE(enc.add(ev, now).status == capi::EncodeStatus::added);
+    CHECK(enc.event_json(0).find(R"("pd":"7")") != std::string_view::npos);
+}
+
 TEST_CASE("an invalid event leaves the batch byte for byte as it was", "[encoder]") {
     capi::BatchEncoder enc;
     REQUIRE(enc.add(purchase(), now).status == capi::EncodeStatus::added);

@@ -281,7 +281,10 @@ struct BatchEncoder::impl {
         }
         write_raw(w, ud.extra);
         w.end_object();
-        return any || !ud.extra.empty();
+        // Raw extra members are not customer information parameters (validate()
+        // does not count them either): an event left with only those after
+        // normalization is one validate() rejects once read back.
+        return any;
     }
 
     static void write_content(json::Writer& w, const Content& c) {
