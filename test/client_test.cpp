@@ -325,14 +325,21 @@ TEST_CASE("linger seals a lone event", "[client]") {
 
 namespace {
 /// A client whose single in-flight slot hangs on the mock, so the queue fills.
-capi::Options stalled_options(MockGraphServer& mock, capi::Overflow policy) {
-    for (int i = 0; i < 64; ++i) mock.push_fault(hang());
+/// One event per batch, one batch on the wire, a queue of `capacity`: the queue
+/// fills as soon as the mock is slow.
+capi::Options one_at_a_time(const MockGraphServer& mock, std::size_t capacity, capi::Overflow policy) {
     auto opts = options_for(mock);
-    opts.queue_capacity = 4;
+    opts.queue_capacity = capacity;
     opts.overflow = policy;
     opts.encode.max_batch_events = 1;
     opts.transport.max_in_flight = 1;
     opts.transport.max_connections = 1;
+    return opts;
+}
+
+capi::Options stalled_options(MockGraphServer& mock, capi::Overflow policy) {
+    for (int i = 0; i < 64; ++i) mock.push_fault(hang());
+    auto opts = one_at_a_time(mock, 4, policy);
     opts.transport.request_timeout = 10s;
     opts.retry.max_attempts = 1;
     return opts;
@@ -404,13 +411,7 @@ TEST_CASE("overflow: block makes async_send wait, then succeed", "[client][overf
         f.delay = 100ms;  // slow, then normal service
         mock.push_fault(f);
     }
-    auto opts = options_for(mock);
-    opts.queue_capacity = 2;
-    opts.overflow = capi::Overflow::block;
-    opts.encode.max_batch_events = 1;
-    opts.transport.max_in_flight = 1;
-    opts.transport.max_connections = 1;
-    capi::Client client(opts);
+    capi::Client client(one_at_a_time(mock, 2, capi::Overflow::block));
     constexpr int n = 20;
     std::atomic<int> done{0}, delivered{0};
     for (int i = 0; i < n; ++i) {
@@ -433,13 +434,7 @@ TEST_CASE("overflow: block, cancelling a waiting async_send withdraws its event"
     Fault slow;
     slow.delay = 800ms;  // the first batch holds the only slot: the queue fills
     mock.push_fault(slow);
-    auto opts = options_for(mock);
-    opts.queue_capacity = 2;
-    opts.overflow = capi::Overflow::block;
-    opts.encode.max_batch_events = 1;
-    opts.transport.max_in_flight = 1;
-    opts.transport.max_connections = 1;
-    capi::Client client(opts);
+    capi::Client client(one_at_a_time(mock, 2, capi::Overflow::block));
     constexpr int n = 12;
     std::vector<asio::cancellation_signal> signals(n);
     std::atomic<int> done{0}, cancelled{0};
