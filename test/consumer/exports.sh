@@ -46,7 +46,7 @@ need() {
 need "$libcapi" \
   'capi::version()' \
   'capi::Client::Client(capi::Options)' \
-  'capi::Client::enqueue(capi::Event)' \
+  'capi::Client::enqueue(capi::Event const&)' \
   'capi::Client::stats() const' \
   'capi::BatchEncoder::BatchEncoder(capi::EncodeOptions)' \
   'capi::sha256::hash(std::basic_string_view<char, std::char_traits<char> >)' \
