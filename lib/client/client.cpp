@@ -1282,10 +1282,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         for (auto& b : batchers) {
             for (auto& part : b->partials) {
                 if (!part.batch) continue;
-                for (auto& p : part.batch->events) {
-                    settle(p, down, true, true);
-                    drained = false;
-                }
+                if (!part.batch->events.empty()) drained = false;
+                settle_all(part.batch->events, down, true, true);
                 part.batch.reset();
             }
         }

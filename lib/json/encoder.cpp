@@ -520,24 +520,22 @@ EncodeResult BatchEncoder::add_(const Event& ev, std::chrono::system_clock::time
 EncodeResult BatchEncoder::prepare(const Event& ev, std::chrono::system_clock::time_point now,
                                    PreparedEvent& out, std::string_view event_id_if_absent) {
     auto& d = *impl_;
-    struct Reset {
-        impl& d;
-        ~Reset() { d.event_id_if_absent = {}; }
-    } reset{d};
-    d.event_id_if_absent = event_id_if_absent;
     // Added to this batch as add() would, copied out, then taken back off.
     const auto events_end0 = d.events_end, count0 = d.count;
     const auto starts0 = d.starts.size(), arena0 = d.arena.size(), pending0 = d.pending.size();
-    const auto max0 = d.options.max_batch_events;
-    d.options.max_batch_events = count0 + 1;  // a full batch can still prepare
-    EncodeResult r;
-    try {
-        r = add_(ev, now, true);
-    } catch (...) {
-        d.options.max_batch_events = max0;
-        throw;
-    }
-    d.options.max_batch_events = max0;
+    // For this call only (restored however it ends): the id to write when the
+    // event has none, and room for one more event (a full batch can still prepare).
+    struct Scoped {
+        impl& d;
+        std::size_t max_events;
+        ~Scoped() {
+            d.event_id_if_absent = {};
+            d.options.max_batch_events = max_events;
+        }
+    } scoped{d, d.options.max_batch_events};
+    d.event_id_if_absent = event_id_if_absent;
+    d.options.max_batch_events = count0 + 1;
+    EncodeResult r = add_(ev, now, true);
     if (r.status != EncodeStatus::added) return r;
     auto restore = [&] {
         d.buf.resize(events_end0);
