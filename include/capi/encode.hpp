@@ -63,6 +63,8 @@ public:
     /// The serialized event object, each hashed value a run of 64 '0' until a
     /// batch fills it.
     std::string_view json_with_holes() const noexcept { return {data_.data(), json_size_}; }
+    /// Bytes of buffer it holds (reused when it is prepared again).
+    std::size_t capacity() const noexcept { return data_.capacity(); }
 
 private:
     friend class BatchEncoder;

@@ -151,10 +151,6 @@ struct StripedCounter {
 using completion_fn = std::function<void(SendResult)>;
 
 struct Envelope {
-    Envelope() = default;
-    Envelope(PreparedEvent&& p, std::string&& id, std::optional<Destination>&& d, completion_fn&& f)
-        : prep(std::move(p)), event_id(std::move(id)), dest(std::move(d)), done(std::move(f)) {}
-
     bool marker = false;
     std::uint64_t flush_gen = 0;
     // The event as the producer prepared it (validated, normalized, serialized,
@@ -221,7 +217,7 @@ void name_thread(const char* name) noexcept {
 /// without one (Options::assign_event_id): a batch resent after an attempt that
 /// may have been delivered then deduplicates at Meta. xoshiro256** per thread,
 /// seeded from std::random_device and the thread's identity.
-std::string new_event_id() {
+void new_event_id(std::string& id) {
     struct Rng {
         std::uint64_t s[4];
         Rng() {
@@ -251,12 +247,11 @@ std::string new_event_id() {
     };
     thread_local Rng rng;
     static constexpr char hex[] = "0123456789abcdef";
-    std::string id(32, '0');
+    id.resize(32);  // keeps a recycled envelope's capacity
     for (int half = 0; half < 2; ++half) {
         std::uint64_t v = rng.next();
         for (int i = 0; i < 16; ++i, v >>= 4) id[static_cast<std::size_t>(half * 16 + i)] = hex[v & 15];
     }
-    return id;
 }
 
 bool all_digits(std::string_view s) {
@@ -324,6 +319,12 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     std::unique_ptr<Sender> sender;
 
     detail::MpmcQueue<EnvelopePtr> queue;
+    // Envelopes the batchers are done with, their buffers' capacity kept for the
+    // next enqueue: in steady state an accepted event costs no allocation on the
+    // producer and no free on the batcher (a buffer malloc'ed on one thread and
+    // freed on another takes the allocator's arena lock each time, a contended
+    // futex under load).
+    detail::MpmcQueue<EnvelopePtr> spare_envelopes{spare_envelope_count};
 
     // Intake gate: shutdown waits for producers that passed the closed_ check.
     alignas(64) std::atomic<bool> closed{false};
@@ -389,6 +390,30 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
 
     explicit impl(Options o)
         : opts(std::move(o)), queue(std::max<std::size_t>(opts.queue_capacity, 2)) {}
+
+    static constexpr std::size_t spare_envelope_count = 2048;
+    // A recycled envelope keeps at most this much buffer (a rare huge event's
+    // memory goes back to the allocator).
+    static constexpr std::size_t spare_buffer_bytes = 8 * 1024;
+
+    EnvelopePtr take_envelope() {
+        EnvelopePtr e;
+        if (spare_envelopes.try_pop(e)) return e;
+        return std::make_unique<Envelope>();
+    }
+
+    /// Resets `e` and keeps it for a later enqueue (or frees it when enough wait).
+    void recycle(EnvelopePtr e) noexcept {
+        if (!e) return;
+        e->marker = false;
+        e->flush_gen = 0;
+        e->dest.reset();
+        e->done = nullptr;
+        e->taken = false;
+        if (e->prep.capacity() > spare_buffer_bytes) e->prep = PreparedEvent{};
+        if (e->event_id.capacity() > 64) e->event_id = std::string{};
+        (void)spare_envelopes.try_push(std::move(e));  // when full, e is freed here
+    }
 
     static inline std::atomic<std::uint64_t> serials{0};
     const std::uint64_t serial = serials.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -605,9 +630,13 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
     }
 
-    static Pending pending_of(Envelope& e) {
+    Pending pending_of(Envelope& e) {
         e.taken = true;
-        return Pending{std::move(e.done), std::move(e.event_id), e.accepted, false};
+        // Only a completion or a delivery report carries the id; otherwise the
+        // envelope keeps the string (and its capacity) for its next event.
+        std::string id;
+        if (e.done || opts.on_delivery) id = std::move(e.event_id);
+        return Pending{std::move(e.done), std::move(id), e.accepted, false};
     }
 
     // ---------------------------------------------------------------- intake
@@ -690,21 +719,32 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         return errors;
     }
 
+    /// The id the event travels with: its own, a fresh one, or none.
+    void assign_id(const Event& ev, std::string& id) const {
+        if (ev.event_id)
+            id.assign(*ev.event_id);
+        else if (opts.assign_event_id)
+            new_event_id(id);
+        else
+            id.clear();
+    }
+
     EnqueueResult enqueue(const Event& ev, std::optional<Destination> dest) {
-        PreparedEvent prep;
         EnqueueResult res;
         if (closed.load(std::memory_order_relaxed)) {
             res.status = EnqueueResult::Status::shutdown;
             return res;
         }
-        std::string id = ev.event_id ? *ev.event_id : opts.assign_event_id ? new_event_id() : std::string{};
-        res.errors = check(ev, dest, prep, id);
+        auto env = take_envelope();
+        assign_id(ev, env->event_id);
+        res.errors = check(ev, dest, env->prep, env->event_id);
         if (!res.errors.empty()) {
+            recycle(std::move(env));
             rejected.fetch_add(1, std::memory_order_relaxed);
             res.status = EnqueueResult::Status::invalid;
             return res;
         }
-        auto env = std::make_unique<Envelope>(std::move(prep), std::move(id), std::move(dest), completion_fn{});
+        env->dest = std::move(dest);
         switch (try_accept(env)) {
         case Push::accepted: res.status = EnqueueResult::Status::accepted; break;
         case Push::full:
@@ -713,23 +753,26 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             break;
         case Push::shutdown: res.status = EnqueueResult::Status::shutdown; break;
         }
+        recycle(std::move(env));  // null when accepted
         return res;
     }
 
     void send(Event&& ev, std::optional<Destination> dest, completion_fn done,
               std::function<bool()> withdrawn = {}) {
-        std::string id = ev.event_id ? *ev.event_id : opts.assign_event_id ? new_event_id() : std::string{};
-        PreparedEvent prep;
-        auto errors = check(ev, dest, prep, id);
+        auto env = take_envelope();
+        assign_id(ev, env->event_id);
+        auto errors = check(ev, dest, env->prep, env->event_id);
         if (!errors.empty()) {
             rejected.fetch_add(1, std::memory_order_relaxed);
             auto r = make_result(Outcome::rejected, make_error_code(errc::invalid_event));
             r.invalid = std::move(errors);
-            r.event_id = ev.event_id ? std::move(id) : std::string{};  // an assigned id was never used
+            if (ev.event_id) r.event_id = std::move(env->event_id);  // an assigned id was never used
+            recycle(std::move(env));
             done(std::move(r));
             return;
         }
-        auto env = std::make_unique<Envelope>(std::move(prep), std::move(id), std::move(dest), std::move(done));
+        env->dest = std::move(dest);
+        env->done = std::move(done);
         push_or_wait(std::move(env), std::chrono::microseconds(100), std::move(withdrawn));
     }
 
@@ -850,7 +893,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             done();
             return;
         }
-        auto env = std::make_unique<Envelope>();
+        auto env = take_envelope();
         env->marker = true;
         env->flush_gen = gen;
         push_marker(std::move(env), std::chrono::microseconds(100));
@@ -911,6 +954,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
                     EnvelopePtr env = std::move(got[i]);
                     if (env->marker) {
                         on_marker(env->flush_gen);
+                        recycle(std::move(env));
                         continue;
                     }
                     in_flight.fetch_add(1, std::memory_order_relaxed);
@@ -925,6 +969,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
                                    false);
                         }
                     }
+                    recycle(std::move(env));
                 }
             }
             const auto now = steady::now();
@@ -983,7 +1028,6 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         // validate() accepts the whole second at the limit: expired from the next one.
         const auto expiry = sys_time(std::chrono::seconds(env.prep.event_time)) + max_age + std::chrono::seconds(1);
         b.events.back().not_after = expiry;
-        env.prep = PreparedEvent{};  // its memory goes back now, not when the envelope does
         b.not_after = std::min(b.not_after, expiry);
         if (b.enc.full()) seal(me, *part);
     }
