@@ -308,6 +308,31 @@ TEST_CASE("batches seal at max_batch_events: 1, 1000, 1000+1", "[client]") {
     }
 }
 
+TEST_CASE("duplicate event_ids: all sent, counted within a batch only", "[client]") {
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.linger = std::chrono::milliseconds(60'000);  // one batch per flush
+    opts.batchers = 1;
+    capi::Client client(opts);
+    for (const char* id : {"d", "d", "e", "d", "f", "e"}) REQUIRE(client.enqueue(make_event(id)));
+    for (int i = 0; i < 3; ++i) {  // assigned ids are never duplicates
+        auto ev = make_event("");
+        ev.event_id.reset();
+        REQUIRE(client.enqueue(std::move(ev)));
+    }
+    REQUIRE(client.flush(20s));
+    CHECK(client.stats().duplicate_ids == 3);  // d twice more, e once more
+    REQUIRE(client.enqueue(make_event("d")));  // the next batch: not a duplicate of the last one's
+    REQUIRE(client.flush(20s));
+    const auto s = client.stats();
+    CHECK(s.duplicate_ids == 3);
+    CHECK(s.delivered == 10);
+    CHECK(mock.requests().size() == 2);
+    const auto ids = ids_accepted(mock);
+    CHECK(ids.at("d") == 4);
+    CHECK(ids.at("e") == 2);
+}
+
 TEST_CASE("linger seals a lone event", "[client]") {
     MockGraphServer mock;
     auto opts = options_for(mock);

@@ -142,6 +142,9 @@ struct Stats {
     /// the events count as delivered (Meta took the request), the difference is
     /// surfaced here, never silently accepted.
     std::uint64_t receipt_mismatch = 0;
+    /// Events whose caller-given event_id an earlier event of the same batch
+    /// carried: both are sent (Meta deduplicates, keeping one) and counted here.
+    std::uint64_t duplicate_ids = 0;
     Histogram latency_us;   ///< accepted -> outcome, microseconds
     Histogram batch_events; ///< events per sent batch
 };

@@ -161,6 +161,8 @@ struct Envelope {
     completion_fn done;               // empty for enqueue()
     steady::time_point accepted;
     bool taken = false;               // its Pending was made (settled or in a batch)
+    bool own_id = false;              // the caller gave the event_id (an assigned one is unique)
+    std::uint64_t id_hash = 0;        // of a caller's event_id, for Stats::duplicate_ids
 };
 using EnvelopePtr = std::unique_ptr<Envelope>;
 
@@ -183,6 +185,7 @@ struct Batch {
     std::shared_ptr<const DestState> dest;
     BatchEncoder enc;
     std::vector<Pending> events;
+    std::vector<std::uint64_t> id_hashes;  // of callers' event_ids, counted for duplicates at seal
     sys_time not_after = sys_time::max();
     std::uint64_t epoch = 0;
     std::atomic<bool> settled{false};
@@ -340,7 +343,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     std::atomic<std::uint64_t> retries{0}, batches{0}, bytes{0}, splits{0};
     // Reliability counters and the tokens Meta refused (code 190): a batch for a
     // refused token fails at once with auth_error, no request (no retry storm).
-    std::atomic<std::uint64_t> possibly_delivered{0}, throttled{0}, receipt_mismatch{0};
+    std::atomic<std::uint64_t> possibly_delivered{0}, throttled{0}, receipt_mismatch{0}, duplicate_ids{0};
     std::mutex auth_mu;
     std::unordered_map<std::string, GraphError> refused_tokens;  // guarded by auth_mu
     std::atomic<bool> any_refused{false};  // keeps auth_mu off the path until a refusal
@@ -410,6 +413,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         e->dest.reset();
         e->done = nullptr;
         e->taken = false;
+        e->own_id = false;
         if (e->prep.capacity() > spare_buffer_bytes) e->prep = PreparedEvent{};
         if (e->event_id.capacity() > 64) e->event_id = std::string{};
         (void)spare_envelopes.try_push(std::move(e));  // when full, e is freed here
@@ -720,13 +724,18 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     }
 
     /// The id the event travels with: its own, a fresh one, or none.
-    void assign_id(const Event& ev, std::string& id) const {
-        if (ev.event_id)
-            id.assign(*ev.event_id);
-        else if (opts.assign_event_id)
-            new_event_id(id);
-        else
-            id.clear();
+    /// The id the envelope's event travels with: its own (hashed here, off the
+    /// batcher, for the duplicate count), a fresh one, or none.
+    void assign_id(const Event& ev, Envelope& env) const {
+        env.own_id = ev.event_id.has_value();
+        if (env.own_id) {
+            env.event_id.assign(*ev.event_id);
+            env.id_hash = std::hash<std::string_view>{}(env.event_id);
+        } else if (opts.assign_event_id) {
+            new_event_id(env.event_id);
+        } else {
+            env.event_id.clear();
+        }
     }
 
     EnqueueResult enqueue(const Event& ev, std::optional<Destination> dest) {
@@ -736,7 +745,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             return res;
         }
         auto env = take_envelope();
-        assign_id(ev, env->event_id);
+        assign_id(ev, *env);
         res.errors = check(ev, dest, env->prep, env->event_id);
         if (!res.errors.empty()) {
             recycle(std::move(env));
@@ -760,7 +769,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     void send(Event&& ev, std::optional<Destination> dest, completion_fn done,
               std::function<bool()> withdrawn = {}) {
         auto env = take_envelope();
-        assign_id(ev, env->event_id);
+        assign_id(ev, *env);
         auto errors = check(ev, dest, env->prep, env->event_id);
         if (!errors.empty()) {
             rejected.fetch_add(1, std::memory_order_relaxed);
@@ -1023,6 +1032,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         if (b.events.size() == b.events.capacity())
             b.events.reserve(std::max<std::size_t>(64, 2 * b.events.capacity()));
         b.events.push_back(pending_of(env));
+        if (env.own_id) b.id_hashes.push_back(env.id_hash);  // after the event is stored: a throw only misses a count
         const bool store = env.prep.action_source == ActionSource::physical_store;
         const auto max_age = store ? opts.encode.validation.physical_store_max_age : opts.encode.validation.max_age;
         // validate() accepts the whole second at the limit: expired from the next one.
@@ -1037,12 +1047,26 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         if (!part.batch) return;
         if (part.batch->events.empty()) return;  // keeps the empty batch for reuse
         BatchPtr b = std::move(part.batch);
+        count_duplicates(*b);
         // Hash every value of the batch (one hash_many call) and finish the body
         // here, on the batcher, so the io thread (perhaps the caller's) only sends.
         b->enc.json_body(b->dest->fields, b->dest->dest.access_token);
         b->epoch = me.acked;
         epoch_open(b->epoch, 1);
         submit(std::move(b), false);
+    }
+
+    /// Events whose caller-given event_id an earlier event of the batch carries:
+    /// both are sent (Meta keeps one), and counted here. @locality batcher thread.
+    void count_duplicates(Batch& b) {
+        auto& h = b.id_hashes;
+        if (h.size() > 1) {
+            std::sort(h.begin(), h.end());
+            std::uint64_t n = 0;
+            for (std::size_t i = 1; i < h.size(); ++i) n += h[i] == h[i - 1];
+            if (n != 0) duplicate_ids.fetch_add(n, std::memory_order_relaxed);
+        }
+        h = {};
     }
 
     void seal_lingering(Batcher& me, steady::time_point now) {
@@ -1407,6 +1431,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         s.possibly_delivered = possibly_delivered.load(std::memory_order_relaxed);
         s.throttled = throttled.load(std::memory_order_relaxed);
         s.receipt_mismatch = receipt_mismatch.load(std::memory_order_relaxed);
+        s.duplicate_ids = duplicate_ids.load(std::memory_order_relaxed);
         s.latency_us = latency_us.snapshot();
         s.batch_events = batch_events.snapshot();
         return s;

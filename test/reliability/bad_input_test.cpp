@@ -752,6 +752,7 @@ TEST_CASE("B9 duplicate event_id in one batch: both kept and delivered (Meta ded
     CHECK(m.events == 3);
     CHECK(m.repeated_in_request == 1);  // the id twice in the one body
     CHECK(s.delivered == 3);
+    CHECK(s.duplicate_ids == 1);  // kept, and counted
     const auto dup = rig.reports.find("B9-dup");
     REQUIRE(dup);
     CHECK(dup->completions == 2);  // one report per accepted event, not per id

@@ -64,7 +64,7 @@ inline std::string describe(const capi::Stats& s) {
       << " queued=" << s.queued << " in_flight=" << s.in_flight << " retries=" << s.retries
       << " batches=" << s.batches << " bytes=" << s.bytes << " splits=" << s.splits
       << " possibly_delivered=" << s.possibly_delivered << " throttled=" << s.throttled
-      << " receipt_mismatch=" << s.receipt_mismatch;
+      << " receipt_mismatch=" << s.receipt_mismatch << " duplicate_ids=" << s.duplicate_ids;
     return o.str();
 }
 
