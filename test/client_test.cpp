@@ -616,6 +616,38 @@ TEST_CASE("many destinations in one client: batches never mix", "[client]") {
     CHECK(bad.errors[0].path == "destination.pixel_id");
 }
 
+TEST_CASE("no default destination: every event names its own", "[client]") {
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.destination = {};  // all empty: no default
+    opts.linger = 30ms;
+    capi::Client client(opts);
+    const capi::Destination a{"111", "mock-token", "", ""}, b{"222", "mock-token", "", ""};
+    REQUIRE(client.enqueue(make_event("nd-a"), a));
+    REQUIRE(client.enqueue(make_event("nd-b"), b));
+    // Without one the event is invalid, named, and never queued.
+    auto none = client.enqueue(make_event("nd-none"));
+    CHECK(none.status == capi::EnqueueResult::Status::invalid);
+    REQUIRE(none.errors.size() == 1);
+    CHECK(none.errors[0].path == "destination");
+    auto fut = client.async_send(make_event("nd-none2"), asio::use_future);
+    REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+    auto [ec, r] = fut.get();
+    CHECK(ec == errc::invalid_event);
+    CHECK(r.outcome == Outcome::rejected);
+    REQUIRE(client.flush(10s));
+    const auto s = client.stats();
+    CHECK(s.delivered == 2);
+    CHECK(s.rejected == 2);
+    const auto ids = ids_accepted(mock);
+    CHECK(ids.size() == 2);
+    CHECK(ids.count("nd-none") == 0);
+    // A half-filled default is still a configuration error.
+    auto half = options_for(mock);
+    half.destination.access_token.clear();
+    CHECK_THROWS_AS(capi::Client(half), std::system_error);
+}
+
 TEST_CASE("delivery reports: exactly once per accepted event", "[client]") {
     MockGraphServer mock;
     auto opts = options_for(mock);

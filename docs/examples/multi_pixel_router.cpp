@@ -114,9 +114,8 @@ int main(int argc, char** argv) {
     std::map<std::string, Shop> shops;
     if (!read_routes(routes, test_event_code, shops)) return 2;
     if (shops.empty()) return usage("the routes file names no shop");
-    // The client needs a default destination (used by events sent without one);
-    // here every event names its own, so any shop's will do.
-    opt.destination = shops.begin()->second.destination;
+    // No default destination (opt.destination stays empty): every event names its
+    // shop's, and an event sent without one would be refused as invalid.
 
     try {
         capi::Client client(std::move(opt));

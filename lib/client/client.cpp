@@ -265,9 +265,15 @@ bool all_digits(std::string_view s) {
     throw std::system_error(make_error_code(errc::invalid_option), what);
 }
 
+/// An all-empty Options::destination means none: every event names its own.
+bool no_default(const Destination& d) { return d == Destination{}; }
+
 void check_options(const Options& o, bool owns_io) {
-    if (!all_digits(o.destination.pixel_id)) bad_option("destination.pixel_id: must be a non-empty string of digits");
-    if (o.destination.access_token.empty()) bad_option("destination.access_token: must not be empty");
+    if (!no_default(o.destination)) {
+        if (!all_digits(o.destination.pixel_id))
+            bad_option("destination.pixel_id: must be a non-empty string of digits");
+        if (o.destination.access_token.empty()) bad_option("destination.access_token: must not be empty");
+    }
     if (o.queue_capacity < 2) bad_option("queue_capacity: must be at least 2");
     if (o.queue_capacity > (std::size_t{1} << 30)) bad_option("queue_capacity: must be at most 2^30");
     if (o.encode.max_batch_events < 1 || o.encode.max_batch_events > 1000)
@@ -435,7 +441,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         transport = opts.custom_transport ? opts.custom_transport
                                           : std::shared_ptr<Transport>(make_https_transport(ex, opts.transport));
         sender = std::make_unique<Sender>(ex, *transport, opts.retry, opts.clock);
-        default_dest = make_dest(opts.destination);
+        if (!no_default(opts.destination)) default_dest = make_dest(opts.destination);
         disp_cap = opts.transport.max_in_flight;
         unsigned n = opts.batchers;
         if (n == 0) {
@@ -712,8 +718,10 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     std::vector<FieldError> check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out,
                                   std::string_view assigned_id) {
         auto errors = std::move(staging_encoder().prepare(ev, capi::now(opts.clock), out, assigned_id).errors);
-        if (dest) {
-            if (*dest == opts.destination) {
+        if (!dest && !default_dest) {
+            errors.push_back({"destination", "none given, and Options::destination is empty (no default)"});
+        } else if (dest) {
+            if (default_dest && *dest == opts.destination) {
                 dest.reset();
             } else {
                 auto d = check_destination(*dest);
@@ -723,7 +731,6 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         return errors;
     }
 
-    /// The id the event travels with: its own, a fresh one, or none.
     /// The id the envelope's event travels with: its own (hashed here, off the
     /// batcher, for the duplicate count), a fresh one, or none.
     void assign_id(const Event& ev, Envelope& env) const {
