@@ -421,10 +421,13 @@ struct ssl_free_t {
     void operator()(SSL* s) const noexcept { SSL_free(s); }
 };
 
-/// Plaintext handed to SSL_write_ex at once: ~16 records. Large enough that a
-/// 1.3 MB body is a handful of socket writes, small enough that the ciphertext
-/// buffer stays in cache and a pool of connections holds little memory.
+/// Plaintext handed to SSL_write_ex at once, at most: ~16 records. Large enough
+/// that a 1.3 MB body is a handful of socket writes, small enough that the
+/// ciphertext buffer stays in cache and a pool of connections holds little memory.
 constexpr std::size_t write_slice = 256 * 1024;
+/// The first slice: the server starts reading (and decrypting) after one record's
+/// encryption rather than 16; slices then double up to write_slice.
+constexpr std::size_t first_write_slice = 16 * 1024;
 /// Ciphertext read from the socket at once (replies are a few hundred bytes).
 constexpr std::size_t read_chunk = 32 * 1024;
 
@@ -901,20 +904,18 @@ private:
         arm(cp, std::chrono::steady_clock::now() + options_.request_timeout);
         deadline_guard guard{cp};
 
-        // The head rides with the first slice of the body: one socket write per
-        // write_slice of body.
+        // The head rides with the first slice of the body; the slices double
+        // from first_write_slice to write_slice: one socket write per slice.
         {
             const std::string_view body = *j.body;
+            if (c.io.out.capacity() < write_slice + write_slice / 32 + j.head.size())
+                c.io.out.reserve(write_slice + write_slice / 32 + j.head.size());
             std::size_t pos = 0;
+            std::size_t slice = first_write_slice;
             bool first = true;
             while (first || pos < body.size()) {
-                const std::size_t n = std::min(write_slice, body.size() - pos);
-                bool ok = true;
-                if (first) {
-                    if (c.io.out.capacity() < write_slice + write_slice / 32 + j.head.size())
-                        c.io.out.reserve(write_slice + write_slice / 32 + j.head.size());
-                    ok = encrypt(c, j.head);
-                }
+                const std::size_t n = std::min(slice, body.size() - pos);
+                bool ok = !first || encrypt(c, j.head);
                 ok = ok && encrypt(c, body.substr(pos, n));
                 boost::system::error_code ec;
                 if (ok) ec = co_await flush(c);
@@ -927,6 +928,7 @@ private:
                     co_return o;
                 }
                 pos += n;
+                slice = std::min(slice * 2, write_slice);
                 first = false;
             }
         }
