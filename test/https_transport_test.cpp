@@ -1,6 +1,7 @@
 // make_https_transport against MockGraphServer: real TLS sockets on 127.0.0.1.
 // Every test drives its own io_context with bounded run_for loops, so a bug
 // shows up as a failed assertion, never as a hung test.
+#include <capi/testing/fault_proxy.hpp>
 #include <capi/testing/mock_graph.hpp>
 #include <capi/transport.hpp>
 
@@ -59,6 +60,37 @@ capi::PostRequest json_request(const std::string& event_id = "e1") {
     capi::PostRequest r;
     r.pixel_id = "1234567890";
     r.body = R"({"data":[)" + event_json(event_id) + R"(],"access_token":"mock-token"})";
+    return r;
+}
+
+/// A batch of `events` events of ~2.7 KB each (40 hashed emails apiece): a body
+/// many times the transport's write slice and OpenSSL's 16 KB records.
+capi::PostRequest large_request(std::size_t events, const char* id_prefix = "big") {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    std::string ems;
+    for (int i = 0; i < 40; ++i) {
+        if (i != 0) ems += ',';
+        ems += '"';
+        ems += std::string(63, 'a');
+        ems += static_cast<char>('0' + i % 10);
+        ems += '"';
+    }
+    capi::PostRequest r;
+    r.pixel_id = "1234567890";
+    r.body = R"({"data":[)";
+    for (std::size_t i = 0; i < events; ++i) {
+        if (i != 0) r.body += ',';
+        r.body += R"({"event_name":"Purchase","event_time":)";
+        r.body += std::to_string(now);
+        r.body += R"(,"action_source":"website","event_id":")";
+        r.body += numbered(id_prefix, i);
+        r.body += R"(","user_data":{"em":[)";
+        r.body += ems;
+        r.body += "]}}";
+    }
+    r.body += R"(],"access_token":"mock-token"})";
     return r;
 }
 
@@ -531,6 +563,131 @@ TEST_CASE("reset, close and truncate on a fresh connection: connection_lost", "[
         out = post_one(ioc, *t);
         CHECK(out.ec == errc::connection_lost);
         CHECK(server.requests().size() == 3);
+    }
+}
+
+TEST_CASE("TLS records cut into small pieces both ways: the handshake and replies reassemble",
+          "[https_transport]") {
+    MockGraphServer server;
+    capi::testing::FaultProxy proxy(server.port());
+    // 16-byte pieces 1 ms apart: every record header, record and HTTP line of
+    // the reply arrives across many socket reads.
+    proxy.set_slicer(16, 1ms);
+    net::io_context ioc;
+    auto o = options_for(server);
+    o.endpoint = proxy.url();
+    o.request_timeout = 10s;
+    o.handshake_timeout = 10s;
+    auto t = capi::make_https_transport(ioc.get_executor(), o);
+    for (int i = 0; i < 3; ++i) {
+        auto out = post_one(ioc, *t, json_request(numbered("s", i)), 30s);
+        CHECK_FALSE(out.ec);
+        CHECK(out.result.http_status == 200);
+        CHECK(out.result.events_received == 1);
+    }
+    CHECK(proxy.counters().connections == 1);  // kept alive across sliced replies
+    CHECK(server.requests().size() == 3);
+}
+
+TEST_CASE("a multi-megabyte body to a server reading slowly arrives whole", "[https_transport]") {
+    MockGraphServer server;
+    capi::testing::FaultProxy proxy(server.port());
+    proxy.set_bandwidth(16 * 1024 * 1024);
+    net::io_context ioc;
+    auto o = options_for(server);
+    o.endpoint = proxy.url();
+    o.request_timeout = 20s;
+    auto t = capi::make_https_transport(ioc.get_executor(), o);
+    auto req = large_request(1000);
+    const std::size_t size = req.body.size();
+    REQUIRE(size > 2'500'000);
+    for (int i = 0; i < 2; ++i) {
+        auto out = post_one(ioc, *t, i == 0 ? req : large_request(1000, "big2-"), 30s);
+        CHECK_FALSE(out.ec);
+        CHECK(out.result.events_received == 1000);
+    }
+    auto log = server.requests();
+    REQUIRE(log.size() == 2);
+    CHECK(log[0].body_bytes == size);
+    REQUIRE(log[0].event_ids.size() == 1000);
+    for (std::size_t i = 0; i < 1000; ++i) CHECK(log[0].event_ids[i] == numbered("big", i));  // in order
+    CHECK(log[0].connection == log[1].connection);
+    CHECK(proxy.counters().bytes_up > 2 * size);
+}
+
+TEST_CASE("request_timeout while the body is still being written: request_timeout, not delivered",
+          "[https_transport]") {
+    MockGraphServer server;
+    capi::testing::FaultProxy proxy(server.port());
+    net::io_context ioc;
+    auto o = options_for(server);
+    o.endpoint = proxy.url();
+    o.request_timeout = 400ms;
+    auto t = capi::make_https_transport(ioc.get_executor(), o);
+    REQUIRE_FALSE(post_one(ioc, *t).ec);  // the connection is open before the link slows
+    // 1 MB/s for an 8 MB body: far more than the socket buffers hold, so the
+    // deadline finds the write unfinished.
+    proxy.set_bandwidth(1024 * 1024);
+    capi::PostRequest big = json_request();
+    big.body.append(8 * 1024 * 1024, ' ');
+    const auto start = std::chrono::steady_clock::now();
+    auto out = post_one(ioc, *t, std::move(big), 10s);
+    CHECK(out.ec == errc::request_timeout);
+    CHECK(out.result.possibly_delivered == 0);
+    CHECK(out.at - start < 3s);
+    CHECK(server.requests().size() == 1);  // neither finished nor resent
+}
+
+TEST_CASE("a peer that resets in the middle of a large body: connection_lost, then a new connection",
+          "[https_transport]") {
+    MockGraphServer server;
+    capi::testing::FaultProxy proxy(server.port());
+    // The first connection is reset once 1 MB of the request went up. At 4 MB/s
+    // the socket buffers hold a small part of the 8 MB body (loopback can buffer
+    // megabytes for a fast reader, so the cap is what makes the write fail).
+    proxy.set_bandwidth(4 * 1024 * 1024);
+    proxy.set_reset_after(1024 * 1024, capi::testing::FaultProxy::Direction::up, 1);
+    net::io_context ioc;
+    auto o = options_for(server);
+    o.endpoint = proxy.url();
+    o.request_timeout = 20s;
+    auto t = capi::make_https_transport(ioc.get_executor(), o);
+    capi::PostRequest big = json_request();
+    big.body.append(8 * 1024 * 1024, ' ');
+    auto out = post_one(ioc, *t, std::move(big), 30s);
+    CHECK(out.ec == errc::connection_lost);
+    CHECK(out.result.possibly_delivered == 0);  // the request never went out whole
+    CHECK(proxy.counters().resets == 1);
+    CHECK(server.requests().empty());  // a fresh connection is never resent
+    proxy.set_bandwidth(0);
+    out = post_one(ioc, *t, json_request("after"), 30s);
+    CHECK_FALSE(out.ec);
+    CHECK(out.result.events_received == 1);
+    CHECK(proxy.counters().connections == 2);
+}
+
+TEST_CASE("post_shared sends the shared body and leaves it intact for the next attempt",
+          "[https_transport]") {
+    MockGraphServer server;
+    net::io_context ioc;
+    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto req = json_request("shared");
+    auto body = std::make_shared<const std::string>(req.body);
+    capi::PostRequest head = req;
+    head.body = "ignored";
+    for (int i = 0; i < 2; ++i) {
+        outcome out;
+        t->post_shared(head, body, record(out));
+        REQUIRE(run_until(ioc, [&] { return out.calls > 0; }));
+        CHECK_FALSE(out.ec);
+        CHECK(out.result.events_received == 1);
+    }
+    CHECK(*body == req.body);
+    auto log = server.requests();
+    REQUIRE(log.size() == 2);
+    for (const auto& r : log) {
+        CHECK(r.body_bytes == req.body.size());
+        CHECK(r.event_ids == std::vector<std::string>{"shared"});
     }
 }
 

@@ -237,6 +237,64 @@ TEST_CASE("Sender: 503 twice, then success, with backoff within bounds", "[sende
     CHECK(bodies[1] == bodies[2]);
 }
 
+TEST_CASE("Sender: every attempt shares one copy of the body (post_shared)", "[sender]") {
+    // A transport that takes the shared body: the Sender must hand it the same
+    // string each time, never a copy, and keep it alive across retries.
+    class SharedTransport final : public capi::Transport {
+    public:
+        explicit SharedTransport(asio::io_context& ctx) : ctx_(ctx) {}
+        void post(PostRequest, handler done) override {
+            ++plain_posts;
+            asio::post(ctx_, [done] { done(capi::make_error_code(errc::connection_lost), {}); });
+        }
+        void post_shared(const PostRequest& request, std::shared_ptr<const std::string> body,
+                         handler done) override {
+            bodies.push_back(body);
+            request_bodies.push_back(request.body);
+            pixel_ids.push_back(request.pixel_id);
+            const bool last = bodies.size() == 3;
+            asio::post(ctx_, [done, last] {
+                PostResult r;
+                if (!last) {
+                    r.http_status = 503;
+                    done(capi::make_error_code(errc::http_error), r);
+                    return;
+                }
+                r.http_status = 200;
+                r.events_received = 1;
+                done({}, r);
+            });
+        }
+        void close() override {}
+
+        std::vector<std::shared_ptr<const std::string>> bodies;
+        std::vector<std::string> request_bodies, pixel_ids;
+        int plain_posts = 0;
+
+    private:
+        asio::io_context& ctx_;
+    };
+
+    asio::io_context ctx;
+    SharedTransport t(ctx);
+    capi::Sender sender(ctx.get_executor(), t, fast_policy());
+    outcome o;
+    const auto req = request(std::string(100'000, 'x'));
+    sender.async_post(req, no_window, capture(o));
+    ctx.run_for(5s);
+    REQUIRE(o.calls == 1);
+    CHECK_FALSE(o.ec);
+    CHECK(o.result.attempts == 3);
+    CHECK(t.plain_posts == 0);
+    REQUIRE(t.bodies.size() == 3);
+    REQUIRE(t.bodies[0]);
+    CHECK(*t.bodies[0] == req.body);
+    CHECK(t.bodies[1].get() == t.bodies[0].get());  // the same string, not a copy
+    CHECK(t.bodies[2].get() == t.bodies[0].get());
+    for (const auto& b : t.request_bodies) CHECK(b.empty());  // not carried twice
+    for (const auto& p : t.pixel_ids) CHECK(p == req.pixel_id);
+}
+
 TEST_CASE("Sender: code 100 fails at once", "[sender]") {
     asio::io_context ctx;
     FakeTransport t(&ctx);

@@ -77,6 +77,13 @@ public:
     using handler = std::function<void(std::error_code, PostResult)>;
     virtual ~Transport() = default;
     virtual void post(PostRequest request, handler done) = 0;
+    /// One attempt whose body is `*body` (`request.body` is ignored), shared with
+    /// the caller so that resending a batch does not copy it: Sender calls this for
+    /// every attempt. Same contract as post(). The default copies `*body` (empty
+    /// when null) into a PostRequest and calls post(); make_https_transport's
+    /// transport writes `*body` as it is.
+    virtual void post_shared(const PostRequest& request, std::shared_ptr<const std::string> body,
+                             handler done);
     /// Closes idle connections and fails queued requests with errc::shutdown;
     /// requests on the wire complete (or time out) normally. Idempotent.
     virtual void close() = 0;

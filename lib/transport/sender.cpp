@@ -11,9 +11,11 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <memory>
 #include <mutex>
 #include <random>
 #include <shared_mutex>
+#include <string>
 #include <unordered_set>
 
 namespace capi {
@@ -37,6 +39,13 @@ bool before(sys_time now, std::chrono::milliseconds delay, sys_time not_after) n
            std::chrono::system_clock::duration(remaining);
 }
 
+/// Moves the body out of `r`, leaving it empty: attempts share it.
+std::shared_ptr<const std::string> take_body(PostRequest& r) {
+    auto body = std::make_shared<const std::string>(std::move(r.body));
+    r.body.clear();
+    return body;
+}
+
 /// The error an unsuccessful final attempt completes with.
 std::error_code final_error(std::error_code ec, const PostResult& r) {
     if (ec) return ec;
@@ -47,6 +56,22 @@ std::error_code final_error(std::error_code ec, const PostResult& r) {
 }
 
 } // namespace
+
+void Transport::post_shared(const PostRequest& request, std::shared_ptr<const std::string> body,
+                            handler done) {
+    PostRequest copy;
+    try {
+        copy.pixel_id = request.pixel_id;
+        if (body) copy.body = *body;
+        copy.format = request.format;
+        copy.appsecret_proof = request.appsecret_proof;
+    } catch (...) {
+        // Out of memory copying the body: refused like an overflow, as post() would.
+        if (done) done(make_error_code(errc::queue_full), {});
+        return;
+    }
+    post(std::move(copy), std::move(done));
+}
 
 struct Sender::impl : std::enable_shared_from_this<Sender::impl> {
     struct operation;
@@ -87,11 +112,13 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
 
     operation(std::shared_ptr<impl> o, PostRequest r, sys_time na, std::function<bool()> c,
               std::function<void(std::error_code, PostResult)> d)
-        : owner(std::move(o)), request(std::move(r)), not_after(na), cancelled(std::move(c)),
-          done(std::move(d)), timer(owner->executor) {}
+        : owner(std::move(o)), body(take_body(r)), request(std::move(r)), not_after(na),
+          cancelled(std::move(c)), done(std::move(d)), timer(owner->executor) {}
 
     const std::shared_ptr<impl> owner;
-    const PostRequest request;
+    /// The request body, sent by every attempt without a copy (Transport::post_shared).
+    const std::shared_ptr<const std::string> body;
+    const PostRequest request;  ///< without its body
     const sys_time not_after;
     const std::function<bool()> cancelled;
 
@@ -142,9 +169,10 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
             state = phase::on_wire;
             if (attempts++ == 0) first_attempt = std::chrono::steady_clock::now();
         }
-        owner->transport->post(request, [self = shared_from_this()](std::error_code ec, PostResult r) {
-            self->on_reply(ec, std::move(r));
-        });
+        owner->transport->post_shared(request, body,
+                                      [self = shared_from_this()](std::error_code ec, PostResult r) {
+                                          self->on_reply(ec, std::move(r));
+                                      });
     }
 
     /// The transport's completion: any thread.
