@@ -35,41 +35,67 @@ struct EscapeTable {
 inline constexpr EscapeTable escape_table{};
 } // namespace detail
 
+namespace detail {
+
+/// Length of the longest prefix of `s` that needs no escaping.
+inline std::size_t plain_prefix(std::string_view s) noexcept {
+    const char* const begin = s.data();
+    const char* p = begin;
+    const char* const end = p + s.size();
+#if defined(__SSE2__)
+    // 16 bytes at a time while they are printable ASCII other than '"' and '\\'
+    // (a signed compare below 0x20 also catches every byte >= 0x80).
+    const auto block_ok = [](const char* q) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+        const __m128i bad = _mm_or_si128(
+            _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+        return _mm_movemask_epi8(bad) == 0;
+    };
+    while (end - p >= 16) {
+        if (!block_ok(p)) goto bytewise;
+        p += 16;
+    }
+    // The last partial block, as the (overlapping) last 16 bytes of a long string.
+    if (p != end && s.size() >= 16 && block_ok(end - 16)) return s.size();
+bytewise:
+#endif
+    while (p < end) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (escape_table.stop[c]) {
+            if (c != 0xE2) break;
+            // U+2028 / U+2029 are E2 80 A8 / E2 80 A9; other E2 sequences are plain.
+            if (end - p >= 3 && static_cast<unsigned char>(p[1]) == 0x80 &&
+                (static_cast<unsigned char>(p[2]) & 0xFE) == 0xA8)
+                break;
+        }
+        ++p;
+    }
+    return static_cast<std::size_t>(p - begin);
+}
+
+inline char* put(char* p, std::string_view s) noexcept {
+    std::memcpy(p, s.data(), s.size());
+    return p + s.size();
+}
+
+/// A member's pieces (comma, quotes, key, value) are put together here and
+/// appended in one call: one capacity check and copy instead of one per piece
+/// (resize() then overwrite zero-fills first, which costs more than it saves).
+constexpr std::size_t piece_max = 256;
+
+} // namespace detail
+
 /// Appends `s` escaped (without the surrounding quotes) to `out`.
 inline void append_escaped(std::string& out, std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
-    const char* p = s.data();
-    const char* end = p + s.size();
-    while (p < end) {
+    while (!s.empty()) {
         // Copy the longest run that needs no escaping in one go.
-        const char* run = p;
-#if defined(__SSE2__)
-        // 16 bytes at a time while they are printable ASCII other than '"' and '\\'
-        // (a signed compare below 0x20 also catches every byte >= 0x80).
-        while (end - p >= 16) {
-            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-            const __m128i bad = _mm_or_si128(
-                _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-            if (_mm_movemask_epi8(bad) != 0) break;
-            p += 16;
-        }
-#endif
-        while (p < end) {
-            auto c = static_cast<unsigned char>(*p);
-            if (detail::escape_table.stop[c]) {
-                if (c != 0xE2) break;
-                // U+2028 / U+2029 are E2 80 A8 / E2 80 A9; other E2 sequences are plain.
-                if (end - p >= 3 && static_cast<unsigned char>(p[1]) == 0x80 &&
-                    (static_cast<unsigned char>(p[2]) & 0xFE) == 0xA8)
-                    break;
-            }
-            ++p;
-        }
-        out.append(run, static_cast<std::size_t>(p - run));
-        if (p == end) break;
-        auto c = static_cast<unsigned char>(*p);
+        const std::size_t run = detail::plain_prefix(s);
+        out.append(s.data(), run);
+        if (run == s.size()) break;
+        const auto c = static_cast<unsigned char>(s[run]);
+        std::size_t used = 1;
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
@@ -79,15 +105,15 @@ inline void append_escaped(std::string& out, std::string_view s) {
             case '\r': out += "\\r"; break;
             case '\t': out += "\\t"; break;
             case 0xE2:
-                out += (static_cast<unsigned char>(p[2]) == 0xA8) ? "\\u2028" : "\\u2029";
-                p += 2;
+                out += (static_cast<unsigned char>(s[run + 2]) == 0xA8) ? "\\u2028" : "\\u2029";
+                used = 3;
                 break;
             default: {
                 char buf[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
                 out.append(buf, 6);
             }
         }
-        ++p;
+        s.remove_prefix(run + used);
     }
 }
 
@@ -95,9 +121,9 @@ class Writer {
 public:
     explicit Writer(std::string& out) noexcept : out_(out) {}
 
-    void begin_object() { comma_(); out_ += '{'; first_ = true; }
+    void begin_object() { open_('{'); }
     void end_object() { out_ += '}'; first_ = false; }
-    void begin_array() { comma_(); out_ += '['; first_ = true; }
+    void begin_array() { open_('['); }
     void end_array() { out_ += ']'; first_ = false; }
 
     /// Writes `"k":` with `k` escaped; the next value call completes the member.
@@ -110,14 +136,30 @@ public:
     }
     /// key() for the library's own key literals, which need no escaping.
     void lit_key(std::string_view k) {
-        comma_();
-        out_ += '"';
-        out_ += k;
-        out_ += "\":";
+        if (k.size() + 4 > detail::piece_max) {
+            comma_();
+            out_ += '"';
+            out_ += k;
+            out_ += "\":";
+            first_ = true;
+            return;
+        }
+        char buf[detail::piece_max];
+        char* p = buf;
+        if (!first_) *p++ = ',';
+        *p++ = '"';
+        p = detail::put(p, k);
+        *p++ = '"';
+        *p++ = ':';
+        out_.append(buf, static_cast<std::size_t>(p - buf));
         first_ = true;
     }
 
     void string(std::string_view s) {
+        if (detail::plain_prefix(s) == s.size()) {
+            string_raw(s);
+            return;
+        }
         comma_();
         out_ += '"';
         append_escaped(out_, s);
@@ -125,15 +167,28 @@ public:
     }
     /// A string known to need no escaping (hex digests, enum names).
     void string_raw(std::string_view s) {
-        comma_();
-        out_ += '"';
-        out_ += s;
-        out_ += '"';
+        if (s.size() + 3 > detail::piece_max) {
+            comma_();
+            out_ += '"';
+            out_ += s;
+            out_ += '"';
+            return;
+        }
+        char buf[detail::piece_max];
+        char* p = buf;
+        if (!first_) *p++ = ',';
+        *p++ = '"';
+        p = detail::put(p, s);
+        *p++ = '"';
+        out_.append(buf, static_cast<std::size_t>(p - buf));
+        first_ = false;
     }
     void integer(std::int64_t v) {
-        comma_();
         char buf[24];
-        auto r = std::to_chars(buf, buf + sizeof buf, v);
+        char* b = buf;
+        if (!first_) *b++ = ',';
+        first_ = false;
+        auto r = std::to_chars(b, buf + sizeof buf, v);
         out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
     }
     /// Shortest form that round-trips; non-finite values must be rejected earlier
@@ -158,7 +213,26 @@ public:
     void raw(std::string_view json) { comma_(); out_ += json; }
 
     /// Members under the library's own key literals (written unescaped, see lit_key).
-    void member(std::string_view k, std::string_view v) { lit_key(k); string(v); }
+    void member(std::string_view k, std::string_view v) {
+        if (k.size() + v.size() + 6 > detail::piece_max || detail::plain_prefix(v) != v.size()) {
+            lit_key(k);
+            string(v);
+            return;
+        }
+        // `,"k":"v"` in one piece.
+        char buf[detail::piece_max];
+        char* p = buf;
+        if (!first_) *p++ = ',';
+        *p++ = '"';
+        p = detail::put(p, k);
+        *p++ = '"';
+        *p++ = ':';
+        *p++ = '"';
+        p = detail::put(p, v);
+        *p++ = '"';
+        out_.append(buf, static_cast<std::size_t>(p - buf));
+        first_ = false;
+    }
     void member_int(std::string_view k, std::int64_t v) { lit_key(k); integer(v); }
     void member_num(std::string_view k, double v) { lit_key(k); number(v); }
     void member_bool(std::string_view k, bool v) { lit_key(k); boolean(v); }
@@ -171,6 +245,15 @@ private:
     void comma_() {
         if (!first_) out_ += ',';
         first_ = false;
+    }
+    void open_(char c) {
+        if (first_) {
+            out_ += c;
+        } else {
+            const char two[2] = {',', c};
+            out_.append(two, 2);
+        }
+        first_ = true;
     }
 
     std::string& out_;

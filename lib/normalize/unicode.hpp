@@ -44,11 +44,19 @@ void append_utf8(std::string& out, char32_t c);
 /// ASCII whitespace (space, \t \n \v \f \r) and the Unicode spaces U+0085, U+00A0,
 /// U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000 and U+FEFF (a
 /// stray BOM is whitespace for our purposes, as JavaScript's trim() treats it).
-bool is_space(char32_t c) noexcept;
+bool is_space_non_ascii(char32_t c) noexcept;
+inline bool is_space(char32_t c) noexcept {
+    if (c < 0x80) return c == ' ' || (c >= '\t' && c <= '\r');
+    return is_space_non_ascii(c);
+}
 
 /// A Unicode letter (L*) or combining mark (M*): marks are kept with letters so a
 /// decomposed "é" (e + U+0301) survives "remove non-letters" like a composed one.
-bool is_letter(char32_t c) noexcept;
+bool is_letter_non_ascii(char32_t c) noexcept;
+inline bool is_letter(char32_t c) noexcept {
+    if (c < 0x80) return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+    return is_letter_non_ascii(c);
+}
 
 /// `s` without leading and trailing is_space() characters.
 std::string_view trim(std::string_view s) noexcept;
