@@ -8,6 +8,7 @@
 #include <capi/normalize.hpp>
 #include <capi/sha256.hpp>
 
+#include "json/buffer.hpp"
 #include "json/writer.hpp"
 
 #include <array>
@@ -20,6 +21,8 @@ namespace capi {
 namespace {
 
 constexpr std::string_view body_prefix = "{\"data\":[";
+
+using Writer = json::BasicWriter<json::Buffer>;
 
 // The multi-valued hashed keys in wire order, with their UserData member.
 struct MultiKey {
@@ -89,25 +92,25 @@ struct PendingHash {
     std::size_t at;
 };
 
-void write_opt(json::Writer& w, std::string_view key, const std::optional<std::string>& v) {
+void write_opt(Writer& w, std::string_view key, const std::optional<std::string>& v) {
     if (v) w.member(key, *v);
 }
-void write_opt(json::Writer& w, std::string_view key, const std::optional<std::int64_t>& v) {
+void write_opt(Writer& w, std::string_view key, const std::optional<std::int64_t>& v) {
     if (v) w.member_int(key, *v);
 }
-void write_opt(json::Writer& w, std::string_view key, const std::optional<double>& v) {
+void write_opt(Writer& w, std::string_view key, const std::optional<double>& v) {
     if (v) w.member_num(key, *v);
 }
-void write_opt(json::Writer& w, std::string_view key, const std::optional<bool>& v) {
+void write_opt(Writer& w, std::string_view key, const std::optional<bool>& v) {
     if (v) w.member_bool(key, *v);
 }
-void write_strings(json::Writer& w, std::string_view key, const std::vector<std::string>& v) {
+void write_strings(Writer& w, std::string_view key, const std::vector<std::string>& v) {
     w.lit_key(key);
     w.begin_array();
     for (const auto& s : v) w.string(s);
     w.end_array();
 }
-void write_raw(json::Writer& w, const RawMembers& members) {
+void write_raw(Writer& w, const RawMembers& members) {
     for (const auto& m : members) {
         w.key(m.key);
         w.raw(m.json);
@@ -133,7 +136,7 @@ std::string element_path(std::string_view object, std::string_view key, std::siz
 
 struct BatchEncoder::impl {
     EncodeOptions options;
-    std::string buf{body_prefix};     // prefix + events (+ tail after json_body())
+    json::Buffer buf{body_prefix};    // prefix + events (+ tail after json_body())
     std::size_t events_end = body_prefix.size();
     std::size_t count = 0;
     std::vector<std::size_t> starts;   // where each event's '{' is in buf
@@ -144,7 +147,7 @@ struct BatchEncoder::impl {
     // their lanes): the writer leaves a 64-character hole per hashed value and
     // fill_hashes() writes the digests into the holes. `arena` keeps the batch's
     // normalized values until then.
-    std::string arena;
+    json::Buffer arena;
     std::vector<PendingHash> pending;
     std::vector<std::string_view> to_hash;
     std::vector<sha256::digest> digests;
@@ -213,7 +216,7 @@ struct BatchEncoder::impl {
         slot_begin[k] = static_cast<std::uint32_t>(slots.size());
     }
 
-    void write_slot(json::Writer& w, const Slot& s) {
+    void write_slot(Writer& w, const Slot& s) {
         if (s.hash) {
             static constexpr std::string_view hole(
                 "0000000000000000000000000000000000000000000000000000000000000000");
@@ -250,7 +253,7 @@ struct BatchEncoder::impl {
         arena.clear();
     }
 
-    bool write_user_data(json::Writer& w, const UserData& ud) {
+    bool write_user_data(Writer& w, const UserData& ud) {
         bool any = false;
         w.lit_key("user_data");
         w.begin_object();
@@ -287,7 +290,7 @@ struct BatchEncoder::impl {
         return any;
     }
 
-    static void write_content(json::Writer& w, const Content& c) {
+    static void write_content(Writer& w, const Content& c) {
         w.begin_object();
         write_opt(w, "id", c.id);
         write_opt(w, "quantity", c.quantity);
@@ -301,7 +304,7 @@ struct BatchEncoder::impl {
         w.end_object();
     }
 
-    void write_custom_data(json::Writer& w, const CustomData& cd) {
+    void write_custom_data(Writer& w, const CustomData& cd) {
         w.lit_key("custom_data");
         w.begin_object();
         write_opt(w, "value", cd.value);
@@ -333,7 +336,7 @@ struct BatchEncoder::impl {
         w.end_object();
     }
 
-    static void write_app_data(json::Writer& w, const AppData& ad) {
+    static void write_app_data(Writer& w, const AppData& ad) {
         w.lit_key("app_data");
         w.begin_object();
         write_opt(w, "application_tracking_enabled", ad.application_tracking_enabled);
@@ -354,7 +357,7 @@ struct BatchEncoder::impl {
         w.end_object();
     }
 
-    static void write_original(json::Writer& w, const OriginalEventData& o) {
+    static void write_original(Writer& w, const OriginalEventData& o) {
         w.lit_key("original_event_data");
         w.begin_object();
         write_opt(w, "event_name", o.event_name);
@@ -365,7 +368,7 @@ struct BatchEncoder::impl {
         w.end_object();
     }
 
-    static void write_attribution(json::Writer& w, const AttributionData& a) {
+    static void write_attribution(Writer& w, const AttributionData& a) {
         w.lit_key("attribution_data");
         w.begin_object();
         write_opt(w, "scope", a.scope);
@@ -401,7 +404,7 @@ struct BatchEncoder::impl {
 
     // Serializes `ev` after buf_[events_end]; returns false when user_data ended up empty.
     bool write_event(const Event& ev) {
-        json::Writer w(buf);
+        Writer w(buf);
         w.set_first(count == 0);
         w.begin_object();
         w.member("event_name", ev.event_name);
@@ -435,8 +438,8 @@ struct BatchEncoder::impl {
         return user_data_ok;
     }
 
-    void write_tail(std::string& out, const RequestFields& f, std::string_view token) {
-        json::Writer w(out);
+    void write_tail(json::Buffer& out, const RequestFields& f, std::string_view token) {
+        Writer w(out);
         w.set_first(false);
         write_opt(w, "test_event_code", f.test_event_code);
         write_opt(w, "partner_agent", f.partner_agent);

@@ -74,20 +74,12 @@ bytewise:
     return static_cast<std::size_t>(p - begin);
 }
 
-inline char* put(char* p, std::string_view s) noexcept {
-    std::memcpy(p, s.data(), s.size());
-    return p + s.size();
-}
-
-/// A member's pieces (comma, quotes, key, value) are put together here and
-/// appended in one call: one capacity check and copy instead of one per piece
-/// (resize() then overwrite zero-fills first, which costs more than it saves).
-constexpr std::size_t piece_max = 256;
-
 } // namespace detail
 
-/// Appends `s` escaped (without the surrounding quotes) to `out`.
-inline void append_escaped(std::string& out, std::string_view s) {
+/// Appends `s` escaped (without the surrounding quotes) to `out` (a std::string
+/// or a json::Buffer).
+template <typename Out>
+void append_escaped(Out& out, std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
     while (!s.empty()) {
         // Copy the longest run that needs no escaping in one go.
@@ -97,19 +89,19 @@ inline void append_escaped(std::string& out, std::string_view s) {
         const auto c = static_cast<unsigned char>(s[run]);
         std::size_t used = 1;
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"': out.append("\\\"", 2); break;
+            case '\\': out.append("\\\\", 2); break;
+            case '\b': out.append("\\b", 2); break;
+            case '\f': out.append("\\f", 2); break;
+            case '\n': out.append("\\n", 2); break;
+            case '\r': out.append("\\r", 2); break;
+            case '\t': out.append("\\t", 2); break;
             case 0xE2:
-                out += (static_cast<unsigned char>(s[run + 2]) == 0xA8) ? "\\u2028" : "\\u2029";
+                out.append(static_cast<unsigned char>(s[run + 2]) == 0xA8 ? "\\u2028" : "\\u2029", 6);
                 used = 3;
                 break;
             default: {
-                char buf[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+                const char buf[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
                 out.append(buf, 6);
             }
         }
@@ -117,71 +109,48 @@ inline void append_escaped(std::string& out, std::string_view s) {
     }
 }
 
-class Writer {
+/// Writes JSON into `Out`: std::string, or json::Buffer (lib/json/buffer.hpp)
+/// where every append is inline (what the encoder uses).
+template <typename Out>
+class BasicWriter {
 public:
-    explicit Writer(std::string& out) noexcept : out_(out) {}
+    explicit BasicWriter(Out& out) noexcept : out_(out) {}
 
     void begin_object() { open_('{'); }
-    void end_object() { out_ += '}'; first_ = false; }
+    void end_object() { out_.push_back('}'); first_ = false; }
     void begin_array() { open_('['); }
-    void end_array() { out_ += ']'; first_ = false; }
+    void end_array() { out_.push_back(']'); first_ = false; }
 
     /// Writes `"k":` with `k` escaped; the next value call completes the member.
     void key(std::string_view k) {
         comma_();
-        out_ += '"';
+        out_.push_back('"');
         append_escaped(out_, k);
-        out_ += "\":";
+        out_.append("\":", 2);
         first_ = true;  // the value after a key takes no comma
     }
     /// key() for the library's own key literals, which need no escaping.
     void lit_key(std::string_view k) {
-        if (k.size() + 4 > detail::piece_max) {
-            comma_();
-            out_ += '"';
-            out_ += k;
-            out_ += "\":";
-            first_ = true;
-            return;
-        }
-        char buf[detail::piece_max];
-        char* p = buf;
-        if (!first_) *p++ = ',';
-        *p++ = '"';
-        p = detail::put(p, k);
-        *p++ = '"';
-        *p++ = ':';
-        out_.append(buf, static_cast<std::size_t>(p - buf));
+        out_.append(",\"" + first_, 2 - first_);
+        out_.append(k.data(), k.size());
+        out_.append("\":", 2);
         first_ = true;
     }
 
     void string(std::string_view s) {
-        if (detail::plain_prefix(s) == s.size()) {
-            string_raw(s);
-            return;
-        }
-        comma_();
-        out_ += '"';
-        append_escaped(out_, s);
-        out_ += '"';
+        out_.append(",\"" + first_, 2 - first_);
+        first_ = false;
+        const std::size_t plain = detail::plain_prefix(s);
+        out_.append(s.data(), plain);
+        if (plain != s.size()) append_escaped(out_, s.substr(plain));
+        out_.push_back('"');
     }
     /// A string known to need no escaping (hex digests, enum names).
     void string_raw(std::string_view s) {
-        if (s.size() + 3 > detail::piece_max) {
-            comma_();
-            out_ += '"';
-            out_ += s;
-            out_ += '"';
-            return;
-        }
-        char buf[detail::piece_max];
-        char* p = buf;
-        if (!first_) *p++ = ',';
-        *p++ = '"';
-        p = detail::put(p, s);
-        *p++ = '"';
-        out_.append(buf, static_cast<std::size_t>(p - buf));
+        out_.append(",\"" + first_, 2 - first_);
         first_ = false;
+        out_.append(s.data(), s.size());
+        out_.push_back('"');
     }
     void integer(std::int64_t v) {
         char buf[24];
@@ -195,7 +164,7 @@ public:
     /// (JSON cannot carry them), and are written as null as a last defence.
     void number(double v) {
         comma_();
-        if (!std::isfinite(v)) { out_ += "null"; return; }
+        if (!std::isfinite(v)) { out_.append("null", 4); return; }
         char buf[32];
         auto r = std::to_chars(buf, buf + sizeof buf, v);
         // A large integral double comes out as a long digit string ("3e19" as
@@ -207,58 +176,41 @@ public:
             r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
         out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
     }
-    void boolean(bool v) { comma_(); out_ += v ? "true" : "false"; }
-    void null() { comma_(); out_ += "null"; }
+    void boolean(bool v) {
+        comma_();
+        if (v) out_.append("true", 4);
+        else out_.append("false", 5);
+    }
+    void null() { comma_(); out_.append("null", 4); }
     /// Already-serialized JSON (a validated raw member).
-    void raw(std::string_view json) { comma_(); out_ += json; }
+    void raw(std::string_view json) { comma_(); out_.append(json.data(), json.size()); }
 
     /// Members under the library's own key literals (written unescaped, see lit_key).
-    void member(std::string_view k, std::string_view v) {
-        if (k.size() + v.size() + 6 > detail::piece_max || detail::plain_prefix(v) != v.size()) {
-            lit_key(k);
-            string(v);
-            return;
-        }
-        // `,"k":"v"` in one piece.
-        char buf[detail::piece_max];
-        char* p = buf;
-        if (!first_) *p++ = ',';
-        *p++ = '"';
-        p = detail::put(p, k);
-        *p++ = '"';
-        *p++ = ':';
-        *p++ = '"';
-        p = detail::put(p, v);
-        *p++ = '"';
-        out_.append(buf, static_cast<std::size_t>(p - buf));
-        first_ = false;
-    }
+    void member(std::string_view k, std::string_view v) { lit_key(k); string(v); }
     void member_int(std::string_view k, std::int64_t v) { lit_key(k); integer(v); }
     void member_num(std::string_view k, double v) { lit_key(k); number(v); }
     void member_bool(std::string_view k, bool v) { lit_key(k); boolean(v); }
 
-    std::string& buffer() noexcept { return out_; }
+    Out& buffer() noexcept { return out_; }
     /// Resets the comma state (after the caller wrote structure by hand).
     void set_first(bool first) noexcept { first_ = first; }
 
 private:
     void comma_() {
-        if (!first_) out_ += ',';
+        if (!first_) out_.push_back(',');
         first_ = false;
     }
     void open_(char c) {
-        if (first_) {
-            out_ += c;
-        } else {
-            const char two[2] = {',', c};
-            out_.append(two, 2);
-        }
+        comma_();
+        out_.push_back(c);
         first_ = true;
     }
 
-    std::string& out_;
+    Out& out_;
     bool first_ = true;
 };
+
+using Writer = BasicWriter<std::string>;
 
 /// Appends `s` percent-encoded for application/x-www-form-urlencoded.
 inline void append_form_encoded(std::string& out, std::string_view s) {
