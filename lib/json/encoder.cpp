@@ -24,36 +24,39 @@ constexpr std::string_view body_prefix = "{\"data\":[";
 
 using Writer = json::BasicWriter<json::Buffer>;
 
-// The multi-valued hashed keys in wire order, with their UserData member.
+// The multi-valued hashed keys in wire order, with their UserData member and
+// key (to_string(field), spelled out so the hot loops need no call for it).
 struct MultiKey {
     Field field;
     std::vector<std::string> UserData::*member;
+    std::string_view key;
 };
 constexpr std::array<MultiKey, 11> multi_keys = {{
-    {Field::em, &UserData::em},
-    {Field::ph, &UserData::ph},
-    {Field::fn, &UserData::fn},
-    {Field::ln, &UserData::ln},
-    {Field::ge, &UserData::ge},
-    {Field::db, &UserData::db},
-    {Field::ct, &UserData::ct},
-    {Field::st, &UserData::st},
-    {Field::zp, &UserData::zp},
-    {Field::country, &UserData::country},
-    {Field::external_id, &UserData::external_id},
+    {Field::em, &UserData::em, "em"},
+    {Field::ph, &UserData::ph, "ph"},
+    {Field::fn, &UserData::fn, "fn"},
+    {Field::ln, &UserData::ln, "ln"},
+    {Field::ge, &UserData::ge, "ge"},
+    {Field::db, &UserData::db, "db"},
+    {Field::ct, &UserData::ct, "ct"},
+    {Field::st, &UserData::st, "st"},
+    {Field::zp, &UserData::zp, "zp"},
+    {Field::country, &UserData::country, "country"},
+    {Field::external_id, &UserData::external_id, "external_id"},
 }};
 
 struct SingleKey {
     Field field;
     std::optional<std::string> UserData::*member;
+    std::string_view key;
 };
 constexpr std::array<SingleKey, 6> single_keys = {{
-    {Field::f5first, &UserData::f5first},
-    {Field::f5last, &UserData::f5last},
-    {Field::fi, &UserData::fi},
-    {Field::dobd, &UserData::dobd},
-    {Field::dobm, &UserData::dobm},
-    {Field::doby, &UserData::doby},
+    {Field::f5first, &UserData::f5first, "f5first"},
+    {Field::f5last, &UserData::f5last, "f5last"},
+    {Field::fi, &UserData::fi, "fi"},
+    {Field::dobd, &UserData::dobd, "dobd"},
+    {Field::dobm, &UserData::dobm, "dobm"},
+    {Field::doby, &UserData::doby, "doby"},
 }};
 
 // User data sent as given, in wire order.
@@ -204,13 +207,13 @@ struct BatchEncoder::impl {
             slot_begin[k] = static_cast<std::uint32_t>(slots.size());
             const auto& values = ud.*mk.member;
             for (std::size_t i = 0; i < values.size(); ++i)
-                take(mk.field, values[i], to_string(mk.field), i, true, slot_begin[k], r);
+                take(mk.field, values[i], mk.key, i, true, slot_begin[k], r);
             ++k;
         }
         for (const auto& sk : single_keys) {
             slot_begin[k] = static_cast<std::uint32_t>(slots.size());
             if (const auto& v = ud.*sk.member)
-                take(sk.field, *v, to_string(sk.field), 0, false, slot_begin[k], r);
+                take(sk.field, *v, sk.key, 0, false, slot_begin[k], r);
             ++k;
         }
         slot_begin[k] = static_cast<std::uint32_t>(slots.size());
@@ -263,7 +266,7 @@ struct BatchEncoder::impl {
             ++k;
             if (b == e) continue;
             any = true;
-            w.lit_key(to_string(mk.field));
+            w.lit_key(mk.key);
             w.begin_array();
             for (auto i = b; i < e; ++i) write_slot(w, slots[i]);
             w.end_array();
@@ -273,7 +276,7 @@ struct BatchEncoder::impl {
             ++k;
             if (b == slot_begin[k]) continue;
             any = true;
-            w.lit_key(to_string(sk.field));
+            w.lit_key(sk.key);
             write_slot(w, slots[b]);
         }
         for (const auto& pk : plain_keys) {

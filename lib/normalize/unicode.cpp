@@ -15,6 +15,7 @@
 namespace capi {
 
 bool is_valid_utf8(std::string_view s) noexcept {
+    if (detail::is_ascii(s)) return true;  // most PII, in a few loads
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
     const auto* const end = p + s.size();
     while (p < end) {
@@ -75,30 +76,6 @@ bool is_valid_utf8(std::string_view s) noexcept {
 }
 
 namespace detail {
-
-bool is_ascii(std::string_view s) noexcept {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    std::size_t n = s.size();
-#if defined(__SSE2__)
-    if (n >= 16) {
-        __m128i acc16 = _mm_setzero_si128();
-        for (; n >= 16; n -= 16, p += 16)
-            acc16 = _mm_or_si128(acc16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-        // The rest as the (overlapping) last 16 bytes.
-        if (n != 0)
-            acc16 = _mm_or_si128(acc16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + n - 16)));
-        return _mm_movemask_epi8(acc16) == 0;
-    }
-#endif
-    std::uint64_t acc = 0;
-    for (; n >= 8; n -= 8, p += 8) {
-        std::uint64_t word;
-        std::memcpy(&word, p, sizeof word);
-        acc |= word;
-    }
-    for (; n > 0; --n, ++p) acc |= *p;
-    return (acc & 0x8080808080808080ULL) == 0;
-}
 
 void append_utf8(std::string& out, char32_t c) {
     char buf[4];

@@ -6,13 +6,47 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace capi::detail {
 
-/// True when every byte of `s` is below 0x80 (the common case for PII).
-bool is_ascii(std::string_view s) noexcept;
+/// True when every byte of `s` is below 0x80 (the common case for PII). Whole
+/// words at a time, the tail as an overlapping last word: no byte loop.
+inline bool is_ascii(std::string_view s) noexcept {
+    const char* p = s.data();
+    const std::size_t n = s.size();
+#if defined(__SSE2__)
+    if (n >= 16) {
+        const auto load = [](const char* q) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(q)); };
+        __m128i acc = load(p + n - 16);
+        for (std::size_t i = 0; i + 16 <= n; i += 16) acc = _mm_or_si128(acc, load(p + i));
+        return _mm_movemask_epi8(acc) == 0;
+    }
+#endif
+    const auto word = [p](std::size_t i, std::size_t size) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, p + i, size);  // size is 8 or 4: a single load
+        return w;
+    };
+    std::uint64_t acc;
+    if (n >= 8) {
+        acc = word(n - 8, 8);
+        for (std::size_t i = 0; i + 8 <= n; i += 8) acc |= word(i, 8);
+    } else if (n >= 4) {
+        acc = word(0, 4) | word(n - 4, 4);
+    } else {
+        acc = 0;
+        for (std::size_t i = 0; i < n; ++i) acc |= static_cast<unsigned char>(p[i]);
+    }
+    return (acc & 0x8080808080808080ULL) == 0;
+}
 
 /// Decodes the code point starting at byte `i` of valid UTF-8 `s`; advances `i`.
 inline char32_t decode_utf8(std::string_view s, std::size_t& i) noexcept {

@@ -14,6 +14,10 @@
 
 #include <simdjson.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -168,14 +172,46 @@ bool is_http_url(std::string_view s) noexcept {
     const std::string_view rest = s.substr(scheme);
     if (rest.empty() || rest.front() == '/' || rest.front() == '?' || rest.front() == '#')
         return false;
-    for (const char c : s) {
+    const char* p = s.data();
+    const char* const end = p + s.size();
+#if defined(__SSE2__)
+    // 16 bytes at a time while none is <= 0x20 or 0x7f (signed: bytes >= 0x80 are
+    // negative and fail the > 0x20 test, so they take the exact loop below).
+    while (end - p >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)),
+                                         _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+        if (_mm_movemask_epi8(bad) != 0) break;
+        p += 16;
+    }
+#endif
+    for (const char c : std::string_view(p, static_cast<std::size_t>(end - p))) {
         const auto u = static_cast<unsigned char>(c);
         if (u <= 0x20 || u == 0x7f) return false;
     }
     return true;
 }
 
+// Dotted-quad IPv4 exactly as glibc's inet_pton(AF_INET) accepts it: four
+// decimal octets <= 255, no leading zeros, single dots. The common case,
+// checked without the copy and the two library calls.
+bool is_plain_ipv4(std::string_view s) noexcept {
+    int octets = 0;
+    std::size_t i = 0;
+    while (true) {
+        const std::size_t start = i;
+        unsigned value = 0;
+        while (i < s.size() && is_ascii_digit(s[i]) && i - start < 3) value = value * 10 + unsigned(s[i++] - '0');
+        const std::size_t digits = i - start;
+        if (digits == 0 || value > 255 || (digits > 1 && s[start] == '0')) return false;
+        if (++octets == 4) return i == s.size();
+        if (i == s.size() || s[i] != '.') return false;
+        ++i;
+    }
+}
+
 bool is_ip_address(std::string_view s) noexcept {
+    if (is_plain_ipv4(s)) return true;
     // The longest textual IPv6 address (with an embedded IPv4) is 45 characters.
     char buf[64];
     if (s.empty() || s.size() >= sizeof buf) return false;
