@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -47,7 +48,7 @@ public:
 
     void append(const char* p, std::size_t n) {
         if (capacity_ - size_ < n) grow_(n);
-        std::memcpy(data_ + size_, p, n);
+        copy_(data_ + size_, p, n);
         size_ += n;
     }
     void append(std::string_view s) { append(s.data(), s.size()); }
@@ -66,6 +67,28 @@ public:
 
 private:
     static constexpr std::size_t initial_capacity = 256;
+
+    // Most appends are keys and short values, of a size known only at run
+    // time: two overlapping loads and stores instead of a call to memcpy.
+    static void copy_(char* d, const char* p, std::size_t n) noexcept {
+        if (n >= 8 && n <= 16) {
+            std::uint64_t a, b;
+            std::memcpy(&a, p, 8);
+            std::memcpy(&b, p + n - 8, 8);
+            std::memcpy(d, &a, 8);
+            std::memcpy(d + n - 8, &b, 8);
+        } else if (n >= 4 && n < 8) {
+            std::uint32_t a, b;
+            std::memcpy(&a, p, 4);
+            std::memcpy(&b, p + n - 4, 4);
+            std::memcpy(d, &a, 4);
+            std::memcpy(d + n - 4, &b, 4);
+        } else if (n < 4) {
+            for (std::size_t i = 0; i < n; ++i) d[i] = p[i];
+        } else {
+            std::memcpy(d, p, n);
+        }
+    }
 
     [[gnu::noinline]] void grow_(std::size_t n) {
         reallocate_(std::max(capacity_ * 2, size_ + n));
