@@ -165,8 +165,9 @@ struct BatchEncoder::impl {
 
     std::string_view event_id_if_absent;  // set by prepare() for one call
 
+    // is_hashed_field() for the user_data keys, without the call.
     bool hashed(Field f) const noexcept {
-        return f == Field::external_id ? options.hash_external_id : is_hashed_field(f);
+        return f == Field::external_id ? options.hash_external_id : f != Field::currency;
     }
 
     // Normalizes one value into the arena; reports a reject per the policy.
@@ -560,10 +561,14 @@ EncodeResult BatchEncoder::prepare(const Event& ev, std::chrono::system_clock::t
         out.data_.reserve(json.size() + values.size() + holes * 12);
         out.data_ += json;
         out.data_ += values;
-        for (auto i = pending0; i < d.pending.size(); ++i) {
+        // The triples written in place: one resize rather than an append each.
+        const std::size_t triples = out.data_.size();
+        out.data_.resize(triples + holes * 12);
+        char* dst = out.data_.data() + triples;
+        for (auto i = pending0; i < d.pending.size(); ++i, dst += 12) {
             const std::uint32_t t[3] = {static_cast<std::uint32_t>(d.pending[i].offset - arena0), d.pending[i].length,
                                         static_cast<std::uint32_t>(d.pending[i].at - start)};
-            out.data_.append(reinterpret_cast<const char*>(t), sizeof t);
+            std::memcpy(dst, t, sizeof t);
         }
         out.json_size_ = static_cast<std::uint32_t>(json.size());
         out.values_size_ = static_cast<std::uint32_t>(values.size());

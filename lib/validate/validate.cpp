@@ -320,20 +320,9 @@ public:
     void utf8(const std::optional<std::string>& s, const P& path) {
         if (s) utf8(std::string_view(*s), path);
     }
-    template <typename P>
-    void utf8(const std::vector<std::string>& v, const P& where) {
-        if (v.empty()) return;
-        Path path = to_path(where);
-        for (std::size_t i = 0; i < v.size(); ++i) {
-            if (path.index < 0) {
-                path.index = static_cast<std::ptrdiff_t>(i);
-                utf8(std::string_view(v[i]), path);
-                path.index = -1;
-            } else {
-                path.index2 = static_cast<std::ptrdiff_t>(i);
-                utf8(std::string_view(v[i]), path);
-            }
-        }
+    void utf8(const std::vector<std::string>& v, std::string_view head) {
+        for (std::size_t i = 0; i < v.size(); ++i)
+            utf8(std::string_view(v[i]), Where{head, static_cast<std::ptrdiff_t>(i)});
     }
 
     template <typename P>
