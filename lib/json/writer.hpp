@@ -1,4 +1,5 @@
-// Internal: a JSON writer that appends straight to a std::string (no tree).
+// Internal: a JSON writer that appends straight to a std::string, or to a
+// json::Buffer (the encoder's: inline appends), with no tree.
 //
 // The caller drives the structure (begin_object, key, value, ...); the writer
 // inserts commas and escapes strings. Strings must be valid UTF-8 (validation
@@ -33,9 +34,6 @@ struct EscapeTable {
     }
 };
 inline constexpr EscapeTable escape_table{};
-} // namespace detail
-
-namespace detail {
 
 /// Length of the longest prefix of `s` that needs no escaping.
 inline std::size_t plain_prefix(std::string_view s) noexcept {
@@ -131,14 +129,14 @@ public:
     }
     /// key() for the library's own key literals, which need no escaping.
     void lit_key(std::string_view k) {
-        out_.append(",\"" + first_, 2 - first_);
+        quote_();
         out_.append(k.data(), k.size());
         out_.append("\":", 2);
         first_ = true;
     }
 
     void string(std::string_view s) {
-        out_.append(",\"" + first_, 2 - first_);
+        quote_();
         first_ = false;
         const std::size_t plain = detail::plain_prefix(s);
         out_.append(s.data(), plain);
@@ -147,7 +145,7 @@ public:
     }
     /// A string known to need no escaping (hex digests, enum names).
     void string_raw(std::string_view s) {
-        out_.append(",\"" + first_, 2 - first_);
+        quote_();
         first_ = false;
         out_.append(s.data(), s.size());
         out_.push_back('"');
@@ -196,6 +194,9 @@ public:
     void set_first(bool first) noexcept { first_ = first; }
 
 private:
+    static constexpr char comma_quote_[] = ",\"";
+    // `,"`, or `"` first in its object or array.
+    void quote_() { out_.append(comma_quote_ + first_, 2 - first_); }
     void comma_() {
         if (!first_) out_.push_back(',');
         first_ = false;
