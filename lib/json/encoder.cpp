@@ -8,6 +8,7 @@
 #include <capi/normalize.hpp>
 #include <capi/sha256.hpp>
 
+#include "json/buffer.hpp"
 #include "json/writer.hpp"
 
 #include <array>
@@ -21,36 +22,41 @@ namespace {
 
 constexpr std::string_view body_prefix = "{\"data\":[";
 
-// The multi-valued hashed keys in wire order, with their UserData member.
+using Writer = json::BasicWriter<json::Buffer>;
+
+// The multi-valued hashed keys in wire order, with their UserData member and
+// key (to_string(field), spelled out so the hot loops need no call for it).
 struct MultiKey {
     Field field;
     std::vector<std::string> UserData::*member;
+    std::string_view key;
 };
 constexpr std::array<MultiKey, 11> multi_keys = {{
-    {Field::em, &UserData::em},
-    {Field::ph, &UserData::ph},
-    {Field::fn, &UserData::fn},
-    {Field::ln, &UserData::ln},
-    {Field::ge, &UserData::ge},
-    {Field::db, &UserData::db},
-    {Field::ct, &UserData::ct},
-    {Field::st, &UserData::st},
-    {Field::zp, &UserData::zp},
-    {Field::country, &UserData::country},
-    {Field::external_id, &UserData::external_id},
+    {Field::em, &UserData::em, "em"},
+    {Field::ph, &UserData::ph, "ph"},
+    {Field::fn, &UserData::fn, "fn"},
+    {Field::ln, &UserData::ln, "ln"},
+    {Field::ge, &UserData::ge, "ge"},
+    {Field::db, &UserData::db, "db"},
+    {Field::ct, &UserData::ct, "ct"},
+    {Field::st, &UserData::st, "st"},
+    {Field::zp, &UserData::zp, "zp"},
+    {Field::country, &UserData::country, "country"},
+    {Field::external_id, &UserData::external_id, "external_id"},
 }};
 
 struct SingleKey {
     Field field;
     std::optional<std::string> UserData::*member;
+    std::string_view key;
 };
 constexpr std::array<SingleKey, 6> single_keys = {{
-    {Field::f5first, &UserData::f5first},
-    {Field::f5last, &UserData::f5last},
-    {Field::fi, &UserData::fi},
-    {Field::dobd, &UserData::dobd},
-    {Field::dobm, &UserData::dobm},
-    {Field::doby, &UserData::doby},
+    {Field::f5first, &UserData::f5first, "f5first"},
+    {Field::f5last, &UserData::f5last, "f5last"},
+    {Field::fi, &UserData::fi, "fi"},
+    {Field::dobd, &UserData::dobd, "dobd"},
+    {Field::dobm, &UserData::dobm, "dobm"},
+    {Field::doby, &UserData::doby, "doby"},
 }};
 
 // User data sent as given, in wire order.
@@ -89,25 +95,25 @@ struct PendingHash {
     std::size_t at;
 };
 
-void write_opt(json::Writer& w, std::string_view key, const std::optional<std::string>& v) {
+void write_opt(Writer& w, std::string_view key, const std::optional<std::string>& v) {
     if (v) w.member(key, *v);
 }
-void write_opt(json::Writer& w, std::string_view key, const std::optional<std::int64_t>& v) {
+void write_opt(Writer& w, std::string_view key, const std::optional<std::int64_t>& v) {
     if (v) w.member_int(key, *v);
 }
-void write_opt(json::Writer& w, std::string_view key, const std::optional<double>& v) {
+void write_opt(Writer& w, std::string_view key, const std::optional<double>& v) {
     if (v) w.member_num(key, *v);
 }
-void write_opt(json::Writer& w, std::string_view key, const std::optional<bool>& v) {
+void write_opt(Writer& w, std::string_view key, const std::optional<bool>& v) {
     if (v) w.member_bool(key, *v);
 }
-void write_strings(json::Writer& w, std::string_view key, const std::vector<std::string>& v) {
+void write_strings(Writer& w, std::string_view key, const std::vector<std::string>& v) {
     w.lit_key(key);
     w.begin_array();
     for (const auto& s : v) w.string(s);
     w.end_array();
 }
-void write_raw(json::Writer& w, const RawMembers& members) {
+void write_raw(Writer& w, const RawMembers& members) {
     for (const auto& m : members) {
         w.key(m.key);
         w.raw(m.json);
@@ -133,7 +139,7 @@ std::string element_path(std::string_view object, std::string_view key, std::siz
 
 struct BatchEncoder::impl {
     EncodeOptions options;
-    std::string buf{body_prefix};     // prefix + events (+ tail after json_body())
+    json::Buffer buf{body_prefix};    // prefix + events (+ tail after json_body())
     std::size_t events_end = body_prefix.size();
     std::size_t count = 0;
     std::vector<std::size_t> starts;   // where each event's '{' is in buf
@@ -144,7 +150,7 @@ struct BatchEncoder::impl {
     // their lanes): the writer leaves a 64-character hole per hashed value and
     // fill_hashes() writes the digests into the holes. `arena` keeps the batch's
     // normalized values until then.
-    std::string arena;
+    json::Buffer arena;
     std::vector<PendingHash> pending;
     std::vector<std::string_view> to_hash;
     std::vector<sha256::digest> digests;
@@ -159,8 +165,9 @@ struct BatchEncoder::impl {
 
     std::string_view event_id_if_absent;  // set by prepare() for one call
 
+    // is_hashed_field() for the user_data keys, without the call.
     bool hashed(Field f) const noexcept {
-        return f == Field::external_id ? options.hash_external_id : is_hashed_field(f);
+        return f == Field::external_id ? options.hash_external_id : f != Field::currency;
     }
 
     // Normalizes one value into the arena; reports a reject per the policy.
@@ -201,19 +208,19 @@ struct BatchEncoder::impl {
             slot_begin[k] = static_cast<std::uint32_t>(slots.size());
             const auto& values = ud.*mk.member;
             for (std::size_t i = 0; i < values.size(); ++i)
-                take(mk.field, values[i], to_string(mk.field), i, true, slot_begin[k], r);
+                take(mk.field, values[i], mk.key, i, true, slot_begin[k], r);
             ++k;
         }
         for (const auto& sk : single_keys) {
             slot_begin[k] = static_cast<std::uint32_t>(slots.size());
             if (const auto& v = ud.*sk.member)
-                take(sk.field, *v, to_string(sk.field), 0, false, slot_begin[k], r);
+                take(sk.field, *v, sk.key, 0, false, slot_begin[k], r);
             ++k;
         }
         slot_begin[k] = static_cast<std::uint32_t>(slots.size());
     }
 
-    void write_slot(json::Writer& w, const Slot& s) {
+    void write_slot(Writer& w, const Slot& s) {
         if (s.hash) {
             static constexpr std::string_view hole(
                 "0000000000000000000000000000000000000000000000000000000000000000");
@@ -250,7 +257,7 @@ struct BatchEncoder::impl {
         arena.clear();
     }
 
-    bool write_user_data(json::Writer& w, const UserData& ud) {
+    bool write_user_data(Writer& w, const UserData& ud) {
         bool any = false;
         w.lit_key("user_data");
         w.begin_object();
@@ -260,7 +267,7 @@ struct BatchEncoder::impl {
             ++k;
             if (b == e) continue;
             any = true;
-            w.lit_key(to_string(mk.field));
+            w.lit_key(mk.key);
             w.begin_array();
             for (auto i = b; i < e; ++i) write_slot(w, slots[i]);
             w.end_array();
@@ -270,7 +277,7 @@ struct BatchEncoder::impl {
             ++k;
             if (b == slot_begin[k]) continue;
             any = true;
-            w.lit_key(to_string(sk.field));
+            w.lit_key(sk.key);
             write_slot(w, slots[b]);
         }
         for (const auto& pk : plain_keys) {
@@ -287,7 +294,7 @@ struct BatchEncoder::impl {
         return any;
     }
 
-    static void write_content(json::Writer& w, const Content& c) {
+    static void write_content(Writer& w, const Content& c) {
         w.begin_object();
         write_opt(w, "id", c.id);
         write_opt(w, "quantity", c.quantity);
@@ -301,7 +308,7 @@ struct BatchEncoder::impl {
         w.end_object();
     }
 
-    void write_custom_data(json::Writer& w, const CustomData& cd) {
+    void write_custom_data(Writer& w, const CustomData& cd) {
         w.lit_key("custom_data");
         w.begin_object();
         write_opt(w, "value", cd.value);
@@ -333,7 +340,7 @@ struct BatchEncoder::impl {
         w.end_object();
     }
 
-    static void write_app_data(json::Writer& w, const AppData& ad) {
+    static void write_app_data(Writer& w, const AppData& ad) {
         w.lit_key("app_data");
         w.begin_object();
         write_opt(w, "application_tracking_enabled", ad.application_tracking_enabled);
@@ -354,7 +361,7 @@ struct BatchEncoder::impl {
         w.end_object();
     }
 
-    static void write_original(json::Writer& w, const OriginalEventData& o) {
+    static void write_original(Writer& w, const OriginalEventData& o) {
         w.lit_key("original_event_data");
         w.begin_object();
         write_opt(w, "event_name", o.event_name);
@@ -365,7 +372,7 @@ struct BatchEncoder::impl {
         w.end_object();
     }
 
-    static void write_attribution(json::Writer& w, const AttributionData& a) {
+    static void write_attribution(Writer& w, const AttributionData& a) {
         w.lit_key("attribution_data");
         w.begin_object();
         write_opt(w, "scope", a.scope);
@@ -401,7 +408,7 @@ struct BatchEncoder::impl {
 
     // Serializes `ev` after buf_[events_end]; returns false when user_data ended up empty.
     bool write_event(const Event& ev) {
-        json::Writer w(buf);
+        Writer w(buf);
         w.set_first(count == 0);
         w.begin_object();
         w.member("event_name", ev.event_name);
@@ -435,8 +442,8 @@ struct BatchEncoder::impl {
         return user_data_ok;
     }
 
-    void write_tail(std::string& out, const RequestFields& f, std::string_view token) {
-        json::Writer w(out);
+    void write_tail(json::Buffer& out, const RequestFields& f, std::string_view token) {
+        Writer w(out);
         w.set_first(false);
         write_opt(w, "test_event_code", f.test_event_code);
         write_opt(w, "partner_agent", f.partner_agent);
@@ -554,10 +561,14 @@ EncodeResult BatchEncoder::prepare(const Event& ev, std::chrono::system_clock::t
         out.data_.reserve(json.size() + values.size() + holes * 12);
         out.data_ += json;
         out.data_ += values;
-        for (auto i = pending0; i < d.pending.size(); ++i) {
+        // The triples written in place: one resize rather than an append each.
+        const std::size_t triples = out.data_.size();
+        out.data_.resize(triples + holes * 12);
+        char* dst = out.data_.data() + triples;
+        for (auto i = pending0; i < d.pending.size(); ++i, dst += 12) {
             const std::uint32_t t[3] = {static_cast<std::uint32_t>(d.pending[i].offset - arena0), d.pending[i].length,
                                         static_cast<std::uint32_t>(d.pending[i].at - start)};
-            out.data_.append(reinterpret_cast<const char*>(t), sizeof t);
+            std::memcpy(dst, t, sizeof t);
         }
         out.json_size_ = static_cast<std::uint32_t>(json.size());
         out.values_size_ = static_cast<std::uint32_t>(values.size());

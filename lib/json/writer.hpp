@@ -1,4 +1,5 @@
-// Internal: a JSON writer that appends straight to a std::string (no tree).
+// Internal: a JSON writer that appends straight to a std::string, or to a
+// json::Buffer (the encoder's: inline appends), with no tree.
 //
 // The caller drives the structure (begin_object, key, value, ...); the writer
 // inserts commas and escapes strings. Strings must be valid UTF-8 (validation
@@ -33,114 +34,135 @@ struct EscapeTable {
     }
 };
 inline constexpr EscapeTable escape_table{};
-} // namespace detail
 
-/// Appends `s` escaped (without the surrounding quotes) to `out`.
-inline void append_escaped(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    const char* p = s.data();
-    const char* end = p + s.size();
-    while (p < end) {
-        // Copy the longest run that needs no escaping in one go.
-        const char* run = p;
+/// Length of the longest prefix of `s` that needs no escaping.
+inline std::size_t plain_prefix(std::string_view s) noexcept {
+    const char* const begin = s.data();
+    const char* p = begin;
+    const char* const end = p + s.size();
 #if defined(__SSE2__)
-        // 16 bytes at a time while they are printable ASCII other than '"' and '\\'
-        // (a signed compare below 0x20 also catches every byte >= 0x80).
-        while (end - p >= 16) {
-            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-            const __m128i bad = _mm_or_si128(
-                _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-            if (_mm_movemask_epi8(bad) != 0) break;
-            p += 16;
-        }
+    // 16 bytes at a time while they are printable ASCII other than '"' and '\\'
+    // (a signed compare below 0x20 also catches every byte >= 0x80).
+    const auto block_ok = [](const char* q) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+        const __m128i bad = _mm_or_si128(
+            _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+        return _mm_movemask_epi8(bad) == 0;
+    };
+    while (end - p >= 16) {
+        if (!block_ok(p)) goto bytewise;
+        p += 16;
+    }
+    // The last partial block, as the (overlapping) last 16 bytes of a long string.
+    if (p != end && s.size() >= 16 && block_ok(end - 16)) return s.size();
+bytewise:
 #endif
-        while (p < end) {
-            auto c = static_cast<unsigned char>(*p);
-            if (detail::escape_table.stop[c]) {
-                if (c != 0xE2) break;
-                // U+2028 / U+2029 are E2 80 A8 / E2 80 A9; other E2 sequences are plain.
-                if (end - p >= 3 && static_cast<unsigned char>(p[1]) == 0x80 &&
-                    (static_cast<unsigned char>(p[2]) & 0xFE) == 0xA8)
-                    break;
-            }
-            ++p;
-        }
-        out.append(run, static_cast<std::size_t>(p - run));
-        if (p == end) break;
-        auto c = static_cast<unsigned char>(*p);
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case 0xE2:
-                out += (static_cast<unsigned char>(p[2]) == 0xA8) ? "\\u2028" : "\\u2029";
-                p += 2;
+    while (p < end) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (escape_table.stop[c]) {
+            if (c != 0xE2) break;
+            // U+2028 / U+2029 are E2 80 A8 / E2 80 A9; other E2 sequences are plain.
+            if (end - p >= 3 && static_cast<unsigned char>(p[1]) == 0x80 &&
+                (static_cast<unsigned char>(p[2]) & 0xFE) == 0xA8)
                 break;
-            default: {
-                char buf[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-                out.append(buf, 6);
-            }
         }
         ++p;
     }
+    return static_cast<std::size_t>(p - begin);
 }
 
-class Writer {
-public:
-    explicit Writer(std::string& out) noexcept : out_(out) {}
+} // namespace detail
 
-    void begin_object() { comma_(); out_ += '{'; first_ = true; }
-    void end_object() { out_ += '}'; first_ = false; }
-    void begin_array() { comma_(); out_ += '['; first_ = true; }
-    void end_array() { out_ += ']'; first_ = false; }
+/// Appends `s` escaped (without the surrounding quotes) to `out` (a std::string
+/// or a json::Buffer).
+template <typename Out>
+void append_escaped(Out& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    while (!s.empty()) {
+        // Copy the longest run that needs no escaping in one go.
+        const std::size_t run = detail::plain_prefix(s);
+        out.append(s.data(), run);
+        if (run == s.size()) break;
+        const auto c = static_cast<unsigned char>(s[run]);
+        std::size_t used = 1;
+        switch (c) {
+            case '"': out.append("\\\"", 2); break;
+            case '\\': out.append("\\\\", 2); break;
+            case '\b': out.append("\\b", 2); break;
+            case '\f': out.append("\\f", 2); break;
+            case '\n': out.append("\\n", 2); break;
+            case '\r': out.append("\\r", 2); break;
+            case '\t': out.append("\\t", 2); break;
+            case 0xE2:
+                out.append(static_cast<unsigned char>(s[run + 2]) == 0xA8 ? "\\u2028" : "\\u2029", 6);
+                used = 3;
+                break;
+            default: {
+                const char buf[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+                out.append(buf, 6);
+            }
+        }
+        s.remove_prefix(run + used);
+    }
+}
+
+/// Writes JSON into `Out`: std::string, or json::Buffer (lib/json/buffer.hpp)
+/// where every append is inline (what the encoder uses).
+template <typename Out>
+class BasicWriter {
+public:
+    explicit BasicWriter(Out& out) noexcept : out_(out) {}
+
+    void begin_object() { open_('{'); }
+    void end_object() { out_.push_back('}'); first_ = false; }
+    void begin_array() { open_('['); }
+    void end_array() { out_.push_back(']'); first_ = false; }
 
     /// Writes `"k":` with `k` escaped; the next value call completes the member.
     void key(std::string_view k) {
         comma_();
-        out_ += '"';
+        out_.push_back('"');
         append_escaped(out_, k);
-        out_ += "\":";
+        out_.append("\":", 2);
         first_ = true;  // the value after a key takes no comma
     }
     /// key() for the library's own key literals, which need no escaping.
     void lit_key(std::string_view k) {
-        comma_();
-        out_ += '"';
-        out_ += k;
-        out_ += "\":";
+        quote_();
+        out_.append(k.data(), k.size());
+        out_.append("\":", 2);
         first_ = true;
     }
 
     void string(std::string_view s) {
-        comma_();
-        out_ += '"';
-        append_escaped(out_, s);
-        out_ += '"';
+        quote_();
+        first_ = false;
+        const std::size_t plain = detail::plain_prefix(s);
+        out_.append(s.data(), plain);
+        if (plain != s.size()) append_escaped(out_, s.substr(plain));
+        out_.push_back('"');
     }
     /// A string known to need no escaping (hex digests, enum names).
     void string_raw(std::string_view s) {
-        comma_();
-        out_ += '"';
-        out_ += s;
-        out_ += '"';
+        quote_();
+        first_ = false;
+        out_.append(s.data(), s.size());
+        out_.push_back('"');
     }
     void integer(std::int64_t v) {
-        comma_();
         char buf[24];
-        auto r = std::to_chars(buf, buf + sizeof buf, v);
+        char* b = buf;
+        if (!first_) *b++ = ',';
+        first_ = false;
+        auto r = std::to_chars(b, buf + sizeof buf, v);
         out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
     }
     /// Shortest form that round-trips; non-finite values must be rejected earlier
     /// (JSON cannot carry them), and are written as null as a last defence.
     void number(double v) {
         comma_();
-        if (!std::isfinite(v)) { out_ += "null"; return; }
+        if (!std::isfinite(v)) { out_.append("null", 4); return; }
         char buf[32];
         auto r = std::to_chars(buf, buf + sizeof buf, v);
         // A large integral double comes out as a long digit string ("3e19" as
@@ -152,10 +174,14 @@ public:
             r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
         out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
     }
-    void boolean(bool v) { comma_(); out_ += v ? "true" : "false"; }
-    void null() { comma_(); out_ += "null"; }
+    void boolean(bool v) {
+        comma_();
+        if (v) out_.append("true", 4);
+        else out_.append("false", 5);
+    }
+    void null() { comma_(); out_.append("null", 4); }
     /// Already-serialized JSON (a validated raw member).
-    void raw(std::string_view json) { comma_(); out_ += json; }
+    void raw(std::string_view json) { comma_(); out_.append(json.data(), json.size()); }
 
     /// Members under the library's own key literals (written unescaped, see lit_key).
     void member(std::string_view k, std::string_view v) { lit_key(k); string(v); }
@@ -163,19 +189,29 @@ public:
     void member_num(std::string_view k, double v) { lit_key(k); number(v); }
     void member_bool(std::string_view k, bool v) { lit_key(k); boolean(v); }
 
-    std::string& buffer() noexcept { return out_; }
+    Out& buffer() noexcept { return out_; }
     /// Resets the comma state (after the caller wrote structure by hand).
     void set_first(bool first) noexcept { first_ = first; }
 
 private:
+    static constexpr char comma_quote_[] = ",\"";
+    // `,"`, or `"` first in its object or array.
+    void quote_() { out_.append(comma_quote_ + first_, 2 - first_); }
     void comma_() {
-        if (!first_) out_ += ',';
+        if (!first_) out_.push_back(',');
         first_ = false;
     }
+    void open_(char c) {
+        comma_();
+        out_.push_back(c);
+        first_ = true;
+    }
 
-    std::string& out_;
+    Out& out_;
     bool first_ = true;
 };
+
+using Writer = BasicWriter<std::string>;
 
 /// Appends `s` percent-encoded for application/x-www-form-urlencoded.
 inline void append_form_encoded(std::string& out, std::string_view s) {

@@ -11,6 +11,10 @@
 
 #include <array>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace capi {
 namespace {
 
@@ -182,6 +186,31 @@ NormalizeStatus year_rule(std::string& out, std::string_view& reason) {
     return NormalizeStatus::ok;
 }
 
+// Copies n bytes with 'A'..'Z' lowered to 'a'..'z'. Reads only `src`: reading
+// back bytes just stored into `dst` would stall on store forwarding.
+void lower_ascii_copy(char* dst, const char* src, std::size_t n) noexcept {
+#if defined(__SSE2__)
+    if (n >= 16) {
+        const auto lower16 = [](char* d, const char* q) {
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+            // c - 'A' < 26 (unsigned) as a signed compare after a shift by -128.
+            const __m128i shifted = _mm_sub_epi8(v, _mm_set1_epi8(static_cast<char>('A' + 128)));
+            const __m128i upper = _mm_cmplt_epi8(shifted, _mm_set1_epi8(static_cast<char>(-128 + 26)));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(d),
+                             _mm_add_epi8(v, _mm_and_si128(upper, _mm_set1_epi8(0x20))));
+        };
+        for (std::size_t i = 0; i + 16 <= n; i += 16) lower16(dst + i, src + i);
+        // The rest as the (overlapping) last 16 bytes.
+        if (n % 16 != 0) lower16(dst + n - 16, src + n - 16);
+        return;
+    }
+#endif
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto c = static_cast<unsigned char>(src[i]);
+        dst[i] = static_cast<char>(c + ((static_cast<unsigned char>(c - 'A') < 26) << 5));
+    }
+}
+
 std::string_view trim_ascii(std::string_view s) noexcept {
     const auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
     while (!s.empty() && space(s.front())) s.remove_prefix(1);
@@ -233,10 +262,8 @@ NormalizeStatus normalize_into(Field field, std::string_view value, std::string&
     }
 
     if (ascii) {
-        out.assign(trimmed);
-        for (char& c : out) {
-            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-        }
+        out.resize(trimmed.size());
+        lower_ascii_copy(out.data(), trimmed.data(), trimmed.size());
     } else {
         detail::append_lower(out, trimmed);
     }

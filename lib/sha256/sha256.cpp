@@ -6,6 +6,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace capi::sha256 {
 
 namespace detail {
@@ -105,7 +109,7 @@ void hash_many(std::span<const std::string_view> inputs, std::span<digest> outpu
 
 namespace {
 
-constexpr std::array<char, 512> hex_pairs = [] {
+[[maybe_unused]] constexpr std::array<char, 512> hex_pairs = [] {
     constexpr char digits[] = "0123456789abcdef";
     std::array<char, 512> t{};
     for (int i = 0; i < 256; ++i) {
@@ -118,7 +122,24 @@ constexpr std::array<char, 512> hex_pairs = [] {
 } // namespace
 
 void to_hex(const digest& d, char* out64) noexcept {
+#if defined(__SSE2__)
+    // 16 digest bytes per step: split the nibbles, interleave high/low, and map
+    // 0..9 to '0'..'9' and 10..15 to 'a'..'f' (+39 past '9') without a table.
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    for (int half = 0; half < 2; ++half) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d.data() + 16 * half));
+        const __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
+        const __m128i lo = _mm_and_si128(v, mask);
+        auto ascii = [](__m128i n) {
+            const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(n, _mm_set1_epi8(9)), _mm_set1_epi8(39));
+            return _mm_add_epi8(_mm_add_epi8(n, _mm_set1_epi8('0')), letter);
+        };
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out64 + 32 * half), ascii(_mm_unpacklo_epi8(hi, lo)));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out64 + 32 * half + 16), ascii(_mm_unpackhi_epi8(hi, lo)));
+    }
+#else
     for (std::size_t i = 0; i < d.size(); ++i) std::memcpy(out64 + 2 * i, &hex_pairs[2 * d[i]], 2);
+#endif
 }
 
 std::string_view implementation_name() noexcept { return detail::selected().name; }

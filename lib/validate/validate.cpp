@@ -14,6 +14,10 @@
 
 #include <simdjson.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -30,6 +34,7 @@ namespace capi {
 namespace {
 
 namespace chr = std::chrono;
+using namespace std::string_view_literals;
 
 // Wire keys of the typed fields of each object. A raw member may not reuse one:
 // it would either duplicate the key on the wire or silently override the typed
@@ -167,14 +172,46 @@ bool is_http_url(std::string_view s) noexcept {
     const std::string_view rest = s.substr(scheme);
     if (rest.empty() || rest.front() == '/' || rest.front() == '?' || rest.front() == '#')
         return false;
-    for (const char c : s) {
+    const char* p = s.data();
+    const char* const end = p + s.size();
+#if defined(__SSE2__)
+    // 16 bytes at a time while none is <= 0x20 or 0x7f (signed: bytes >= 0x80 are
+    // negative and fail the > 0x20 test, so they take the exact loop below).
+    while (end - p >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)),
+                                         _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+        if (_mm_movemask_epi8(bad) != 0) break;
+        p += 16;
+    }
+#endif
+    for (const char c : std::string_view(p, static_cast<std::size_t>(end - p))) {
         const auto u = static_cast<unsigned char>(c);
         if (u <= 0x20 || u == 0x7f) return false;
     }
     return true;
 }
 
+// Dotted-quad IPv4 exactly as glibc's inet_pton(AF_INET) accepts it: four
+// decimal octets <= 255, no leading zeros, single dots. The common case,
+// checked without the copy and the two library calls.
+bool is_plain_ipv4(std::string_view s) noexcept {
+    int octets = 0;
+    std::size_t i = 0;
+    while (true) {
+        const std::size_t start = i;
+        unsigned value = 0;
+        while (i < s.size() && is_ascii_digit(s[i]) && i - start < 3) value = value * 10 + unsigned(s[i++] - '0');
+        const std::size_t digits = i - start;
+        if (digits == 0 || value > 255 || (digits > 1 && s[start] == '0')) return false;
+        if (++octets == 4) return i == s.size();
+        if (i == s.size() || s[i] != '.') return false;
+        ++i;
+    }
+}
+
 bool is_ip_address(std::string_view s) noexcept {
+    if (is_plain_ipv4(s)) return true;
     // The longest textual IPv6 address (with an embedded IPv4) is 45 characters.
     char buf[64];
     if (s.empty() || s.size() >= sizeof buf) return false;
@@ -249,6 +286,19 @@ std::size_t escaped_size(std::string_view s) noexcept {
 // lower bound); longer ones their exact escaped size.
 constexpr std::size_t long_text = 256;
 
+// Where a value sits, kept as views until an error (or the size bound) needs
+// the Path: building a Path for each of an event's ~50 fields was a measurable
+// part of validating one.
+struct Where {
+    std::string_view head;
+    std::ptrdiff_t index = -1;
+    std::string_view tail = {};
+};
+inline Path to_path(const Path& p) { return p; }
+inline Path to_path(std::string_view p) { return Path{p}; }
+inline Path to_path(const char* p) { return Path{p}; }
+inline Path to_path(const Where& w) { return Path{w.head, w.index, w.tail}; }
+
 class Checker {
 public:
     explicit Checker(std::vector<FieldError>& errors) : errors_(errors) {}
@@ -257,34 +307,31 @@ public:
         errors_.push_back(FieldError{path.str(), std::move(reason)});
     }
 
-    void utf8(std::string_view s, const Path& path) {
-        if (!is_valid_utf8(s)) error(path, "invalid UTF-8");
+    template <typename P>
+    void utf8(std::string_view s, const P& path) {
+        if (!is_valid_utf8(s)) error(to_path(path), "invalid UTF-8");
         if (counting_) text(s.size() < long_text ? s.size() : escaped_size(s), path);
     }
     // Exact match for std::string: without it the call could build a temporary
     // std::optional<std::string>, a copy and possibly an allocation.
-    void utf8(const std::string& s, const Path& path) { utf8(std::string_view(s), path); }
-    void utf8(const std::optional<std::string>& s, const Path& path) {
-        if (s) utf8(*s, path);
+    template <typename P>
+    void utf8(const std::string& s, const P& path) { utf8(std::string_view(s), path); }
+    template <typename P>
+    void utf8(const std::optional<std::string>& s, const P& path) {
+        if (s) utf8(std::string_view(*s), path);
     }
-    void utf8(const std::vector<std::string>& v, Path path) {
-        for (std::size_t i = 0; i < v.size(); ++i) {
-            if (path.index < 0) {
-                path.index = static_cast<std::ptrdiff_t>(i);
-                utf8(v[i], path);
-                path.index = -1;
-            } else {
-                path.index2 = static_cast<std::ptrdiff_t>(i);
-                utf8(v[i], path);
-            }
-        }
+    void utf8(const std::vector<std::string>& v, std::string_view head) {
+        for (std::size_t i = 0; i < v.size(); ++i)
+            utf8(std::string_view(v[i]), Where{head, static_cast<std::ptrdiff_t>(i)});
     }
 
-    void finite(const std::optional<double>& d, const Path& path) {
-        if (d && !std::isfinite(*d)) error(path, "must be a finite number");
+    template <typename P>
+    void finite(const std::optional<double>& d, const P& path) {
+        if (d && !std::isfinite(*d)) error(to_path(path), "must be a finite number");
     }
-    void non_negative(const std::optional<std::int64_t>& n, const Path& path) {
-        if (n && *n < 0) error(path, "must not be negative");
+    template <typename P>
+    void non_negative(const std::optional<std::int64_t>& n, const P& path) {
+        if (n && *n < 0) error(to_path(path), "must not be negative");
     }
 
     template <std::size_t N>
@@ -320,11 +367,12 @@ public:
     // A lower bound of the serialized event's size: the text written verbatim
     // (not the PII, which is sent hashed), so an event over the encoder's byte cap
     // is refused at intake with the field that weighs most, not later in a batch.
-    void text(std::size_t bytes, const Path& path) noexcept {
+    template <typename P>
+    void text(std::size_t bytes, const P& path) noexcept {
         text_bytes_ += bytes;
         if (bytes > heaviest_bytes_) {
             heaviest_bytes_ = bytes;
-            heaviest_ = path;
+            heaviest_ = to_path(path);
         }
     }
     void count_text(bool on) noexcept { counting_ = on; }
@@ -419,38 +467,38 @@ void check_user_data(Checker& c, const UserData& u) {
 
     // Hashed (or, for external_id, possibly hashed) when sent: not verbatim text.
     c.count_text(false);
-    c.utf8(u.em, Path{"user_data.em"});
-    c.utf8(u.ph, Path{"user_data.ph"});
-    c.utf8(u.fn, Path{"user_data.fn"});
-    c.utf8(u.ln, Path{"user_data.ln"});
-    c.utf8(u.ge, Path{"user_data.ge"});
-    c.utf8(u.db, Path{"user_data.db"});
-    c.utf8(u.ct, Path{"user_data.ct"});
-    c.utf8(u.st, Path{"user_data.st"});
-    c.utf8(u.zp, Path{"user_data.zp"});
-    c.utf8(u.country, Path{"user_data.country"});
-    c.utf8(u.external_id, Path{"user_data.external_id"});
-    c.utf8(u.f5first, Path{"user_data.f5first"});
-    c.utf8(u.f5last, Path{"user_data.f5last"});
-    c.utf8(u.fi, Path{"user_data.fi"});
-    c.utf8(u.dobd, Path{"user_data.dobd"});
-    c.utf8(u.dobm, Path{"user_data.dobm"});
-    c.utf8(u.doby, Path{"user_data.doby"});
+    c.utf8(u.em, "user_data.em"sv);
+    c.utf8(u.ph, "user_data.ph"sv);
+    c.utf8(u.fn, "user_data.fn"sv);
+    c.utf8(u.ln, "user_data.ln"sv);
+    c.utf8(u.ge, "user_data.ge"sv);
+    c.utf8(u.db, "user_data.db"sv);
+    c.utf8(u.ct, "user_data.ct"sv);
+    c.utf8(u.st, "user_data.st"sv);
+    c.utf8(u.zp, "user_data.zp"sv);
+    c.utf8(u.country, "user_data.country"sv);
+    c.utf8(u.external_id, "user_data.external_id"sv);
+    c.utf8(u.f5first, "user_data.f5first"sv);
+    c.utf8(u.f5last, "user_data.f5last"sv);
+    c.utf8(u.fi, "user_data.fi"sv);
+    c.utf8(u.dobd, "user_data.dobd"sv);
+    c.utf8(u.dobm, "user_data.dobm"sv);
+    c.utf8(u.doby, "user_data.doby"sv);
     c.count_text(true);
-    c.utf8(u.client_ip_address, Path{"user_data.client_ip_address"});
-    c.utf8(u.client_user_agent, Path{"user_data.client_user_agent"});
-    c.utf8(u.fbc, Path{"user_data.fbc"});
-    c.utf8(u.fbp, Path{"user_data.fbp"});
-    c.utf8(u.subscription_id, Path{"user_data.subscription_id"});
-    c.utf8(u.fb_login_id, Path{"user_data.fb_login_id"});
-    c.utf8(u.lead_id, Path{"user_data.lead_id"});
-    c.utf8(u.anon_id, Path{"user_data.anon_id"});
-    c.utf8(u.madid, Path{"user_data.madid"});
-    c.utf8(u.page_id, Path{"user_data.page_id"});
-    c.utf8(u.page_scoped_user_id, Path{"user_data.page_scoped_user_id"});
-    c.utf8(u.ctwa_clid, Path{"user_data.ctwa_clid"});
-    c.utf8(u.ig_account_id, Path{"user_data.ig_account_id"});
-    c.utf8(u.ig_sid, Path{"user_data.ig_sid"});
+    c.utf8(u.client_ip_address, "user_data.client_ip_address"sv);
+    c.utf8(u.client_user_agent, "user_data.client_user_agent"sv);
+    c.utf8(u.fbc, "user_data.fbc"sv);
+    c.utf8(u.fbp, "user_data.fbp"sv);
+    c.utf8(u.subscription_id, "user_data.subscription_id"sv);
+    c.utf8(u.fb_login_id, "user_data.fb_login_id"sv);
+    c.utf8(u.lead_id, "user_data.lead_id"sv);
+    c.utf8(u.anon_id, "user_data.anon_id"sv);
+    c.utf8(u.madid, "user_data.madid"sv);
+    c.utf8(u.page_id, "user_data.page_id"sv);
+    c.utf8(u.page_scoped_user_id, "user_data.page_scoped_user_id"sv);
+    c.utf8(u.ctwa_clid, "user_data.ctwa_clid"sv);
+    c.utf8(u.ig_account_id, "user_data.ig_account_id"sv);
+    c.utf8(u.ig_sid, "user_data.ig_sid"sv);
 
     // Empty strings count as absent here, as in the customer-information rule.
     if (has_value(u.client_ip_address) && !is_ip_address(*u.client_ip_address))
@@ -467,21 +515,21 @@ void check_user_data(Checker& c, const UserData& u) {
 
 void check_content(Checker& c, const Content& item, std::ptrdiff_t i) {
     constexpr std::string_view head = "custom_data.contents";
-    c.utf8(item.id, Path{head, i, ".id"});
-    c.utf8(item.title, Path{head, i, ".title"});
-    c.utf8(item.description, Path{head, i, ".description"});
-    c.utf8(item.brand, Path{head, i, ".brand"});
-    c.utf8(item.category, Path{head, i, ".category"});
-    c.finite(item.item_price, Path{head, i, ".item_price"});
-    c.non_negative(item.quantity, Path{head, i, ".quantity"});
+    c.utf8(item.id, Where{head, i, ".id"});
+    c.utf8(item.title, Where{head, i, ".title"});
+    c.utf8(item.description, Where{head, i, ".description"});
+    c.utf8(item.brand, Where{head, i, ".brand"});
+    c.utf8(item.category, Where{head, i, ".category"});
+    c.finite(item.item_price, Where{head, i, ".item_price"});
+    c.non_negative(item.quantity, Where{head, i, ".quantity"});
     c.raw_members(item.extra, Object{head, i}, ".extra", content_keys);
 }
 
 void check_custom_data(Checker& c, const CustomData& cd, bool purchase) {
-    c.finite(cd.value, Path{"custom_data.value"});
-    c.finite(cd.net_revenue, Path{"custom_data.net_revenue"});
-    c.finite(cd.predicted_ltv, Path{"custom_data.predicted_ltv"});
-    c.non_negative(cd.num_items, Path{"custom_data.num_items"});
+    c.finite(cd.value, "custom_data.value"sv);
+    c.finite(cd.net_revenue, "custom_data.net_revenue"sv);
+    c.finite(cd.predicted_ltv, "custom_data.predicted_ltv"sv);
+    c.non_negative(cd.num_items, "custom_data.num_items"sv);
 
     if (cd.currency && is_three_ascii_letters(*cd.currency)) {
         // The common case, already normalized but for case (which is_iso4217
@@ -514,16 +562,16 @@ void check_custom_data(Checker& c, const CustomData& cd, bool purchase) {
     if (purchase && !cd.value) c.error(Path{"custom_data.value"}, "required (Purchase events)");
 
     c.count_text(false);  // normalized (trimmed) when sent
-    c.utf8(cd.currency, Path{"custom_data.currency"});
+    c.utf8(cd.currency, "custom_data.currency"sv);
     c.count_text(true);
-    c.utf8(cd.content_name, Path{"custom_data.content_name"});
-    c.utf8(cd.content_category, Path{"custom_data.content_category"});
-    c.utf8(cd.content_type, Path{"custom_data.content_type"});
-    c.utf8(cd.order_id, Path{"custom_data.order_id"});
-    c.utf8(cd.status, Path{"custom_data.status"});
-    c.utf8(cd.search_string, Path{"custom_data.search_string"});
-    c.utf8(cd.item_number, Path{"custom_data.item_number"});
-    c.utf8(cd.content_ids, Path{"custom_data.content_ids"});
+    c.utf8(cd.content_name, "custom_data.content_name"sv);
+    c.utf8(cd.content_category, "custom_data.content_category"sv);
+    c.utf8(cd.content_type, "custom_data.content_type"sv);
+    c.utf8(cd.order_id, "custom_data.order_id"sv);
+    c.utf8(cd.status, "custom_data.status"sv);
+    c.utf8(cd.search_string, "custom_data.search_string"sv);
+    c.utf8(cd.item_number, "custom_data.item_number"sv);
+    c.utf8(cd.content_ids, "custom_data.content_ids"sv);
     for (std::size_t i = 0; i < cd.contents.size(); ++i)
         check_content(c, cd.contents[i], static_cast<std::ptrdiff_t>(i));
 
@@ -545,44 +593,44 @@ void check_app_data(Checker& c, const AppData& a, bool app_event) {
                     std::to_string(a.extinfo.size()));
     }
 
-    c.utf8(a.campaign_ids, Path{"app_data.campaign_ids"});
-    c.utf8(a.install_referrer, Path{"app_data.install_referrer"});
-    c.utf8(a.installer_package, Path{"app_data.installer_package"});
-    c.utf8(a.receipt_data, Path{"app_data.receipt_data"});
-    c.utf8(a.windows_attribution_id, Path{"app_data.windows_attribution_id"});
-    c.utf8(a.anon_id, Path{"app_data.anon_id"});
-    c.utf8(a.app_user_id, Path{"app_data.app_user_id"});
-    c.utf8(a.url_schemes, Path{"app_data.url_schemes"});
-    c.utf8(a.extinfo, Path{"app_data.extinfo"});
+    c.utf8(a.campaign_ids, "app_data.campaign_ids"sv);
+    c.utf8(a.install_referrer, "app_data.install_referrer"sv);
+    c.utf8(a.installer_package, "app_data.installer_package"sv);
+    c.utf8(a.receipt_data, "app_data.receipt_data"sv);
+    c.utf8(a.windows_attribution_id, "app_data.windows_attribution_id"sv);
+    c.utf8(a.anon_id, "app_data.anon_id"sv);
+    c.utf8(a.app_user_id, "app_data.app_user_id"sv);
+    c.utf8(a.url_schemes, "app_data.url_schemes"sv);
+    c.utf8(a.extinfo, "app_data.extinfo"sv);
 
     c.raw_members(a.extra, Object{"app_data"}, ".extra", app_data_keys);
 }
 
 void check_original_event_data(Checker& c, const OriginalEventData& o) {
-    c.utf8(o.event_name, Path{"original_event_data.event_name"});
-    c.utf8(o.order_id, Path{"original_event_data.order_id"});
-    c.utf8(o.event_id, Path{"original_event_data.event_id"});
+    c.utf8(o.event_name, "original_event_data.event_name"sv);
+    c.utf8(o.order_id, "original_event_data.order_id"sv);
+    c.utf8(o.event_id, "original_event_data.event_id"sv);
     c.raw_members(o.extra, Object{"original_event_data"}, ".extra", original_event_data_keys);
 }
 
 void check_attribution_data(Checker& c, const AttributionData& a) {
-    c.utf8(a.scope, Path{"attribution_data.scope"});
-    c.utf8(a.ad_id, Path{"attribution_data.ad_id"});
-    c.utf8(a.adset_id, Path{"attribution_data.adset_id"});
-    c.utf8(a.campaign_id, Path{"attribution_data.campaign_id"});
-    c.utf8(a.attribution_model, Path{"attribution_data.attribution_model"});
-    c.utf8(a.attribution_source, Path{"attribution_data.attribution_source"});
-    c.utf8(a.touchpoint_type, Path{"attribution_data.touchpoint_type"});
-    c.utf8(a.attribution_method, Path{"attribution_data.attribution_method"});
-    c.utf8(a.decline_reason, Path{"attribution_data.decline_reason"});
-    c.utf8(a.auditing_token, Path{"attribution_data.auditing_token"});
-    c.utf8(a.linkage_key, Path{"attribution_data.linkage_key"});
-    c.utf8(a.touchpoint_id, Path{"attribution_data.touchpoint_id"});
-    c.utf8(a.partner_client_id, Path{"attribution_data.partner_client_id"});
+    c.utf8(a.scope, "attribution_data.scope"sv);
+    c.utf8(a.ad_id, "attribution_data.ad_id"sv);
+    c.utf8(a.adset_id, "attribution_data.adset_id"sv);
+    c.utf8(a.campaign_id, "attribution_data.campaign_id"sv);
+    c.utf8(a.attribution_model, "attribution_data.attribution_model"sv);
+    c.utf8(a.attribution_source, "attribution_data.attribution_source"sv);
+    c.utf8(a.touchpoint_type, "attribution_data.touchpoint_type"sv);
+    c.utf8(a.attribution_method, "attribution_data.attribution_method"sv);
+    c.utf8(a.decline_reason, "attribution_data.decline_reason"sv);
+    c.utf8(a.auditing_token, "attribution_data.auditing_token"sv);
+    c.utf8(a.linkage_key, "attribution_data.linkage_key"sv);
+    c.utf8(a.touchpoint_id, "attribution_data.touchpoint_id"sv);
+    c.utf8(a.partner_client_id, "attribution_data.partner_client_id"sv);
 
-    c.finite(a.attribution_share, Path{"attribution_data.attribution_share"});
-    c.finite(a.attribution_value, Path{"attribution_data.attribution_value"});
-    c.finite(a.total_credit, Path{"attribution_data.total_credit"});
+    c.finite(a.attribution_share, "attribution_data.attribution_share"sv);
+    c.finite(a.attribution_value, "attribution_data.attribution_value"sv);
+    c.finite(a.total_credit, "attribution_data.total_credit"sv);
 
     if (a.attribution_method && !contains(attribution_methods, *a.attribution_method))
         c.error(Path{"attribution_data.attribution_method"},
@@ -599,20 +647,20 @@ std::vector<FieldError> validate(const Event& ev, std::chrono::system_clock::tim
     Checker c(errors);
 
     if (ev.event_name.empty()) c.error(Path{"event_name"}, "required");
-    c.utf8(ev.event_name, Path{"event_name"});
+    c.utf8(ev.event_name, "event_name"sv);
     check_event_time(c, ev, now, options);
     if (ev.action_source == ActionSource::unset) c.error(Path{"action_source"}, "required");
 
     const bool website = ev.action_source == ActionSource::website;
     const bool app = ev.action_source == ActionSource::app;
 
-    c.utf8(ev.event_id, Path{"event_id"});
+    c.utf8(ev.event_id, "event_id"sv);
     if (website && options.require_website_fields && !has_value(ev.event_source_url))
         c.error(Path{"event_source_url"}, "required (website events)");
-    c.utf8(ev.event_source_url, Path{"event_source_url"});
+    c.utf8(ev.event_source_url, "event_source_url"sv);
     if (has_value(ev.event_source_url) && !is_http_url(*ev.event_source_url))
         c.error(Path{"event_source_url"}, "must be an absolute http(s) URL");
-    c.utf8(ev.referrer_url, Path{"referrer_url"});
+    c.utf8(ev.referrer_url, "referrer_url"sv);
     if (has_value(ev.referrer_url) && !is_http_url(*ev.referrer_url))
         c.error(Path{"referrer_url"}, "must be an absolute http(s) URL");
 
@@ -625,9 +673,9 @@ std::vector<FieldError> validate(const Event& ev, std::chrono::system_clock::tim
             if (dpo[i] != "LDU") c.error(p, "must be \"LDU\"");
         }
     }
-    c.non_negative(ev.data_processing_options_country, Path{"data_processing_options_country"});
-    c.non_negative(ev.data_processing_options_state, Path{"data_processing_options_state"});
-    c.utf8(ev.advanced_measurement_table, Path{"advanced_measurement_table"});
+    c.non_negative(ev.data_processing_options_country, "data_processing_options_country"sv);
+    c.non_negative(ev.data_processing_options_state, "data_processing_options_state"sv);
+    c.utf8(ev.advanced_measurement_table, "advanced_measurement_table"sv);
 
     if (website && options.require_website_fields && !has_value(ev.user_data.client_user_agent))
         c.error(Path{"user_data.client_user_agent"}, "required (website events)");

@@ -1,0 +1,107 @@
+// Internal: the growable byte buffer the encoder serializes into.
+//
+// std::string's append and push_back are out-of-line calls into libstdc++ (one
+// capacity check, a call to memcpy and a terminating NUL each), and an encoded
+// event is ~80 of them. Here the common case is inline: a compare, a copy the
+// compiler sizes at compile time for literals, an add. Growth is the rare,
+// out-of-line path. Never NUL-terminated; view it as a std::string_view.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string_view>
+
+namespace capi::json {
+
+class Buffer {
+public:
+    Buffer() { reallocate_(initial_capacity); }
+    explicit Buffer(std::string_view init) : Buffer() { append(init); }
+    ~Buffer() { std::free(data_); }
+    // Owned by one encoder, never copied or moved (the encoder moves its impl by pointer).
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+
+    char* data() noexcept { return data_; }
+    const char* data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    std::size_t capacity() const noexcept { return capacity_; }
+    operator std::string_view() const noexcept { return {data_, size_}; }
+
+    void clear() noexcept { size_ = 0; }
+    void reserve(std::size_t n) {
+        if (n > capacity_) reallocate_(n);
+    }
+    /// Shrinks to `n`, or grows with zero bytes (as std::string::resize).
+    void resize(std::size_t n) {
+        if (n > size_) {
+            reserve(n);
+            std::memset(data_ + size_, 0, n - size_);
+        }
+        size_ = n;
+    }
+
+    void append(const char* p, std::size_t n) {
+        if (capacity_ - size_ < n) grow_(n);
+        copy_(data_ + size_, p, n);
+        size_ += n;
+    }
+    void append(std::string_view s) { append(s.data(), s.size()); }
+    void push_back(char c) {
+        if (size_ == capacity_) grow_(1);
+        data_[size_++] = c;
+    }
+    Buffer& operator+=(std::string_view s) {
+        append(s);
+        return *this;
+    }
+    Buffer& operator+=(char c) {
+        push_back(c);
+        return *this;
+    }
+
+private:
+    static constexpr std::size_t initial_capacity = 256;
+
+    // Most appends are keys and short values, of a size known only at run
+    // time: two overlapping loads and stores instead of a call to memcpy.
+    static void copy_(char* d, const char* p, std::size_t n) noexcept {
+        if (n >= 8 && n <= 16) {
+            std::uint64_t a, b;
+            std::memcpy(&a, p, 8);
+            std::memcpy(&b, p + n - 8, 8);
+            std::memcpy(d, &a, 8);
+            std::memcpy(d + n - 8, &b, 8);
+        } else if (n >= 4 && n < 8) {
+            std::uint32_t a, b;
+            std::memcpy(&a, p, 4);
+            std::memcpy(&b, p + n - 4, 4);
+            std::memcpy(d, &a, 4);
+            std::memcpy(d + n - 4, &b, 4);
+        } else if (n < 4) {
+            for (std::size_t i = 0; i < n; ++i) d[i] = p[i];
+        } else {
+            std::memcpy(d, p, n);
+        }
+    }
+
+    [[gnu::noinline]] void grow_(std::size_t n) {
+        reallocate_(std::max(capacity_ * 2, size_ + n));
+    }
+    void reallocate_(std::size_t capacity) {
+        auto* p = static_cast<char*>(std::realloc(data_, capacity));
+        if (p == nullptr) throw std::bad_alloc();
+        data_ = p;
+        capacity_ = capacity;
+    }
+
+    char* data_ = nullptr;
+    std::size_t size_ = 0, capacity_ = 0;
+};
+
+} // namespace capi::json
