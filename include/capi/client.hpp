@@ -111,6 +111,11 @@ struct Options {
     std::size_t max_batch_bytes = 4 * 1024 * 1024;
     /// Threads running the client's own io_context (when no executor is given).
     unsigned io_threads = 1;
+    /// Sealed batches handed to the transport at once (on the wire, waiting for a
+    /// connection, or in retry backoff); past it sealed batches wait in the client
+    /// and then the batchers stop taking events, so the queue applies `overflow`.
+    /// 0: 2 x transport.max_connections, at most transport.max_in_flight.
+    std::size_t max_batches_in_flight = 0;
     /// An event accepted without an event_id gets a random 128-bit one (32 lowercase
     /// hex digits, reported in its SendResult), so a batch resent after an attempt
     /// that may have been delivered is deduplicated by Meta (event_name + event_id).

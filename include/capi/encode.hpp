@@ -122,6 +122,9 @@ public:
 
     /// Empties the batch, keeping its buffers.
     void clear() noexcept;
+    /// Makes room for a body of `bytes` up front (a batch of known typical size
+    /// then grows without reallocating and copying what it holds).
+    void reserve(std::size_t bytes);
 
     const EncodeOptions& options() const noexcept;
 

@@ -287,6 +287,7 @@ void check_options(const Options& o, bool owns_io) {
     if (o.batchers > 256) bad_option("batchers: must be at most 256");
     if (o.retry.max_attempts < 1) bad_option("retry.max_attempts: must be at least 1");
     if (o.transport.max_in_flight < 1) bad_option("transport.max_in_flight: must be at least 1");
+    if (o.max_batches_in_flight > 65536) bad_option("max_batches_in_flight: must be at most 65536");
 }
 
 std::vector<FieldError> check_destination(const Destination& d) {
@@ -383,6 +384,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     std::unordered_map<Batch*, BatchPtr> live;       // guarded: waiting + in the Sender
     bool closing = false;                            // guarded
     std::atomic<std::size_t> live_count{0};
+    std::atomic<std::size_t> typical_body{0};  // the last sealed body's size, for get_encoder()
     std::size_t backpressure_at = 2;
 
     // Destinations and recycled encoders.
@@ -442,7 +444,12 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
                                           : std::shared_ptr<Transport>(make_https_transport(ex, opts.transport));
         sender = std::make_unique<Sender>(ex, *transport, opts.retry, opts.clock);
         if (!no_default(opts.destination)) default_dest = make_dest(opts.destination);
-        disp_cap = opts.transport.max_in_flight;
+        // Sealed batches handed to the Sender at once: more than the connections
+        // can carry only hold ~1 MB bodies (and their allocations) while they wait.
+        disp_cap = opts.max_batches_in_flight != 0
+                       ? opts.max_batches_in_flight
+                       : std::min<std::size_t>(opts.transport.max_in_flight,
+                                               2 * std::max<std::size_t>(opts.transport.max_connections, 1));
         unsigned n = opts.batchers;
         if (n == 0) {
             const unsigned hc = std::thread::hardware_concurrency();
@@ -516,7 +523,12 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
                 return e;
             }
         }
-        return BatchEncoder(opts.encode);
+        BatchEncoder e(opts.encode);
+        // Sized like the last sealed body (and some): a 1 MB body built by
+        // doubling would be copied about twice over on the way.
+        if (const auto typical = typical_body.load(std::memory_order_relaxed); typical != 0)
+            e.reserve(std::min(opts.max_batch_bytes, typical + typical / 8) + 4096);
+        return e;
     }
     void put_encoder(BatchEncoder&& e) noexcept {
         try {
@@ -693,6 +705,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     void maybe_wake() {
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (sleepers.load(std::memory_order_relaxed) == 0) return;
+        // Back pressure: the batchers may not pop until a batch leaves (forget()
+        // wakes them then), so waking one per event would only cost a futex call.
+        if (live_count.load(std::memory_order_relaxed) >= backpressure_at) return;
         if (queue.size_approx() < bulk_size / 2 &&
             !(wake_on_next.load(std::memory_order_relaxed) && wake_on_next.exchange(false, std::memory_order_acq_rel)))
             return;
@@ -1057,7 +1072,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         count_duplicates(*b);
         // Hash every value of the batch (one hash_many call) and finish the body
         // here, on the batcher, so the io thread (perhaps the caller's) only sends.
-        b->enc.json_body(b->dest->fields, b->dest->dest.access_token);
+        typical_body.store(b->enc.json_body(b->dest->fields, b->dest->dest.access_token).size(),
+                           std::memory_order_relaxed);
         b->epoch = me.acked;
         epoch_open(b->epoch, 1);
         submit(std::move(b), false);
@@ -1162,9 +1178,15 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     }
 
     void forget(Batch& b) {
-        std::lock_guard lock(disp_mu);
-        live.erase(&b);
-        live_count.store(live.size(), std::memory_order_relaxed);
+        bool eased = false;
+        {
+            std::lock_guard lock(disp_mu);
+            const auto before = live.size();
+            live.erase(&b);
+            live_count.store(live.size(), std::memory_order_relaxed);
+            eased = before >= backpressure_at && live.size() < backpressure_at;
+        }
+        if (eased) wake_one();  // the batchers may pop again
     }
 
     /// A batch left the Sender: its slot goes to the next waiting batch.

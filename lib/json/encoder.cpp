@@ -642,6 +642,8 @@ std::string_view BatchEncoder::event_json(std::size_t i) {
 
 std::size_t BatchEncoder::size() const noexcept { return impl_->count; }
 bool BatchEncoder::full() const noexcept { return impl_->count >= impl_->options.max_batch_events; }
+void BatchEncoder::reserve(std::size_t bytes) { impl_->buf.reserve(bytes); }
+
 std::size_t BatchEncoder::data_bytes() const noexcept {
     return impl_->events_end - body_prefix.size();
 }
