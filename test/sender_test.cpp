@@ -407,6 +407,8 @@ TEST_CASE("Sender: max_attempts exhausted carries the last result", "[sender]") 
     CHECK(o.result.attempts == 3);
     CHECK(o.result.http_status == 503);
     CHECK(o.result.fbtrace_id == "last");
+    REQUIRE(last.ec);
+    CHECK(o.result.last_error == last.ec);  // why the attempts failed
     CHECK(t.posts() == 3);
 }
 

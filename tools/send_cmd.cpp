@@ -472,7 +472,9 @@ struct FailGroup {
 };
 
 std::string message_of(const capi::SendResult& r) {
-    if (!r.graph) return r.error.message();
+    // e.g. "retries exhausted (last attempt: connection refused)"
+    if (!r.graph)
+        return r.cause ? r.error.message() + " (last attempt: " + r.cause.message() + ")" : r.error.message();
     std::string m = r.graph->message;
     if (!r.graph->error_user_msg.empty()) m += " - " + r.graph->error_user_msg;
     // e.g. a transient Graph error the retry policy gave up on.

@@ -74,6 +74,11 @@ struct SendResult {
     std::vector<FieldError> invalid;     ///< why, when rejected
     std::string event_id;
     std::string fbtrace_id;              ///< of the reply that settled the event
+    /// The last HTTP attempt's own error when `error` is the retry policy giving
+    /// up (retries_exhausted, expired, shutdown): e.g. connection_refused,
+    /// request_timeout, http_error (see http_status) or graph_error (see graph).
+    std::error_code cause;
+    int http_status = 0;                 ///< of the last reply; 0 when none arrived
     unsigned attempts = 0;               ///< HTTP attempts of its last batch
     std::chrono::nanoseconds latency{};  ///< accepted -> outcome
 };

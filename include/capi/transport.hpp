@@ -65,6 +65,11 @@ struct PostResult {
     /// Set by Sender: attempts answered with throttling (HTTP 429, or Graph codes
     /// 4, 17, 32, 613, 80000-80014).
     unsigned throttled = 0;
+    /// Set by Sender: the last attempt's own error (a transport error such as
+    /// connection_refused or request_timeout, http_error or graph_error), when an
+    /// attempt failed. When the Sender gives up (retries_exhausted, expired,
+    /// shutdown, cancelled) it says why the attempts did not succeed.
+    std::error_code last_error;
 };
 
 /// Lowercase hex HMAC-SHA256 of `access_token` keyed by `app_secret`.

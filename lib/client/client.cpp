@@ -1280,6 +1280,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
                 SendResult r;
                 r.fbtrace_id = res.fbtrace_id;
                 r.attempts = res.attempts;
+                r.http_status = res.http_status;
+                if (ec && res.last_error != ec) r.cause = res.last_error;
                 if (!ec) {
                     r.outcome = Outcome::delivered;
                 } else {

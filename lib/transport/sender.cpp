@@ -129,6 +129,7 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
     unsigned possibly_delivered = 0, throttled = 0;         // guarded: summed over attempts
     std::chrono::steady_clock::time_point first_attempt;    // guarded
     PostResult last;                                        // guarded
+    std::error_code last_error;                             // guarded: of the last attempt
     asio::steady_timer timer;                               // guarded (cancel vs async_wait)
 
     /// Delivers the outcome once; later calls do nothing. Any thread; takes
@@ -146,6 +147,7 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
             r.attempts = attempts;
             r.possibly_delivered = possibly_delivered;
             r.throttled = throttled;
+            r.last_error = last_error;
         }
         {
             std::lock_guard lock(owner->mutex);
@@ -188,6 +190,7 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
             first = first_attempt;
             last = r;
             last.attempts = n;
+            last_error = ec;
         }
         const Disposition d = classify(ec, r);
         {

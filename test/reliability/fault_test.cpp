@@ -550,6 +550,8 @@ TEST_CASE("F9 TLS failures: distinct codes, certificates never retried, stalls r
         const auto r = send_one(client, "f9-stall");
         CHECK(r.outcome == Outcome::failed);
         CHECK(r.error == errc::retries_exhausted);
+        CHECK(r.cause == errc::handshake_timeout);  // why the three attempts failed
+        CHECK(r.http_status == 0);
         CHECK(r.attempts == 3);
         CHECK(proxy.counters().hung == 4);  // the transport's one + the client's three
         CHECK(mock.requests().empty());
@@ -652,6 +654,7 @@ TEST_CASE("F10 slow server: in-flight cap holds, the queue fills, overflow appli
         const auto e = reports.find(ids.front());
         REQUIRE(e);
         CHECK(e->last.error == errc::retries_exhausted);
+        CHECK(e->last.cause == errc::request_timeout);
         CHECK(e->last.attempts == 2);
         check_invariants(client, mock, reports, ids, {.i1 = {.accepted = 20}}, &proxy);
     }
