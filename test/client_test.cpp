@@ -604,6 +604,7 @@ TEST_CASE("many destinations in one client: batches never mix", "[client]") {
             if (r.target.find("/" + d.pixel_id + "/events") != std::string::npos) pixel = d.pixel_id;
         REQUIRE(!pixel.empty());
         for (const auto& id : r.event_ids) CHECK(pixel_of[id] == pixel);
+        CHECK(r.test_event_code == (pixel == "222" ? "TEST123" : ""));  // per destination
         events_per_pixel[pixel] += static_cast<int>(r.events);
     }
     CHECK(events_per_pixel["111"] == 20);

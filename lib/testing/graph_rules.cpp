@@ -592,6 +592,8 @@ Verdict evaluate(const Request& req, const Config& cfg) {
         }
     }
     v.access_token_ok = token && !token->empty() && (cfg.access_token.empty() || *token == cfg.access_token);
+    if (auto it = fields.find("test_event_code"); it != fields.end()) v.test_event_code = it->second;
+    else if (auto qt = query.find("test_event_code"); qt != query.end()) v.test_event_code = qt->second;
 
     std::optional<std::string> proof;
     if (auto it = query.find("appsecret_proof"); it != query.end()) proof = it->second;

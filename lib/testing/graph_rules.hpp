@@ -43,6 +43,7 @@ struct Verdict {
     bool appsecret_proof_ok = false;     ///< true when no app secret is configured
     std::size_t events = 0;              ///< elements of `data` when it parsed as an array
     std::vector<std::string> event_ids;  ///< event_id of each event, "" where absent
+    std::string test_event_code;         ///< the request's, "" where absent
     std::string api_version;             ///< "v24.0" from the path, "" when the path is wrong
     std::string fbtrace_id;              ///< the one in `body`
     std::int64_t code = 0;               ///< Graph error code (0 on success)

@@ -361,6 +361,7 @@ struct MockGraphServer::impl {
         entry.appsecret_proof_ok = verdict.appsecret_proof_ok;
         entry.body_bytes = req.body().size();
         entry.event_ids = verdict.event_ids;
+        entry.test_event_code = verdict.test_event_code;
         entry.events = verdict.events;
         entry.connection = c.serial;
 

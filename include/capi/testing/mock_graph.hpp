@@ -66,6 +66,7 @@ struct LoggedRequest {
     bool appsecret_proof_ok = false;  ///< true when not required
     std::size_t body_bytes = 0;
     std::vector<std::string> event_ids;  ///< event_id of each event, "" where absent
+    std::string test_event_code;         ///< the request's test_event_code, "" where absent
     std::size_t events = 0;              ///< events in data
     int status = 0;                      ///< status answered (0: no answer, a fault)
     bool fault = false;                  ///< answered by a scripted fault
