@@ -79,3 +79,71 @@ TEST_CASE("number() writes what std::to_chars writes", "[json][fast]") {
         REQUIRE(written(static_cast<double>(c) / 1000.0) == reference_number(static_cast<double>(c) / 1000.0));
     }
 }
+
+namespace {
+
+std::string utf8(char32_t c) {
+    std::string s;
+    capi::detail::append_utf8(s, c);
+    return s;
+}
+
+// Lowercase of one code point as utf8proc maps it (the reference), with the
+// one SpecialCasing rule append_lower adds in this range (U+0130).
+std::string reference_lower(char32_t c) {
+    if (c == 0x0130) return "i\xCC\x87";
+    return utf8(static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
+}
+
+} // namespace
+
+TEST_CASE("the Latin lowercase table agrees with utf8proc on every code point it covers", "[normalize][fast]") {
+    // The table covers U+0080..U+017F; its neighbours go to utf8proc.
+    for (char32_t c = 0x80; c <= 0x24F; ++c) {
+        INFO(static_cast<unsigned>(c));
+        std::string out;
+        capi::detail::append_lower(out, utf8(c));
+        REQUIRE(out == reference_lower(c));
+        // Between ASCII letters, as in a name.
+        out.clear();
+        capi::detail::append_lower(out, "A" + utf8(c) + "b");
+        REQUIRE(out == "a" + reference_lower(c) + "b");
+        // Through normalize(), first name (no rule after lowercasing).
+        const auto n = capi::normalize(capi::Field::fn, "Z" + utf8(c) + "Q");
+        if (n.status == capi::NormalizeStatus::ok && !capi::detail::is_space(c)) {
+            REQUIRE(n.value == "z" + reference_lower(c) + "q");
+        }
+    }
+}
+
+TEST_CASE("ASCII values normalize as through the general (non-ASCII) path", "[normalize][fast]") {
+    // A trailing U+00A0 is trimmed, but makes the value non-ASCII: the general
+    // path (decode, utf8proc, retain) is the reference for the ASCII fast paths.
+    static constexpr std::string_view alphabet = "0123456789+-().  \tabcxyzABCXYZ@._!#-";
+    const capi::Field fields[] = {capi::Field::em, capi::Field::ph, capi::Field::ge, capi::Field::ct,
+                                  capi::Field::st, capi::Field::zp, capi::Field::country, capi::Field::fn,
+                                  capi::Field::f5first, capi::Field::fi, capi::Field::dobd, capi::Field::currency};
+    const std::string fixed[] = {"+1 (650) 555-1234", "+44 20 7946 0958", "0044 20 7946 0958", "(00)44 1234567",
+                                 "555-CALL-NOW", "1.650.555.1234", "+1+2345678", "123456", "1234567890123456",
+                                 "  Customer.1@Example.COM ", "a@b.co", "a@@b.co", "A.B@C.D", "x@y", "m", "Female",
+                                 "US", "u s", "12345-1234", "San Jose", "usd"};
+    std::mt19937_64 rng(7);
+    for (int i = 0; i < 60000; ++i) {
+        std::string s;
+        if (i < static_cast<int>(std::size(fixed))) {
+            s = fixed[i];
+        } else {
+            const std::size_t len = rng() % 20;
+            for (std::size_t k = 0; k < len; ++k) s += alphabet[rng() % alphabet.size()];
+        }
+        for (const auto f : fields) {
+            INFO(s);
+            INFO(std::string(capi::to_string(f)));
+            const auto a = capi::normalize(f, s);
+            const auto b = capi::normalize(f, s + "\xC2\xA0");
+            REQUIRE(a.status == b.status);
+            REQUIRE(a.value == b.value);
+            REQUIRE(a.reason == b.reason);
+        }
+    }
+}
