@@ -3,8 +3,10 @@
 // validation and normalization rules, then OpenSSL SHA256() per value and a
 // Boost.JSON document serialized per 1000-event body), in the same run.
 //
-//   bench_core [--events N] [--seconds S] [--rounds R] [--profile] [--split]
-//   (--profile runs only capi's path, for perf record; --split times capi's
+//   bench_core [--events N] [--seconds S] [--rounds R] [--profile] [--profile-prepare] [--split]
+//   (--profile runs only capi's path, for perf record; --profile-prepare only
+//   BatchEncoder::prepare() on 64 events at a time, hot in cache as a producer
+//   has them, also for perf record; --split times capi's
 //   steps apart in thread CPU time, as capi::Client splits them: validate(),
 //   prepare() on the producer, add_prepared() + json_body() on the batcher)
 #include <capi/encode.hpp>
@@ -270,6 +272,21 @@ int main(int argc, char** argv) {
         std::printf("  add_prepared() + json_body() (copy, hash, fill)      : %7.1f ns\n", best[2]);
         std::printf("  add() + json_body() (all of it: the floor)           : %7.1f ns\n", best[3]);
         return sink == 0 ? 1 : 0;
+    }
+    if (has_flag(argc, argv, "--profile-prepare")) {  // only prepare(), for perf record
+        constexpr std::size_t hot = 64;
+        std::vector<capi::PreparedEvent> prepared(hot);
+        auto a = measure(seconds, n, [&] {
+            std::size_t bytes = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                auto& out = prepared[i % hot];
+                if (encoder.prepare(events[i % hot], now, out).status != capi::EncodeStatus::added) std::abort();
+                bytes += out.json_with_holes().size();
+            }
+            return bytes;
+        });
+        std::printf("capi prepare(): %.0f events/s (%.1f ns/event)\n", a.events_per_s, 1e9 / a.events_per_s);
+        return 0;
     }
     if (has_flag(argc, argv, "--profile")) {  // only capi's path, for perf record
         auto a = measure(seconds, n, capi_pass);

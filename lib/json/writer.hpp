@@ -162,8 +162,12 @@ public:
     /// (JSON cannot carry them), and are written as null as a last defence.
     void number(double v) {
         comma_();
-        if (!std::isfinite(v)) { out_.append("null", 4); return; }
         char buf[32];
+        if (const std::size_t n = cents_(v, buf)) {
+            out_.append(buf, n);
+            return;
+        }
+        if (!std::isfinite(v)) { out_.append("null", 4); return; }
         auto r = std::to_chars(buf, buf + sizeof buf, v);
         // A large integral double comes out as a long digit string ("3e19" as
         // "30000000000000000000"), which parsers read as an integer and reject
@@ -194,6 +198,31 @@ public:
     void set_first(bool first) noexcept { first_ = first; }
 
 private:
+    // Prices and amounts are mostly whole cents, and libstdc++'s shortest
+    // to_chars(double) costs ~40 ns. When |v| is n/100 for an integer n below
+    // 1e15, the decimal n/100 is the only one of at most 15 significant digits
+    // that reads back as v, so it is what to_chars writes (in fixed form: for a
+    // fraction, or a whole number below 1e5, scientific is never shorter).
+    // Writes it to `buf` and returns its length, or 0 for anything else
+    // (pinned against to_chars in test/fast_paths_test.cpp).
+    static std::size_t cents_(double v, char* buf) noexcept {
+        const double a = v < 0 ? -v : v;
+        if (!(a >= 0.01 && a < 1e13)) return 0;  // also NaN and infinities
+        const auto n = static_cast<std::int64_t>(a * 100.0 + 0.5);
+        if (static_cast<double>(n) / 100.0 != a) return 0;
+        const std::int64_t whole = n / 100, cents = n % 100;
+        if (cents == 0 && whole >= 100000) return 0;  // "1e+05" is shorter than "100000"
+        char* p = buf;
+        if (v < 0) *p++ = '-';
+        p = std::to_chars(p, buf + 24, whole).ptr;
+        if (cents != 0) {
+            *p++ = '.';
+            *p++ = static_cast<char>('0' + cents / 10);
+            if (cents % 10 != 0) *p++ = static_cast<char>('0' + cents % 10);
+        }
+        return static_cast<std::size_t>(p - buf);
+    }
+
     static constexpr char comma_quote_[] = ",\"";
     // `,"`, or `"` first in its object or array.
     void quote_() { out_.append(comma_quote_ + first_, 2 - first_); }

@@ -28,7 +28,6 @@ constexpr bool is_hex(char c) noexcept {
 }
 
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-constexpr bool is_ascii_lower(char c) noexcept { return c >= 'a' && c <= 'z'; }
 
 // A rejected value leaves `out` empty: callers log rejects, and a half-normalized
 // value is PII that should not end up in a log line.
@@ -46,19 +45,20 @@ NormalizeStatus omitted(std::string& out, std::string_view& reason,
     return NormalizeStatus::omitted;
 }
 
-// Characters of the local part, as Java's SDK regex and the contract list them
-// (after lowercasing, so only lowercase letters remain).
-bool is_email_local_char(char c) noexcept {
-    if (is_ascii_lower(c) || is_digit(c)) return true;
-    switch (c) {
-    case '.': case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-    case '+': case '/': case '=': case '?': case '^': case '_': case '`': case '{':
-    case '}': case '|': case '~': case '-':
-        return true;
-    default:
-        return false;
+// Byte classes for the email rule (which runs on the lowercased value).
+enum : unsigned char { email_local = 1, email_domain = 2, email_lower = 4 };
+struct EmailClasses {
+    unsigned char of[256] = {};
+    constexpr EmailClasses() {
+        for (int c = 'a'; c <= 'z'; ++c) of[c] = email_local | email_domain | email_lower;
+        for (int c = '0'; c <= '9'; ++c) of[c] = email_local | email_domain;
+        of[static_cast<unsigned char>('-')] = email_local | email_domain;
+        // The rest of the local part's characters, as Java's SDK regex and the
+        // contract list them (after lowercasing, so only lowercase letters remain).
+        for (const char c : std::string_view(".!#$%&'*+/=?^_`{}|~")) of[static_cast<unsigned char>(c)] = email_local;
     }
-}
+};
+constexpr EmailClasses email_classes{};
 
 NormalizeStatus email_rule(std::string& out, std::string_view& reason) {
     const std::string_view v = out;
@@ -69,7 +69,7 @@ NormalizeStatus email_rule(std::string& out, std::string_view& reason) {
     const auto domain = v.substr(at + 1);
     if (local.empty()) return rejected(out, reason, "email has nothing before the '@'");
     for (const char c : local) {
-        if (!is_email_local_char(c))
+        if (!(email_classes.of[static_cast<unsigned char>(c)] & email_local))
             return rejected(out, reason, "email has a character not allowed before the '@'");
     }
     if (domain.empty()) return rejected(out, reason, "email has no domain after the '@'");
@@ -77,8 +77,7 @@ NormalizeStatus email_rule(std::string& out, std::string_view& reason) {
     std::size_t label_start = 0;
     for (std::size_t i = 0; i <= domain.size(); ++i) {
         if (i < domain.size() && domain[i] != '.') {
-            const char c = domain[i];
-            if (!is_ascii_lower(c) && !is_digit(c) && c != '-')
+            if (!(email_classes.of[static_cast<unsigned char>(domain[i])] & email_domain))
                 return rejected(out, reason,
                                 "email domain may contain only letters, digits, '-' and '.'");
             continue;
@@ -90,21 +89,52 @@ NormalizeStatus email_rule(std::string& out, std::string_view& reason) {
     if (labels < 2) return rejected(out, reason, "email domain must have at least two labels");
     const auto tld = domain.substr(domain.rfind('.') + 1);
     bool tld_ok = tld.size() >= 2;
-    for (const char c : tld) tld_ok = tld_ok && is_ascii_lower(c);
+    for (const char c : tld) tld_ok = tld_ok && (email_classes.of[static_cast<unsigned char>(c)] & email_lower);
     if (!tld_ok) return rejected(out, reason, "email top-level domain must be 2 or more letters");
     return NormalizeStatus::ok;
 }
+
+// Whether phone_keep() drops the character; then what it flags.
+constexpr bool phone_separator(char32_t c) noexcept {
+    return c == '-' || c == '(' || c == ')' || c == '.' || detail::is_space(c);
+}
+
+NormalizeStatus phone_finish(std::string& out, std::string_view& reason, bool letter, bool other);
 
 NormalizeStatus phone_rule(std::string& out, std::string_view& reason) {
     // Separators go first so "+ 44" and "(00)44" lose their prefix like "+44".
     bool letter = false;
     bool other = false;
     detail::retain(out, [&](char32_t c) {
-        if (c == '-' || c == '(' || c == ')' || c == '.' || detail::is_space(c)) return false;
+        if (phone_separator(c)) return false;
         if (detail::is_letter(c)) letter = true;
         else if (c != '+' && (c < '0' || c > '9')) other = true;
         return true;
     });
+    return phone_finish(out, reason, letter, other);
+}
+
+// phone_rule for ASCII `in` (trimmed, not lowercased, not 32 or 64 bytes, so
+// it cannot look hashed): in one pass, without lowercasing first. A number
+// with a letter is rejected, so lowercasing never changed an accepted one.
+NormalizeStatus phone_ascii(std::string_view in, std::string& out, std::string_view& reason) {
+    out.resize(in.size());
+    char* const d = out.data();
+    std::size_t w = 0;
+    bool letter = false;
+    bool other = false;
+    for (const char ch : in) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (phone_separator(c)) continue;
+        if (static_cast<unsigned char>((c | 0x20) - 'a') < 26) letter = true;
+        else if (c != '+' && static_cast<unsigned char>(c - '0') > 9) other = true;
+        d[w++] = ch;
+    }
+    out.resize(w);
+    return phone_finish(out, reason, letter, other);
+}
+
+NormalizeStatus phone_finish(std::string& out, std::string_view& reason, bool letter, bool other) {
     if (letter) return rejected(out, reason, "phone number must not contain letters");
     std::string_view v = out;
     if (!v.empty() && v.front() == '+') v.remove_prefix(1);
@@ -119,7 +149,7 @@ NormalizeStatus phone_rule(std::string& out, std::string_view& reason) {
 }
 
 NormalizeStatus gender_rule(std::string& out, std::string_view& reason) {
-    detail::retain(out, detail::is_letter);
+    detail::retain(out, [](char32_t c) { return detail::is_letter(c); });
     if (out == "f" || out == "female") {
         out = "f";
         return NormalizeStatus::ok;
@@ -141,7 +171,7 @@ NormalizeStatus city_rule(std::string& out, std::string_view& reason) {
 }
 
 NormalizeStatus state_rule(std::string& out, std::string_view& reason) {
-    detail::retain(out, detail::is_letter);
+    detail::retain(out, [](char32_t c) { return detail::is_letter(c); });
     if (out.empty()) return omitted(out, reason, "state has no letters");
     return NormalizeStatus::ok;
 }
@@ -155,14 +185,14 @@ NormalizeStatus zip_rule(std::string& out, std::string_view& reason) {
 }
 
 NormalizeStatus country_rule(std::string& out, std::string_view& reason) {
-    detail::retain(out, detail::is_letter);
+    detail::retain(out, [](char32_t c) { return detail::is_letter(c); });
     if (!is_iso3166_alpha2(out))
         return rejected(out, reason, "not an ISO 3166-1 alpha-2 country code");
     return NormalizeStatus::ok;
 }
 
 NormalizeStatus currency_rule(std::string& out, std::string_view& reason) {
-    detail::retain(out, detail::is_letter);
+    detail::retain(out, [](char32_t c) { return detail::is_letter(c); });
     if (!is_iso4217(out)) return rejected(out, reason, "not an ISO 4217 currency code");
     return NormalizeStatus::ok;
 }
@@ -262,6 +292,8 @@ NormalizeStatus normalize_into(Field field, std::string_view value, std::string&
     }
 
     if (ascii) {
+        if (field == Field::ph && trimmed.size() != 32 && trimmed.size() != 64)
+            return phone_ascii(trimmed, out, reason);
         out.resize(trimmed.size());
         lower_ascii_copy(out.data(), trimmed.data(), trimmed.size());
     } else {

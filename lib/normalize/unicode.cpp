@@ -132,6 +132,21 @@ char32_t lower(char32_t c) noexcept {
     return static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c)));
 }
 
+// utf8proc_tolower for U+0080..U+017F (Latin-1 Supplement and Latin
+// Extended-A, the accented letters of most Western names) without the call;
+// U+0130 is special-cased before this is asked. Checked against utf8proc for
+// every code point of the range in test/fast_paths_test.cpp.
+constexpr char32_t lower_latin(char32_t c) noexcept {
+    if (c >= 0xC0 && c <= 0xDE) return c == 0xD7 ? c : c + 0x20;  // U+00D7 is x
+    if ((c >= 0x100 && c <= 0x12F) || (c >= 0x132 && c <= 0x137) || (c >= 0x14A && c <= 0x177))
+        return c | 1;  // upper even, lower odd
+    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return c + (c & 1);  // upper odd
+    if (c == 0x178) return 0xFF;  // Ÿ -> ÿ
+    return c;
+}
+static_assert(lower_latin(0xC9) == 0xE9 && lower_latin(0xD7) == 0xD7 && lower_latin(0xDF) == 0xDF);
+static_assert(lower_latin(0x141) == 0x142 && lower_latin(0x142) == 0x142 && lower_latin(0x17D) == 0x17E);
+
 // Unicode's "Cased" property, approximated from what utf8proc exposes: a letter
 // with case, or anything that has a case mapping. Used only for Final_Sigma.
 bool is_cased(char32_t c) noexcept {
@@ -207,6 +222,14 @@ void append_lower(std::string& out, std::string_view s) {
         if (byte < 0x80) {
             out.push_back(static_cast<char>(lower(byte)));
             ++i;
+            continue;
+        }
+        // Lead bytes C2..C5: U+0080..U+017F, two bytes in and two out (but U+0130).
+        if (byte >= 0xC2 && byte <= 0xC5 && !(byte == 0xC4 && s[i + 1] == '\xB0')) {
+            const char32_t c = lower_latin(((char32_t{byte} & 0x1F) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3F));
+            const char enc[2] = {static_cast<char>(0xC0 | (c >> 6)), static_cast<char>(0x80 | (c & 0x3F))};
+            out.append(enc, 2);
+            i += 2;
             continue;
         }
         const std::size_t start = i;

@@ -107,17 +107,29 @@ std::size_t prefix_bytes(std::string_view s, std::size_t n) noexcept;
 /// Number of code points in `s`.
 std::size_t code_point_count(std::string_view s) noexcept;
 
-/// Keeps the code points of `s` for which `keep(c)` is true, in place.
+/// Keeps the code points of `s` for which `keep(c)` is true, in place. Pass a
+/// lambda, not a function pointer, so `keep` inlines into the byte loop.
 template <typename Keep>
 void retain(std::string& s, Keep keep) {
+    // Through raw pointers: a store through std::string's operator[] makes the
+    // compiler reload its data pointer and size for every byte.
+    char* const b = s.data();
+    const std::string_view v(b, s.size());
+    const std::size_t n = v.size();
     std::size_t w = 0;
     std::size_t i = 0;
-    while (i < s.size()) {
+    while (i < n) {
+        const auto byte = static_cast<unsigned char>(b[i]);
+        if (byte < 0x80) {
+            // w <= i always: we only ever drop bytes, so copying forward is safe.
+            if (keep(char32_t{byte})) b[w++] = static_cast<char>(byte);
+            ++i;
+            continue;
+        }
         const std::size_t start = i;
-        const char32_t c = decode_utf8(s, i);
+        const char32_t c = decode_utf8(v, i);
         if (keep(c)) {
-            // w <= start always: we only ever drop bytes, so copying forward is safe.
-            for (std::size_t k = start; k < i; ++k) s[w++] = s[k];
+            for (std::size_t k = start; k < i; ++k) b[w++] = b[k];
         }
     }
     s.resize(w);
