@@ -105,13 +105,20 @@ TEST_CASE("the Latin lowercase table agrees with utf8proc on every code point it
         capi::detail::append_lower(out, utf8(c));
         REQUIRE(out == reference_lower(c));
         // Between ASCII letters, as in a name.
+        // (Strings built piecewise: GCC 12 warns -Wrestrict, falsely, on "a" + s + "b".)
+        const auto wrap = [](char a, const std::string& mid, char b) {
+            std::string s(1, a);
+            s += mid;
+            s += b;
+            return s;
+        };
         out.clear();
-        capi::detail::append_lower(out, "A" + utf8(c) + "b");
-        REQUIRE(out == "a" + reference_lower(c) + "b");
+        capi::detail::append_lower(out, wrap('A', utf8(c), 'b'));
+        REQUIRE(out == wrap('a', reference_lower(c), 'b'));
         // Through normalize(), first name (no rule after lowercasing).
-        const auto n = capi::normalize(capi::Field::fn, "Z" + utf8(c) + "Q");
+        const auto n = capi::normalize(capi::Field::fn, wrap('Z', utf8(c), 'Q'));
         if (n.status == capi::NormalizeStatus::ok && !capi::detail::is_space(c)) {
-            REQUIRE(n.value == "z" + reference_lower(c) + "q");
+            REQUIRE(n.value == wrap('z', reference_lower(c), 'q'));
         }
     }
 }
