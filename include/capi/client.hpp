@@ -185,7 +185,10 @@ public:
     EnqueueResult enqueue(const Event& ev);
     EnqueueResult enqueue(const Event& ev, Destination destination);
 
-    /// Sends one event. Completion signature: void(std::error_code, SendResult); the
+    /// Sends one event. `ev` is validated, normalized and serialized during the call,
+    /// on the calling thread, and not kept: the caller may reuse it at once (with
+    /// `deferred`, the prepared event waits in the operation until it is launched).
+    /// Completion signature: void(std::error_code, SendResult); the
     /// error is empty when delivered and equals result.error otherwise. Completes on
     /// the handler's associated executor (default: the client's), never inside the
     /// call. Cancellation: a terminal (or partial) cancellation through the token's
@@ -197,9 +200,9 @@ public:
     /// or errc::shutdown. Under Overflow::block a full queue is retried on a timer
     /// (100 us doubling to 5 ms) on the client's executor; no thread blocks.
     template <class CompletionToken>
-    auto async_send(Event ev, CompletionToken&& token);
+    auto async_send(const Event& ev, CompletionToken&& token);
     template <class CompletionToken>
-    auto async_send(Event ev, Destination destination, CompletionToken&& token);
+    auto async_send(const Event& ev, Destination destination, CompletionToken&& token);
     /// Sends many; completes once all have an outcome.
     /// Completion signature: void(std::error_code, std::vector<SendResult>) (error set
     /// when any failed: the first failure's code; results in the input order).
@@ -230,9 +233,38 @@ public:
 private:
     struct [[gnu::visibility("hidden")]] impl;  // lib/ only: not exported
     using completion = std::function<void(SendResult)>;
+    /// An event async_send prepared at its call, not queued yet: a move-only
+    /// handle the operation carries to its initiation (a few bytes, where the
+    /// Event would be kilobytes moved through every layer of the completion token).
+    class prepared {
+    public:
+        prepared() noexcept = default;
+        prepared(prepared&& o) noexcept : env_(o.env_) { o.env_ = nullptr; }
+        prepared& operator=(prepared&& o) noexcept {
+            if (this != &o) {
+                reset();
+                env_ = o.env_;
+                o.env_ = nullptr;
+            }
+            return *this;
+        }
+        ~prepared() { reset(); }
+
+    private:
+        friend class Client;
+        void reset() noexcept {
+            if (env_) discard_(env_);
+            env_ = nullptr;
+        }
+        void* env_ = nullptr;  // lib/client's envelope
+    };
+    prepared prepare_(const Event& ev, std::optional<Destination> dest);
+    static void discard_(void* env) noexcept;
+    template <class CompletionToken>
+    auto async_send_prepared_(prepared p, CompletionToken&& token);
     /// `withdrawn`: true once the operation completed otherwise (cancelled); an
     /// event still waiting for room under Overflow::block is then never queued.
-    void send_(Event ev, std::optional<Destination> dest, completion done, std::function<bool()> withdrawn);
+    void send_(prepared p, completion done, std::function<bool()> withdrawn);
     void send_many_(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done);
     void flush_(std::function<void()> done);
     std::shared_ptr<impl> impl_;

@@ -162,6 +162,7 @@ struct Envelope {
     steady::time_point accepted;
     bool taken = false;               // its Pending was made (settled or in a batch)
     bool own_id = false;              // the caller gave the event_id (an assigned one is unique)
+    std::vector<FieldError> invalid;  // async_send: why the prepared event cannot go in
     std::uint64_t id_hash = 0;        // of a caller's event_id, for Stats::duplicate_ids
 };
 using EnvelopePtr = std::unique_ptr<Envelope>;
@@ -422,6 +423,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         e->done = nullptr;
         e->taken = false;
         e->own_id = false;
+        e->invalid.clear();
         if (e->prep.capacity() > spare_buffer_bytes) e->prep = PreparedEvent{};
         if (e->event_id.capacity() > 64) e->event_id = std::string{};
         (void)spare_envelopes.try_push(std::move(e));  // when full, e is freed here
@@ -788,21 +790,27 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         return res;
     }
 
-    void send(Event&& ev, std::optional<Destination> dest, completion_fn done,
-              std::function<bool()> withdrawn = {}) {
+    /// async_send's first half, at its call: the event prepared (or the reasons
+    /// it cannot go in), not queued. Calling thread.
+    EnvelopePtr prepare_send(const Event& ev, std::optional<Destination> dest) {
         auto env = take_envelope();
         assign_id(ev, *env);
-        auto errors = check(ev, dest, env->prep, env->event_id);
-        if (!errors.empty()) {
+        env->invalid = check(ev, dest, env->prep, env->event_id);
+        env->dest = std::move(dest);
+        return env;
+    }
+
+    /// The second half, at the operation's initiation: queues it, or completes.
+    void send(EnvelopePtr env, completion_fn done, std::function<bool()> withdrawn = {}) {
+        if (!env->invalid.empty()) {
             rejected.fetch_add(1, std::memory_order_relaxed);
             auto r = make_result(Outcome::rejected, make_error_code(errc::invalid_event));
-            r.invalid = std::move(errors);
-            if (ev.event_id) r.event_id = std::move(env->event_id);  // an assigned id was never used
+            r.invalid = std::move(env->invalid);
+            if (env->own_id) r.event_id = std::move(env->event_id);  // an assigned id was never used
             recycle(std::move(env));
             done(std::move(r));
             return;
         }
-        env->dest = std::move(dest);
         env->done = std::move(done);
         push_or_wait(std::move(env), std::chrono::microseconds(100), std::move(withdrawn));
     }
@@ -847,7 +855,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             return;
         }
         for (std::size_t i = 0; i < events.size(); ++i) {
-            send(std::move(events[i]), std::nullopt, [agg, i](SendResult r) {
+            send(prepare_send(events[i], std::nullopt), [agg, i](SendResult r) {
                 agg->results[i] = std::move(r);
                 if (agg->left.fetch_sub(1, std::memory_order_acq_rel) == 1) agg->done(std::move(agg->results));
             });
@@ -1501,8 +1509,16 @@ EnqueueResult Client::enqueue(const Event& ev, Destination destination) {
     return impl_->enqueue(ev, std::move(destination));
 }
 
-void Client::send_(Event ev, std::optional<Destination> dest, completion done, std::function<bool()> withdrawn) {
-    impl_->send(std::move(ev), std::move(dest), std::move(done), std::move(withdrawn));
+Client::prepared Client::prepare_(const Event& ev, std::optional<Destination> dest) {
+    prepared p;
+    p.env_ = impl_->prepare_send(ev, std::move(dest)).release();
+    return p;
+}
+void Client::discard_(void* env) noexcept { delete static_cast<Envelope*>(env); }
+void Client::send_(prepared p, completion done, std::function<bool()> withdrawn) {
+    EnvelopePtr env(static_cast<Envelope*>(p.env_));
+    p.env_ = nullptr;
+    impl_->send(std::move(env), std::move(done), std::move(withdrawn));
 }
 void Client::send_many_(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done) {
     impl_->send_many(std::move(events), std::move(done));

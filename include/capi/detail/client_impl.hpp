@@ -120,29 +120,20 @@ inline SendResult cancelled_result() {
 namespace capi {
 
 template <class CompletionToken>
-auto Client::async_send(Event ev, CompletionToken&& token) {
-    return boost::asio::async_initiate<CompletionToken, void(std::error_code, SendResult)>(
-        [this](auto handler, Event e) {
-            using op_type = detail::client_op<decltype(handler)>;
-            auto op = detail::make_client_op(std::move(handler), get_executor(),
-                                             [](const std::shared_ptr<op_type>& o) {
-                                                 auto r = detail::cancelled_result();
-                                                 auto ec = r.error;
-                                                 op_type::complete(o, ec, std::move(r));
-                                             });
-            auto withdrawn = detail::withdrawn_probe(op);
-            send_(std::move(e), std::nullopt, [op](SendResult r) {
-                auto ec = r.error;
-                op_type::complete(op, ec, std::move(r));
-            }, std::move(withdrawn));
-        },
-        token, std::move(ev));
+auto Client::async_send(const Event& ev, CompletionToken&& token) {
+    return async_send_prepared_(prepare_(ev, std::nullopt), std::forward<CompletionToken>(token));
 }
 
 template <class CompletionToken>
-auto Client::async_send(Event ev, Destination destination, CompletionToken&& token) {
+auto Client::async_send(const Event& ev, Destination destination, CompletionToken&& token) {
+    return async_send_prepared_(prepare_(ev, std::optional<Destination>(std::move(destination))),
+                                std::forward<CompletionToken>(token));
+}
+
+template <class CompletionToken>
+auto Client::async_send_prepared_(prepared p, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(std::error_code, SendResult)>(
-        [this](auto handler, Event e, Destination d) {
+        [this](auto handler, prepared ready) {
             using op_type = detail::client_op<decltype(handler)>;
             auto op = detail::make_client_op(std::move(handler), get_executor(),
                                              [](const std::shared_ptr<op_type>& o) {
@@ -151,12 +142,12 @@ auto Client::async_send(Event ev, Destination destination, CompletionToken&& tok
                                                  op_type::complete(o, ec, std::move(r));
                                              });
             auto withdrawn = detail::withdrawn_probe(op);
-            send_(std::move(e), std::optional<Destination>(std::move(d)), [op](SendResult r) {
+            send_(std::move(ready), [op](SendResult r) {
                 auto ec = r.error;
                 op_type::complete(op, ec, std::move(r));
             }, std::move(withdrawn));
         },
-        token, std::move(ev), std::move(destination));
+        token, std::move(p));
 }
 
 template <class CompletionToken>
