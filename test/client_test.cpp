@@ -6,6 +6,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -741,6 +742,60 @@ TEST_CASE("cancellation of async_send through the token's slot", "[client]") {
     CHECK(s.accepted == 1);
     CHECK(s.failed == 1);
     check_balanced(s);
+}
+
+TEST_CASE("async_send reads the event during the call: reuse at once, deferred launch, never launched", "[client]") {
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.linger = 5ms;
+    capi::Client client(opts);
+    // The caller refills one Event between calls: each call sent what it saw.
+    auto ev = make_event("reuse-1");
+    auto f1 = client.async_send(ev, asio::use_future);
+    ev.event_id = "reuse-2";
+    ev.custom_data->value = 7.0;
+    auto f2 = client.async_send(ev, asio::use_future);
+    ev = capi::Event{};  // gone: the operations kept nothing of it
+    REQUIRE(f1.wait_for(10s) == std::future_status::ready);
+    REQUIRE(f2.wait_for(10s) == std::future_status::ready);
+    CHECK(std::get<1>(f1.get()).event_id == "reuse-1");
+    CHECK(std::get<1>(f2.get()).event_id == "reuse-2");
+
+    // deferred: prepared at the call, queued only when launched.
+    auto later = make_event("deferred-1");
+    auto op = client.async_send(later, asio::deferred);
+    later = capi::Event{};
+    REQUIRE(client.flush(10s));
+    CHECK(ids_accepted(mock).count("deferred-1") == 0);  // not launched yet
+    std::promise<capi::SendResult> got;
+    std::move(op)([&](std::error_code, capi::SendResult r) { got.set_value(std::move(r)); });
+    auto fut = got.get_future();
+    REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+    CHECK(fut.get().outcome == Outcome::delivered);
+    CHECK(ids_accepted(mock).count("deferred-1") == 1);
+
+    // An invalid event completes rejected at launch, not at the call.
+    auto bad = make_event("deferred-bad");
+    bad.event_name.clear();
+    auto bad_op = client.async_send(bad, asio::deferred);
+    CHECK(client.stats().rejected == 0);
+    std::promise<std::error_code> bad_ec;
+    std::move(bad_op)([&](std::error_code e, capi::SendResult) { bad_ec.set_value(e); });
+    auto bf = bad_ec.get_future();
+    REQUIRE(bf.wait_for(10s) == std::future_status::ready);
+    CHECK(bf.get() == errc::invalid_event);
+
+    // Never launched: dropped with its operation; nothing counted, nothing sent.
+    {
+        auto dropped = client.async_send(make_event("deferred-never"), asio::deferred);
+        (void)dropped;
+    }
+    REQUIRE(client.flush(10s));
+    const auto s = client.stats();
+    CHECK(s.accepted == 3);
+    CHECK(s.delivered == 3);
+    CHECK(s.rejected == 1);
+    CHECK(ids_accepted(mock).count("deferred-never") == 0);
 }
 
 TEST_CASE("use_future and async_flush with use_future", "[client]") {
