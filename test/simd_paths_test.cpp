@@ -15,6 +15,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -67,6 +69,23 @@ TEST_CASE("is_ascii and is_valid_utf8 see a non-ASCII byte anywhere", "[simd]") 
                 s[at + 1] = 'x';  // truncated sequence
                 CHECK_FALSE(capi::is_valid_utf8(s));
             }
+        }
+    }
+}
+
+TEST_CASE("is_valid_utf8 reads nothing past the end of an exact-size buffer", "[simd]") {
+    // Regression (found by fuzz_normalize and fuzz_json_writer): after a non-ASCII
+    // prefix, a 16-byte ASCII skip that ended exactly at the end was followed by a
+    // read of the byte after it. A std::string hides that read (its terminator is
+    // addressable); a buffer of exactly the input's size does not, under ASan.
+    for (const std::string prefix : {"\xC3\xA9", "a\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xC3"}) {
+        for (std::size_t tail = 0; tail <= 64; ++tail) {
+            const std::string text = prefix + std::string(tail, 'x');
+            auto exact = std::make_unique<char[]>(text.size());
+            std::memcpy(exact.get(), text.data(), text.size());
+            INFO("prefix " << prefix.size() << " bytes, tail " << tail);
+            CHECK(capi::is_valid_utf8({exact.get(), text.size()}) == (prefix != "\xC3"));
+            CHECK(capi::detail::is_ascii({exact.get(), text.size()}) == false);
         }
     }
 }

@@ -24,6 +24,7 @@ bool is_valid_utf8(std::string_view s) noexcept {
         while (end - p >= 16 &&
                _mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))) == 0)
             p += 16;
+        if (p == end) break;  // the skip may end exactly at the end
 #endif
         if (end - p >= 8) {
             std::uint64_t word;
