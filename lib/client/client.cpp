@@ -762,22 +762,31 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
     }
 
+    /// An envelope with `ev` prepared on the calling thread (or the reasons it
+    /// cannot go in, in `invalid`), not queued: enqueue's work before the push,
+    /// and async_send's first half, at its call.
+    EnvelopePtr prepare_send(const Event& ev, std::optional<Destination> dest) {
+        auto env = take_envelope();
+        assign_id(ev, *env);
+        env->invalid = check(ev, dest, env->prep, env->event_id);
+        env->dest = std::move(dest);
+        return env;
+    }
+
     EnqueueResult enqueue(const Event& ev, std::optional<Destination> dest) {
         EnqueueResult res;
         if (closed.load(std::memory_order_relaxed)) {
             res.status = EnqueueResult::Status::shutdown;
             return res;
         }
-        auto env = take_envelope();
-        assign_id(ev, *env);
-        res.errors = check(ev, dest, env->prep, env->event_id);
-        if (!res.errors.empty()) {
+        auto env = prepare_send(ev, std::move(dest));
+        if (!env->invalid.empty()) {
+            res.errors = std::move(env->invalid);
             recycle(std::move(env));
             rejected.fetch_add(1, std::memory_order_relaxed);
             res.status = EnqueueResult::Status::invalid;
             return res;
         }
-        env->dest = std::move(dest);
         switch (try_accept(env)) {
         case Push::accepted: res.status = EnqueueResult::Status::accepted; break;
         case Push::full:
@@ -788,16 +797,6 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
         recycle(std::move(env));  // null when accepted
         return res;
-    }
-
-    /// async_send's first half, at its call: the event prepared (or the reasons
-    /// it cannot go in), not queued. Calling thread.
-    EnvelopePtr prepare_send(const Event& ev, std::optional<Destination> dest) {
-        auto env = take_envelope();
-        assign_id(ev, *env);
-        env->invalid = check(ev, dest, env->prep, env->event_id);
-        env->dest = std::move(dest);
-        return env;
     }
 
     /// The second half, at the operation's initiation: queues it, or completes.
