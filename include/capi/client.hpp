@@ -236,28 +236,10 @@ private:
     /// An event async_send prepared at its call, not queued yet: a move-only
     /// handle the operation carries to its initiation (a few bytes, where the
     /// Event would be kilobytes moved through every layer of the completion token).
-    class prepared {
-    public:
-        prepared() noexcept = default;
-        prepared(prepared&& o) noexcept : env_(o.env_) { o.env_ = nullptr; }
-        prepared& operator=(prepared&& o) noexcept {
-            if (this != &o) {
-                reset();
-                env_ = o.env_;
-                o.env_ = nullptr;
-            }
-            return *this;
-        }
-        ~prepared() { reset(); }
-
-    private:
-        friend class Client;
-        void reset() noexcept {
-            if (env_) discard_(env_);
-            env_ = nullptr;
-        }
-        void* env_ = nullptr;  // lib/client's envelope
+    struct discard {
+        void operator()(void* env) const noexcept { discard_(env); }
     };
+    using prepared = std::unique_ptr<void, discard>;  // lib/client's envelope
     prepared prepare_(const Event& ev, std::optional<Destination> dest);
     static void discard_(void* env) noexcept;
     template <class CompletionToken>

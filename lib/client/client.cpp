@@ -1509,14 +1509,11 @@ EnqueueResult Client::enqueue(const Event& ev, Destination destination) {
 }
 
 Client::prepared Client::prepare_(const Event& ev, std::optional<Destination> dest) {
-    prepared p;
-    p.env_ = impl_->prepare_send(ev, std::move(dest)).release();
-    return p;
+    return prepared(impl_->prepare_send(ev, std::move(dest)).release());
 }
 void Client::discard_(void* env) noexcept { delete static_cast<Envelope*>(env); }
 void Client::send_(prepared p, completion done, std::function<bool()> withdrawn) {
-    EnvelopePtr env(static_cast<Envelope*>(p.env_));
-    p.env_ = nullptr;
+    EnvelopePtr env(static_cast<Envelope*>(p.release()));
     impl_->send(std::move(env), std::move(done), std::move(withdrawn));
 }
 void Client::send_many_(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done) {
