@@ -605,9 +605,13 @@ class NullTransport final : public capi::Transport {
 public:
     explicit NullTransport(net::any_io_executor ex) : ex_(std::move(ex)) {}
     void post(capi::PostRequest request, handler done) override {
+        post_shared(request, capi::SharedBody::take(std::move(request.body)), std::move(done));
+    }
+    // What the client calls (through its Sender): the body as the client holds it.
+    void post_shared(const capi::PostRequest&, capi::SharedBody shared, handler done) override {
         const double cpu0 = thread_cpu_seconds();
         std::int64_t n = 0;
-        const std::string_view body = request.body, key = "\"event_name\":";
+        const std::string_view body = shared.bytes, key = "\"event_name\":";
         for (auto at = body.find(key); at != std::string_view::npos; at = body.find(key, at + key.size())) ++n;
         events_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
         counting_ns_.fetch_add(static_cast<std::uint64_t>((thread_cpu_seconds() - cpu0) * 1e9), std::memory_order_relaxed);

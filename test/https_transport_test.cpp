@@ -672,7 +672,9 @@ TEST_CASE("post_shared sends the shared body and leaves it intact for the next a
     net::io_context ioc;
     auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
     auto req = json_request("shared");
-    auto body = std::make_shared<const std::string>(req.body);
+    // The body a slice of a larger buffer: exactly the slice goes out.
+    auto storage = std::make_shared<const std::string>("<<" + req.body + ">>");
+    const capi::SharedBody body{std::string_view(*storage).substr(2, req.body.size()), storage};
     capi::PostRequest head = req;
     head.body = "ignored";
     for (int i = 0; i < 2; ++i) {
@@ -682,9 +684,16 @@ TEST_CASE("post_shared sends the shared body and leaves it intact for the next a
         CHECK_FALSE(out.ec);
         CHECK(out.result.events_received == 1);
     }
-    CHECK(*body == req.body);
+    CHECK(body.bytes == req.body);
+    // post() honours PostRequest::shared_body the same way.
+    capi::PostRequest whole = head;
+    whole.shared_body = body;
+    outcome out;
+    t->post(std::move(whole), record(out));
+    REQUIRE(run_until(ioc, [&] { return out.calls > 0; }));
+    CHECK_FALSE(out.ec);
     auto log = server.requests();
-    REQUIRE(log.size() == 2);
+    REQUIRE(log.size() == 3);
     for (const auto& r : log) {
         CHECK(r.body_bytes == req.body.size());
         CHECK(r.event_ids == std::vector<std::string>{"shared"});

@@ -247,8 +247,7 @@ TEST_CASE("Sender: every attempt shares one copy of the body (post_shared)", "[s
             ++plain_posts;
             asio::post(ctx_, [done] { done(capi::make_error_code(errc::connection_lost), {}); });
         }
-        void post_shared(const PostRequest& request, std::shared_ptr<const std::string> body,
-                         handler done) override {
+        void post_shared(const PostRequest& request, capi::SharedBody body, handler done) override {
             bodies.push_back(body);
             request_bodies.push_back(request.body);
             pixel_ids.push_back(request.pixel_id);
@@ -267,7 +266,7 @@ TEST_CASE("Sender: every attempt shares one copy of the body (post_shared)", "[s
         }
         void close() override {}
 
-        std::vector<std::shared_ptr<const std::string>> bodies;
+        std::vector<capi::SharedBody> bodies;
         std::vector<std::string> request_bodies, pixel_ids;
         int plain_posts = 0;
 
@@ -287,12 +286,38 @@ TEST_CASE("Sender: every attempt shares one copy of the body (post_shared)", "[s
     CHECK(o.result.attempts == 3);
     CHECK(t.plain_posts == 0);
     REQUIRE(t.bodies.size() == 3);
-    REQUIRE(t.bodies[0]);
-    CHECK(*t.bodies[0] == req.body);
-    CHECK(t.bodies[1].get() == t.bodies[0].get());  // the same string, not a copy
-    CHECK(t.bodies[2].get() == t.bodies[0].get());
+    REQUIRE(t.bodies[0].owner);
+    CHECK(t.bodies[0].bytes == req.body);
+    CHECK(t.bodies[1].bytes.data() == t.bodies[0].bytes.data());  // the same bytes, not a copy
+    CHECK(t.bodies[2].bytes.data() == t.bodies[0].bytes.data());
+    CHECK(t.bodies[2].owner == t.bodies[0].owner);
     for (const auto& b : t.request_bodies) CHECK(b.empty());  // not carried twice
     for (const auto& p : t.pixel_ids) CHECK(p == req.pixel_id);
+
+    SECTION("a body the caller holds (PostRequest::shared_body) is sent from where it is") {
+        // A buffer of the caller's, the body a slice of it, kept alive by `owner`:
+        // every attempt gets those very bytes, and the Sender lets go when done.
+        auto storage = std::make_shared<std::string>("[prefix]" + req.body + "[tail]");
+        const std::string_view slice = std::string_view(*storage).substr(8, req.body.size());
+        auto shared = req;
+        shared.body = "ignored";
+        shared.shared_body = {slice, storage};
+        t.bodies.clear();
+        outcome o2;
+        sender.async_post(std::move(shared), no_window, capture(o2));
+        ctx.restart();
+        ctx.run_for(5s);
+        REQUIRE(o2.calls == 1);
+        CHECK_FALSE(o2.ec);
+        REQUIRE(t.bodies.size() == 3);
+        for (const auto& b : t.bodies) {
+            CHECK(b.bytes.data() == slice.data());
+            CHECK(b.bytes.size() == slice.size());
+            CHECK(b.owner == storage);
+        }
+        t.bodies.clear();
+        CHECK(storage.use_count() == 1);  // the Sender kept no reference once done
+    }
 }
 
 TEST_CASE("Sender: code 100 fails at once", "[sender]") {

@@ -33,11 +33,23 @@ enum class BodyFormat : std::uint8_t {
     form,  ///< application/x-www-form-urlencoded: data=[...]&...
 };
 
+/// A request body that the attempts of one request share without copying it:
+/// `bytes` stays valid for as long as `owner` (or a copy of it) is held.
+struct SharedBody {
+    std::string_view bytes;
+    std::shared_ptr<const void> owner;
+    /// A body that owns `s` (moved in, not copied).
+    static SharedBody take(std::string s);
+};
+
 /// One POST to /{api_version}/{pixel_id}/events.
 struct PostRequest {
     std::string pixel_id;
     /// The complete body, access_token included (BatchEncoder::json_body / form_body).
     std::string body;
+    /// Used instead of `body` when its owner is set: bytes held elsewhere, sent
+    /// without a copy (capi::Client sends a batch straight from its encoder).
+    SharedBody shared_body;
     BodyFormat format = BodyFormat::json;
     /// Lowercase hex HMAC-SHA256(app_secret, access_token); sent in the query string
     /// when non-empty (see appsecret_proof()).
@@ -82,13 +94,13 @@ public:
     using handler = std::function<void(std::error_code, PostResult)>;
     virtual ~Transport() = default;
     virtual void post(PostRequest request, handler done) = 0;
-    /// One attempt whose body is `*body` (`request.body` is ignored), shared with
-    /// the caller so that resending a batch does not copy it: Sender calls this for
-    /// every attempt. Same contract as post(). The default copies `*body` (empty
-    /// when null) into a PostRequest and calls post(); make_https_transport's
-    /// transport writes `*body` as it is.
-    virtual void post_shared(const PostRequest& request, std::shared_ptr<const std::string> body,
-                             handler done);
+    /// One attempt whose body is `body.bytes` (`request.body` and
+    /// `request.shared_body` are ignored), shared with the caller so that resending
+    /// a batch does not copy it: Sender calls this for every attempt. Same contract
+    /// as post(); the bytes stay valid while the implementation holds `body.owner`.
+    /// The default copies the bytes into a PostRequest and calls post();
+    /// make_https_transport's transport writes them as they are.
+    virtual void post_shared(const PostRequest& request, SharedBody body, handler done);
     /// Closes idle connections and fails queued requests with errc::shutdown;
     /// requests on the wire complete (or time out) normally. Idempotent.
     virtual void close() = 0;

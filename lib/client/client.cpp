@@ -182,16 +182,63 @@ struct DestState {
     std::string proof;  // appsecret_proof, computed once per destination
 };
 
+/// Batch encoders, reused: each keeps a body's worth of buffer between batches.
+/// Shared with the batches, which return their encoder when the last holder of
+/// the batch lets go (the transport may still hold the body it is writing).
+struct EncoderPool {
+    EncoderPool(EncodeOptions o, std::size_t max_body) : options(std::move(o)), max_batch_bytes(max_body) {}
+
+    BatchEncoder get() {
+        {
+            std::lock_guard lock(mu);
+            if (!spare.empty()) {
+                auto e = std::move(spare.back());
+                spare.pop_back();
+                return e;
+            }
+        }
+        BatchEncoder e(options);
+        // Sized like the last sealed body (and some): a 1 MB body built by
+        // doubling would be copied about twice over on the way.
+        if (const auto typical = typical_body.load(std::memory_order_relaxed); typical != 0)
+            e.reserve(std::min(max_batch_bytes, typical + typical / 8) + 4096);
+        return e;
+    }
+    void put(BatchEncoder&& e) noexcept {
+        try {
+            e.clear();
+            std::lock_guard lock(mu);
+            if (spare.size() < 64) spare.push_back(std::move(e));
+        } catch (...) {
+        }
+    }
+
+    const EncodeOptions options;
+    const std::size_t max_batch_bytes;
+    std::atomic<std::size_t> typical_body{0};  // the last sealed body's size
+    std::mutex mu;
+    std::vector<BatchEncoder> spare;  // guarded by mu
+};
+
 struct Batch {
     std::shared_ptr<const DestState> dest;
+    const std::shared_ptr<EncoderPool> pool;
     BatchEncoder enc;
+    /// The sealed request body, in `enc`'s buffer (BatchEncoder::json_body at seal):
+    /// the transport sends it from there, holding the batch.
+    std::string_view body;
     std::vector<Pending> events;
     std::vector<std::uint64_t> id_hashes;  // of callers' event_ids, counted for duplicates at seal
     sys_time not_after = sys_time::max();
     std::uint64_t epoch = 0;
     std::atomic<bool> settled{false};
 
-    explicit Batch(BatchEncoder e) : enc(std::move(e)) {}
+    explicit Batch(std::shared_ptr<EncoderPool> p) : pool(std::move(p)), enc(pool->get()) {}
+    ~Batch() { pool->put(std::move(enc)); }
+    /// Hashes, closes the body and keeps its view: the last change to `enc`.
+    void finish_body() { body = enc.json_body(dest->fields, dest->dest.access_token); }
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
 };
 using BatchPtr = std::shared_ptr<Batch>;
 
@@ -385,15 +432,13 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     std::unordered_map<Batch*, BatchPtr> live;       // guarded: waiting + in the Sender
     bool closing = false;                            // guarded
     std::atomic<std::size_t> live_count{0};
-    std::atomic<std::size_t> typical_body{0};  // the last sealed body's size, for get_encoder()
     std::size_t backpressure_at = 2;
 
     // Destinations and recycled encoders.
     std::mutex dest_mu;
     std::shared_ptr<const DestState> default_dest;
     std::vector<std::shared_ptr<const DestState>> dests;  // guarded by dest_mu
-    std::mutex pool_mu;
-    std::vector<BatchEncoder> pool;                        // guarded by pool_mu
+    std::shared_ptr<EncoderPool> encoders;
 
     std::atomic<std::uint64_t> pending_reports{0};
     std::mutex shutdown_mu;
@@ -401,7 +446,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     bool shut_result = true;
 
     explicit impl(Options o)
-        : opts(std::move(o)), queue(std::max<std::size_t>(opts.queue_capacity, 2)) {}
+        : opts(std::move(o)),
+          queue(std::max<std::size_t>(opts.queue_capacity, 2)),
+          encoders(std::make_shared<EncoderPool>(opts.encode, opts.max_batch_bytes)) {}
 
     static constexpr std::size_t spare_envelope_count = 2048;
     // A recycled envelope keeps at most this much buffer (a rare huge event's
@@ -514,31 +561,6 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             if (s->dest == *d) return s;
         dests.push_back(make_dest(*d));
         return dests.back();
-    }
-
-    BatchEncoder get_encoder() {
-        {
-            std::lock_guard lock(pool_mu);
-            if (!pool.empty()) {
-                auto e = std::move(pool.back());
-                pool.pop_back();
-                return e;
-            }
-        }
-        BatchEncoder e(opts.encode);
-        // Sized like the last sealed body (and some): a 1 MB body built by
-        // doubling would be copied about twice over on the way.
-        if (const auto typical = typical_body.load(std::memory_order_relaxed); typical != 0)
-            e.reserve(std::min(opts.max_batch_bytes, typical + typical / 8) + 4096);
-        return e;
-    }
-    void put_encoder(BatchEncoder&& e) noexcept {
-        try {
-            e.clear();
-            std::lock_guard lock(pool_mu);
-            if (pool.size() < 64) pool.push_back(std::move(e));
-        } catch (...) {
-        }
     }
 
     // ---------------------------------------------------------------- outcomes
@@ -1040,7 +1062,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             part->batch->enc.data_bytes() + env.prep.json_with_holes().size() + 1 > opts.max_batch_bytes)
             seal(me, *part);
         if (!part->batch) {
-            part->batch = std::make_shared<Batch>(get_encoder());
+            part->batch = std::make_shared<Batch>(encoders);
             part->batch->dest = part->dest;
         }
         Batch& b = *part->batch;
@@ -1079,8 +1101,8 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         count_duplicates(*b);
         // Hash every value of the batch (one hash_many call) and finish the body
         // here, on the batcher, so the io thread (perhaps the caller's) only sends.
-        typical_body.store(b->enc.json_body(b->dest->fields, b->dest->dest.access_token).size(),
-                           std::memory_order_relaxed);
+        b->finish_body();
+        encoders->typical_body.store(b->body.size(), std::memory_order_relaxed);
         b->epoch = me.acked;
         epoch_open(b->epoch, 1);
         submit(std::move(b), false);
@@ -1235,10 +1257,12 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         try {
             PostRequest req;
             req.pixel_id = b->dest->dest.pixel_id;
-            req.body = std::string(b->enc.json_body(b->dest->fields, b->dest->dest.access_token));
+            // Sent from the encoder's buffer: the batch (and so its encoder) lives
+            // as long as the transport holds the body.
+            req.shared_body = {b->body, b};
             req.appsecret_proof = b->dest->proof;
             batches.fetch_add(1, std::memory_order_relaxed);
-            bytes.fetch_add(req.body.size(), std::memory_order_relaxed);
+            bytes.fetch_add(b->body.size(), std::memory_order_relaxed);
             batch_events.record(b->events.size());
             const auto not_after = b->not_after;
             sender->async_post(std::move(req), not_after,
@@ -1304,7 +1328,6 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             const auto r = make_result(Outcome::failed, error_of(std::current_exception()));
             settle_all(b->events, r, true, true);  // skips the settled ones
         }
-        put_encoder(std::move(b->enc));
         epoch_done(b->epoch);
     }
 
@@ -1312,7 +1335,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     /// `expired`, the later ones go again in a batch of their own, so one stale
     /// event never takes its batch-mates down. False when none is left. @locality io executor.
     bool resend_fresh(Batch& b) {
-        auto c = std::make_shared<Batch>(get_encoder());
+        auto c = std::make_shared<Batch>(encoders);
         c->dest = b.dest;
         c->epoch = b.epoch;
         for (std::size_t i = 0; i < b.events.size(); ++i) {
@@ -1328,6 +1351,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             else c->events.push_back(std::move(p));
         }
         b.events.clear();
+        c->finish_body();
         epoch_open(b.epoch, 1);
         submit(std::move(c), true);
         return true;
@@ -1341,12 +1365,13 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         BatchPtr parts[2];
         for (int k = 0; k < 2; ++k) {
             const auto from = k == 0 ? 0 : half, to = k == 0 ? half : n;
-            auto c = std::make_shared<Batch>(get_encoder());
+            auto c = std::make_shared<Batch>(encoders);
             c->dest = b.dest;
             c->not_after = b.not_after;
             c->epoch = b.epoch;
             for (auto i = from; i < to; ++i) c->enc.add_json(b.enc.event_json(i));
             c->events.reserve(to - from);
+            c->finish_body();
             parts[k] = std::move(c);
         }
         for (int k = 0; k < 2; ++k) {

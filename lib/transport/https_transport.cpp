@@ -433,7 +433,7 @@ constexpr std::size_t read_chunk = 32 * 1024;
 
 struct job {
     std::string head;  ///< request line and header fields, Content-Length included
-    std::shared_ptr<const std::string> body;
+    SharedBody body;
     Transport::handler done;
 };
 
@@ -581,9 +581,9 @@ public:
 
     /// Any thread.
     void post(PostRequest request, Transport::handler done) {
-        std::shared_ptr<const std::string> body;
+        SharedBody body;
         try {
-            body = std::make_shared<const std::string>(std::move(request.body));
+            body = request.shared_body.owner ? std::move(request.shared_body) : SharedBody::take(std::move(request.body));
         } catch (...) {
             if (done) deliver(std::move(done), make_error_code(errc::queue_full), {});
             return;
@@ -592,11 +592,9 @@ public:
     }
 
     /// Any thread.
-    void post_shared(const PostRequest& request, std::shared_ptr<const std::string> body,
-                     Transport::handler done) {
+    void post_shared(const PostRequest& request, SharedBody body, Transport::handler done) {
         try {
             job j;
-            if (!body) body = std::make_shared<const std::string>();
             // What Beast's serializer wrote for the same request; the values are
             // checked (host, user_agent) or percent-encoded (target) already.
             std::string& h = j.head;
@@ -620,7 +618,7 @@ public:
             // (HTTP/1.1 keeps the connection open by default).
             if (!options_.keep_alive) h += "Connection: close\r\n";
             h += "Content-Length: ";
-            h += std::to_string(body->size());
+            h += std::to_string(body.bytes.size());
             h += "\r\n\r\n";
             j.body = std::move(body);
             j.done = std::move(done);
@@ -907,7 +905,7 @@ private:
         // The head rides with the first slice of the body; the slices double
         // from first_write_slice to write_slice: one socket write per slice.
         {
-            const std::string_view body = *j.body;
+            const std::string_view body = j.body.bytes;
             if (c.io.out.capacity() < write_slice + write_slice / 32 + j.head.size())
                 c.io.out.reserve(write_slice + write_slice / 32 + j.head.size());
             std::size_t pos = 0;
@@ -1029,8 +1027,7 @@ public:
     https_transport& operator=(const https_transport&) = delete;
 
     void post(PostRequest request, handler done) override { pool_->post(std::move(request), std::move(done)); }
-    void post_shared(const PostRequest& request, std::shared_ptr<const std::string> body,
-                     handler done) override {
+    void post_shared(const PostRequest& request, SharedBody body, handler done) override {
         pool_->post_shared(request, std::move(body), std::move(done));
     }
     void close() override { pool_->close(); }

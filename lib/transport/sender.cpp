@@ -39,9 +39,11 @@ bool before(sys_time now, std::chrono::milliseconds delay, sys_time not_after) n
            std::chrono::system_clock::duration(remaining);
 }
 
-/// Moves the body out of `r`, leaving it empty: attempts share it.
-std::shared_ptr<const std::string> take_body(PostRequest& r) {
-    auto body = std::make_shared<const std::string>(std::move(r.body));
+/// Moves the body out of `r` (its shared body, else its string), leaving both
+/// empty: attempts share it.
+SharedBody take_body(PostRequest& r) {
+    SharedBody body = r.shared_body.owner ? std::move(r.shared_body) : SharedBody::take(std::move(r.body));
+    r.shared_body = {};
     r.body.clear();
     return body;
 }
@@ -57,12 +59,16 @@ std::error_code final_error(std::error_code ec, const PostResult& r) {
 
 } // namespace
 
-void Transport::post_shared(const PostRequest& request, std::shared_ptr<const std::string> body,
-                            handler done) {
+SharedBody SharedBody::take(std::string s) {
+    auto owned = std::make_shared<const std::string>(std::move(s));
+    return {*owned, std::move(owned)};
+}
+
+void Transport::post_shared(const PostRequest& request, SharedBody body, handler done) {
     PostRequest copy;
     try {
         copy.pixel_id = request.pixel_id;
-        if (body) copy.body = *body;
+        copy.body = body.bytes;
         copy.format = request.format;
         copy.appsecret_proof = request.appsecret_proof;
     } catch (...) {
@@ -117,7 +123,7 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
 
     const std::shared_ptr<impl> owner;
     /// The request body, sent by every attempt without a copy (Transport::post_shared).
-    const std::shared_ptr<const std::string> body;
+    const SharedBody body;
     const PostRequest request;  ///< without its body
     const sys_time not_after;
     const std::function<bool()> cancelled;
