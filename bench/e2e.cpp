@@ -754,7 +754,9 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std:
     r.making_seconds = std::accumulate(making.begin(), making.end(), 0.0);
     if (null) {
         r.making_seconds += null->counting_seconds();
-        r.io_cpu_seconds -= null->counting_seconds();  // it ran on the io thread
+        // It ran on the io thread, whose CPU /proc counts in 10 ms ticks: kept at
+        // zero when the tick rounding leaves less than the counting took.
+        r.io_cpu_seconds = std::max(0.0, r.io_cpu_seconds - null->counting_seconds());
         r.null_events = null->events();
     }
     r.caller_cpu_seconds = std::accumulate(caller_cpu.begin(), caller_cpu.end(), 0.0);

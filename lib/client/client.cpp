@@ -1011,6 +1011,9 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
                 const auto sys_now = capi::now(opts.clock);
                 const auto now = steady::now();
                 for (std::size_t i = 0; i < n; ++i) {
+                    // The next event's bytes were written on another core: start
+                    // pulling them in while this one is copied into its batch.
+                    if (i + 1 < n) prefetch(got[i + 1]->prep.json_with_holes());
                     EnvelopePtr env = std::move(got[i]);
                     if (env->marker) {
                         on_marker(env->flush_gen);
@@ -1037,6 +1040,10 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             ack_seal_request(idx);
             if (n == 0) idle_wait(me, now);
         }
+    }
+
+    static void prefetch(std::string_view bytes) noexcept {
+        for (std::size_t at = 0; at < bytes.size(); at += 64) __builtin_prefetch(bytes.data() + at);
     }
 
     /// @locality batcher thread.
