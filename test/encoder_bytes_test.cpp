@@ -408,6 +408,7 @@ TEST_CASE("seeded random events serialize, validate and normalize as pinned", "[
             added.clear();
             prepared.clear();
         };
+        capi::PreparedEvent reused;
         for (int i = 0; i < 3000; ++i) {
             const capi::Event ev = gen.event();
             auto r = added.add(ev, now);
@@ -417,8 +418,13 @@ TEST_CASE("seeded random events serialize, validate and normalize as pinned", "[
             }
             log.put(r);
             if (r.status == capi::EncodeStatus::added) ++n_added;
-            capi::PreparedEvent pe;
-            auto p = preparer.prepare(ev, now, pe, gen.chance(50) ? "fallback-id" : "");
+            // A fresh PreparedEvent, or one reused after events of every size; on
+            // the staging encoder, or on the batch being built (which it must not
+            // disturb, pending digests and all).
+            capi::PreparedEvent fresh;
+            capi::PreparedEvent& pe = i % 2 == 0 ? fresh : reused;
+            auto& staging = i % 3 == 0 ? added : preparer;
+            auto p = staging.prepare(ev, now, pe, gen.chance(50) ? "fallback-id" : "");
             log.put(p);
             if (p.status == capi::EncodeStatus::added) {
                 log.put(pe.json_with_holes());

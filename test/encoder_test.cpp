@@ -11,8 +11,58 @@
 
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
+#include <new>
 #include <string>
 #include <vector>
+
+// Fails one chosen heap allocation on this thread, for the exception-safety
+// tests (the encoder's buffers use realloc; its vectors and strings use new).
+namespace {
+thread_local bool allocation_armed = false;
+thread_local std::size_t allocations_before_failure = 0;
+void* maybe_failing_malloc(std::size_t n) noexcept {
+    if (allocation_armed && allocations_before_failure-- == 0) {
+        allocation_armed = false;
+        return nullptr;
+    }
+    return std::malloc(n == 0 ? 1 : n);
+}
+// Arms the failure of the n-th allocation from now (0: the next one) for its lifetime.
+struct FailAllocation {
+    explicit FailAllocation(std::size_t n) {
+        allocations_before_failure = n;
+        allocation_armed = true;
+    }
+    ~FailAllocation() { allocation_armed = false; }
+    FailAllocation(const FailAllocation&) = delete;
+    FailAllocation& operator=(const FailAllocation&) = delete;
+};
+} // namespace
+
+// The whole unaligned family is replaced, so every pointer meets its own kind of
+// delete. Out of line so GCC does not pair an inlined malloc()/free() with
+// new/delete expressions (-Wmismatched-new-delete).
+[[gnu::noinline]] void* operator new(std::size_t n) {
+    if (void* p = maybe_failing_malloc(n)) return p;
+    throw std::bad_alloc();
+}
+[[gnu::noinline]] void* operator new[](std::size_t n) {
+    if (void* p = maybe_failing_malloc(n)) return p;
+    throw std::bad_alloc();
+}
+[[gnu::noinline]] void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    return maybe_failing_malloc(n);
+}
+[[gnu::noinline]] void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+    return maybe_failing_malloc(n);
+}
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
 
@@ -681,4 +731,188 @@ TEST_CASE("prepare reports invalid events; add_prepared re-checks the window and
     CHECK(small.prepare(purchase(), now, q).status == capi::EncodeStatus::added);
     CHECK(small.size() == 2);
     CHECK(capi::BatchEncoder().add_prepared(capi::PreparedEvent{}, now).status == capi::EncodeStatus::invalid);
+}
+
+namespace {
+// Many hashed values (and so many holes): the pending list grows mid-event.
+capi::Event many_hashed(int i) {
+    auto ev = purchase();
+    const std::string n = std::to_string(i);
+    ev.event_id = std::string("many-").append(n);
+    for (int k = 0; k < 5; ++k)
+        ev.user_data.em.push_back(std::string("user").append(n).append(".").append(std::to_string(k)).append(
+            "@example.com"));
+    ev.user_data.fn = {"Zoë"};
+    ev.user_data.ln = {"García"};
+    ev.user_data.ct = {"San José"};
+    ev.user_data.st = {"CA"};
+    ev.user_data.zp = {"94025"};
+    ev.user_data.country = {"US"};
+    ev.user_data.dobd = "7";
+    return ev;
+}
+
+// No customer information left once the invalid email is dropped: fails after
+// the event was written.
+capi::Event nothing_left() {
+    auto ev = purchase();
+    ev.user_data.em = {"not an email"};
+    ev.user_data.ph.clear();
+    ev.user_data.client_user_agent.reset();
+    ev.user_data.client_ip_address.reset();
+    ev.user_data.fbc.reset();
+    ev.user_data.fbp.reset();
+    ev.action_source = capi::ActionSource::email;
+    return ev;
+}
+} // namespace
+
+TEST_CASE("a PreparedEvent keeps its buffer across prepares, larger and smaller events alike", "[encoder]") {
+    auto big = many_hashed(1);
+    big.custom_data->content_name = std::string(3000, 'n');
+    auto small = purchase();
+    small.event_id = "small";
+    capi::BatchEncoder direct, batch, staging;
+    capi::PreparedEvent p;  // big first: then everything fits
+    capi::PreparedEvent q;  // small first: grows once, for the big one
+    for (const capi::Event* ev : {&big, &small, &big, &small}) {
+        const auto cap = p.capacity();
+        const char* data = p.json_with_holes().data();
+        REQUIRE(staging.prepare(*ev, now, p).status == capi::EncodeStatus::added);
+        if (cap != 0) {
+            CHECK(p.capacity() == cap);  // neither shrunk nor reallocated
+            CHECK(p.json_with_holes().data() == data);
+        }
+        REQUIRE(direct.add(*ev, now).status == capi::EncodeStatus::added);
+        REQUIRE(batch.add_prepared(p, now).status == capi::EncodeStatus::added);
+    }
+    for (const capi::Event* ev : {&small, &big, &small}) {
+        REQUIRE(staging.prepare(*ev, now, q).status == capi::EncodeStatus::added);
+        REQUIRE(direct.add(*ev, now).status == capi::EncodeStatus::added);
+        REQUIRE(batch.add_prepared(q, now).status == capi::EncodeStatus::added);
+    }
+    CHECK(q.capacity() >= big.custom_data->content_name->size());
+    CHECK(staging.empty());
+    CHECK(std::string(batch.json_body({}, "tok")) == std::string(direct.json_body({}, "tok")));
+
+    // Copies hold the same event in their own buffer; moved-from ones are empty.
+    capi::PreparedEvent copy(q);
+    CHECK(copy.json_with_holes() == q.json_with_holes());
+    CHECK(copy.json_with_holes().data() != q.json_with_holes().data());
+    capi::PreparedEvent moved(std::move(copy));
+    CHECK(copy.empty());
+    CHECK(copy.capacity() == 0);
+    copy = p;  // p holds small, as q does
+    capi::BatchEncoder from_copies, from_originals;
+    for (const auto* e : {&moved, &copy}) REQUIRE(from_copies.add_prepared(*e, now).status == capi::EncodeStatus::added);
+    for (const auto* e : {&q, &p}) REQUIRE(from_originals.add_prepared(*e, now).status == capi::EncodeStatus::added);
+    CHECK(std::string(from_copies.json_body()) == std::string(from_originals.json_body()));
+    p = std::move(moved);
+    CHECK(moved.empty());
+    CHECK(p.json_with_holes() == q.json_with_holes());
+}
+
+TEST_CASE("prepare on a batch in progress leaves it as it was, digests pending or filled", "[encoder]") {
+    capi::BatchEncoder enc, twin;
+    for (int i = 0; i < 3; ++i) {
+        REQUIRE(enc.add(many_hashed(i), now).status == capi::EncodeStatus::added);
+        REQUIRE(twin.add(many_hashed(i), now).status == capi::EncodeStatus::added);
+    }
+    capi::BatchEncoder scratch;
+    for (int round = 0; round < 2; ++round) {  // digests pending, then filled (a body's tail after the events)
+        const auto ev = many_hashed(10 + round);
+        capi::PreparedEvent p, expected;
+        REQUIRE(enc.prepare(ev, now, p, "id-if-absent").status == capi::EncodeStatus::added);
+        REQUIRE(scratch.prepare(ev, now, expected, "id-if-absent").status == capi::EncodeStatus::added);
+        CHECK(p.json_with_holes() == expected.json_with_holes());
+        CHECK(enc.size() == twin.size());
+        CHECK(enc.data_bytes() == twin.data_bytes());
+        // The batch goes on as if nothing happened, prepared events included.
+        REQUIRE(enc.add(many_hashed(20 + round), now).status == capi::EncodeStatus::added);
+        REQUIRE(twin.add(many_hashed(20 + round), now).status == capi::EncodeStatus::added);
+        REQUIRE(enc.add_prepared(p, now).status == capi::EncodeStatus::added);
+        REQUIRE(twin.add(ev, now).status == capi::EncodeStatus::added);
+        CHECK(std::string(enc.json_body({}, "tok")) == std::string(twin.json_body({}, "tok")));
+    }
+}
+
+TEST_CASE("a failed prepare leaves out empty with its buffer, and the encoder usable", "[encoder]") {
+    capi::BatchEncoder staging, batch, direct;
+    REQUIRE(staging.add(purchase(), now).status == capi::EncodeStatus::added);
+    const std::string staged(staging.json_body());
+    capi::PreparedEvent p;
+    REQUIRE(staging.prepare(many_hashed(0), now, p).status == capi::EncodeStatus::added);
+    const auto cap = p.capacity();
+    const char* data = p.json_with_holes().data();
+
+    auto unnamed = purchase();  // fails validation, before anything is written
+    unnamed.event_name.clear();
+    auto huge = purchase();     // over the byte cap
+    huge.custom_data->content_name = std::string(70 * 1024, 'x');
+    const capi::Event bad[] = {unnamed, nothing_left(), huge};
+    for (const auto& ev : bad) {
+        auto r = staging.prepare(ev, now, p);
+        CHECK(r.status == capi::EncodeStatus::invalid);
+        CHECK(!r.errors.empty());
+        CHECK(p.empty());
+        CHECK(p.json_with_holes().empty());
+        CHECK(batch.add_prepared(p, now).status == capi::EncodeStatus::invalid);
+        CHECK(staging.size() == 1);
+        if (&ev != &bad[2]) {  // the huge one may have grown it
+            CHECK(p.capacity() == cap);
+            CHECK(p.json_with_holes().data() == data);
+        }
+        // Usable straight after.
+        REQUIRE(staging.prepare(many_hashed(1), now, p).status == capi::EncodeStatus::added);
+        REQUIRE(batch.add_prepared(p, now).status == capi::EncodeStatus::added);
+        REQUIRE(direct.add(many_hashed(1), now).status == capi::EncodeStatus::added);
+    }
+    CHECK(std::string(staging.json_body()) == staged);
+    CHECK(std::string(batch.json_body()) == std::string(direct.json_body()));
+}
+
+TEST_CASE("an allocation failing anywhere in add() or prepare() leaves the batch as it was", "[encoder]") {
+    // The n-th allocation of the call fails, for every n until the call makes
+    // fewer: each time the batch (with digests pending, so a stale hole would
+    // show) goes on to a body byte-identical to its twin's.
+    for (bool prepare : {false, true}) {
+        std::size_t n = 0;
+        for (bool threw = true; threw; ++n) {
+            REQUIRE(n < 200);
+            capi::BatchEncoder enc, twin;
+            REQUIRE(enc.add(many_hashed(0), now).status == capi::EncodeStatus::added);
+            REQUIRE(twin.add(many_hashed(0), now).status == capi::EncodeStatus::added);
+            capi::PreparedEvent p;
+            const auto ev = many_hashed(1);
+            capi::EncodeStatus status{};
+            threw = false;
+            try {
+                // Catch would report the exception itself: called outside REQUIRE.
+                FailAllocation fail(n);
+                status = prepare ? enc.prepare(ev, now, p).status : enc.add(ev, now).status;
+            } catch (const std::bad_alloc&) {
+                threw = true;
+            }
+            INFO("allocation " << n << (threw ? " failed" : " not reached"));
+            if (!threw) REQUIRE(status == capi::EncodeStatus::added);
+            if (threw) {
+                CHECK(enc.size() == 1);
+                CHECK(p.empty());
+                if (prepare) {  // usable afterwards
+                    REQUIRE(enc.prepare(many_hashed(1), now, p).status == capi::EncodeStatus::added);
+                    REQUIRE(enc.size() == 1);
+                }
+            }
+            if (prepare) {
+                REQUIRE(enc.add_prepared(p, now).status == capi::EncodeStatus::added);
+            } else if (threw) {
+                REQUIRE(enc.add(many_hashed(1), now).status == capi::EncodeStatus::added);
+            }
+            REQUIRE(twin.add(many_hashed(1), now).status == capi::EncodeStatus::added);
+            REQUIRE(enc.add(many_hashed(2), now).status == capi::EncodeStatus::added);
+            REQUIRE(twin.add(many_hashed(2), now).status == capi::EncodeStatus::added);
+            CHECK(std::string(enc.json_body()) == std::string(twin.json_body()));
+        }
+        CHECK(n > 1);  // some allocation did fail
+    }
 }

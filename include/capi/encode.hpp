@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <capi/event.hpp>
@@ -53,24 +54,47 @@ struct EncodeResult {
 /// add_prepared() is byte-identical to one built with add(), and still hashes all
 /// its values in one sha256::hash_many call. This is how capi::Client splits the
 /// work: the thread that made the event prepares it (and frees the Event itself),
-/// a batcher thread concatenates and hashes. One allocation; movable.
+/// a batcher thread concatenates and hashes. One buffer, which prepare() writes
+/// the event into directly and keeps for the next prepare(); movable, copyable.
 class PreparedEvent {
 public:
     std::int64_t event_time = 0;  ///< for the window re-check at add_prepared()
     ActionSource action_source = ActionSource::unset;
 
+    PreparedEvent() noexcept = default;
+    ~PreparedEvent();
+    PreparedEvent(const PreparedEvent& other);
+    PreparedEvent& operator=(const PreparedEvent& other);
+    PreparedEvent(PreparedEvent&& other) noexcept { swap_(other); }
+    PreparedEvent& operator=(PreparedEvent&& other) noexcept {
+        PreparedEvent(std::move(other)).swap_(*this);
+        return *this;
+    }
+
     bool empty() const noexcept { return json_size_ == 0; }
     /// The serialized event object, each hashed value a run of 64 '0' until a
     /// batch fills it.
-    std::string_view json_with_holes() const noexcept { return {data_.data(), json_size_}; }
+    std::string_view json_with_holes() const noexcept { return {data_, json_size_}; }
     /// Bytes of buffer it holds (reused when it is prepared again).
-    std::size_t capacity() const noexcept { return data_.capacity(); }
+    std::size_t capacity() const noexcept { return capacity_; }
 
 private:
     friend class BatchEncoder;
+    void swap_(PreparedEvent& o) noexcept {
+        std::swap(event_time, o.event_time);
+        std::swap(action_source, o.action_source);
+        std::swap(data_, o.data_);
+        std::swap(capacity_, o.capacity_);
+        std::swap(json_size_, o.json_size_);
+        std::swap(values_size_, o.values_size_);
+        std::swap(holes_, o.holes_);
+    }
     // JSON object, then the normalized values to hash, then one
     // {value offset, value length, hole offset} triple of uint32 per value.
-    std::string data_;
+    // Allocated by the encoder's buffer (lib/json/buffer.hpp), which prepare()
+    // lends it to.
+    char* data_ = nullptr;
+    std::size_t capacity_ = 0;
     std::uint32_t json_size_ = 0, values_size_ = 0, holes_ = 0;
 };
 
@@ -89,7 +113,9 @@ public:
     /// waits), then normalizes and serializes as add() does.
     EncodeResult add_validated(const Event& ev, std::chrono::system_clock::time_point now);
     /// Validates and normalizes `ev` at `now` and serializes it into `out` (digests
-    /// pending), as add() would add it; the batch itself is left unchanged.
+    /// pending), as add() would add it; the batch itself is left unchanged. `out`
+    /// keeps its buffer and holds the event only when the status is `added`;
+    /// otherwise (or when this throws) it is left empty().
     /// `event_id_if_absent`: written as the event_id when `ev` has none (how
     /// capi::Client gives such events an id without copying them).
     EncodeResult prepare(const Event& ev, std::chrono::system_clock::time_point now, PreparedEvent& out,

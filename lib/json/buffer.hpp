@@ -14,6 +14,7 @@
 #include <cstring>
 #include <new>
 #include <string_view>
+#include <utility>
 
 namespace capi::json {
 
@@ -22,7 +23,8 @@ public:
     Buffer() { reallocate_(initial_capacity); }
     explicit Buffer(std::string_view init) : Buffer() { append(init); }
     ~Buffer() { std::free(data_); }
-    // Owned by one encoder, never copied or moved (the encoder moves its impl by pointer).
+    // Owned by one encoder, never copied or moved (the encoder moves its impl by
+    // pointer); swap_storage() lends its storage out.
     Buffer(const Buffer&) = delete;
     Buffer& operator=(const Buffer&) = delete;
 
@@ -44,6 +46,22 @@ public:
             std::memset(data_ + size_, 0, n - size_);
         }
         size_ = n;
+    }
+
+    /// Grows by `n` uninitialized bytes (geometrically, as append does) and
+    /// returns where they start, for the caller to write.
+    char* extend(std::size_t n) {
+        if (capacity_ - size_ < n) grow_(n);
+        char* p = data_ + size_;
+        size_ += n;
+        return p;
+    }
+    /// Trades storage with a block held elsewhere: one this class allocated
+    /// (std::realloc; free it with std::free), or null with capacity 0.
+    void swap_storage(char*& data, std::size_t& size, std::size_t& capacity) noexcept {
+        std::swap(data_, data);
+        std::swap(size_, size);
+        std::swap(capacity_, capacity);
     }
 
     void append(const char* p, std::size_t n) {
