@@ -666,6 +666,74 @@ TEST_CASE("a peer that resets in the middle of a large body: connection_lost, th
     CHECK(proxy.counters().connections == 2);
 }
 
+TEST_CASE("a socket that fills and drains in the middle of each write: records stay in order",
+          "[https_transport]") {
+    MockGraphServer server;
+    capi::testing::FaultProxy proxy(server.port());
+    // The proxy reads 16 KB every ~125 us, slower than the client encrypts but
+    // without long pauses: once the socket buffers are full (a few MB), the
+    // socket refuses one record and has room again a few records later, while
+    // the refused bytes still wait for their write. A record sent ahead of them
+    // would fail the server's record MAC.
+    proxy.set_bandwidth(std::size_t{128} * 1024 * 1024);
+    net::io_context ioc;
+    auto o = options_for(server);
+    o.endpoint = proxy.url();
+    o.request_timeout = 20s;
+    auto t = capi::make_https_transport(ioc.get_executor(), o);
+    capi::PostRequest head = json_request("ordered");
+    const auto body = capi::SharedBody::take(head.body + std::string(12 * 1024 * 1024, ' '));
+    // Each request has a fair chance to hit the moment; several make a miss unlikely.
+    constexpr std::size_t requests = 6;
+    for (std::size_t i = 0; i < requests; ++i) {
+        outcome out;
+        t->post_shared(head, body, record(out));
+        REQUIRE(run_until(ioc, [&] { return out.calls > 0; }, 30s));
+        CHECK_FALSE(out.ec);
+        CHECK(out.result.events_received == 1);
+    }
+    auto log = server.requests();
+    REQUIRE(log.size() == requests);
+    for (const auto& r : log) {
+        CHECK(r.body_bytes == body.bytes.size());
+        CHECK(r.connection == log[0].connection);
+    }
+}
+
+TEST_CASE("resets while records go straight to the socket: connection_lost, not delivered",
+          "[https_transport]") {
+    MockGraphServer server;
+    capi::testing::FaultProxy proxy(server.port());
+    // No bandwidth cap: the proxy reads as fast as the client sends, so records
+    // mostly leave through the direct send rather than the queued write, and the
+    // failing send is often a direct one (a race with the socket filling up,
+    // hence several connections). 32 MB takes far longer to encrypt than the
+    // reset takes to arrive.
+    constexpr std::size_t attempts = 6;
+    proxy.set_reset_after(64 * 1024, capi::testing::FaultProxy::Direction::up, attempts);
+    net::io_context ioc;
+    auto o = options_for(server);
+    o.endpoint = proxy.url();
+    o.request_timeout = 20s;
+    auto t = capi::make_https_transport(ioc.get_executor(), o);
+    capi::PostRequest head = json_request();
+    const auto body = capi::SharedBody::take(head.body + std::string(32 * 1024 * 1024, ' '));
+    for (std::size_t i = 0; i < attempts; ++i) {
+        outcome out;
+        t->post_shared(head, body, record(out));
+        REQUIRE(run_until(ioc, [&] { return out.calls > 0; }, 30s));
+        CHECK(out.ec == errc::connection_lost);
+        // A failed send swallowed would end in the read instead, as "possibly delivered".
+        CHECK(out.result.possibly_delivered == 0);
+    }
+    CHECK(proxy.counters().resets == attempts);
+    CHECK(server.requests().empty());
+    auto out = post_one(ioc, *t, json_request("after"), 30s);
+    CHECK_FALSE(out.ec);
+    CHECK(out.result.events_received == 1);
+    CHECK(proxy.counters().connections == attempts + 1);
+}
+
 TEST_CASE("post_shared sends the shared body and leaves it intact for the next attempt",
           "[https_transport]") {
     MockGraphServer server;

@@ -332,16 +332,21 @@ std::error_code interpret(http::response<http::string_body>& msg, PostResult& re
 //
 // Asio's ssl::stream moves ciphertext through a 17 KB BIO pair, so a 1.3 MB
 // batch body took ~80 SSL_write and socket write steps, each with timer
-// bookkeeping and copies. Here OpenSSL writes its records into a buffer the
-// connection owns (a custom BIO that never blocks), a large slice of the body
-// per SSL_write_ex, and the ciphertext of each slice goes to the socket in one
-// async_write. The SSL object comes from the same SSL_CTX, with the same SNI,
-// host name and IP checks.
+// bookkeeping and copies. Here OpenSSL writes its records through a custom BIO
+// that never blocks, a large slice of the body per SSL_write_ex: each record
+// goes from OpenSSL's buffer straight to the socket with a non-blocking send
+// when the socket has room (no copy of the ciphertext in user space), and what
+// the socket does not take waits in a buffer the connection owns, sent by one
+// async_write after the SSL_* call. The SSL object comes from the same SSL_CTX,
+// with the same SNI, host name and IP checks.
 
 /// Ciphertext between OpenSSL and the socket. @locality strand_ (OpenSSL calls
-/// the BIO only from SSL_* calls made on the strand).
+/// the BIO only from SSL_* calls made on the strand, where the socket is also
+/// closed, so it cannot close under a send).
 struct tls_buffers {
-    std::vector<char> out;   ///< records OpenSSL wrote, not yet sent
+    explicit tls_buffers(tcp::socket& s) : socket(s) {}
+    tcp::socket& socket;     ///< where bio_write sends directly while `out` is empty
+    std::vector<char> out;   ///< records OpenSSL wrote that the socket did not take yet
     std::vector<char> in;    ///< bytes read from the socket, OpenSSL's from in_pos
     std::size_t in_pos = 0;
 };
@@ -350,12 +355,27 @@ int bio_write(BIO* b, const char* data, int len) {
     BIO_clear_retry_flags(b);
     auto* io = static_cast<tls_buffers*>(BIO_get_data(b));
     if (io == nullptr || len < 0) return -1;
+    const int whole = len;
+    // Sent directly only while nothing waits in `out`, so records keep their
+    // order. MSG_DONTWAIT leaves the socket's mode to Asio.
+    if (io->out.empty() && io->socket.is_open()) {
+        const auto n = ::send(io->socket.native_handle(), data, static_cast<std::size_t>(len),
+                              MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == len) return whole;
+        // A partial send or a full socket (EAGAIN) keeps the rest for the
+        // async_write. So does a real failure (EPIPE, ECONNRESET): that write
+        // then fails the way it always did, and the caller reports it.
+        if (n > 0) {
+            data += n;
+            len -= static_cast<int>(n);
+        }
+    }
     try {
         io->out.insert(io->out.end(), data, data + len);
     } catch (...) {
         return -1;  // out of memory: OpenSSL reports a write failure
     }
-    return len;
+    return whole;
 }
 
 int bio_read(BIO* b, char* data, int len) {
@@ -421,12 +441,13 @@ struct ssl_free_t {
     void operator()(SSL* s) const noexcept { SSL_free(s); }
 };
 
-/// Plaintext handed to SSL_write_ex at once, at most: ~16 records. Large enough
-/// that a 1.3 MB body is a handful of socket writes, small enough that the
-/// ciphertext buffer stays in cache and a pool of connections holds little memory.
+/// Plaintext handed to SSL_write_ex at once, at most: ~16 records. When the
+/// socket is full, what it refuses of a slice is copied into `out` and written
+/// before the next slice is encrypted, so this bounds that copy and the memory a
+/// pool of connections holds. (1 MB measured no better.)
 constexpr std::size_t write_slice = 256 * 1024;
-/// The first slice: the server starts reading (and decrypting) after one record's
-/// encryption rather than 16; slices then double up to write_slice.
+/// The first slice: little is queued while a new connection's socket buffers
+/// are still small; slices then double up to write_slice.
 constexpr std::size_t first_write_slice = 16 * 1024;
 /// Ciphertext read from the socket at once (replies are a few hundred bytes).
 constexpr std::size_t read_chunk = 32 * 1024;
@@ -438,7 +459,7 @@ struct job {
 };
 
 struct connection {
-    explicit connection(const net::any_io_executor& ex) : socket(ex), deadline(ex), idle_timer(ex) {}
+    explicit connection(const net::any_io_executor& ex) : socket(ex), io(socket), deadline(ex), idle_timer(ex) {}
 
     void close() noexcept {
         idle_timer.cancel();
@@ -503,7 +524,8 @@ struct deadline_guard {
     }
 };
 
-/// @locality strand_. Sends the ciphertext OpenSSL produced, in one write.
+/// @locality strand_. Sends the ciphertext the socket did not take at once, in
+/// one write.
 net::awaitable<boost::system::error_code> flush(connection& c) {
     if (c.io.out.empty()) co_return boost::system::error_code{};
     auto [ec, n] = co_await net::async_write(c.socket, net::buffer(c.io.out), use_tuple);
@@ -544,7 +566,8 @@ ssl_status ssl_call(SSL* ssl, Call&& call) {
     return st;
 }
 
-/// @locality strand_. Writes all of `data` into `c.io.out` as TLS records.
+/// @locality strand_. Writes all of `data` as TLS records: to the socket, what
+/// it does not take into `c.io.out`.
 bool encrypt(connection& c, std::string_view data) {
     if (data.empty()) return true;
     std::size_t written = 0;
