@@ -928,9 +928,9 @@ private:
         // The head rides with the first slice of the body; the slices double
         // from first_write_slice to write_slice: one socket write per slice.
         {
+            // No buffer reserved up front: records go straight to the socket
+            // (bio_write), and `out` grows only when the socket refuses some.
             const std::string_view body = j.body.bytes;
-            if (c.io.out.capacity() < write_slice + write_slice / 32 + j.head.size())
-                c.io.out.reserve(write_slice + write_slice / 32 + j.head.size());
             std::size_t pos = 0;
             std::size_t slice = first_write_slice;
             bool first = true;
