@@ -313,6 +313,68 @@ TEST_CASE("batches seal at max_batch_events: 1, 1000, 1000+1", "[client]") {
     }
 }
 
+TEST_CASE("a body the transport still holds after its outcome is never reused", "[client]") {
+    // The client sends each batch straight from its encoder's buffer
+    // (PostRequest::shared_body). A transport may keep the body's owner after it
+    // reported the outcome (e.g. a request object freed later): the encoder must
+    // not go back to the pool, and a later batch must not write into those bytes.
+    class HoldingTransport final : public capi::Transport {
+    public:
+        explicit HoldingTransport(std::shared_ptr<capi::Transport> inner) : inner_(std::move(inner)) {}
+        void post(capi::PostRequest request, handler done) override {
+            inner_->post(std::move(request), std::move(done));
+        }
+        void post_shared(const capi::PostRequest& request, capi::SharedBody body, handler done) override {
+            {
+                std::lock_guard lock(mu_);
+                held_.push_back(body);
+                copies_.emplace_back(body.bytes);
+            }
+            inner_->post_shared(request, std::move(body), std::move(done));
+        }
+        void close() override { inner_->close(); }
+        /// Bodies whose bytes changed since they were posted.
+        std::size_t changed() const {
+            std::lock_guard lock(mu_);
+            std::size_t n = 0;
+            for (std::size_t i = 0; i < held_.size(); ++i) n += held_[i].bytes != copies_[i];
+            return n;
+        }
+        std::size_t posts() const {
+            std::lock_guard lock(mu_);
+            return held_.size();
+        }
+
+    private:
+        std::shared_ptr<capi::Transport> inner_;
+        mutable std::mutex mu_;
+        std::vector<capi::SharedBody> held_;
+        std::vector<std::string> copies_;
+    };
+
+    MockGraphServer mock;
+    IoThread net;
+    auto opts = options_for(mock);
+    auto transport =
+        std::make_shared<HoldingTransport>(capi::make_https_transport(net.io.get_executor(), opts.transport));
+    opts.custom_transport = transport;
+    opts.encode.max_batch_events = 10;
+    capi::Client client(opts);
+    // One batch at a time, each delivered before the next is built: with the
+    // encoder recycled at the outcome, every batch would reuse the first one's.
+    constexpr int batches = 5;
+    for (int b = 0; b < batches; ++b) {
+        for (int i = 0; i < 10; ++i) REQUIRE(client.enqueue(make_event(numbered("hold", b * 10 + i))));
+        REQUIRE(client.flush(20s));
+    }
+    CHECK(client.stats().delivered == batches * 10);
+    REQUIRE(transport->posts() == batches);
+    CHECK(transport->changed() == 0);
+    CHECK(ids_accepted(mock).size() == batches * 10);
+    client.shutdown(5s);
+    net.stop();
+}
+
 TEST_CASE("duplicate event_ids: all sent, counted within a batch only", "[client]") {
     MockGraphServer mock;
     auto opts = options_for(mock);
