@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 #include <simdjson.h>
 
+#include "replace_new.hpp"
+
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
@@ -21,13 +23,6 @@
 namespace {
 thread_local bool allocation_armed = false;
 thread_local std::size_t allocations_before_failure = 0;
-void* maybe_failing_malloc(std::size_t n) noexcept {
-    if (allocation_armed && allocations_before_failure-- == 0) {
-        allocation_armed = false;
-        return nullptr;
-    }
-    return std::malloc(n == 0 ? 1 : n);
-}
 // Arms the failure of the n-th allocation from now (0: the next one) for its lifetime.
 struct FailAllocation {
     explicit FailAllocation(std::size_t n) {
@@ -40,29 +35,13 @@ struct FailAllocation {
 };
 } // namespace
 
-// The whole unaligned family is replaced, so every pointer meets its own kind of
-// delete. Out of line so GCC does not pair an inlined malloc()/free() with
-// new/delete expressions (-Wmismatched-new-delete).
-[[gnu::noinline]] void* operator new(std::size_t n) {
-    if (void* p = maybe_failing_malloc(n)) return p;
-    throw std::bad_alloc();
+void* test_malloc(std::size_t n) noexcept {
+    if (allocation_armed && allocations_before_failure-- == 0) {
+        allocation_armed = false;
+        return nullptr;
+    }
+    return std::malloc(n == 0 ? 1 : n);
 }
-[[gnu::noinline]] void* operator new[](std::size_t n) {
-    if (void* p = maybe_failing_malloc(n)) return p;
-    throw std::bad_alloc();
-}
-[[gnu::noinline]] void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    return maybe_failing_malloc(n);
-}
-[[gnu::noinline]] void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-    return maybe_failing_malloc(n);
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
 

@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "replace_new.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -22,36 +24,10 @@ namespace {
 thread_local std::size_t allocation_count = 0;
 } // namespace
 
-// The whole unaligned family is replaced, so every pointer meets its own kind of
-// delete (sanitizers check the pairing). Out of line so GCC does not pair an
-// inlined malloc()/free() with new/delete expressions (-Wmismatched-new-delete).
-namespace {
-void* counted_malloc(std::size_t n) noexcept {
+void* test_malloc(std::size_t n) noexcept {
     ++allocation_count;
     return std::malloc(n == 0 ? 1 : n);
 }
-} // namespace
-
-[[gnu::noinline]] void* operator new(std::size_t n) {
-    if (void* p = counted_malloc(n)) return p;
-    throw std::bad_alloc();
-}
-[[gnu::noinline]] void* operator new[](std::size_t n) {
-    if (void* p = counted_malloc(n)) return p;
-    throw std::bad_alloc();
-}
-[[gnu::noinline]] void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    return counted_malloc(n);
-}
-[[gnu::noinline]] void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-    return counted_malloc(n);
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
 
