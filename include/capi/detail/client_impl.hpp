@@ -4,14 +4,17 @@
 
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/execution/executor.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 
 #include <atomic>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <type_traits>
@@ -162,8 +165,58 @@ private:
         if (done_.exchange(true, std::memory_order_acq_rel)) return;
         result = std::move(r);
         std::shared_ptr<send_one_op> op(std::move(self), this);
-        boost::asio::post(ex, [op = std::move(op)]() mutable { op->invoke(); });
+        auto call = [op = std::move(op)]() mutable { op->invoke(); };
+        if constexpr (std::is_same_v<executor_type, boost::asio::any_io_executor>) {
+            // The common case (use_awaitable, or the client's own executor) is an
+            // io_context behind the polymorphic wrapper: posted to it directly,
+            // the call needs no allocation (the wrapper would box it into an
+            // executor_function, then the io_context allocate its operation) and
+            // skips the wrapper's indirect require/prefer. Same context, same
+            // semantics.
+            if (const auto* io = ex.template target<boost::asio::io_context::executor_type>()) {
+                boost::asio::post(*io, boost::asio::bind_allocator(room_allocator<void>(this), std::move(call)));
+                return;
+            }
+        }
+        boost::asio::post(ex, std::move(call));
     }
+
+    /// Hands out post_room_ to the io_context's one operation for `call`: it
+    /// moves the call (and so the reference keeping this op alive) out of that
+    /// memory and frees it before running or destroying the call, so the room
+    /// is never used after the op is gone. Anything else, or anything larger,
+    /// goes to the heap.
+    template <class T>
+    struct room_allocator {
+        using value_type = T;
+        template <class U>
+        struct rebind {
+            using other = room_allocator<U>;
+        };
+        explicit room_allocator(send_one_op* o) noexcept : op(o) {}
+        template <class U>
+        room_allocator(const room_allocator<U>& other) noexcept : op(other.op) {}
+        T* allocate(std::size_t n) {
+            if (sizeof(T) * n <= sizeof(op->post_room_) && alignof(T) <= alignof(std::max_align_t) &&
+                !op->post_room_used_) {
+                op->post_room_used_ = true;
+                return reinterpret_cast<T*>(op->post_room_);
+            }
+            return std::allocator<T>().allocate(n);
+        }
+        void deallocate(T* p, std::size_t n) noexcept {
+            if (reinterpret_cast<unsigned char*>(p) == op->post_room_) return;  // the op frees it
+            std::allocator<T>().deallocate(p, n);
+        }
+        template <class U>
+        bool operator==(const room_allocator<U>& other) const noexcept { return op == other.op; }
+        template <class U>
+        bool operator!=(const room_allocator<U>& other) const noexcept { return op != other.op; }
+        send_one_op* op;
+    };
+
+    alignas(std::max_align_t) unsigned char post_room_[64];
+    bool post_room_used_ = false;
 
     /// @locality the handler's executor.
     void invoke() {
