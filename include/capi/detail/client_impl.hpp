@@ -136,7 +136,8 @@ protected:
 /// async_send's operation for one event: the user's handler (possibly
 /// move-only, e.g. use_awaitable's) and the room for its completion's
 /// arguments, so the call posted to the handler's executor holds only the
-/// operation (a small allocation; nothing big is moved through it).
+/// operation (nothing big is moved through it; on an io_context the post
+/// allocates nothing, see room_allocator).
 /// Thread safety: completions may race from any threads; the first one wins.
 template <class Handler>
 struct send_one_op final : send_op {
