@@ -4,7 +4,6 @@
 
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
-#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/execution/executor.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
@@ -166,7 +165,10 @@ private:
         if (done_.exchange(true, std::memory_order_acq_rel)) return;
         result = std::move(r);
         std::shared_ptr<send_one_op> op(std::move(self), this);
-        auto call = [op = std::move(op)]() mutable { op->invoke(); };
+        // Each post below counts as work on the handler's executor until it
+        // returned here, not only until the handler ran: the handler may run (and
+        // its io_context be destroyed by its owner) while post() still signals
+        // the wake-up.
         if constexpr (std::is_same_v<executor_type, boost::asio::any_io_executor>) {
             // The common case (use_awaitable, or the client's own executor) is an
             // io_context behind the polymorphic wrapper: posted to it directly,
@@ -175,11 +177,13 @@ private:
             // skips the wrapper's indirect require/prefer. Same context, same
             // semantics.
             if (const auto* io = ex.template target<boost::asio::io_context::executor_type>()) {
-                boost::asio::post(*io, boost::asio::bind_allocator(room_allocator<void>(this), std::move(call)));
+                const auto hold = boost::asio::prefer(*io, boost::asio::execution::outstanding_work.tracked);
+                boost::asio::post(*io, room_call{std::move(op)});
                 return;
             }
         }
-        boost::asio::post(ex, std::move(call));
+        const tracked_work<executor_type> hold(ex);
+        boost::asio::post(ex, [op = std::move(op)]() mutable { op->invoke(); });
     }
 
     /// Hands out post_room_ to the io_context's one operation for `call`: it
@@ -214,6 +218,16 @@ private:
         template <class U>
         bool operator!=(const room_allocator<U>& other) const noexcept { return op != other.op; }
         send_one_op* op;
+    };
+
+    /// The call posted to an io_context, its operation allocated in post_room_.
+    /// (Its own associated allocator, not bind_allocator: a binder would make
+    /// post wrap it in a work_dispatcher, a second dispatch.)
+    struct room_call {
+        std::shared_ptr<send_one_op> op;
+        using allocator_type = room_allocator<void>;
+        allocator_type get_allocator() const noexcept { return allocator_type(op.get()); }
+        void operator()() { op->invoke(); }
     };
 
     alignas(std::max_align_t) unsigned char post_room_[64];
