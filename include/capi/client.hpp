@@ -35,12 +35,14 @@
 #include <string>
 #include <vector>
 
-#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
-namespace capi {
-
-namespace detail {
+// Declared before the export region: the library's own copy of its typeinfo
+// stays internal (docs/install.md#symbol-visibility).
+namespace capi::detail {
 struct send_op;  // include/capi/detail/client_impl.hpp
 }
+
+#pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
+namespace capi {
 
 /// Where an event goes. Batches never mix destinations.
 struct Destination {
