@@ -4,6 +4,7 @@
 #include <capi/testing/mock_graph.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -804,6 +805,52 @@ TEST_CASE("cancellation of async_send through the token's slot", "[client]") {
     CHECK(s.accepted == 1);
     CHECK(s.failed == 1);
     check_balanced(s);
+}
+
+TEST_CASE("async_send completing on another io_context: its work counts until the handler ran; "
+          "destroyed with that io_context when it never runs",
+          "[client]") {
+    MockGraphServer mock;
+    capi::Client client(options_for(mock));  // its own io threads
+    {
+        // Nothing else keeps `io` busy: run_for returns as soon as it runs out of
+        // work, so before the completion arrived unless the operation counts as work.
+        // `io` is destroyed right after: under TSan, a post still signalling its
+        // wake-up by then (its work no longer counted) is a reported race.
+        asio::io_context io{1};
+        int calls = 0;
+        client.async_send(make_event("elsewhere-1"),
+                          asio::bind_executor(asio::any_io_executor(io.get_executor()),
+                                              [&calls](std::error_code ec, capi::SendResult r) {
+                                                  ++calls;
+                                                  CHECK(!ec);
+                                                  CHECK(r.outcome == Outcome::delivered);
+                                                  CHECK(r.event_id == "elsewhere-1");
+                                              }));
+        io.run_for(10s);
+        CHECK(calls == 1);
+    }
+    {
+        // Its io_context never runs: the completion waits in it, then goes with it,
+        // destroyed (releasing what the handler holds), never called.
+        auto held = std::make_shared<int>(0);
+        const std::weak_ptr<int> watch = held;
+        bool called = false;
+        {
+            asio::io_context io{1};
+            client.async_send(make_event("elsewhere-2"),
+                              asio::bind_executor(asio::any_io_executor(io.get_executor()),
+                                                  [&called, held = std::move(held)](std::error_code,
+                                                                                    capi::SendResult) {
+                                                      called = true;
+                                                  }));
+            REQUIRE(client.flush(10s));  // the outcome was handed to `io` before the flush completed
+            CHECK_FALSE(watch.expired());
+        }
+        CHECK_FALSE(called);
+        CHECK(watch.expired());
+    }
+    CHECK(client.stats().delivered == 2);
 }
 
 TEST_CASE("async_send reads the event during the call: reuse at once, deferred launch, never launched", "[client]") {

@@ -35,6 +35,12 @@
 #include <string>
 #include <vector>
 
+// Declared before the export region: the library's own copy of its typeinfo
+// stays internal (docs/install.md#symbol-visibility).
+namespace capi::detail {
+struct send_op;  // include/capi/detail/client_impl.hpp
+}
+
 #pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
@@ -232,7 +238,6 @@ public:
 
 private:
     struct [[gnu::visibility("hidden")]] impl;  // lib/ only: not exported
-    using completion = std::function<void(SendResult)>;
     /// An event async_send prepared at its call, not queued yet: a move-only
     /// handle the operation carries to its initiation (a few bytes, where the
     /// Event would be kilobytes moved through every layer of the completion token).
@@ -244,9 +249,10 @@ private:
     static void discard_(void* env) noexcept;
     template <class CompletionToken>
     auto async_send_prepared_(prepared p, CompletionToken&& token);
-    /// `withdrawn`: true once the operation completed otherwise (cancelled); an
-    /// event still waiting for room under Overflow::block is then never queued.
-    void send_(prepared p, completion done, std::function<bool()> withdrawn);
+    /// Queues the prepared event; `op` gets its outcome. An operation that
+    /// completed otherwise (cancelled) while its event waits for room under
+    /// Overflow::block is never queued.
+    void send_(prepared p, std::shared_ptr<detail::send_op> op);
     void send_many_(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done);
     void flush_(std::function<void()> done);
     std::shared_ptr<impl> impl_;

@@ -148,7 +148,8 @@ struct StripedCounter {
     }
 };
 
-using completion_fn = std::function<void(SendResult)>;
+// The operation waiting for an event's outcome (async_send); null for enqueue().
+using completion_ptr = std::shared_ptr<detail::send_op>;
 
 struct Envelope {
     bool marker = false;
@@ -158,7 +159,7 @@ struct Envelope {
     PreparedEvent prep;
     std::string event_id;
     std::optional<Destination> dest;  // nullopt: Options::destination
-    completion_fn done;               // empty for enqueue()
+    completion_ptr done;              // null for enqueue()
     steady::time_point accepted;
     bool taken = false;               // its Pending was made (settled or in a batch)
     bool own_id = false;              // the caller gave the event_id (an assigned one is unique)
@@ -169,7 +170,7 @@ using EnvelopePtr = std::unique_ptr<Envelope>;
 
 // An accepted event inside a batch.
 struct Pending {
-    completion_fn done;
+    completion_ptr done;
     std::string event_id;
     steady::time_point accepted;
     bool settled = false;
@@ -467,7 +468,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         e->marker = false;
         e->flush_gen = 0;
         e->dest.reset();
-        e->done = nullptr;
+        e->done.reset();
         e->taken = false;
         e->own_id = false;
         e->invalid.clear();
@@ -588,10 +589,10 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         latency_us.record(static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(r.latency).count()));
         if (opts.on_delivery) {
-            if (p.done) p.done(r);
+            if (p.done) detail::send_op::complete(std::move(p.done), SendResult(r));
             report(std::move(r), on_io);
         } else if (p.done) {
-            p.done(std::move(r));
+            detail::send_op::complete(std::move(p.done), std::move(r));
         }
     }
 
@@ -630,10 +631,10 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
                     own.latency = latency;
                     if (own.event_id.empty()) own.event_id = std::move(p.event_id);
                     if (!reports) {
-                        p.done(std::move(own));
+                        detail::send_op::complete(std::move(p.done), std::move(own));
                         continue;
                     }
-                    if (p.done) p.done(own);
+                    if (p.done) detail::send_op::complete(std::move(p.done), SendResult(own));
                     report(std::move(own), on_io);
                 } else if (reports) {
                     if (!shared) shared.emplace(r);
@@ -827,34 +828,34 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
     }
 
     /// The second half, at the operation's initiation: queues it, or completes.
-    void send(EnvelopePtr env, completion_fn done, std::function<bool()> withdrawn = {}) {
+    void send(EnvelopePtr env, completion_ptr done) {
         if (!env->invalid.empty()) {
             rejected.fetch_add(1, std::memory_order_relaxed);
             auto r = make_result(Outcome::rejected, make_error_code(errc::invalid_event));
             r.invalid = std::move(env->invalid);
             if (env->own_id) r.event_id = std::move(env->event_id);  // an assigned id was never used
             recycle(std::move(env));
-            done(std::move(r));
+            detail::send_op::complete(std::move(done), std::move(r));
             return;
         }
         env->done = std::move(done);
-        push_or_wait(std::move(env), std::chrono::microseconds(100), std::move(withdrawn));
+        push_or_wait(std::move(env), std::chrono::microseconds(100));
     }
 
     /// Pushes; under Overflow::block retries on a timer (100 us doubling to 5 ms)
     /// without blocking any thread.
-    /// An operation cancelled while it waits (`withdrawn`) is dropped: it was
+    /// An operation cancelled while it waits (withdrawn) is dropped: it was
     /// never accepted, and its completion already ran.
-    void push_or_wait(EnvelopePtr env, std::chrono::microseconds delay, std::function<bool()> withdrawn) {
-        if (withdrawn && withdrawn()) return;
+    void push_or_wait(EnvelopePtr env, std::chrono::microseconds delay) {
+        if (env->done->withdrawn()) return;
         auto st = try_accept(env);
         if (st == Push::accepted) return;
         if (st == Push::full && opts.overflow == Overflow::block) {
             auto timer = std::make_shared<asio::steady_timer>(ex, delay);
             auto next = std::min<std::chrono::microseconds>(delay * 2, std::chrono::milliseconds(5));
-            timer->async_wait([self = shared_from_this(), timer, env = std::move(env), next,
-                               withdrawn = std::move(withdrawn)](const boost::system::error_code&) mutable {
-                self->push_or_wait(std::move(env), next, std::move(withdrawn));
+            timer->async_wait([self = shared_from_this(), timer, env = std::move(env), next](
+                                  const boost::system::error_code&) mutable {
+                self->push_or_wait(std::move(env), next);
             });
             return;
         }
@@ -863,7 +864,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         auto r = make_result(Outcome::rejected,
                              make_error_code(st == Push::full ? errc::queue_full : errc::shutdown));
         r.event_id = std::move(env->event_id);
-        env->done(std::move(r));
+        detail::send_op::complete(std::move(env->done), std::move(r));
     }
 
     void send_many(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done) {
@@ -871,6 +872,16 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             std::vector<SendResult> results;
             std::atomic<std::size_t> left;
             std::function<void(std::vector<SendResult>)> done;
+        };
+        // One event's share: its outcome goes to its place in the results.
+        struct Part final : detail::send_op {
+            Part(std::shared_ptr<Agg> a, std::size_t at) : agg(std::move(a)), i(at) {}
+            std::shared_ptr<Agg> agg;
+            std::size_t i;
+            void complete_(std::shared_ptr<send_op>&&, SendResult&& r) override {
+                agg->results[i] = std::move(r);
+                if (agg->left.fetch_sub(1, std::memory_order_acq_rel) == 1) agg->done(std::move(agg->results));
+            }
         };
         auto agg = std::make_shared<Agg>();
         agg->results.resize(events.size());
@@ -881,10 +892,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
             return;
         }
         for (std::size_t i = 0; i < events.size(); ++i) {
-            send(prepare_send(events[i], std::nullopt), [agg, i](SendResult r) {
-                agg->results[i] = std::move(r);
-                if (agg->left.fetch_sub(1, std::memory_order_acq_rel) == 1) agg->done(std::move(agg->results));
-            });
+            send(prepare_send(events[i], std::nullopt), std::make_shared<Part>(agg, i));
         }
     }
 
@@ -1549,9 +1557,9 @@ Client::prepared Client::prepare_(const Event& ev, std::optional<Destination> de
     return prepared(impl_->prepare_send(ev, std::move(dest)).release());
 }
 void Client::discard_(void* env) noexcept { delete static_cast<Envelope*>(env); }
-void Client::send_(prepared p, completion done, std::function<bool()> withdrawn) {
+void Client::send_(prepared p, std::shared_ptr<detail::send_op> op) {
     EnvelopePtr env(static_cast<Envelope*>(p.release()));
-    impl_->send(std::move(env), std::move(done), std::move(withdrawn));
+    impl_->send(std::move(env), std::move(op));
 }
 void Client::send_many_(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done) {
     impl_->send_many(std::move(events), std::move(done));
