@@ -376,6 +376,57 @@ TEST_CASE("a body the transport still holds after its outcome is never reused", 
     net.stop();
 }
 
+TEST_CASE("a client destroyed with a request whose callback is never called is freed", "[client]") {
+    // As when the io_context running a transport is destroyed with a request on
+    // the wire: the transport's callback is destroyed uncalled. Nothing may keep
+    // the client alive then (a Sender that owned its unfinished operations kept
+    // them, their completions, and through those the whole client, forever).
+    class SwallowingTransport final : public capi::Transport {
+    public:
+        void post(capi::PostRequest, handler done) override { keep(std::move(done)); }
+        void post_shared(const capi::PostRequest&, capi::SharedBody, handler done) override { keep(std::move(done)); }
+        void close() override {}
+        std::size_t held() const {
+            std::lock_guard lock(mu_);
+            return held_.size();
+        }
+        void drop() {
+            std::vector<handler> gone;
+            {
+                std::lock_guard lock(mu_);
+                gone.swap(held_);
+            }
+        }
+
+    private:
+        void keep(handler done) {
+            std::lock_guard lock(mu_);
+            held_.push_back(std::move(done));
+        }
+        mutable std::mutex mu_;
+        std::vector<handler> held_;
+    };
+
+    MockGraphServer mock;  // for the options only: nothing reaches it
+    // The io_context outlives the client, as a server's does: the operation
+    // (and its timer on that io_context) may die after the client.
+    IoThread user;
+    auto transport = std::make_shared<SwallowingTransport>();
+    {
+        auto opts = options_for(mock);
+        opts.custom_transport = transport;
+        capi::Client client(user.io.get_executor(), opts);
+        REQUIRE(client.enqueue(make_event("swallowed")));
+        REQUIRE(wait_for([&] { return transport->held() == 1; }, 10s));
+        CHECK_FALSE(client.shutdown(50ms));  // the request never ends: failed as shutdown
+        CHECK(client.stats().failed == 1);
+    }
+    CHECK(transport.use_count() > 1);  // the callback still holds the operation
+    transport->drop();
+    CHECK(transport.use_count() == 1);  // and nothing else held the client
+    user.stop();
+}
+
 TEST_CASE("duplicate event_ids: all sent, counted within a batch only", "[client]") {
     MockGraphServer mock;
     auto opts = options_for(mock);

@@ -16,7 +16,7 @@
 #include <random>
 #include <shared_mutex>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 
 namespace capi {
 
@@ -101,7 +101,11 @@ struct Sender::impl : std::enable_shared_from_this<Sender::impl> {
     std::mutex mutex;
     std::mt19937_64 rng;                                   // guarded by mutex
     bool closed = false;                                   // written under gate and mutex
-    std::unordered_set<std::shared_ptr<operation>> ops;   // guarded by mutex: not yet finished
+    // Not yet finished, for close(); guarded by mutex. Weak: an operation is kept
+    // alive by whatever waits to call it back (the transport, a backoff timer),
+    // so one whose callback is destroyed uncalled (its io_context gone) dies
+    // with it instead of keeping this, and its completion's captures, forever.
+    std::unordered_map<operation*, std::weak_ptr<operation>> ops;
 
     std::uint64_t random() {
         std::lock_guard lock(mutex);
@@ -120,6 +124,14 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
               std::function<void(std::error_code, PostResult)> d)
         : owner(std::move(o)), body(take_body(r)), request(std::move(r)), not_after(na),
           cancelled(std::move(c)), done(std::move(d)), timer(owner->executor) {}
+    ~operation() {
+        // Destroyed unfinished (its callback destroyed uncalled): unlisted, so the
+        // address can be listed again by a later operation.
+        std::lock_guard lock(owner->mutex);
+        owner->ops.erase(this);
+    }
+    operation(const operation&) = delete;
+    operation& operator=(const operation&) = delete;
 
     const std::shared_ptr<impl> owner;
     /// The request body, sent by every attempt without a copy (Transport::post_shared).
@@ -157,7 +169,7 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
         }
         {
             std::lock_guard lock(owner->mutex);
-            owner->ops.erase(shared_from_this());
+            owner->ops.erase(this);
         }
         d(ec, std::move(r));
     }
@@ -281,7 +293,9 @@ void Sender::close() {
         std::unique_lock gate(impl_->gate);
         std::lock_guard lock(impl_->mutex);
         impl_->closed = true;
-        pending.assign(impl_->ops.begin(), impl_->ops.end());
+        pending.reserve(impl_->ops.size());
+        for (const auto& [raw, weak] : impl_->ops)
+            if (auto op = weak.lock()) pending.push_back(std::move(op));
     }
     for (auto& op : pending) op->shutdown();
 }
@@ -294,7 +308,7 @@ std::function<void()> Sender::post_(PostRequest req, sys_time not_after, std::fu
     {
         std::lock_guard lock(impl_->mutex);
         closed = impl_->closed;
-        if (!closed) impl_->ops.insert(op);
+        if (!closed) impl_->ops.emplace(op.get(), op);
     }
     std::weak_ptr<impl::operation> weak = op;
     auto trigger = [weak] {
