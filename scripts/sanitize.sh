@@ -3,7 +3,8 @@
 # in a build directory of its own, building only the test targets it runs:
 #
 #   scripts/sanitize.sh asan   # build-asan: AddressSanitizer + UndefinedBehaviorSanitizer
-#                              # (UB fatal), suites unit, fault and bad-input
+#                              # (UB fatal, leaks fatal), suites unit, fault and
+#                              # bad-input, and the client tests
 #   scripts/sanitize.sh tsan   # build-tsan: ThreadSanitizer, the queue and client
 #                              # (pipeline) tests
 #
@@ -38,8 +39,9 @@ case $kind in
     build_dir=${CAPI_ASAN_BUILD_DIR:-build-asan}
     sanitize=address,undefined
     extra_args="-fno-sanitize-recover=all $debug_info $quiet_gcc"
-    # Tests of these suites run; names are meson suite names.
-    select='suites:unit,fault,bad-input'
+    # Tests of these suites run (meson suite names), and the client's tests (its
+    # pipeline's lifetimes: a leak of a whole client showed only here).
+    select='suites:unit,fault,bad-input;tests:client'
     export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
     ;;
@@ -82,14 +84,15 @@ fi
 if ! selection=$(python3 - "$build_dir" "$select" <<'EOF'
 import json, os, subprocess, sys
 build, select = sys.argv[1], sys.argv[2]
-what, names = select.split(":", 1)
-names = set(names.split(","))
+# "suites:a,b;tests:c": the union of the clauses
+clauses = [(what, set(names.split(","))) for what, names in (c.split(":", 1) for c in select.split(";"))]
 intro = lambda k: json.loads(subprocess.check_output(["meson", "introspect", build, k]))
 targets = {t["id"]: t["filename"] for t in intro("--targets")}
 tests, outs = [], set()
 for t in intro("--tests"):
     suites = {s.split(":", 1)[-1] for s in t["suite"]}
-    if (what == "suites" and suites & names) or (what == "tests" and t["name"] in names):
+    if any((what == "suites" and suites & names) or (what == "tests" and t["name"] in names)
+           for what, names in clauses):
         tests.append(t["name"])
         for dep in t["depends"]:
             outs.update(os.path.relpath(f, build) for f in targets.get(dep, []))
