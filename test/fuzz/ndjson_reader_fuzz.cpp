@@ -6,7 +6,10 @@
 //    fresh one: same verdict, same error, same encoded event;
 //  - an event that reads and encodes (BatchEncoder::add) survives the round
 //    trip: its serialized form (hashes filled) reads back, encodes to the same
-//    bytes, and the batch body is JSON that simdjson parses, holding one event.
+//    bytes, and the batch body is JSON that simdjson parses, holding one event;
+//  - capi::Client's split path gives the same verdict and the same bytes:
+//    prepare() on a staging encoder (its batch in progress) into a reused
+//    PreparedEvent, then add_prepared() into a batch.
 // A broken invariant is __builtin_trap().
 //
 // Input: byte 0 holds options (bit 0 ReaderOptions::pass_unknown_keys, bit 1
@@ -72,6 +75,38 @@ bool same(const outcome& a, const outcome& b) {
            a.json == b.json;
 }
 
+// The client's path for `line`, read by `reader`: prepare() into a
+// PreparedEvent reused across calls (and inputs), on a staging encoder whose
+// own batch holds an event, then add_prepared() into a batch. Same verdict and
+// errors as add() (`a`), the same bytes, and the staging batch left unchanged.
+void check_split_path(const capi::EncodeOptions& eo, capi::EventReader& reader, std::string_view line,
+                      const outcome& a) {
+    static capi::PreparedEvent prepared;  // its buffer reused, as the client's envelopes are
+    capi::Event ev;
+    capi::FieldError error;
+    check(reader.parse(line, ev, error));
+    const auto now = when(ev);
+    capi::BatchEncoder staging(eo), batch(eo);
+    capi::Event other;
+    other.event_name = "Other";
+    other.event_time = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    other.action_source = capi::ActionSource::system_generated;
+    other.user_data.external_id = {"x"};
+    const bool staged = staging.add(other, now).status == capi::EncodeStatus::added;
+    const std::string staged_json = staged ? std::string(staging.event_json(0)) : std::string();
+
+    auto p = staging.prepare(ev, now, prepared);
+    check(p.status == a.status && p.errors == a.errors);
+    check(staging.size() == (staged ? 1u : 0u));
+    if (staged) check(staging.event_json(0) == staged_json);
+    if (p.status != capi::EncodeStatus::added) {
+        check(prepared.empty());
+        return;
+    }
+    check(batch.add_prepared(prepared, now).status == capi::EncodeStatus::added);
+    check(batch.size() == 1 && batch.event_json(0) == a.json);
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -101,6 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         capi::EventReader fresh(ro);
         const outcome b = read_and_encode(fresh, enc, line);
         check(same(a, b));
+        if (a.read) check_split_path(eo, shared, line, a);
         if (a.status != capi::EncodeStatus::added) continue;
 
         // The body holds exactly this event, and is JSON.
