@@ -14,6 +14,7 @@
 
 #include <capi/transport.hpp>
 
+#include "transport/body.hpp"
 #include "transport/crc32.hpp"
 #include "transport/graph_reply.hpp"
 
@@ -606,7 +607,7 @@ public:
     void post(PostRequest request, Transport::handler done) {
         SharedBody body;
         try {
-            body = request.shared_body.owner ? std::move(request.shared_body) : SharedBody::take(std::move(request.body));
+            body = detail::take_body(request);
         } catch (...) {
             if (done) deliver(std::move(done), make_error_code(errc::queue_full), {});
             return;

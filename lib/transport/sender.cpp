@@ -5,6 +5,7 @@
 // whichever comes last frees it, and a Sender destroyed with work pending
 // leaves nothing dangling. Every path to the caller goes through
 // operation::finish, which delivers exactly once.
+#include "transport/body.hpp"
 #include "transport/graph_reply.hpp"
 
 #include <capi/transport.hpp>
@@ -37,15 +38,6 @@ bool before(sys_time now, std::chrono::milliseconds delay, sys_time not_after) n
     // backoff_delay keeps delays convertible to nanoseconds without overflow.
     return std::chrono::duration_cast<std::chrono::system_clock::duration>(delay) <
            std::chrono::system_clock::duration(remaining);
-}
-
-/// Moves the body out of `r` (its shared body, else its string), leaving both
-/// empty: attempts share it.
-SharedBody take_body(PostRequest& r) {
-    SharedBody body = r.shared_body.owner ? std::move(r.shared_body) : SharedBody::take(std::move(r.body));
-    r.shared_body = {};
-    r.body.clear();
-    return body;
 }
 
 /// The error an unsuccessful final attempt completes with.
@@ -122,7 +114,7 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
 
     operation(std::shared_ptr<impl> o, PostRequest r, sys_time na, std::function<bool()> c,
               std::function<void(std::error_code, PostResult)> d)
-        : owner(std::move(o)), body(take_body(r)), request(std::move(r)), not_after(na),
+        : owner(std::move(o)), body(detail::take_body(r)), request(std::move(r)), not_after(na),
           cancelled(std::move(c)), done(std::move(d)), timer(owner->executor) {}
     ~operation() {
         // Destroyed unfinished (its callback destroyed uncalled): unlisted, so the
