@@ -793,8 +793,7 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         // A recycled buffer was last read on a batcher's core: ask for its lines
         // for writing now, all at once, rather than one miss at a time as the
         // writer reaches them. Its last event's size is the likely size of this one.
-        const auto last = env->prep.json_with_holes();
-        for (std::size_t at = 0; at < last.size(); at += 64) __builtin_prefetch(last.data() + at, 1);
+        prefetch<for_write>(env->prep.json_with_holes());
         assign_id(ev, *env);
         env->invalid = check(ev, dest, env->prep, env->event_id);
         env->dest = std::move(dest);
@@ -1055,8 +1054,11 @@ struct Client::impl : std::enable_shared_from_this<Client::impl> {
         }
     }
 
+    static constexpr int for_reading = 0, for_write = 1;
+    /// Asks for the cache lines of `bytes` ahead of use (__builtin_prefetch's `rw`).
+    template <int Rw = for_reading>
     static void prefetch(std::string_view bytes) noexcept {
-        for (std::size_t at = 0; at < bytes.size(); at += 64) __builtin_prefetch(bytes.data() + at);
+        for (std::size_t at = 0; at < bytes.size(); at += 64) __builtin_prefetch(bytes.data() + at, Rw);
     }
 
     /// @locality batcher thread.
