@@ -8,4 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh >/dev/null
-exec "${CAPI_BUILD_DIR:-build}/bench/bench_e2e" "$@"
+build_dir=${CAPI_BUILD_DIR:-build}
+# bench_e2e exists when the build has benchmarks (-Dbenchmarks=true, the
+# default); `capi bench` is the same code (tools/bench/) in every build.
+if [ -x "$build_dir/bench/bench_e2e" ]; then
+  exec "$build_dir/bench/bench_e2e" "$@"
+fi
+exec "$build_dir/tools/capi" bench "$@"

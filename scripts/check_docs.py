@@ -238,7 +238,7 @@ def check_defaults(root, exe):
         for field, cell in table.items():
             if field not in printed.get(struct, {}):
                 errors.append(f"docs/options.md: capi::{struct}::{field} is documented but "
-                              f"test/docs/option_defaults.cpp does not print it (or it no longer exists)")
+                              f"docs/tests/option_defaults.cpp does not print it (or it no longer exists)")
             elif printed[struct][field] != cell:
                 errors.append(f"docs/options.md: capi::{struct}::{field}: the table says {cell!r}, "
                               f"the code says {printed[struct][field]!r}")

@@ -10,9 +10,9 @@
 #include <capi/sha256.hpp>
 #include <capi/version.hpp>
 
+#include "bench/e2e.hpp"
 #include "mock_server_cmd.hpp"
 #include "send_cmd.hpp"
-#include "../bench/e2e.hpp"
 
 #include <iostream>
 #include <string>

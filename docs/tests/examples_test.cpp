@@ -1,7 +1,7 @@
 // The examples of docs/examples/, run as a user runs them: as child processes,
 // configured only through their command line and CAPI_ACCESS_TOKEN, against
 // MockGraphServer over real TLS on 127.0.0.1. The paths of the example programs
-// come from the environment (docs/examples/meson.build). Every wait is bounded.
+// come from the environment (docs/tests/meson.build). Every wait is bounded.
 #include <capi/testing/mock_graph.hpp>
 
 #include <catch2/catch.hpp>
