@@ -3,6 +3,8 @@
 #include <capi/client.hpp>
 #include <capi/testing/mock_graph.hpp>
 
+#include "support/fixtures.hpp"
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -36,16 +38,11 @@ using capi::errc;
 using capi::Outcome;
 using capi::testing::Fault;
 using capi::testing::MockGraphServer;
+using capi_test::numbered;
+using capi_test::purchase_event;
 using steady = std::chrono::steady_clock;
 
 namespace {
-
-/// "prefix" followed by n (g++ 12 warns falsely about `"x" + std::to_string(n)`).
-std::string numbered(const char* prefix, long n) {
-    std::string s(prefix);
-    s += std::to_string(n);
-    return s;
-}
 
 Fault hang() {
     Fault f;
@@ -53,39 +50,12 @@ Fault hang() {
     return f;
 }
 
-capi::Event make_event(const std::string& id) {
-    capi::Event ev;
-    ev.event_name = "Purchase";
-    ev.event_time = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count() -
-                    60;
-    ev.event_id = id;
-    ev.action_source = capi::ActionSource::website;
-    ev.event_source_url = "https://shop.example.com/checkout";
-    ev.user_data.client_user_agent = "Mozilla/5.0";
-    std::string email("User");
-    email += id;
-    email += "@Example.com";
-    ev.user_data.em = {email};
-    ev.custom_data.emplace();
-    ev.custom_data->value = 12.5;
-    ev.custom_data->currency = "USD";
-    return ev;
-}
-
+/// The shared client options, with this file's tighter deadlines (a hung
+/// request fails within 5 s, a retried one within 10 s).
 capi::Options options_for(const MockGraphServer& mock) {
-    capi::Options o;
-    o.destination.pixel_id = "1234567890";
-    o.destination.access_token = "mock-token";
-    o.transport.endpoint = mock.url();
-    o.transport.ca_pem = mock.ca_pem();
+    auto o = capi_test::client_options(mock);
     o.transport.request_timeout = 5s;
-    o.retry.initial_backoff = 5ms;
-    o.retry.max_backoff = 20ms;
     o.retry.max_total = 10s;
-    o.linger = 10ms;
-    o.batchers = 1;
     return o;
 }
 
@@ -131,7 +101,7 @@ TEST_CASE("one event through async_send with a callback is delivered", "[client]
     MockGraphServer mock;
     capi::Client client(options_for(mock));
     std::promise<std::pair<std::error_code, capi::SendResult>> p;
-    client.async_send(make_event("one-1"), [&](std::error_code ec, capi::SendResult r) {
+    client.async_send(purchase_event("one-1"), [&](std::error_code ec, capi::SendResult r) {
         p.set_value({ec, std::move(r)});
     });
     auto f = p.get_future();
@@ -170,7 +140,7 @@ TEST_CASE("events without an event_id get a random one, unless assign_event_id i
         };
         capi::Client client(std::move(o));
         for (int i = 0; i < 50; ++i) {
-            auto ev = make_event("x");
+            auto ev = purchase_event("x");
             ev.event_id.reset();
             REQUIRE(client.enqueue(std::move(ev)));
         }
@@ -189,7 +159,7 @@ TEST_CASE("events without an event_id get a random one, unless assign_event_id i
     auto o = options_for(mock);
     o.assign_event_id = false;
     capi::Client client(std::move(o));
-    auto ev = make_event("y");
+    auto ev = purchase_event("y");
     ev.event_id.reset();
     auto fut = client.async_send(std::move(ev), asio::use_future);
     REQUIRE(fut.wait_for(10s) == std::future_status::ready);
@@ -210,7 +180,7 @@ TEST_CASE("10,000 concurrent co_await async_send on one io_context thread", "[cl
             asio::co_spawn(
                 io.io,
                 [&client, &done, &delivered, i]() -> asio::awaitable<void> {
-                    auto [ec, r] = co_await client.async_send(make_event(numbered("co-", i)),
+                    auto [ec, r] = co_await client.async_send(purchase_event(numbered("co-", i)),
                                                               asio::use_awaitable);
                     if (!ec && r.outcome == Outcome::delivered) ++delivered;
                     ++done;
@@ -251,7 +221,7 @@ TEST_CASE("8 producer threads enqueue, flush, counters balance", "[client]") {
         for (int i = 0; i < per; ++i) {
             std::string id = std::to_string(t);  // piecewise: GCC 12 -Wrestrict false positive on a + b
             id += numbered("-", i);
-            events[t].push_back(make_event(id));
+            events[t].push_back(purchase_event(id));
         }
     }
     std::atomic<std::uint64_t> full_retries{0}, other_status{0};  // Catch is not thread-safe: no REQUIRE in threads
@@ -302,7 +272,7 @@ TEST_CASE("batches seal at max_batch_events: 1, 1000, 1000+1", "[client]") {
         auto opts = options_for(mock);
         opts.linger = std::chrono::milliseconds(60'000);
         capi::Client client(opts);
-        for (int i = 0; i < n; ++i) REQUIRE(client.enqueue(make_event(numbered("s", i))));
+        for (int i = 0; i < n; ++i) REQUIRE(client.enqueue(purchase_event(numbered("s", i))));
         REQUIRE(client.flush(20s));
         std::multiset<std::size_t> sizes;
         for (const auto& r : mock.requests()) sizes.insert(r.events);
@@ -365,7 +335,7 @@ TEST_CASE("a body the transport still holds after its outcome is never reused", 
     // encoder recycled at the outcome, every batch would reuse the first one's.
     constexpr int batches = 5;
     for (int b = 0; b < batches; ++b) {
-        for (int i = 0; i < 10; ++i) REQUIRE(client.enqueue(make_event(numbered("hold", b * 10 + i))));
+        for (int i = 0; i < 10; ++i) REQUIRE(client.enqueue(purchase_event(numbered("hold", b * 10 + i))));
         REQUIRE(client.flush(20s));
     }
     CHECK(client.stats().delivered == batches * 10);
@@ -416,7 +386,7 @@ TEST_CASE("a client destroyed with a request whose callback is never called is f
         auto opts = options_for(mock);
         opts.custom_transport = transport;
         capi::Client client(user.io.get_executor(), opts);
-        REQUIRE(client.enqueue(make_event("swallowed")));
+        REQUIRE(client.enqueue(purchase_event("swallowed")));
         REQUIRE(wait_for([&] { return transport->held() == 1; }, 10s));
         CHECK_FALSE(client.shutdown(50ms));  // the request never ends: failed as shutdown
         CHECK(client.stats().failed == 1);
@@ -433,15 +403,15 @@ TEST_CASE("duplicate event_ids: all sent, counted within a batch only", "[client
     opts.linger = std::chrono::milliseconds(60'000);  // one batch per flush
     opts.batchers = 1;
     capi::Client client(opts);
-    for (const char* id : {"d", "d", "e", "d", "f", "e"}) REQUIRE(client.enqueue(make_event(id)));
+    for (const char* id : {"d", "d", "e", "d", "f", "e"}) REQUIRE(client.enqueue(purchase_event(id)));
     for (int i = 0; i < 3; ++i) {  // assigned ids are never duplicates
-        auto ev = make_event("");
+        auto ev = purchase_event("");
         ev.event_id.reset();
         REQUIRE(client.enqueue(std::move(ev)));
     }
     REQUIRE(client.flush(20s));
     CHECK(client.stats().duplicate_ids == 3);  // d twice more, e once more
-    REQUIRE(client.enqueue(make_event("d")));  // the next batch: not a duplicate of the last one's
+    REQUIRE(client.enqueue(purchase_event("d")));  // the next batch: not a duplicate of the last one's
     REQUIRE(client.flush(20s));
     const auto s = client.stats();
     CHECK(s.duplicate_ids == 3);
@@ -458,7 +428,7 @@ TEST_CASE("linger seals a lone event", "[client]") {
     opts.linger = 20ms;
     capi::Client client(opts);
     const auto t0 = steady::now();
-    REQUIRE(client.enqueue(make_event("lone")));
+    REQUIRE(client.enqueue(purchase_event("lone")));
     REQUIRE(wait_for([&] { return client.stats().delivered == 1; }, 5s));
     const auto took = steady::now() - t0;
     CHECK(took >= 20ms);
@@ -495,7 +465,7 @@ TEST_CASE("overflow: reject counts queue_full", "[client][overflow]") {
     capi::Client client(stalled_options(mock, capi::Overflow::reject));
     int full = 0, ok = 0;
     for (int i = 0; i < 100; ++i) {
-        auto r = client.enqueue(make_event(numbered("r", i)));
+        auto r = client.enqueue(purchase_event(numbered("r", i)));
         (r ? ok : full) += 1;
         if (!r) CHECK(r.status == capi::EnqueueResult::Status::queue_full);
         std::this_thread::sleep_for(100us);
@@ -529,7 +499,7 @@ TEST_CASE("overflow: drop_oldest reports and counts the dropped", "[client][over
     };
     capi::Client client(opts);
     for (int i = 0; i < 100; ++i) {
-        CHECK(client.enqueue(make_event(numbered("d", i))));
+        CHECK(client.enqueue(purchase_event(numbered("d", i))));
         std::this_thread::sleep_for(100us);
     }
     auto s = client.stats();
@@ -559,7 +529,7 @@ TEST_CASE("overflow: block makes async_send wait, then succeed", "[client][overf
     constexpr int n = 20;
     std::atomic<int> done{0}, delivered{0};
     for (int i = 0; i < n; ++i) {
-        client.async_send(make_event(numbered("b", i)), [&](std::error_code ec, capi::SendResult r) {
+        client.async_send(purchase_event(numbered("b", i)), [&](std::error_code ec, capi::SendResult r) {
             if (!ec && r.outcome == Outcome::delivered) ++delivered;
             ++done;
         });
@@ -583,7 +553,7 @@ TEST_CASE("overflow: block, cancelling a waiting async_send withdraws its event"
     std::vector<asio::cancellation_signal> signals(n);
     std::atomic<int> done{0}, cancelled{0};
     for (int i = 0; i < n; ++i) {
-        client.async_send(make_event(numbered("w", i)),
+        client.async_send(purchase_event(numbered("w", i)),
                           asio::bind_cancellation_slot(signals[static_cast<std::size_t>(i)].slot(),
                                                        [&](std::error_code ec, capi::SendResult) {
                                                            if (ec == capi::errc::cancelled) ++cancelled;
@@ -622,7 +592,7 @@ TEST_CASE("flush and shutdown during an outage", "[client][outage]") {
             if (r.outcome != Outcome::failed || r.error != errc::shutdown) ++not_shutdown;
         };
         capi::Client client(opts);
-        for (int i = 0; i < 50; ++i) REQUIRE(client.enqueue(make_event(numbered("h", i))));
+        for (int i = 0; i < 50; ++i) REQUIRE(client.enqueue(purchase_event(numbered("h", i))));
         CHECK_FALSE(client.flush(150ms));
         const auto t0 = steady::now();
         CHECK_FALSE(client.shutdown(150ms));
@@ -633,7 +603,7 @@ TEST_CASE("flush and shutdown during an outage", "[client][outage]") {
         check_balanced(s);
         CHECK(reports.load() == 50);
         CHECK(not_shutdown.load() == 0);
-        CHECK(client.enqueue(make_event("late")).status == capi::EnqueueResult::Status::shutdown);
+        CHECK(client.enqueue(purchase_event("late")).status == capi::EnqueueResult::Status::shutdown);
         CHECK(client.shutdown(1s) == false);  // idempotent
     }
     SECTION("the mock answers 503") {
@@ -650,8 +620,8 @@ TEST_CASE("flush and shutdown during an outage", "[client][outage]") {
         opts.retry.max_attempts = 1000;
         capi::Client client(opts);
         std::promise<std::error_code> p;
-        client.async_send(make_event("u1"), [&](std::error_code ec, capi::SendResult) { p.set_value(ec); });
-        for (int i = 0; i < 20; ++i) REQUIRE(client.enqueue(make_event(numbered("u", i + 2))));
+        client.async_send(purchase_event("u1"), [&](std::error_code ec, capi::SendResult) { p.set_value(ec); });
+        for (int i = 0; i < 20; ++i) REQUIRE(client.enqueue(purchase_event(numbered("u", i + 2))));
         CHECK_FALSE(client.flush(200ms));
         const auto t0 = steady::now();
         CHECK_FALSE(client.shutdown(100ms));
@@ -672,7 +642,7 @@ TEST_CASE("a poisoned batch is split: only the bad event fails", "[client][split
     opts.linger = 50ms;
     capi::Client client(opts);
     std::vector<capi::Event> evs;
-    for (int i = 0; i < 10; ++i) evs.push_back(make_event(numbered("p", i)));
+    for (int i = 0; i < 10; ++i) evs.push_back(purchase_event(numbered("p", i)));
     evs[6].extra = {{"unknown_key", "1"}};
     auto fut = client.async_send(std::move(evs), asio::use_future);
     REQUIRE(fut.wait_for(20s) == std::future_status::ready);
@@ -712,7 +682,7 @@ TEST_CASE("many destinations in one client: batches never mix", "[client]") {
     for (int i = 0; i < 60; ++i) {
         auto id = numbered("m", i);
         pixel_of[id] = dests[i % 3].pixel_id;
-        REQUIRE(client.enqueue(make_event(id), dests[i % 3]));
+        REQUIRE(client.enqueue(purchase_event(id), dests[i % 3]));
     }
     REQUIRE(client.flush(10s));
     std::map<std::string, int> events_per_pixel;
@@ -730,7 +700,7 @@ TEST_CASE("many destinations in one client: batches never mix", "[client]") {
     CHECK(events_per_pixel["222"] == 20);
     CHECK(events_per_pixel["333"] == 20);
     // A bad per-event destination is an invalid event, never queued.
-    auto bad = client.enqueue(make_event("x"), capi::Destination{"12ab", "t", "", ""});
+    auto bad = client.enqueue(purchase_event("x"), capi::Destination{"12ab", "t", "", ""});
     CHECK(bad.status == capi::EnqueueResult::Status::invalid);
     REQUIRE(!bad.errors.empty());
     CHECK(bad.errors[0].path == "destination.pixel_id");
@@ -743,14 +713,14 @@ TEST_CASE("no default destination: every event names its own", "[client]") {
     opts.linger = 30ms;
     capi::Client client(opts);
     const capi::Destination a{"111", "mock-token", "", ""}, b{"222", "mock-token", "", ""};
-    REQUIRE(client.enqueue(make_event("nd-a"), a));
-    REQUIRE(client.enqueue(make_event("nd-b"), b));
+    REQUIRE(client.enqueue(purchase_event("nd-a"), a));
+    REQUIRE(client.enqueue(purchase_event("nd-b"), b));
     // Without one the event is invalid, named, and never queued.
-    auto none = client.enqueue(make_event("nd-none"));
+    auto none = client.enqueue(purchase_event("nd-none"));
     CHECK(none.status == capi::EnqueueResult::Status::invalid);
     REQUIRE(none.errors.size() == 1);
     CHECK(none.errors[0].path == "destination");
-    auto fut = client.async_send(make_event("nd-none2"), asio::use_future);
+    auto fut = client.async_send(purchase_event("nd-none2"), asio::use_future);
     REQUIRE(fut.wait_for(10s) == std::future_status::ready);
     auto [ec, r] = fut.get();
     CHECK(ec == errc::invalid_event);
@@ -779,7 +749,7 @@ TEST_CASE("delivery reports: exactly once per accepted event", "[client]") {
         if (r.event_id == "dr-3") throw std::runtime_error("a throwing callback is swallowed");
     };
     capi::Client client(opts);
-    for (int i = 0; i < 2000; ++i) REQUIRE(client.enqueue(make_event(numbered("dr-", i))));
+    for (int i = 0; i < 2000; ++i) REQUIRE(client.enqueue(purchase_event(numbered("dr-", i))));
     REQUIRE(client.flush(10s));
     std::lock_guard lock(m);
     CHECK(seen.size() == 2000);
@@ -790,7 +760,7 @@ TEST_CASE("invalid events are rejected with the field path; bad options name the
     MockGraphServer mock;
     {
         capi::Client client(options_for(mock));
-        auto ev = make_event("inv");
+        auto ev = purchase_event("inv");
         ev.event_name.clear();
         auto r = client.enqueue(ev);
         CHECK(r.status == capi::EnqueueResult::Status::invalid);
@@ -838,7 +808,7 @@ TEST_CASE("cancellation of async_send through the token's slot", "[client]") {
     asio::cancellation_signal signal;
     std::promise<std::pair<std::error_code, capi::SendResult>> p;
     asio::post(io.io, [&] {
-        client.async_send(make_event("c1"), asio::bind_cancellation_slot(
+        client.async_send(purchase_event("c1"), asio::bind_cancellation_slot(
                                                 signal.slot(), [&](std::error_code ec, capi::SendResult r) {
                                                     p.set_value({ec, std::move(r)});
                                                 }));
@@ -870,7 +840,7 @@ TEST_CASE("async_send completing on another io_context: its work counts until th
         // wake-up by then (its work no longer counted) is a reported race.
         asio::io_context io{1};
         int calls = 0;
-        client.async_send(make_event("elsewhere-1"),
+        client.async_send(purchase_event("elsewhere-1"),
                           asio::bind_executor(asio::any_io_executor(io.get_executor()),
                                               [&calls](std::error_code ec, capi::SendResult r) {
                                                   ++calls;
@@ -889,7 +859,7 @@ TEST_CASE("async_send completing on another io_context: its work counts until th
         bool called = false;
         {
             asio::io_context io{1};
-            client.async_send(make_event("elsewhere-2"),
+            client.async_send(purchase_event("elsewhere-2"),
                               asio::bind_executor(asio::any_io_executor(io.get_executor()),
                                                   [&called, held = std::move(held)](std::error_code,
                                                                                     capi::SendResult) {
@@ -910,7 +880,7 @@ TEST_CASE("async_send reads the event during the call: reuse at once, deferred l
     opts.linger = 5ms;
     capi::Client client(opts);
     // The caller refills one Event between calls: each call sent what it saw.
-    auto ev = make_event("reuse-1");
+    auto ev = purchase_event("reuse-1");
     auto f1 = client.async_send(ev, asio::use_future);
     ev.event_id = "reuse-2";
     ev.custom_data->value = 7.0;
@@ -922,7 +892,7 @@ TEST_CASE("async_send reads the event during the call: reuse at once, deferred l
     CHECK(std::get<1>(f2.get()).event_id == "reuse-2");
 
     // deferred: prepared at the call, queued only when launched.
-    auto later = make_event("deferred-1");
+    auto later = purchase_event("deferred-1");
     auto op = client.async_send(later, asio::deferred);
     later = capi::Event{};
     REQUIRE(client.flush(10s));
@@ -935,7 +905,7 @@ TEST_CASE("async_send reads the event during the call: reuse at once, deferred l
     CHECK(ids_accepted(mock).count("deferred-1") == 1);
 
     // An invalid event completes rejected at launch, not at the call.
-    auto bad = make_event("deferred-bad");
+    auto bad = purchase_event("deferred-bad");
     bad.event_name.clear();
     auto bad_op = client.async_send(bad, asio::deferred);
     CHECK(client.stats().rejected == 0);
@@ -947,7 +917,7 @@ TEST_CASE("async_send reads the event during the call: reuse at once, deferred l
 
     // Never launched: dropped with its operation; nothing counted, nothing sent.
     {
-        auto dropped = client.async_send(make_event("deferred-never"), asio::deferred);
+        auto dropped = client.async_send(purchase_event("deferred-never"), asio::deferred);
         (void)dropped;
     }
     REQUIRE(client.flush(10s));
@@ -961,12 +931,12 @@ TEST_CASE("async_send reads the event during the call: reuse at once, deferred l
 TEST_CASE("use_future and async_flush with use_future", "[client]") {
     MockGraphServer mock;
     capi::Client client(options_for(mock));
-    auto fut = client.async_send(make_event("f1"), asio::use_future);
+    auto fut = client.async_send(purchase_event("f1"), asio::use_future);
     REQUIRE(fut.wait_for(10s) == std::future_status::ready);
     auto [ec, r] = fut.get();
     CHECK(!ec);
     CHECK(r.outcome == Outcome::delivered);
-    REQUIRE(client.enqueue(make_event("f2")));
+    REQUIRE(client.enqueue(purchase_event("f2")));
     auto ff = client.async_flush(asio::use_future);
     REQUIRE(ff.wait_for(10s) == std::future_status::ready);
     CHECK(!ff.get());
@@ -992,7 +962,7 @@ TEST_CASE("Histogram::percentile", "[client]") {
 TEST_CASE("BatchEncoder: event_json and add_json rebuild a batch without hashing again", "[client][encoder]") {
     const auto now = std::chrono::system_clock::now();
     capi::BatchEncoder a;
-    for (int i = 0; i < 3; ++i) REQUIRE(a.add(make_event(numbered("e", i)), now).status == capi::EncodeStatus::added);
+    for (int i = 0; i < 3; ++i) REQUIRE(a.add(purchase_event(numbered("e", i)), now).status == capi::EncodeStatus::added);
     const std::string whole(a.json_body({}, "tok"));
     capi::BatchEncoder b;
     for (std::size_t i = 0; i < a.size(); ++i) {
@@ -1010,12 +980,12 @@ TEST_CASE("BatchEncoder: event_json and add_json rebuild a batch without hashing
 
     // add_validated re-checks only the window.
     capi::BatchEncoder d;
-    auto old = make_event("old");
+    auto old = purchase_event("old");
     old.event_time -= 8 * 24 * 3600;
     auto r = d.add_validated(old, now);
     CHECK(r.status == capi::EncodeStatus::invalid);
     REQUIRE(!r.errors.empty());
     CHECK(r.errors[0].path == "event_time");
-    CHECK(d.add_validated(make_event("fresh"), now).status == capi::EncodeStatus::added);
+    CHECK(d.add_validated(purchase_event("fresh"), now).status == capi::EncodeStatus::added);
     CHECK(d.size() == 1);
 }

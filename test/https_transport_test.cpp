@@ -5,6 +5,8 @@
 #include <capi/testing/mock_graph.hpp>
 #include <capi/transport.hpp>
 
+#include "support/fixtures.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -110,16 +112,6 @@ std::string url_encode(const std::string& s) {
     return out;
 }
 
-capi::TransportOptions options_for(const MockGraphServer& server) {
-    capi::TransportOptions o;
-    o.endpoint = server.url();
-    o.ca_pem = server.ca_pem();
-    o.connect_timeout = 2s;
-    o.handshake_timeout = 2s;
-    o.request_timeout = 5s;
-    return o;
-}
-
 /// Runs `ioc` until `done()` or `limit`; true when done.
 bool run_until(net::io_context& ioc, const std::function<bool()>& done,
                std::chrono::milliseconds limit = 10s) {
@@ -175,7 +167,7 @@ std::error_code option_error(const capi::TransportOptions& o, std::string& what)
 TEST_CASE("success: events_received, the request line and headers", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto t = capi::make_https_transport(ioc.get_executor(), capi_test::transport_options(server));
 
     auto out = post_one(ioc, *t);
     CHECK(out.calls == 1);
@@ -201,7 +193,7 @@ TEST_CASE("form bodies, appsecret_proof in the query, a custom User-Agent", "[ht
     mo.app_secret = "s3cret";
     MockGraphServer server(mo);
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.user_agent = "my-app/2.0";
     o.api_version = "v23.0";
     auto t = capi::make_https_transport(ioc.get_executor(), o);
@@ -226,7 +218,7 @@ TEST_CASE("form bodies, appsecret_proof in the query, a custom User-Agent", "[ht
 TEST_CASE("a host name endpoint: resolve, SNI and host name verification", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.endpoint = "https://localhost:" + std::to_string(server.port()) + "/";
     auto t = capi::make_https_transport(ioc.get_executor(), o);
     auto out = post_one(ioc, *t);
@@ -237,7 +229,7 @@ TEST_CASE("a host name endpoint: resolve, SNI and host name verification", "[htt
 TEST_CASE("Graph error object: graph_error with code, subcode and fbtrace_id", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto t = capi::make_https_transport(ioc.get_executor(), capi_test::transport_options(server));
 
     server.push_fault(Fault::graph_error(400, 100, 2804003, false, "Invalid parameter"));
     auto out = post_one(ioc, *t);
@@ -264,7 +256,7 @@ TEST_CASE("non-JSON replies: 5xx HTML is http_error, a 200 that is not Graph's i
           "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto t = capi::make_https_transport(ioc.get_executor(), capi_test::transport_options(server));
 
     Fault html;
     html.status = 502;
@@ -297,7 +289,7 @@ TEST_CASE("gzip replies are inflated", "[https_transport]") {
     mo.gzip = true;
     MockGraphServer server(mo);
     net::io_context ioc;
-    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto t = capi::make_https_transport(ioc.get_executor(), capi_test::transport_options(server));
 
     auto out = post_one(ioc, *t);
     CHECK_FALSE(out.ec);
@@ -313,7 +305,7 @@ TEST_CASE("gzip replies are inflated", "[https_transport]") {
 TEST_CASE("a corrupt gzip body is bad_response", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto t = capi::make_https_transport(ioc.get_executor(), capi_test::transport_options(server));
     Fault f;
     f.status = 200;
     f.body = "not gzip at all, long enough to have a header";
@@ -326,7 +318,7 @@ TEST_CASE("a corrupt gzip body is bad_response", "[https_transport]") {
 TEST_CASE("Retry-After and the usage headers are surfaced", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto t = capi::make_https_transport(ioc.get_executor(), capi_test::transport_options(server));
 
     auto f = Fault::graph_error(403, 4, 0, true, "(#4) Application request limit reached");
     f.headers = {{"Retry-After", "30"},
@@ -355,7 +347,7 @@ TEST_CASE("Retry-After and the usage headers are surfaced", "[https_transport]")
 TEST_CASE("keep-alive: sequential requests share one connection", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto t = capi::make_https_transport(ioc.get_executor(), capi_test::transport_options(server));
 
     for (int i = 0; i < 10; ++i) {
         auto out = post_one(ioc, *t, json_request(numbered("k", i)));
@@ -370,7 +362,7 @@ TEST_CASE("keep-alive: sequential requests share one connection", "[https_transp
 TEST_CASE("keep_alive off: a new connection for every request", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto opt = options_for(server);
+    auto opt = capi_test::transport_options(server);
     opt.keep_alive = false;
     auto t = capi::make_https_transport(ioc.get_executor(), opt);
 
@@ -388,7 +380,7 @@ TEST_CASE("keep_alive off: a new connection for every request", "[https_transpor
 TEST_CASE("max_connections caps the pool under concurrent posts", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.max_connections = 3;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
 
@@ -418,7 +410,7 @@ TEST_CASE("a keep-alive connection the server closed is replaced and the request
           "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto t = capi::make_https_transport(ioc.get_executor(), capi_test::transport_options(server));
 
     auto out = post_one(ioc, *t, json_request("s1"));
     CHECK_FALSE(out.ec);
@@ -450,7 +442,7 @@ TEST_CASE("a keep-alive connection the server closed is replaced and the request
 TEST_CASE("a reset on a reused connection is also resent once", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto t = capi::make_https_transport(ioc.get_executor(), capi_test::transport_options(server));
     CHECK_FALSE(post_one(ioc, *t).ec);
     Fault reset;
     reset.action = Fault::Action::reset;
@@ -463,7 +455,7 @@ TEST_CASE("a reset on a reused connection is also resent once", "[https_transpor
 TEST_CASE("idle connections expire after idle_timeout", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.idle_timeout = 100ms;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
 
@@ -478,7 +470,7 @@ TEST_CASE("idle connections expire after idle_timeout", "[https_transport]") {
 TEST_CASE("a connection closed by the server while idle is not reused", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto t = capi::make_https_transport(ioc.get_executor(), capi_test::transport_options(server));
     CHECK_FALSE(post_one(ioc, *t).ec);
     // stop() closes every connection; a new server on the same port takes over.
     const auto port = server.port();
@@ -504,7 +496,7 @@ TEST_CASE("a connection closed by the server while idle is not reused", "[https_
 TEST_CASE("hang: request_timeout", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.request_timeout = 300ms;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
 
@@ -528,7 +520,7 @@ TEST_CASE("hang: request_timeout", "[https_transport]") {
 TEST_CASE("reset, close and truncate on a fresh connection: connection_lost", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
 
     SECTION("reset") {
         auto t = capi::make_https_transport(ioc.get_executor(), o);
@@ -574,7 +566,7 @@ TEST_CASE("TLS records cut into small pieces both ways: the handshake and replie
     // the reply arrives across many socket reads.
     proxy.set_slicer(16, 1ms);
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.endpoint = proxy.url();
     o.request_timeout = 10s;
     o.handshake_timeout = 10s;
@@ -594,7 +586,7 @@ TEST_CASE("a multi-megabyte body to a server reading slowly arrives whole", "[ht
     capi::testing::FaultProxy proxy(server.port());
     proxy.set_bandwidth(16 * 1024 * 1024);
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.endpoint = proxy.url();
     o.request_timeout = 20s;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
@@ -620,7 +612,7 @@ TEST_CASE("request_timeout while the body is still being written: request_timeou
     MockGraphServer server;
     capi::testing::FaultProxy proxy(server.port());
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.endpoint = proxy.url();
     o.request_timeout = 400ms;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
@@ -648,7 +640,7 @@ TEST_CASE("a peer that resets in the middle of a large body: connection_lost, th
     proxy.set_bandwidth(4 * 1024 * 1024);
     proxy.set_reset_after(1024 * 1024, capi::testing::FaultProxy::Direction::up, 1);
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.endpoint = proxy.url();
     o.request_timeout = 20s;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
@@ -677,7 +669,7 @@ TEST_CASE("a socket that fills and drains in the middle of each write: records s
     // would fail the server's record MAC.
     proxy.set_bandwidth(std::size_t{128} * 1024 * 1024);
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.endpoint = proxy.url();
     o.request_timeout = 20s;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
@@ -712,7 +704,7 @@ TEST_CASE("resets while records go straight to the socket: connection_lost, not 
     constexpr std::size_t attempts = 6;
     proxy.set_reset_after(64 * 1024, capi::testing::FaultProxy::Direction::up, attempts);
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.endpoint = proxy.url();
     o.request_timeout = 20s;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
@@ -738,7 +730,7 @@ TEST_CASE("post_shared sends the shared body and leaves it intact for the next a
           "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto t = capi::make_https_transport(ioc.get_executor(), capi_test::transport_options(server));
     auto req = json_request("shared");
     // The body a slice of a larger buffer: exactly the slice goes out.
     auto storage = std::make_shared<const std::string>("<<" + req.body + ">>");
@@ -774,7 +766,7 @@ TEST_CASE("certificates: expired, wrong host and untrusted fail verification", "
     mo.cert = kind;
     MockGraphServer server(mo);
     net::io_context ioc;
-    auto t = capi::make_https_transport(ioc.get_executor(), options_for(server));
+    auto t = capi::make_https_transport(ioc.get_executor(), capi_test::transport_options(server));
     auto out = post_one(ioc, *t);
     CHECK(out.ec == errc::certificate_verify_failed);
     CHECK(out.result.http_status == 0);
@@ -784,7 +776,7 @@ TEST_CASE("certificates: expired, wrong host and untrusted fail verification", "
 TEST_CASE("without the mock's CA the system store does not trust it", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.ca_pem.clear();
     auto t = capi::make_https_transport(ioc.get_executor(), o);
     CHECK(post_one(ioc, *t).ec == errc::certificate_verify_failed);
@@ -857,7 +849,7 @@ TEST_CASE("options are checked at construction, naming the field", "[https_trans
 TEST_CASE("max_in_flight: past it, post() completes at once with queue_full", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.max_connections = 1;
     o.max_in_flight = 2;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
@@ -892,7 +884,7 @@ TEST_CASE("close() fails waiting requests with shutdown; the one on the wire com
           "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.max_connections = 1;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
 
@@ -923,7 +915,7 @@ TEST_CASE("close() fails waiting requests with shutdown; the one on the wire com
 TEST_CASE("destroying the transport with requests outstanding completes them", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.max_connections = 1;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
     Fault slow;
@@ -989,7 +981,7 @@ TEST_CASE("a server that answers the handshake with garbage: tls_handshake_faile
 TEST_CASE("posts from other threads complete on the io_context", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.max_connections = 2;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
     std::vector<outcome> outs(8);
@@ -1012,7 +1004,7 @@ TEST_CASE("posts from other threads complete on the io_context", "[https_transpo
 TEST_CASE("an io_context run by several threads: the pool state stays consistent", "[https_transport]") {
     MockGraphServer server;
     net::io_context ioc;
-    auto o = options_for(server);
+    auto o = capi_test::transport_options(server);
     o.max_connections = 3;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
     auto work = net::make_work_guard(ioc);

@@ -6,6 +6,8 @@
 #include <capi/client.hpp>
 #include <capi/testing/mock_graph.hpp>
 
+#include "support/fixtures.hpp"
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -26,35 +28,7 @@ namespace net = boost::asio;
 using namespace std::chrono_literals;
 using capi::testing::Fault;
 using capi::testing::MockGraphServer;
-
-namespace {
-
-capi::Event purchase(const char* id) {
-    capi::Event ev;
-    ev.event_name = "Purchase";
-    ev.event_time = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch()).count();
-    ev.event_id = id;
-    ev.action_source = capi::ActionSource::system_generated;
-    ev.user_data.em = {"joe@example.com"};
-    ev.custom_data.emplace();
-    ev.custom_data->currency = "USD";
-    ev.custom_data->value = 5;
-    return ev;
-}
-
-capi::Options options_for(const MockGraphServer& mock) {
-    capi::Options o;
-    o.destination.pixel_id = "1234567890";
-    o.destination.access_token = "mock-token";
-    o.transport.endpoint = mock.url();
-    o.transport.ca_pem = mock.ca_pem();
-    o.linger = 5ms;
-    o.batchers = 1;
-    return o;
-}
-
-} // namespace
+using capi_test::purchase_event;
 
 TEST_CASE("async.md: a callback bound to a strand of any_io_executor runs on the strand", "[docs][net]") {
     MockGraphServer mock;
@@ -62,11 +36,11 @@ TEST_CASE("async.md: a callback bound to a strand of any_io_executor runs on the
     auto work = net::make_work_guard(io);
     std::thread runner([&] { io.run(); });
     {
-        capi::Client client(net::any_io_executor(io.get_executor()), options_for(mock));
+        capi::Client client(net::any_io_executor(io.get_executor()), capi_test::client_options(mock));
         auto strand = net::make_strand(net::any_io_executor(io.get_executor()));
         std::promise<bool> on_strand;
         std::atomic<bool> returned{false};
-        client.async_send(purchase("strand-1"),
+        client.async_send(purchase_event("strand-1"),
                           net::bind_executor(strand, [&](std::error_code ec, capi::SendResult r) {
                               CHECK(!ec);
                               CHECK(r.outcome == capi::Outcome::delivered);
@@ -83,7 +57,7 @@ TEST_CASE("async.md: a callback bound to a strand of any_io_executor runs on the
         // nobody runs yet, it cannot have run when the call returns.
         net::io_context later;
         bool ran = false;
-        capi::Event bad = purchase("bad");
+        capi::Event bad = purchase_event("bad");
         bad.event_name.clear();
         client.async_send(std::move(bad), net::bind_executor(later, [&](std::error_code ec, capi::SendResult r) {
                               CHECK(ec == capi::errc::invalid_event);
@@ -104,13 +78,13 @@ TEST_CASE("async.md: a timeout with awaitable operators ends the wait, not the e
     Fault slow;  // Meta answers after 500 ms; the caller waits 100 ms
     slow.delay = 500ms;
     mock.push_fault(slow);
-    capi::Client client(options_for(mock));
+    capi::Client client(capi_test::client_options(mock));
     using namespace boost::asio::experimental::awaitable_operators;
     auto f = net::co_spawn(
         client.get_executor(),
         [&]() -> net::awaitable<std::size_t> {
             net::steady_timer timer(co_await net::this_coro::executor, 100ms);
-            auto first = co_await (client.async_send(purchase("slow-1"), net::use_awaitable) ||
+            auto first = co_await (client.async_send(purchase_event("slow-1"), net::use_awaitable) ||
                                    timer.async_wait(net::use_awaitable));
             co_return first.index();
         },

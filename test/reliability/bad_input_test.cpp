@@ -9,6 +9,7 @@
 // and parsed with simdjson, so B7/B8 compare the values that went over the wire;
 // the mock parses the same bodies and logs each event_id, which B7 compares too.
 #include "invariants.hpp"
+#include "support/fixtures.hpp"
 
 #include <capi/client.hpp>
 #include <capi/normalize.hpp>
@@ -45,7 +46,7 @@ using capi::Outcome;
 using capi::testing::Fault;
 using capi::testing::MockGraphServer;
 using capi::testing::MockOptions;
-using reliability::numbered;
+using capi_test::numbered;
 using steady = std::chrono::steady_clock;
 
 namespace {
@@ -87,7 +88,7 @@ struct Rig {
 
     explicit Rig(MockOptions mo = {}, const std::function<void(capi::Options&)>& tweak = {}) {
         mock = std::make_unique<MockGraphServer>(std::move(mo));
-        opts = reliability::client_options(*mock);
+        opts = capi_test::client_options(*mock);
         opts.linger = 2s;  // good neighbours share a batch; flush() seals it
         opts.on_delivery = reports.callback();
         if (tweak) tweak(opts);
@@ -166,10 +167,10 @@ void run_bad_cases(const std::vector<Bad>& cases, const char* tag) {
         const auto& c = cases[i];
         INFO(tag << " case '" << c.name << "'");
         good.push_back(numbered(tag, static_cast<long>(i)) + "-good-a");
-        REQUIRE(rig.client->enqueue(reliability::website_event(good.back())));
+        REQUIRE(rig.client->enqueue(capi_test::purchase_event(good.back())));
 
         bad.push_back(numbered(tag, static_cast<long>(i)) + "-bad");
-        auto ev = reliability::website_event(bad.back());
+        auto ev = capi_test::purchase_event(bad.back());
         c.spoil(ev);
         const auto r = rig.client->enqueue(ev);
         INFO("errors: " << describe(r.errors));
@@ -189,7 +190,7 @@ void run_bad_cases(const std::vector<Bad>& cases, const char* tag) {
         });
 
         good.push_back(numbered(tag, static_cast<long>(i)) + "-good-b");
-        REQUIRE(rig.client->enqueue(reliability::website_event(good.back())));
+        REQUIRE(rig.client->enqueue(capi_test::purchase_event(good.back())));
     }
     REQUIRE(refused.wait_for(bad.size(), 10s));
     REQUIRE(rig.client->flush(30s));
@@ -281,7 +282,7 @@ TEST_CASE("B2 huge values: refused with too large; hashed PII of any size is fin
         // validate() alone passes it; the caller's thread serializes the event at
         // intake (BatchEncoder::prepare), so the exact size check refuses it there.
         Rig rig;
-        auto ev = reliability::website_event("B2-structure");
+        auto ev = capi_test::purchase_event("B2-structure");
         ev.custom_data->contents.resize(40);
         for (auto& c : ev.custom_data->contents) {
             c.title = std::string(1600, 't');
@@ -289,12 +290,12 @@ TEST_CASE("B2 huge values: refused with too large; hashed PII of any size is fin
             c.item_price = 1.25;
         }
         REQUIRE(capi::validate(ev, std::chrono::system_clock::now()).empty());
-        REQUIRE(rig.client->enqueue(reliability::website_event("B2-before")));
+        REQUIRE(rig.client->enqueue(capi_test::purchase_event("B2-before")));
         const auto refused = rig.client->enqueue(ev);
         CHECK(refused.status == capi::EnqueueResult::Status::invalid);
         REQUIRE(refused.errors.size() == 1);
         CHECK(refused.errors[0].reason.find("byte cap") != std::string::npos);
-        REQUIRE(rig.client->enqueue(reliability::website_event("B2-after")));
+        REQUIRE(rig.client->enqueue(capi_test::purchase_event("B2-after")));
         REQUIRE(rig.client->flush(30s));
         REQUIRE(rig.reports.wait_for(2, 10s));
         CHECK(!rig.reports.find("B2-structure"));  // never accepted: no delivery report
@@ -313,7 +314,7 @@ TEST_CASE("B2 huge values: refused with too large; hashed PII of any size is fin
         Rig rig;
         std::string email(1 << 20, 'a');
         email += "@Example.com";
-        auto ev = reliability::website_event("B2-big-email");
+        auto ev = capi_test::purchase_event("B2-big-email");
         ev.user_data.em = {email};
         REQUIRE(rig.client->enqueue(ev));
         REQUIRE(rig.client->flush(30s));
@@ -364,7 +365,7 @@ TEST_CASE("B4 2500 events through one async_send: requests of 1000, 1000 and 500
     std::vector<std::string> ids;
     for (int i = 0; i < 2500; ++i) {
         ids.push_back(numbered("B4-", i));
-        events.push_back(reliability::website_event(ids.back()));
+        events.push_back(capi_test::purchase_event(ids.back()));
     }
     rig.client->async_send(std::move(events), [&](std::error_code ec, std::vector<capi::SendResult> r) {
         got_ec = ec;
@@ -422,7 +423,7 @@ TEST_CASE("B5 event_time window on the injected clock: 7 d and 62 d boundaries, 
     std::vector<std::string> good, bad;
     for (const auto& c : cases) {
         INFO(c.id);
-        auto ev = reliability::website_event(c.id, now, c.age);
+        auto ev = capi_test::purchase_event(c.id, now, c.age);
         ev.action_source = c.source;
         const auto r = rig.client->enqueue(ev);
         if (c.ok) {
@@ -459,8 +460,8 @@ TEST_CASE("B5 an event that ages out while retrying fails expired; its fresh bat
     });
     for (int i = 0; i < 200; ++i) rig.mock->push_fault(Fault::graph_error(503, 2, 0, true, "transient"));
     const auto now = clock.now();
-    REQUIRE(rig.client->enqueue(reliability::website_event("B5-aging", now, 7 * day - 30s)));
-    REQUIRE(rig.client->enqueue(reliability::website_event("B5-fresh", now, 60s)));
+    REQUIRE(rig.client->enqueue(capi_test::purchase_event("B5-aging", now, 7 * day - 30s)));
+    REQUIRE(rig.client->enqueue(capi_test::purchase_event("B5-fresh", now, 60s)));
     (void)rig.client->flush(0ms);  // seals the batch now (its marker travels on); the 503s keep it retrying
     // Two requests: the batch is retrying (advancing after the first alone races
     // the first 503, and the batch would expire before any retry).
@@ -502,11 +503,11 @@ TEST_CASE("B5 re-checked at dispatch: an event that ages while its batch waits i
     hang.action = Fault::Action::hang;
     rig.mock->push_fault(hang);
     const auto now = clock.now();
-    REQUIRE(rig.client->enqueue(reliability::website_event("B5-first", now, 60s)));
+    REQUIRE(rig.client->enqueue(capi_test::purchase_event("B5-first", now, 60s)));
     REQUIRE(reliability::wait_until([&] { return !rig.mock->requests().empty(); }, 20s));
     // The second batch waits behind the hanging one.
-    REQUIRE(rig.client->enqueue(reliability::website_event("B5-waiting-aging", now, 7 * day - 30s)));
-    REQUIRE(rig.client->enqueue(reliability::website_event("B5-waiting-fresh", now, 60s)));
+    REQUIRE(rig.client->enqueue(capi_test::purchase_event("B5-waiting-aging", now, 7 * day - 30s)));
+    REQUIRE(rig.client->enqueue(capi_test::purchase_event("B5-waiting-fresh", now, 60s)));
     REQUIRE(reliability::wait_until([&] { return rig.client->stats().in_flight == 3; }, 20s));
     clock.advance(60s);
     rig.mock->drop_connections();  // the first batch is retried and delivered
@@ -577,7 +578,7 @@ TEST_CASE("B7 JSON injection: escaped on the wire, every value round-trips exact
         // The nasty string is the event_id itself (the mock logs what it parsed), a
         // custom_data string, the user agent, and a hashed name.
         ids.push_back(numbered("B7-", static_cast<long>(i)) + "|" + nasty[i]);
-        auto ev = reliability::website_event(ids.back());
+        auto ev = capi_test::purchase_event(ids.back());
         ev.custom_data->content_name = nasty[i];
         ev.custom_data->order_id = nasty[i];
         ev.user_data.client_user_agent = "UA " + nasty[i];
@@ -656,7 +657,7 @@ TEST_CASE("B8 PII normalisation and hashing on the wire match known digests", "[
                    [](unsigned char c) { return std::toupper(c); });
 
     Rig rig;
-    auto ev = reliability::website_event("B8-1");
+    auto ev = capi_test::purchase_event("B8-1");
     ev.user_data.em = {"  John.Doe@Example.COM ", "john.doe@example.com", "  " + test_upper + "\t"};
     ev.user_data.ph = {"+1 (650) 555-1212", "0044 20 7183 8750"};
     ev.user_data.fn = {"  Valéry "};
@@ -721,7 +722,7 @@ TEST_CASE("B9 config errors name the field at construction", "[bad-input][B9]") 
         {"endpoint", [](capi::Options& o) { o.transport.endpoint = "http://127.0.0.1:1"; }},  // the transport says "endpoint: ..."
     };
     for (const auto& c : cases) {
-        auto o = reliability::client_options(mock);
+        auto o = capi_test::client_options(mock);
         c.spoil(o);
         INFO("field " << c.field);
         try {
@@ -738,12 +739,12 @@ TEST_CASE("B9 config errors name the field at construction", "[bad-input][B9]") 
 
 TEST_CASE("B9 duplicate event_id in one batch: both kept and delivered (Meta deduplicates)", "[bad-input][B9]") {
     Rig rig;
-    auto a = reliability::website_event("B9-dup");
-    auto b = reliability::website_event("B9-dup");
+    auto a = capi_test::purchase_event("B9-dup");
+    auto b = capi_test::purchase_event("B9-dup");
     b.custom_data->value = 99.0;
     REQUIRE(rig.client->enqueue(a));
     REQUIRE(rig.client->enqueue(b));
-    REQUIRE(rig.client->enqueue(reliability::website_event("B9-other")));
+    REQUIRE(rig.client->enqueue(capi_test::purchase_event("B9-other")));
     REQUIRE(rig.client->flush(30s));
     REQUIRE(rig.reports.wait_for(3, 10s));
     const auto s = rig.client->stats();

@@ -11,6 +11,7 @@
 #include <capi/testing/mock_graph.hpp>
 
 #include "invariants.hpp"
+#include "support/fixtures.hpp"
 #include "transport/graph_reply.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -38,8 +39,8 @@ using capi::testing::FaultProxy;
 using capi::testing::MockGraphServer;
 using capi::testing::MockOptions;
 using reliability::CompletionRecorder;
-using reliability::numbered;
-using reliability::website_event;
+using capi_test::numbered;
+using capi_test::purchase_event;
 using steady = std::chrono::steady_clock;
 
 namespace {
@@ -63,7 +64,7 @@ std::string describe_more(const capi::Stats& s) {
 /// linger and backoff, bounded deadlines, one batcher, every outcome recorded.
 capi::Options options_for(const MockGraphServer& mock, CompletionRecorder& reports,
                           const FaultProxy* proxy = nullptr) {
-    auto o = reliability::client_options(mock);
+    auto o = capi_test::client_options(mock);
     if (proxy) o.transport.endpoint = proxy->url();
     o.transport.request_timeout = 5s;
     o.transport.connect_timeout = 2s;
@@ -105,7 +106,7 @@ std::vector<std::string> make_ids(const char* prefix, int n) {
 void enqueue_all(capi::Client& client, const std::vector<std::string>& ids,
                  std::optional<capi::Destination> dest = std::nullopt) {
     for (const auto& id : ids) {
-        auto r = dest ? client.enqueue(website_event(id), *dest) : client.enqueue(website_event(id));
+        auto r = dest ? client.enqueue(purchase_event(id), *dest) : client.enqueue(purchase_event(id));
         REQUIRE(r.status == capi::EnqueueResult::Status::accepted);
     }
 }
@@ -113,7 +114,7 @@ void enqueue_all(capi::Client& client, const std::vector<std::string>& ids,
 /// One event through async_send, waited for (bounded).
 capi::SendResult send_one(capi::Client& client, const std::string& id, std::chrono::seconds limit = 20s) {
     std::promise<capi::SendResult> p;
-    client.async_send(website_event(id), [&](std::error_code, capi::SendResult r) { p.set_value(std::move(r)); });
+    client.async_send(purchase_event(id), [&](std::error_code, capi::SendResult r) { p.set_value(std::move(r)); });
     auto f = p.get_future();
     REQUIRE(f.wait_for(limit) == std::future_status::ready);
     return f.get();
@@ -596,7 +597,7 @@ TEST_CASE("F10 slow server: in-flight cap holds, the queue fills, overflow appli
         // 3000 events offered in bursts of 100 every 20 ms, faster than the slow path drains.
         for (int i = 0; i < 3000; ++i) {
             auto id = numbered("f10-", i);
-            auto r = client.enqueue(website_event(id));
+            auto r = client.enqueue(purchase_event(id));
             if (r.status == capi::EnqueueResult::Status::accepted) ids.push_back(id);
             else if (r.status == capi::EnqueueResult::Status::queue_full) ++full;
             if (i % 100 == 99) std::this_thread::sleep_for(20ms);
@@ -623,7 +624,7 @@ TEST_CASE("F10 slow server: in-flight cap holds, the queue fills, overflow appli
         capi::Client client(opts);
         const auto ids = make_ids("f10-drop-", 1500);
         for (std::size_t i = 0; i < ids.size(); ++i) {
-            REQUIRE(client.enqueue(website_event(ids[i])).status == capi::EnqueueResult::Status::accepted);
+            REQUIRE(client.enqueue(purchase_event(ids[i])).status == capi::EnqueueResult::Status::accepted);
             if (i % 100 == 99) std::this_thread::sleep_for(20ms);
         }
         REQUIRE(client.flush(60s));
@@ -678,7 +679,7 @@ TEST_CASE("F11 down, then up: capped backoff with jitter, delivered afterwards, 
     // Old events: 7 days minus 30 minutes; they leave their window while the server is down.
     std::vector<std::string> old_ids = make_ids("f11-old-", 10), new_ids = make_ids("f11-new-", 40);
     for (const auto& id : old_ids)
-        REQUIRE(client.enqueue(website_event(id, clock.now(), 7 * 24h - 30min)));
+        REQUIRE(client.enqueue(purchase_event(id, clock.now(), 7 * 24h - 30min)));
     std::this_thread::sleep_for(200ms);  // sealed on linger: a batch of their own
     enqueue_all(client, new_ids);
     std::this_thread::sleep_for(300ms);
@@ -713,7 +714,7 @@ TEST_CASE("F12 bad success response: truncated or non-JSON 200 retried, count mi
     capi::Client client(opts);
     auto send_batch = [&](const std::vector<std::string>& ids) {
         std::vector<capi::Event> evs;
-        for (const auto& id : ids) evs.push_back(website_event(id));
+        for (const auto& id : ids) evs.push_back(purchase_event(id));
         std::promise<void> p;
         client.async_send(std::move(evs), [&](std::error_code, std::vector<capi::SendResult>) { p.set_value(); });
         REQUIRE(p.get_future().wait_for(20s) == std::future_status::ready);

@@ -405,53 +405,8 @@ inline void check_i4_flat(const ResourceSample& baseline, const ResourceSample& 
 
 // ------------------------------------------------------------------ fixtures
 
-/// A valid website Purchase with PII to hash, `age` before `now`.
-inline capi::Event website_event(const std::string& id,
-                                 std::chrono::system_clock::time_point now =
-                                     std::chrono::system_clock::now(),
-                                 std::chrono::seconds age = std::chrono::seconds(60)) {
-    capi::Event ev;
-    ev.event_name = "Purchase";
-    ev.event_time =
-        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch() - age).count();
-    ev.event_id = id;
-    ev.action_source = capi::ActionSource::website;
-    ev.event_source_url = "https://shop.example.com/checkout";
-    ev.user_data.client_user_agent = "Mozilla/5.0";
-    std::string email("User");
-    email += id;
-    email += "@Example.com";
-    ev.user_data.em = {email};
-    ev.custom_data.emplace();
-    ev.custom_data->value = 12.5;
-    ev.custom_data->currency = "USD";
-    return ev;
-}
-
-/// Client options for `mock`: real TLS, its CA, short linger and backoff, bounded
-/// deadlines, one batcher.
-inline capi::Options client_options(const capi::testing::MockGraphServer& mock) {
-    using namespace std::chrono_literals;
-    capi::Options o;
-    o.destination.pixel_id = "1234567890";
-    o.destination.access_token = "mock-token";
-    o.transport.endpoint = mock.url();
-    o.transport.ca_pem = mock.ca_pem();
-    o.transport.request_timeout = 10s;
-    o.retry.initial_backoff = 5ms;
-    o.retry.max_backoff = 20ms;
-    o.retry.max_total = 20s;
-    o.linger = 10ms;
-    o.batchers = 1;
-    return o;
-}
-
-/// "prefix" followed by n (g++ 12 warns falsely about `"x" + std::to_string(n)`).
-inline std::string numbered(const char* prefix, long n) {
-    std::string s(prefix);
-    s += std::to_string(n);
-    return s;
-}
+// The Purchase event, the client's options and numbered ids are test/support's
+// (support/fixtures.hpp), shared with the other suites.
 
 /// Adds one value to a log2 histogram like capi::Stats' (bucket i: [2^i, 2^(i+1))).
 inline void record(capi::Histogram& h, std::uint64_t v) noexcept {

@@ -8,6 +8,7 @@
 // test releases itself (MockGraphServer::drop_connections), never with sleeps
 // racing a deadline.
 #include "invariants.hpp"
+#include "support/fixtures.hpp"
 
 #include <capi/client.hpp>
 #include <capi/testing/mock_graph.hpp>
@@ -37,7 +38,7 @@ using namespace std::chrono_literals;
 using capi::Outcome;
 using capi::testing::Fault;
 using capi::testing::MockGraphServer;
-using reliability::numbered;
+using capi_test::numbered;
 using steady = std::chrono::steady_clock;
 
 namespace {
@@ -104,7 +105,7 @@ TEST_CASE("L1 steady load: 8 producer threads, mock answering late, all delivere
     MockGraphServer mock;
     // "Mock returns 200 after 2 ms": every request (far more faults than requests).
     for (int i = 0; i < 4000; ++i) mock.push_fault(delayed_ok(2ms));
-    auto opts = reliability::client_options(mock);
+    auto opts = capi_test::client_options(mock);
     opts.queue_capacity = 1 << 16;
     reliability::CompletionRecorder reports;
     opts.on_delivery = reports.callback();
@@ -120,7 +121,7 @@ TEST_CASE("L1 steady load: 8 producer threads, mock answering late, all delivere
         for (int i = 0; i < per; ++i) {
             std::string id = numbered("L1-", t) + numbered("-", i);
             ids.push_back(id);
-            events[t].push_back(reliability::website_event(id));
+            events[t].push_back(capi_test::purchase_event(id));
         }
     }
 
@@ -189,7 +190,7 @@ namespace {
 /// the test releases it, so the queue fills and stays full.
 capi::Options stalled_options(MockGraphServer& mock, capi::Overflow policy) {
     mock.push_fault(hang());
-    auto opts = reliability::client_options(mock);
+    auto opts = capi_test::client_options(mock);
     opts.queue_capacity = 10'000;  // rounded up to 16384
     opts.overflow = policy;
     opts.transport.max_in_flight = 1;
@@ -211,7 +212,7 @@ TEST_CASE("L2 burst past capacity: reject counts queue_full, nothing lost", "[lo
     opts.on_delivery = reports.callback();
     capi::Client client(opts);
 
-    REQUIRE(client.enqueue(reliability::website_event("L2r-first")));
+    REQUIRE(client.enqueue(capi_test::purchase_event("L2r-first")));
     REQUIRE(wait_stalled(mock));
     const int burst = 200'000;
     std::vector<std::string> accepted{"L2r-first"};
@@ -219,7 +220,7 @@ TEST_CASE("L2 burst past capacity: reject counts queue_full, nothing lost", "[lo
     std::size_t other = 0;
     for (int i = 0; i < burst; ++i) {
         auto id = numbered("L2r-", i);
-        auto r = client.enqueue(reliability::website_event(id));
+        auto r = client.enqueue(capi_test::purchase_event(id));
         if (r) {
             accepted.push_back(std::move(id));
         } else {
@@ -259,14 +260,14 @@ TEST_CASE("L2 burst past capacity: drop_oldest drops and reports the oldest", "[
     opts.on_delivery = reports.callback();
     capi::Client client(opts);
 
-    REQUIRE(client.enqueue(reliability::website_event("L2d-first")));
+    REQUIRE(client.enqueue(capi_test::purchase_event("L2d-first")));
     REQUIRE(wait_stalled(mock));
     const int burst = 200'000;
     std::vector<std::string> ids{"L2d-first"};
     std::size_t not_accepted = 0;
     for (int i = 0; i < burst; ++i) {
         ids.push_back(numbered("L2d-", i));
-        if (!client.enqueue(reliability::website_event(ids.back()))) ++not_accepted;
+        if (!client.enqueue(capi_test::purchase_event(ids.back()))) ++not_accepted;
     }
     CHECK(not_accepted == 0);  // drop_oldest always makes room
     mock.drop_connections();
@@ -310,7 +311,7 @@ TEST_CASE("L2 burst past capacity: block suspends coroutines, the io thread runs
     std::atomic<bool> stop_ticker{false};
     {
         capi::Client client(io.io.get_executor(), opts);
-        REQUIRE(client.enqueue(reliability::website_event("L2b-first")));
+        REQUIRE(client.enqueue(capi_test::purchase_event("L2b-first")));
         REQUIRE(wait_stalled(mock));
         // Fill the queue from this thread (enqueue under `block` refuses like
         // reject) until the batchers are back-pressured too: a refusal after a pause.
@@ -321,7 +322,7 @@ TEST_CASE("L2 burst past capacity: block suspends coroutines, the io thread runs
             bool took = false;
             for (;; ++fill) {
                 auto id = numbered("L2b-fill-", fill);
-                if (!client.enqueue(reliability::website_event(id))) break;
+                if (!client.enqueue(capi_test::purchase_event(id))) break;
                 ids.push_back(std::move(id));
                 took = true;
             }
@@ -342,7 +343,7 @@ TEST_CASE("L2 burst past capacity: block suspends coroutines, the io thread runs
                 io.io,
                 [&, id = ids.back()]() -> asio::awaitable<void> {
                     sent.fetch_add(1);
-                    auto [ec, r] = co_await client.async_send(reliability::website_event(id),
+                    auto [ec, r] = co_await client.async_send(capi_test::purchase_event(id),
                                                               asio::use_awaitable);
                     (void)ec;
                     completions.record(r);
@@ -388,7 +389,7 @@ TEST_CASE("L2 burst past capacity: block suspends coroutines, the io thread runs
 TEST_CASE("L3 10,000 concurrent co_await async_send on one io_context thread", "[load][L3]") {
     MockGraphServer mock;
     for (int i = 0; i < 2000; ++i) mock.push_fault(delayed_ok(5ms));  // requests overlap
-    auto opts = reliability::client_options(mock);
+    auto opts = capi_test::client_options(mock);
     opts.transport.max_connections = 4;
     reliability::CompletionRecorder completions, reports;
     opts.on_delivery = reports.callback();
@@ -407,7 +408,7 @@ TEST_CASE("L3 10,000 concurrent co_await async_send on one io_context thread", "
             asio::co_spawn(
                 io.io,
                 [&, id]() -> asio::awaitable<void> {
-                    auto [ec, r] = co_await client.async_send(reliability::website_event(id), asio::use_awaitable);
+                    auto [ec, r] = co_await client.async_send(capi_test::purchase_event(id), asio::use_awaitable);
                     (void)ec;
                     completions.record(r);
                     done.fetch_add(1);
@@ -444,7 +445,7 @@ TEST_CASE("L5 linger vs size: one event waits for linger; 1000 in one request; 1
           "[load][L5]") {
     SECTION("one event is sealed at linger, not before") {
         MockGraphServer mock;
-        auto opts = reliability::client_options(mock);
+        auto opts = capi_test::client_options(mock);
         // Linger runs on the steady clock by design (Options::linger: an injected
         // wall clock must not stall batching), so this measures a lower bound only.
         opts.linger = 300ms;
@@ -452,7 +453,7 @@ TEST_CASE("L5 linger vs size: one event waits for linger; 1000 in one request; 1
         opts.on_delivery = reports.callback();
         capi::Client client(opts);
         const auto t0 = steady::now();
-        REQUIRE(client.enqueue(reliability::website_event("L5-one")));
+        REQUIRE(client.enqueue(capi_test::purchase_event("L5-one")));
         REQUIRE(reliability::wait_until([&] { return !mock.requests().empty(); }, 20s));
         const auto log = mock.requests();
         REQUIRE(log.size() == 1);
@@ -471,7 +472,7 @@ TEST_CASE("L5 linger vs size: one event waits for linger; 1000 in one request; 1
     for (int n : {1000, 1001}) {
         SECTION("n = " + std::to_string(n) + ": sealed by size, linger never fires") {
             MockGraphServer mock;
-            auto opts = reliability::client_options(mock);
+            auto opts = capi_test::client_options(mock);
             opts.linger = 600s;  // only max_batch_events (or flush) can seal
             reliability::CompletionRecorder reports;
             opts.on_delivery = reports.callback();
@@ -479,7 +480,7 @@ TEST_CASE("L5 linger vs size: one event waits for linger; 1000 in one request; 1
             std::vector<std::string> ids;
             for (int i = 0; i < n; ++i) {
                 ids.push_back(numbered("L5-", i));
-                REQUIRE(client.enqueue(reliability::website_event(ids.back())));
+                REQUIRE(client.enqueue(capi_test::purchase_event(ids.back())));
             }
             // The full batch goes without a flush; the 1001st waits for one.
             REQUIRE(reliability::wait_until([&] { return reports.total() >= 1000; }, 30s));
@@ -501,7 +502,7 @@ TEST_CASE("L5 linger vs size: one event waits for linger; 1000 in one request; 1
     }
     SECTION("the byte cap seals before max_batch_events") {
         MockGraphServer mock;
-        auto opts = reliability::client_options(mock);
+        auto opts = capi_test::client_options(mock);
         opts.linger = 600s;
         opts.max_batch_bytes = 256 * 1024;
         opts.encode.validation.max_event_bytes = 16 * 1024;
@@ -511,7 +512,7 @@ TEST_CASE("L5 linger vs size: one event waits for linger; 1000 in one request; 1
         std::vector<std::string> ids;
         for (int i = 0; i < 1000; ++i) {
             ids.push_back(numbered("L5b-", i));
-            auto ev = reliability::website_event(ids.back());
+            auto ev = capi_test::purchase_event(ids.back());
             ev.custom_data->content_name = std::string(1200, 'x');  // ~1.4 KB serialized
             REQUIRE(client.enqueue(std::move(ev)));
         }

@@ -14,6 +14,7 @@
 //   CAPI_SOAK_SECONDS=600 meson test -C build --setup soak --suite soak -v
 // CAPI_SOAK_RATE sets events per second (default 2000).
 #include "invariants.hpp"
+#include "support/fixtures.hpp"
 
 #include <capi/client.hpp>
 #include <capi/testing/mock_graph.hpp>
@@ -263,7 +264,7 @@ TEST_CASE("L4 soak: steady rate, 1% transient 503s; I1 every 10 s; memory and so
         std::uint64_t n = 0;
         while (!stop.load()) {
             for (long i = 0; i < per_tick && n < capacity; ++i) {
-                auto ev = reliability::website_event(reliability::numbered("soak-", static_cast<long>(n)));
+                auto ev = capi_test::purchase_event(capi_test::numbered("soak-", static_cast<long>(n)));
                 const auto r = client.enqueue(std::move(ev));
                 if (r) {
                     ++n;
