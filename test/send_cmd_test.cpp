@@ -1,7 +1,7 @@
 // `capi send` in process against MockGraphServer over real TLS: the scripted faults
 // the `capi mock-server` command cannot play (retries, subcodes, exhausted retries,
 // timeouts) and the in-flight bound. test/cli_test.sh covers the program itself.
-#include "../tools/send_cmd.hpp"
+#include "send_cmd.hpp"  // tools/, on the path through capi_send_cmd_dep
 
 #include <capi/testing/mock_graph.hpp>
 
