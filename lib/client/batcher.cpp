@@ -78,8 +78,8 @@ void Batchers::batcher_main(std::size_t idx) {
                     // (the encoder rolls a failed add back).
                     if (!env->taken) {
                         auto p = c_.outcomes.pending_of(*env);
-                        c_.outcomes.settle(p, make_result(Outcome::failed, error_of(std::current_exception())), true,
-                               false);
+                        c_.outcomes.settle(p, make_result(Outcome::failed, error_of(std::current_exception())),
+                                           true, false);
                     }
                 }
                 c_.intake.recycle(std::move(env));

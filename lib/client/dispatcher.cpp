@@ -61,7 +61,9 @@ void Dispatcher::submit(BatchPtr b, bool on_io) {
         start_batch(std::move(b));
     } else {
         try {
-            asio::post(c_.ex, [self = c_.shared_from_this(), b]() mutable { self->dispatcher.start_batch(std::move(b)); });
+            asio::post(c_.ex, [self = c_.shared_from_this(), b]() mutable {
+                self->dispatcher.start_batch(std::move(b));
+            });
         } catch (...) {
             finish_slot(*b);
             settle_batch(*b, make_result(Outcome::failed, error_of(std::current_exception())), false);

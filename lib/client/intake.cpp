@@ -88,7 +88,6 @@ BatchEncoder& Intake::staging_encoder() {
     return *sl.enc;
 }
 
-
 /// Pushes `env` (left untouched unless accepted). Any thread; never blocks.
 Intake::Push Intake::try_accept(EnvelopePtr& env) {
     active_.add(1, std::memory_order_seq_cst);
@@ -109,8 +108,8 @@ Intake::Push Intake::try_accept(EnvelopePtr& env) {
                     c_.flush.on_marker(old->flush_gen);  // popping it is what counts
                 } else {
                     auto p = c_.outcomes.pending_of(*old);
-                    c_.outcomes.settle(p, make_result(Outcome::dropped, make_error_code(errc::queue_full)), false,
-                                       false);
+                    c_.outcomes.settle(p, make_result(Outcome::dropped, make_error_code(errc::queue_full)),
+                                       false, false);
                 }
             }
             ok = queue_.try_push(std::move(env));
@@ -156,9 +155,6 @@ void Intake::assign_id(const Event& ev, Envelope& env) const {
     }
 }
 
-/// An envelope with `ev` prepared on the calling thread (or the reasons it
-/// cannot go in, in `invalid`), not queued: enqueue's work before the push,
-/// and async_send's first half, at its call.
 EnvelopePtr Intake::prepare_send(const Event& ev, std::optional<Destination> dest) {
     auto env = take_envelope();
     // A recycled buffer was last read on a batcher's core: ask for its lines
@@ -197,7 +193,6 @@ EnqueueResult Intake::enqueue(const Event& ev, std::optional<Destination> dest) 
     return res;
 }
 
-/// The second half, at the operation's initiation: queues it, or completes.
 void Intake::send(EnvelopePtr env, completion_ptr done) {
     if (!env->invalid.empty()) {
         c_.outcomes.rejected.fetch_add(1, std::memory_order_relaxed);
