@@ -1,0 +1,259 @@
+// Batchers (batcher.hpp): the batcher threads' loop, partial batches, sealing,
+// the encoder pool and the destinations' registry.
+#include "client/impl.hpp"
+
+namespace capi::pipeline {
+
+namespace {
+
+// The 7/62-day window, as the client applies it. Both rules are kept in one
+// place each so that one shared window rule can replace them.
+
+/// Whether an event add_prepared() refused failed the window (its outcome is
+/// `expired`) rather than being invalid.
+inline bool window_refused(const std::vector<FieldError>& errors) {
+    return std::any_of(errors.begin(), errors.end(), [](const FieldError& e) { return e.path == "event_time"; });
+}
+
+/// When an accepted event's window closes: from then on Meta refuses it.
+inline sys_time window_closes(const PreparedEvent& prep, const ValidationOptions& v) {
+    const bool store = prep.action_source == ActionSource::physical_store;
+    const auto max_age = store ? v.physical_store_max_age : v.max_age;
+    // validate() accepts the whole second at the limit: expired from the next one.
+    return sys_time(std::chrono::seconds(prep.event_time)) + max_age + std::chrono::seconds(1);
+}
+
+} // namespace
+
+BatchEncoder EncoderPool::get() {
+    {
+        std::lock_guard lock(mu);
+        if (!spare.empty()) {
+            auto e = std::move(spare.back());
+            spare.pop_back();
+            return e;
+        }
+    }
+    BatchEncoder e(options);
+    // Sized like the last sealed body (and some): a 1 MB body built by
+    // doubling would be copied about twice over on the way.
+    if (const auto typical = typical_body.load(std::memory_order_relaxed); typical != 0)
+        e.reserve(std::min(max_batch_bytes, typical + typical / 8) + 4096);
+    return e;
+}
+void EncoderPool::put(BatchEncoder&& e) noexcept {
+    try {
+        e.clear();
+        std::lock_guard lock(mu);
+        if (spare.size() < 64) spare.push_back(std::move(e));
+    } catch (...) {
+    }
+}
+
+/// @locality batcher thread `idx`.
+void Batchers::batcher_main(std::size_t idx) {
+    Batcher& me = *batchers_[idx];
+    std::vector<EnvelopePtr> got(bulk_size);
+    while (!stop_.load(std::memory_order_acquire)) {
+        std::size_t n = 0;
+        if (!c_.dispatcher.backed_up()) n = c_.intake.pop_bulk(got.data(), got.size());
+        if (n != 0) {
+            const auto sys_now = capi::now(opts_.clock);
+            const auto now = steady::now();
+            for (std::size_t i = 0; i < n; ++i) {
+                // The next event's bytes were written on another core: start
+                // pulling them in while this one is copied into its batch.
+                if (i + 1 < n) prefetch(got[i + 1]->prep.json_with_holes());
+                EnvelopePtr env = std::move(got[i]);
+                if (env->marker) {
+                    c_.flush.on_marker(env->flush_gen);
+                    c_.intake.recycle(std::move(env));
+                    continue;
+                }
+                c_.outcomes.in_flight.fetch_add(1, std::memory_order_relaxed);
+                try {
+                    add_event(me, *env, sys_now, now);
+                } catch (...) {
+                    // The event is settled; the batches it would have joined are intact
+                    // (the encoder rolls a failed add back).
+                    if (!env->taken) {
+                        auto p = c_.outcomes.pending_of(*env);
+                        c_.outcomes.settle(p, make_result(Outcome::failed, error_of(std::current_exception())),
+                                           true, false);
+                    }
+                }
+                c_.intake.recycle(std::move(env));
+            }
+        }
+        const auto now = steady::now();
+        seal_lingering(me, now);
+        ack_seal_request(idx);
+        if (n == 0) idle_wait(me, now);
+    }
+}
+
+/// @locality batcher thread.
+void Batchers::add_event(Batcher& me, Envelope& env, sys_time sys_now, steady::time_point now) {
+    Partial* part = nullptr;
+    for (auto& p : me.partials) {
+        if (env.dest ? (!p.is_default && p.dest->dest == *env.dest) : p.is_default) {
+            part = &p;
+            break;
+        }
+    }
+    if (!part) {
+        Partial p;
+        p.is_default = !env.dest;
+        p.dest = c_.dests.find(env.dest);
+        me.partials.push_back(std::move(p));
+        part = &me.partials.back();
+    }
+    // Byte cap: the prepared event's size is known (digests take the 64 bytes
+    // of their holes), so the batch is sealed when this event would not fit;
+    // one event always fits (max_event_bytes <= max_batch_bytes).
+    if (part->batch && !part->batch->events.empty() &&
+        part->batch->enc.data_bytes() + env.prep.json_with_holes().size() + 1 > opts_.max_batch_bytes)
+        seal(me, *part);
+    if (!part->batch) {
+        part->batch = std::make_shared<Batch>(encoders_);
+        part->batch->dest = part->dest;
+    }
+    Batch& b = *part->batch;
+    auto res = b.enc.add_prepared(env.prep, sys_now);
+    if (res.status != EncodeStatus::added) {
+        const bool window = window_refused(res.errors);
+        auto r = make_result(window ? Outcome::expired : Outcome::failed,
+                             make_error_code(window ? errc::expired : errc::invalid_event));
+        r.invalid = std::move(res.errors);
+        auto p = c_.outcomes.pending_of(env);
+        c_.outcomes.settle(p, std::move(r), true, false);
+        return;
+    }
+    if (b.events.empty()) part->first = now;
+    // Geometric growth (reserve(size() + 1) would reallocate on every push);
+    // reserved before taking the event, so nothing throws between taking and storing.
+    if (b.events.size() == b.events.capacity())
+        b.events.reserve(std::max<std::size_t>(64, 2 * b.events.capacity()));
+    b.events.push_back(c_.outcomes.pending_of(env));
+    if (env.own_id) b.id_hashes.push_back(env.id_hash);  // after the event is stored: a throw only misses a count
+    const auto expiry = window_closes(env.prep, opts_.encode.validation);
+    b.events.back().not_after = expiry;
+    b.not_after = std::min(b.not_after, expiry);
+    if (b.enc.full()) seal(me, *part);
+}
+
+/// Hands the partial's batch to the dispatcher. @locality batcher thread.
+void Batchers::seal(Batcher& me, Partial& part) {
+    if (!part.batch) return;
+    if (part.batch->events.empty()) return;  // keeps the empty batch for reuse
+    BatchPtr b = std::move(part.batch);
+    count_duplicates(*b);
+    // Hash every value of the batch (one hash_many call) and finish the body
+    // here, on the batcher, so the io thread (perhaps the caller's) only sends.
+    b->finish_body();
+    encoders_->typical_body.store(b->body.size(), std::memory_order_relaxed);
+    b->epoch = c_.flush.acked(me.idx);
+    c_.flush.epoch_open(b->epoch, 1);
+    c_.dispatcher.submit(std::move(b), false);
+}
+
+/// Events whose caller-given event_id an earlier event of the batch carries:
+/// both are sent (Meta keeps one), and counted here. @locality batcher thread.
+void Batchers::count_duplicates(Batch& b) {
+    auto& h = b.id_hashes;
+    if (h.size() > 1) {
+        std::sort(h.begin(), h.end());
+        std::uint64_t n = 0;
+        for (std::size_t i = 1; i < h.size(); ++i) n += h[i] == h[i - 1];
+        if (n != 0) c_.outcomes.duplicate_ids.fetch_add(n, std::memory_order_relaxed);
+    }
+    h = {};
+}
+
+void Batchers::seal_lingering(Batcher& me, steady::time_point now) {
+    for (auto& p : me.partials)
+        if (p.batch && !p.batch->events.empty() && now - p.first >= opts_.linger) seal(me, p);
+}
+
+void Batchers::ack_seal_request(std::size_t idx) {
+    Batcher& me = *batchers_[idx];
+    const auto r = c_.flush.seal_request();
+    if (r <= c_.flush.acked(idx)) return;
+    for (auto& p : me.partials) seal(me, p);
+    c_.flush.ack(idx, r);
+}
+
+void Batchers::idle_wait(Batcher& me, steady::time_point now) {
+    auto wait = std::chrono::duration_cast<steady::duration>(idle_wait_max);
+    bool holding = false;
+    for (const auto& p : me.partials) {
+        if (p.batch && !p.batch->events.empty()) {
+            wait = std::min(wait, p.first + opts_.linger - now);
+            holding = true;
+        }
+    }
+    if (wait <= steady::duration::zero()) return;
+    std::unique_lock lock(wake_mu_);
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    if (!holding) wake_on_next_.store(true, std::memory_order_seq_cst);
+    const bool can_pop = !c_.dispatcher.backed_up();
+    if (!stop_.load(std::memory_order_acquire) && c_.flush.seal_request() <= c_.flush.acked(me.idx) &&
+        !(can_pop && c_.intake.size_approx() > 0))
+        wake_cv_.wait_for(lock, wait);
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+Batch::Batch(std::shared_ptr<EncoderPool> p) : pool(std::move(p)), enc(pool->get()) {}
+Batch::~Batch() { pool->put(std::move(enc)); }
+
+std::shared_ptr<const DestState> Destinations::make(const Destination& d) const {
+    auto s = std::make_shared<DestState>();
+    s->dest = d;
+    s->fields = opts_.request;
+    if (!d.test_event_code.empty()) s->fields.test_event_code = d.test_event_code;
+    if (!d.app_secret.empty()) s->proof = appsecret_proof(d.access_token, d.app_secret);
+    return s;
+}
+
+std::shared_ptr<const DestState> Destinations::find(const std::optional<Destination>& d) {
+    if (!d) return default_;
+    std::lock_guard lock(mu_);
+    for (const auto& s : all_)
+        if (s->dest == *d) return s;
+    all_.push_back(make(*d));
+    return all_.back();
+}
+
+void Batchers::start(unsigned n) {
+    for (unsigned i = 0; i < n; ++i) {
+        batchers_.push_back(std::make_unique<Batcher>());
+        batchers_.back()->idx = i;
+    }
+    for (unsigned i = 0; i < n; ++i)
+        batchers_[i]->thread = std::thread([this, i] {
+            name_thread("capi-batch");
+            batcher_main(i);
+        });
+}
+
+void Batchers::stop_and_join() {
+    stop_.store(true, std::memory_order_release);
+    wake_all();
+    for (auto& b : batchers_)
+        if (b->thread.joinable()) b->thread.join();
+}
+
+bool Batchers::settle_held(const SendResult& r) {
+    bool none = true;
+    for (auto& b : batchers_) {
+        for (auto& part : b->partials) {
+            if (!part.batch) continue;
+            if (!part.batch->events.empty()) none = false;
+            c_.outcomes.settle_all(part.batch->events, r, true, true);
+            part.batch.reset();
+        }
+    }
+    return none;
+}
+
+} // namespace capi::pipeline

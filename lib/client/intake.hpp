@@ -1,0 +1,96 @@
+// Intake: the producers' side of the pipeline. Envelopes (recycled), prepare
+// on the producer's thread, enqueue and async_send's two halves, the bounded
+// MPMC queue and its overflow policy, and the gate shutdown closes.
+// No lock: the queue is lock-free and the gate is two atomics.
+#pragma once
+
+#include "client/pipeline.hpp"
+#include "queue/mpmc_queue.hpp"
+
+namespace capi::pipeline {
+
+class Intake {
+public:
+    Intake(Pipeline& c, const Options& o);
+
+    /// An envelope with `ev` prepared on the calling thread (or the reasons it
+    /// cannot go in, in `invalid`), not queued: enqueue's work before the push,
+    /// and async_send's first half, at its call. Any thread.
+    EnvelopePtr prepare_send(const Event& ev, std::optional<Destination> dest);
+    /// Any thread; never blocks.
+    EnqueueResult enqueue(const Event& ev, std::optional<Destination> dest);
+    /// async_send's second half, at the operation's initiation: queues it, or completes.
+    void send(EnvelopePtr env, completion_ptr done);
+    void send_many(std::vector<Event> events, std::function<void(std::vector<SendResult>)> done);
+
+    /// Closes the gate and waits for the producers already past it (shutdown).
+    void close() noexcept;
+
+    EnvelopePtr take_envelope() {
+        EnvelopePtr e;
+        if (spare_envelopes_.try_pop(e)) return e;
+        return std::make_unique<Envelope>();
+    }
+
+    /// Resets `e` and keeps it for a later enqueue (or frees it when enough wait).
+    /// Any thread (the batchers, per event).
+    void recycle(EnvelopePtr e) noexcept {
+        if (!e) return;
+        e->marker = false;
+        e->flush_gen = 0;
+        e->dest.reset();
+        e->done.reset();
+        e->taken = false;
+        e->own_id = false;
+        e->invalid.clear();
+        if (e->prep.capacity() > spare_buffer_bytes) e->prep = PreparedEvent{};
+        if (e->event_id.capacity() > 64) e->event_id = std::string{};
+        (void)spare_envelopes_.try_push(std::move(e));  // when full, e is freed here
+    }
+
+    // The queue, for the batchers (pop) and the flush markers (push).
+    std::size_t pop_bulk(EnvelopePtr* out, std::size_t n) { return queue_.pop_bulk(out, n); }
+    bool try_pop(EnvelopePtr& e) { return queue_.try_pop(e); }
+    /// Leaves `e` as it was when the queue is full.
+    bool try_push(EnvelopePtr&& e) { return queue_.try_push(std::move(e)); }
+    std::size_t size_approx() const noexcept { return queue_.size_approx(); }
+
+private:
+    enum class Push { accepted, full, shutdown };
+
+    Push try_accept(EnvelopePtr& env);
+    void push_or_wait(EnvelopePtr env, std::chrono::microseconds delay);
+    BatchEncoder& staging_encoder();
+    std::vector<FieldError> check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out,
+                                  std::string_view assigned_id);
+    void assign_id(const Event& ev, Envelope& env) const;
+
+    static constexpr std::size_t spare_envelope_count = 2048;
+    // A recycled envelope keeps at most this much buffer (a rare huge event's
+    // memory goes back to the allocator).
+    static constexpr std::size_t spare_buffer_bytes = 8 * 1024;
+
+    Pipeline& c_;
+    const Options& opts_;
+    detail::MpmcQueue<EnvelopePtr> queue_;
+    // Envelopes the batchers are done with, their buffers' capacity kept for the
+    // next enqueue: in steady state an accepted event costs no allocation on the
+    // producer and no free on the batcher (a buffer malloc'ed on one thread and
+    // freed on another takes the allocator's arena lock each time, a contended
+    // futex under load).
+    detail::MpmcQueue<EnvelopePtr> spare_envelopes_{spare_envelope_count};
+
+    // Intake gate: shutdown waits for producers that passed the closed_ check.
+    alignas(64) std::atomic<bool> closed_{false};
+    // Per stripe, a producer's increment of active_ and its load of `closed_`
+    // (both seq_cst) pair with shutdown's store of `closed_` and its loads of
+    // every stripe: either shutdown sees the producer inside, or the producer
+    // sees `closed_` and backs out.
+    StripedCounter active_;
+
+    static inline std::atomic<std::uint64_t> serials_{0};
+    // Keys this client's staging encoders (an address a later client may reuse).
+    const std::uint64_t serial_ = serials_.fetch_add(1, std::memory_order_relaxed) + 1;
+};
+
+} // namespace capi::pipeline

@@ -1,0 +1,58 @@
+// Outcomes and stats: every accepted event is settled exactly once here (its
+// counter, the latency histogram, its completion, the delivery report), and
+// stats() reads the counters. No lock: atomics only.
+#pragma once
+
+#include "client/pipeline.hpp"
+
+namespace capi::pipeline {
+
+class Outcomes {
+public:
+    Outcomes(Pipeline& c, const Options& o) : c_(c), opts_(o) {}
+
+    /// The Pending an envelope's event becomes (the envelope is `taken`). Any thread.
+    Pending pending_of(Envelope& e) {
+        e.taken = true;
+        // Only a completion or a delivery report carries the id; otherwise the
+        // envelope keeps the string (and its capacity) for its next event.
+        std::string id;
+        if (e.done || opts_.on_delivery) id = std::move(e.event_id);
+        return Pending{std::move(e.done), std::move(id), e.accepted, false};
+    }
+
+    /// Delivers one event's outcome. Any thread; `on_io`: the caller runs on the
+    /// io executor (or is shutdown), so the report is made inline.
+    void settle(Pending& p, SendResult r, bool was_in_flight, bool on_io);
+
+    /// settle() for every unsettled event of a batch, alike: the counters move
+    /// once per batch, the clock is read once, and a delivery report made inline
+    /// reuses one SendResult (no per-event copy of the Graph fields) when the
+    /// event has no completion of its own. Any thread.
+    void settle_all(std::vector<Pending>& events, const SendResult& r, bool was_in_flight, bool on_io);
+
+    /// Delivery reports posted to the io executor and not run yet.
+    std::uint64_t pending_reports() const noexcept { return pending_reports_.load(); }
+
+    Stats stats() const;
+
+    // Counters, written by the stage that sees the fact, read by stats().
+    StripedCounter accepted;
+    alignas(64) std::atomic<std::uint64_t> in_flight{0};
+    alignas(64) std::atomic<std::uint64_t> delivered{0}, failed{0}, expired{0}, dropped{0};
+    std::atomic<std::uint64_t> rejected{0}, rejected_full{0};
+    std::atomic<std::uint64_t> retries{0}, batches{0}, bytes{0}, splits{0};
+    std::atomic<std::uint64_t> possibly_delivered{0}, throttled{0}, receipt_mismatch{0}, duplicate_ids{0};
+    AtomicHistogram latency_us, batch_events;
+
+private:
+    std::atomic<std::uint64_t>& outcome_counter(Outcome o) noexcept;
+    void report_inline(const SendResult& r) noexcept;
+    void report(SendResult r, bool on_io);
+
+    Pipeline& c_;
+    const Options& opts_;
+    std::atomic<std::uint64_t> pending_reports_{0};
+};
+
+} // namespace capi::pipeline
