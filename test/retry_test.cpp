@@ -2,6 +2,7 @@
 // backoff bounds, appsecret_proof and the error category.
 #include "transport/graph_reply.hpp"
 
+#include <capi/retry.hpp>
 #include <capi/transport.hpp>
 
 #include <catch2/catch.hpp>
@@ -28,6 +29,20 @@ struct StringMaker<Disposition> {
         case Disposition::retry: return "retry";
         case Disposition::throttle: return "throttle";
         case Disposition::fail: return "fail";
+        }
+        return "?";
+    }
+};
+template <>
+struct StringMaker<capi::Action> {
+    static std::string convert(capi::Action a) {
+        switch (a) {
+        case capi::Action::success: return "success";
+        case capi::Action::retry: return "retry";
+        case capi::Action::throttle: return "throttle";
+        case capi::Action::split: return "split";
+        case capi::Action::refuse_destination: return "refuse_destination";
+        case capi::Action::fail: return "fail";
         }
         return "?";
     }
@@ -330,6 +345,122 @@ TEST_CASE("classify: every errc, no reply", "[classify]") {
 }
 
 // ---------------------------------------------------------------- backoff
+
+// ---------------------------------------------------------------- the policy
+
+TEST_CASE("graph_code: the names are Meta's numbers", "[policy]") {
+    namespace gc = capi::graph_code;
+    STATIC_REQUIRE(gc::api_unknown == 1);
+    STATIC_REQUIRE(gc::api_service == 2);
+    STATIC_REQUIRE(gc::api_method == 3);
+    STATIC_REQUIRE(gc::api_too_many_calls == 4);
+    STATIC_REQUIRE(gc::api_permission_denied == 10);
+    STATIC_REQUIRE(gc::api_user_too_many_calls == 17);
+    STATIC_REQUIRE(gc::page_too_many_calls == 32);
+    STATIC_REQUIRE(gc::invalid_parameter == 100);
+    STATIC_REQUIRE(gc::api_session == 102);
+    STATIC_REQUIRE(gc::access_token == 190);
+    STATIC_REQUIRE(gc::permission_first == 200);
+    STATIC_REQUIRE(gc::permission_last == 299);
+    STATIC_REQUIRE(gc::application_limit == 341);
+    STATIC_REQUIRE(gc::temporarily_blocked == 368);
+    STATIC_REQUIRE(gc::rate_limit == 613);
+    STATIC_REQUIRE(gc::deprecated_version == 2635);
+    STATIC_REQUIRE(gc::business_use_case_first == 80000);
+    STATIC_REQUIRE(gc::ads_management_too_many_calls == 80004);
+    STATIC_REQUIRE(gc::business_use_case_last == 80014);
+}
+
+TEST_CASE("decide: split, refuse the destination, throttle, retry, fail", "[policy]") {
+    using capi::Action;
+    namespace gc = capi::graph_code;
+    const auto graph_ec = ec(errc::graph_error);
+    // The client's two decisions, on what the Sender completes with.
+    CHECK(capi::decide(graph_ec, graph(401, gc::access_token), 1) == Action::refuse_destination);
+    CHECK(capi::decide(graph_ec, graph(401, gc::access_token), 1000) == Action::refuse_destination);
+    CHECK(capi::decide(graph_ec, graph(400, gc::invalid_parameter), 2) == Action::split);
+    CHECK(capi::decide(graph_ec, graph(500, gc::invalid_parameter), 1000) == Action::split);
+    // One bad event: nothing to isolate.
+    CHECK(capi::decide(graph_ec, graph(400, gc::invalid_parameter), 1) == Action::fail);
+    CHECK(capi::decide(graph_ec, graph(400, gc::invalid_parameter), 0) == Action::fail);
+    // One attempt's reply before the Sender finished it (no error code yet).
+    CHECK(capi::decide({}, graph(401, gc::access_token)) == Action::refuse_destination);
+    // Decided on this side of the wire: the stale reply does not count.
+    for (auto local : {errc::retries_exhausted, errc::expired, errc::shutdown, errc::cancelled, errc::auth_error}) {
+        CAPTURE(static_cast<int>(local));
+        CHECK(capi::decide(ec(local), graph(401, gc::access_token), 5) == Action::fail);
+        CHECK(capi::decide(ec(local), graph(400, gc::invalid_parameter), 5) == Action::fail);
+    }
+    // Another error the reply came with: final, not the Graph object's decision.
+    CHECK(capi::decide(ec(errc::http_error), graph(400, gc::invalid_parameter), 5) == Action::fail);
+    CHECK(capi::decide(ec(errc::http_error), graph(401, gc::access_token), 5) == Action::fail);
+
+    for (std::int64_t c : {gc::api_too_many_calls, gc::api_user_too_many_calls, gc::page_too_many_calls,
+                           gc::rate_limit, gc::business_use_case_first, gc::ads_management_too_many_calls,
+                           gc::business_use_case_last}) {
+        CAPTURE(c);
+        CHECK(capi::decide(graph_ec, graph(400, c), 10) == Action::throttle);
+    }
+    for (std::int64_t c : {gc::api_unknown, gc::api_service, gc::application_limit, gc::temporarily_blocked}) {
+        CAPTURE(c);
+        CHECK(capi::decide(graph_ec, graph(400, c), 10) == Action::retry);
+    }
+    for (std::int64_t c : {gc::api_method, gc::api_permission_denied, gc::permission_first, std::int64_t{250},
+                           gc::permission_last, gc::deprecated_version}) {
+        CAPTURE(c);
+        CHECK(capi::decide(graph_ec, graph(403, c), 10) == Action::fail);
+    }
+    // 102 is not a token refusal: an unknown code, the status decides.
+    CHECK(capi::decide(graph_ec, graph(400, gc::api_session), 10) == Action::fail);
+    CHECK(capi::decide(graph_ec, graph(500, gc::api_session), 10) == Action::retry);
+    PostResult ok;
+    ok.http_status = 200;
+    CHECK(capi::decide({}, ok, 10) == Action::success);
+}
+
+TEST_CASE("decide: exactly the dispatcher's former inline rules for 190 and 100", "[policy]") {
+    using capi::Action;
+    // lib/client/client.cpp decided on the Sender's completion (ec, res) with
+    //   refuse: ec == graph_error && res.error && res.error->code == 190
+    //   split:  ec == graph_error && res.error && res.error->code == 100 && events > 1
+    // The Sender never completes with an empty error and an error object, so
+    // every error it can complete with is tried, with every kind of reply.
+    std::vector<std::error_code> errors{ec(errc::graph_error), ec(errc::http_error)};
+    for (int e = 1; e <= static_cast<int>(errc::auth_error); ++e) errors.push_back(ec(static_cast<errc>(e)));
+    errors.push_back(std::make_error_code(std::errc::connection_refused));
+    std::vector<PostResult> replies{http(0), http(200), http(400), http(500)};
+    for (std::int64_t code : {1, 2, 3, 4, 10, 17, 32, 100, 102, 190, 200, 299, 341, 368, 613, 2635, 80004, 12345})
+        for (int status : {200, 400, 401, 403, 500})
+            for (bool transient : {false, true}) replies.push_back(graph(status, code, transient));
+    for (const auto& e : errors) {
+        for (const auto& r : replies) {
+            for (std::size_t events : {std::size_t{1}, std::size_t{2}, std::size_t{1000}}) {
+                const bool refuse = e == errc::graph_error && r.error && r.error->code == 190;
+                const bool split = e == errc::graph_error && r.error && r.error->code == 100 && events > 1;
+                const Action a = capi::decide(e, r, events);
+                CAPTURE(e.message(), r.http_status, r.error ? r.error->code : -1, events);
+                CHECK((a == Action::refuse_destination) == refuse);
+                CHECK((a == Action::split) == split);
+            }
+        }
+    }
+}
+
+TEST_CASE("classify is decide() as a retry loop sees it", "[policy]") {
+    std::vector<PostResult> replies{http(0), http(200), http(429), http(400), http(503)};
+    for (std::int64_t code : {1, 4, 100, 190, 200, 2635, 80004, 12345}) replies.push_back(graph(400, code));
+    for (auto e : {std::error_code{}, ec(errc::graph_error), ec(errc::connection_lost), ec(errc::shutdown)}) {
+        for (const auto& r : replies) {
+            const auto a = capi::decide(e, r, 1000);
+            Disposition want = Disposition::fail;
+            if (a == capi::Action::success) want = Disposition::success;
+            if (a == capi::Action::retry) want = Disposition::retry;
+            if (a == capi::Action::throttle) want = Disposition::throttle;
+            CAPTURE(e.message(), r.http_status, r.error ? r.error->code : -1);
+            CHECK(capi::classify(e, r) == want);
+        }
+    }
+}
 
 TEST_CASE("backoff_delay: full jitter within the cap for attempts 1..40", "[backoff]") {
     RetryPolicy p;

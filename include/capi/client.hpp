@@ -21,6 +21,7 @@
 #include <capi/encode.hpp>
 #include <capi/errors.hpp>
 #include <capi/event.hpp>
+#include <capi/retry.hpp>
 #include <capi/transport.hpp>
 
 #include <boost/asio/any_io_executor.hpp>

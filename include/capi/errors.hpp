@@ -50,6 +50,33 @@ struct GraphError {
     std::string type, message, error_user_title, error_user_msg, fbtrace_id;
 };
 
+/// Graph error codes capi acts on (GraphError::code), named after Meta's "Error
+/// Codes" reference. What capi does with each is decided in one place,
+/// capi::decide (<capi/retry.hpp>); docs/errors.md has the table.
+namespace graph_code {
+inline constexpr std::int64_t api_unknown = 1;            ///< temporary issue on Meta's side: retried
+inline constexpr std::int64_t api_service = 2;            ///< temporary service error: retried
+inline constexpr std::int64_t api_method = 3;             ///< capability missing: final
+inline constexpr std::int64_t api_too_many_calls = 4;     ///< app rate limit: throttled
+inline constexpr std::int64_t api_permission_denied = 10; ///< final
+inline constexpr std::int64_t api_user_too_many_calls = 17;  ///< user rate limit: throttled
+inline constexpr std::int64_t page_too_many_calls = 32;   ///< page rate limit: throttled
+inline constexpr std::int64_t invalid_parameter = 100;    ///< a bad event: a batch of several is split
+inline constexpr std::int64_t api_session = 102;          ///< session invalid: final (not a token refusal)
+inline constexpr std::int64_t access_token = 190;         ///< token invalid or expired: its destination is refused
+inline constexpr std::int64_t permission_first = 200;     ///< 200-299: a permission is missing: final
+inline constexpr std::int64_t permission_last = 299;
+inline constexpr std::int64_t application_limit = 341;    ///< application limit reached: retried
+inline constexpr std::int64_t temporarily_blocked = 368;  ///< temporarily blocked (policy): retried
+inline constexpr std::int64_t rate_limit = 613;           ///< calls exceed the rate limit: throttled
+inline constexpr std::int64_t deprecated_version = 2635;  ///< deprecated API version: final
+/// 80000-80014: business use case rate limits (80004: too many calls to this ad
+/// account, ads_management): throttled.
+inline constexpr std::int64_t business_use_case_first = 80000;
+inline constexpr std::int64_t ads_management_too_many_calls = 80004;
+inline constexpr std::int64_t business_use_case_last = 80014;
+} // namespace graph_code
+
 } // namespace capi
 #pragma GCC visibility pop
 

@@ -4,6 +4,7 @@
 // Graph error code decides first, because throttling arrives as 400/403 with
 // code 4/17/32/613/800xx and a 500 can carry a final code 100; then
 // is_transient; then the HTTP status; then the transport's error.
+#include <capi/retry.hpp>
 #include <capi/transport.hpp>
 
 #include <algorithm>
@@ -13,19 +14,26 @@ namespace capi {
 
 namespace {
 
+namespace gc = graph_code;
+
 bool is_throttle_code(std::int64_t code) noexcept {
-    return code == 4 || code == 17 || code == 32 || code == 613 || (code >= 80000 && code <= 80014);
+    return code == gc::api_too_many_calls || code == gc::api_user_too_many_calls ||
+           code == gc::page_too_many_calls || code == gc::rate_limit ||
+           (code >= gc::business_use_case_first && code <= gc::business_use_case_last);
 }
 
 bool is_retry_code(std::int64_t code) noexcept {
-    return code == 1 || code == 2 || code == 341 || code == 368;
+    return code == gc::api_unknown || code == gc::api_service || code == gc::application_limit ||
+           code == gc::temporarily_blocked;
 }
 
 bool is_final_code(std::int64_t code) noexcept {
     // 100: a bad event in the batch (split it); 190: token; 10, 200-299, 3:
-    // permissions and capabilities; 2635: deprecated API version.
-    return code == 100 || code == 190 || code == 10 || (code >= 200 && code <= 299) || code == 3 ||
-           code == 2635;
+    // permissions and capabilities; 2635: deprecated API version. 102 (session)
+    // is not here: an unknown code, the HTTP status decides as before.
+    return code == gc::invalid_parameter || code == gc::access_token || code == gc::api_permission_denied ||
+           (code >= gc::permission_first && code <= gc::permission_last) || code == gc::api_method ||
+           code == gc::deprecated_version;
 }
 
 Disposition classify_error(std::error_code ec) noexcept {
@@ -78,27 +86,55 @@ bool is_local_final(std::error_code ec) noexcept {
 
 } // namespace
 
-Disposition classify(std::error_code ec, const PostResult& result) noexcept {
+Action decide(std::error_code ec, const PostResult& result, std::size_t batch_events) noexcept {
     // Decisions made on this side of the wire are never reconsidered, whatever
     // a (stale) result says.
-    if (is_local_final(ec)) return Disposition::fail;
+    if (is_local_final(ec)) return Action::fail;
 
     if (result.error) {
         const auto code = result.error->code;
-        if (is_throttle_code(code)) return Disposition::throttle;
-        if (is_final_code(code)) return Disposition::fail;
-        if (is_retry_code(code)) return Disposition::retry;
-        if (result.error->is_transient) return Disposition::retry;
+        if (is_throttle_code(code)) return Action::throttle;
+        if (is_final_code(code)) {
+            // Only when Meta's error object is the reason the request failed:
+            // the Sender completes such a request with graph_error.
+            if (!ec || ec == errc::graph_error) {
+                if (code == gc::access_token) return Action::refuse_destination;
+                if (code == gc::invalid_parameter && batch_events > 1) return Action::split;
+            }
+            return Action::fail;
+        }
+        if (is_retry_code(code)) return Action::retry;
+        if (result.error->is_transient) return Action::retry;
         // An unknown code: the HTTP status decides.
     }
 
     const int status = result.http_status;
-    if (!ec && !result.error && status >= 200 && status <= 299) return Disposition::success;
-    if (status == 429 || (status >= 500 && status <= 599)) return Disposition::retry;
-    if (status >= 400 && status <= 499) return Disposition::fail;
-    if (ec) return classify_error(ec);
+    if (!ec && !result.error && status >= 200 && status <= 299) return Action::success;
+    if (status == 429 || (status >= 500 && status <= 599)) return Action::retry;
+    if (status >= 400 && status <= 499) return Action::fail;
+    if (ec) {
+        switch (classify_error(ec)) {
+        case Disposition::retry: return Action::retry;
+        case Disposition::throttle: return Action::throttle;
+        case Disposition::success:
+        case Disposition::fail: return Action::fail;
+        }
+        return Action::fail;
+    }
     // No transport error, yet no 2xx success body: a 2xx carrying an error
     // object with an unknown code, or a 1xx/3xx Meta never sends.
+    return Action::fail;
+}
+
+Disposition classify(std::error_code ec, const PostResult& result) noexcept {
+    switch (decide(ec, result)) {
+    case Action::success: return Disposition::success;
+    case Action::retry: return Disposition::retry;
+    case Action::throttle: return Disposition::throttle;
+    case Action::split:
+    case Action::refuse_destination:
+    case Action::fail: return Disposition::fail;
+    }
     return Disposition::fail;
 }
 

@@ -8,6 +8,8 @@
 #include "transport/body.hpp"
 #include "transport/graph_reply.hpp"
 
+#include <capi/retry.hpp>
+#include <capi/sender.hpp>
 #include <capi/transport.hpp>
 
 #include <boost/asio/steady_timer.hpp>
@@ -45,18 +47,13 @@ std::error_code final_error(std::error_code ec, const PostResult& r) {
     if (ec) return ec;
     if (r.error) return make_error_code(errc::graph_error);
     if (r.http_status < 200 || r.http_status > 299) return make_error_code(errc::http_error);
-    // 2xx, no error object, classified final anyway: cannot happen with classify().
+    // 2xx, no error object, decided final anyway: cannot happen with decide().
     return make_error_code(errc::bad_response);
 }
 
 } // namespace
 
-SharedBody SharedBody::take(std::string s) {
-    auto owned = std::make_shared<const std::string>(std::move(s));
-    return {*owned, std::move(owned)};
-}
-
-void Transport::post_shared(const PostRequest& request, SharedBody body, handler done) {
+void Transport::post_shared(const PostRequest& request, detail::SharedBody body, handler done) {
     PostRequest copy;
     try {
         copy.pixel_id = request.pixel_id;
@@ -202,14 +199,18 @@ struct Sender::impl::operation : std::enable_shared_from_this<operation> {
             last.attempts = n;
             last_error = ec;
         }
-        const Disposition d = classify(ec, r);
+        // The one policy (retry.cpp). The batch's size is the caller's business:
+        // split and refuse_destination end the request here like fail, and the
+        // caller decides on them again with its batch (capi::decide).
+        const Action action = decide(ec, r);
         {
             std::lock_guard lock(mutex);
             possibly_delivered += r.possibly_delivered != 0 ? 1 : 0;
-            if (d == Disposition::throttle || r.http_status == 429) ++throttled;
+            if (action == Action::throttle || r.http_status == 429) ++throttled;
         }
-        if (d == Disposition::success) return finish({}, std::move(r));
-        if (d == Disposition::fail) return finish(final_error(ec, r), std::move(r));
+        if (action == Action::success) return finish({}, std::move(r));
+        if (action != Action::retry && action != Action::throttle) return finish(final_error(ec, r), std::move(r));
+        const Disposition d = action == Action::throttle ? Disposition::throttle : Disposition::retry;
 
         if (cancelled()) return finish(make_error_code(errc::cancelled));
         if (owner->is_closed()) return finish(make_error_code(errc::shutdown));

@@ -1,12 +1,8 @@
-// Template bodies of capi::Sender: adapting a completion handler to the
-// type-erased operation in lib/transport/sender.cpp.
+// Template bodies of capi::Sender: adapting a completion handler (the one
+// adapter, async_op) to the type-erased operation in lib/transport/sender.cpp.
 #pragma once
 
-#include <boost/asio/associated_cancellation_slot.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/cancellation_type.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
+#include <capi/detail/async_op.hpp>
 
 #include <atomic>
 #include <functional>
@@ -57,46 +53,17 @@ namespace capi {
 
 template <class Handler>
 void Sender::start_(PostRequest req, std::chrono::system_clock::time_point not_after, Handler handler) {
-    namespace asio = boost::asio;
-    using slot_type = asio::associated_cancellation_slot_t<Handler>;
-    auto completion_executor = asio::get_associated_executor(handler, get_executor());
-    using work_type = asio::executor_work_guard<decltype(completion_executor)>;
-
-    // The handler may be move-only (use_awaitable): it lives here, shared by the
-    // copyable std::function handed to post_. The work guard keeps the handler's
-    // executor running until the completion has been delivered.
-    struct state {
-        state(Handler&& h, work_type&& w, slot_type s)
-            : handler(std::move(h)), work(std::move(w)), slot(std::move(s)) {}
-        Handler handler;
-        work_type work;
-        slot_type slot;
-    };
-    auto slot = asio::get_associated_cancellation_slot(handler);
-    auto st = std::make_shared<state>(std::move(handler), asio::make_work_guard(completion_executor), slot);
-
+    using op_type = detail::async_op<Handler, void(std::error_code, PostResult)>;
+    // The handler may be move-only (use_awaitable): it lives in the operation,
+    // shared by the copyable std::function handed to post_.
+    auto op = std::make_shared<op_type>(std::move(handler), get_executor());
     auto link = std::make_shared<detail::sender_cancel_link>();
-    if (slot.is_connected()) {
-        slot.assign([link](asio::cancellation_type type) {
-            if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) !=
-                asio::cancellation_type::none) {
-                link->request();
-            }
-        });
-    }
-
+    // The slot holds the link, not the operation: a cancellation stops the
+    // retries (the trigger), and post_'s `done` then completes the handler.
+    op->on_cancel(link, [](std::shared_ptr<detail::sender_cancel_link> l) { l->request(); });
     auto trigger = post_(
         std::move(req), not_after, [link] { return link->requested(); },
-        [st](std::error_code ec, PostResult result) {
-            auto ex = st->work.get_executor();
-            asio::post(ex, [st, ec, result = std::move(result)]() mutable {
-                // Detach from the slot before the handler runs: it may reuse the
-                // slot (a coroutine's next co_await).
-                if (st->slot.is_connected()) st->slot.clear();
-                auto work = std::move(st->work);
-                std::move(st->handler)(ec, std::move(result));
-            });
-        });
+        [op](std::error_code ec, PostResult result) { op_type::complete(op, ec, std::move(result)); });
     link->arm(std::move(trigger));
 }
 

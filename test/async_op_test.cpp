@@ -1,0 +1,277 @@
+// The one async adapter (include/capi/detail/async_op.hpp) as every initiating
+// function uses it: Client::async_send (both overloads and the vector one),
+// Client::async_flush and Sender::async_post, over real TLS to MockGraphServer on
+// 127.0.0.1. For each: handlers bound to strand<any_io_executor> and
+// strand<io_context::executor_type> run on their strand exactly once; use_awaitable,
+// deferred and use_future complete; a terminal cancellation through the slot
+// completes at once with errc::cancelled, once.
+#include <capi/client.hpp>
+#include <capi/retry.hpp>
+#include <capi/sender.hpp>
+#include <capi/testing/mock_graph.hpp>
+#include <capi/transport.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using capi::errc;
+using capi::testing::Fault;
+using capi::testing::MockGraphServer;
+
+namespace {
+
+capi::Event make_event(const std::string& id) {
+    capi::Event ev;
+    ev.event_name = "Purchase";
+    ev.event_time =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() -
+        60;
+    ev.event_id = id;
+    ev.action_source = capi::ActionSource::website;
+    ev.event_source_url = "https://shop.example.com/checkout";
+    ev.user_data.client_user_agent = "Mozilla/5.0";
+    ev.user_data.em = {"user-" + id + "@example.com"};
+    ev.custom_data.emplace();  // a Purchase needs value and currency
+    ev.custom_data->value = 12.5;
+    ev.custom_data->currency = "USD";
+    return ev;
+}
+
+capi::Options options_for(const MockGraphServer& mock) {
+    capi::Options o;
+    o.destination.pixel_id = "1234567890";
+    o.destination.access_token = "mock-token";
+    o.transport.endpoint = mock.url();
+    o.transport.ca_pem = mock.ca_pem();
+    o.transport.request_timeout = 5s;
+    o.retry.initial_backoff = 5ms;
+    o.retry.max_backoff = 20ms;
+    o.retry.max_total = 10s;
+    o.linger = 5ms;
+    o.batchers = 1;
+    return o;
+}
+
+/// The user's io_context, run by two threads so that a strand is a real constraint.
+struct Io {
+    asio::io_context io{2};
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    std::thread a{[this] { io.run(); }}, b{[this] { io.run(); }};
+    ~Io() {
+        work.reset();
+        io.stop();
+        a.join();
+        b.join();
+    }
+};
+
+/// The mock, a client and a Sender over the https transport, all on the user's io_context.
+struct Fixture {
+    MockGraphServer mock;
+    Io io;
+    capi::Client client{io.io.get_executor(), options_for(mock)};
+    std::unique_ptr<capi::Transport> transport;
+    std::unique_ptr<capi::Sender> sender;
+    int n = 0;
+
+    Fixture() {
+        capi::TransportOptions t;
+        t.endpoint = mock.url();
+        t.ca_pem = mock.ca_pem();
+        t.request_timeout = 5s;
+        transport = capi::make_https_transport(io.io.get_executor(), t);
+        capi::RetryPolicy p;
+        p.initial_backoff = 5ms;
+        p.max_backoff = 20ms;
+        sender = std::make_unique<capi::Sender>(io.io.get_executor(), *transport, p);
+    }
+    ~Fixture() {
+        sender->close();
+        transport->close();
+        client.shutdown(5s);
+    }
+
+    std::string id() { return "op-" + std::to_string(++n); }
+
+    capi::PostRequest request() {
+        capi::BatchEncoder enc;
+        REQUIRE(enc.add(make_event(id()), std::chrono::system_clock::now()).status == capi::EncodeStatus::added);
+        capi::PostRequest r;
+        r.pixel_id = "1234567890";
+        r.body = std::string(enc.json_body({}, "mock-token"));
+        return r;
+    }
+};
+
+constexpr auto no_window = std::chrono::system_clock::time_point::max();
+
+/// Calls f(name, start) for each initiating function; start(fixture, token) starts it.
+template <class F>
+void for_each_initiation(F&& f) {
+    f("async_send(ev)", [](Fixture& fx, auto token) { return fx.client.async_send(make_event(fx.id()), std::move(token)); });
+    f("async_send(ev, dest)", [](Fixture& fx, auto token) {
+        capi::Destination d;
+        d.pixel_id = "1234567890";
+        d.access_token = "mock-token";
+        return fx.client.async_send(make_event(fx.id()), std::move(d), std::move(token));
+    });
+    f("async_send(vector)", [](Fixture& fx, auto token) {
+        std::vector<capi::Event> evs{make_event(fx.id()), make_event(fx.id())};
+        return fx.client.async_send(std::move(evs), std::move(token));
+    });
+    f("async_flush", [](Fixture& fx, auto token) {
+        fx.client.enqueue(make_event(fx.id()));
+        return fx.client.async_flush(std::move(token));
+    });
+    f("Sender::async_post", [](Fixture& fx, auto token) {
+        return fx.sender->async_post(fx.request(), no_window, std::move(token));
+    });
+}
+
+/// Binds a handler to `strand`; checks it runs there, once, with success.
+template <class Strand, class Start>
+void on_strand(Fixture& fx, Strand strand, Start start, bool cancel) {
+    std::atomic<int> calls{0};
+    std::atomic<bool> ran_on_strand{false};
+    std::atomic<int> error{-1};
+    std::promise<void> first;
+    asio::cancellation_signal sig;
+    auto handler = asio::bind_executor(strand, [&, strand](std::error_code ec, auto&&...) {
+        ran_on_strand = strand.running_in_this_thread();
+        error = ec.value();
+        if (calls.fetch_add(1) == 0) first.set_value();
+        if (cancel) CHECK(ec == errc::cancelled);
+    });
+    if (cancel) {
+        Fault slow;
+        slow.delay = 500ms;
+        fx.mock.push_fault(slow);
+        start(fx, asio::bind_cancellation_slot(sig.slot(), std::move(handler)));
+        std::this_thread::sleep_for(50ms);
+        sig.emit(asio::cancellation_type::terminal);
+    } else {
+        start(fx, std::move(handler));
+    }
+    REQUIRE(first.get_future().wait_for(10s) == std::future_status::ready);
+    // The operation's own outcome arrives later when cancelled: it must not
+    // complete the handler a second time.
+    std::this_thread::sleep_for(cancel ? 700ms : 20ms);
+    CHECK(calls.load() == 1);
+    CHECK(ran_on_strand.load());
+    if (!cancel) CHECK(error.load() == 0);
+}
+
+} // namespace
+
+TEST_CASE("async_op: handlers bound to strand<any_io_executor> run on it, once", "[async_op]") {
+    for_each_initiation([](const char* name, auto start) {
+        SECTION(name) {
+            Fixture fx;
+            on_strand(fx, asio::make_strand(asio::any_io_executor(fx.io.io.get_executor())), start, false);
+        }
+    });
+}
+
+TEST_CASE("async_op: handlers bound to strand<io_context::executor_type> run on it, once", "[async_op]") {
+    for_each_initiation([](const char* name, auto start) {
+        SECTION(name) {
+            Fixture fx;
+            on_strand(fx, asio::make_strand(fx.io.io), start, false);
+        }
+    });
+}
+
+TEST_CASE("async_op: a cancellation through the slot completes once with cancelled, on the strand",
+          "[async_op]") {
+    for_each_initiation([](const char* name, auto start) {
+        SECTION(name) {
+            Fixture fx;
+            // Flush has no request of its own: a slow send ahead of it keeps it pending.
+            on_strand(fx, asio::make_strand(asio::any_io_executor(fx.io.io.get_executor())), start, true);
+        }
+    });
+}
+
+TEST_CASE("async_op: strand<io_context::executor_type> with a cancellation slot", "[async_op]") {
+    for_each_initiation([](const char* name, auto start) {
+        SECTION(name) {
+            Fixture fx;
+            on_strand(fx, asio::make_strand(fx.io.io), start, true);
+        }
+    });
+}
+
+TEST_CASE("async_op: use_awaitable completes once", "[async_op]") {
+    for_each_initiation([](const char* name, auto start) {
+        SECTION(name) {
+            Fixture fx;
+            std::promise<std::error_code> done;
+            asio::co_spawn(
+                fx.io.io,
+                [&]() -> asio::awaitable<void> {
+                    // as_tuple would hide nothing here: a failed completion throws.
+                    try {
+                        co_await start(fx, asio::use_awaitable);
+                        done.set_value({});
+                    } catch (const std::system_error& e) {
+                        done.set_value(e.code());
+                    }
+                },
+                asio::detached);
+            auto f = done.get_future();
+            REQUIRE(f.wait_for(10s) == std::future_status::ready);
+            CHECK(f.get() == std::error_code{});
+        }
+    });
+}
+
+TEST_CASE("async_op: deferred completes once when launched", "[async_op]") {
+    for_each_initiation([](const char* name, auto start) {
+        SECTION(name) {
+            Fixture fx;
+            std::atomic<int> calls{0};
+            std::promise<std::error_code> done;
+            auto op = start(fx, asio::deferred);
+            std::move(op)([&](std::error_code ec, auto&&...) {
+                if (calls.fetch_add(1) == 0) done.set_value(ec);
+            });
+            auto f = done.get_future();
+            REQUIRE(f.wait_for(10s) == std::future_status::ready);
+            CHECK(f.get() == std::error_code{});
+            std::this_thread::sleep_for(20ms);
+            CHECK(calls.load() == 1);
+        }
+    });
+}
+
+TEST_CASE("async_op: use_future completes", "[async_op]") {
+    for_each_initiation([](const char* name, auto start) {
+        SECTION(name) {
+            Fixture fx;
+            auto f = start(fx, asio::use_future);
+            REQUIRE(f.wait_for(10s) == std::future_status::ready);
+            CHECK_NOTHROW(f.get());
+        }
+    });
+}
