@@ -433,53 +433,66 @@ void string_rules(Checker& c, const std::optional<std::string>& v, const Object&
     }
 }
 
-// The UTF-8 sweep of an object's strings, in wire order, with the rules their
-// rows name. Normalized values (hashed PII, the currency) are not sent
-// verbatim, so they do not count towards the event's size bound.
-template <class T>
-void check_strings(Checker& c, const T& obj, const Object& at) {
+// The checks the schema's rows imply, as passes over an object's rows in wire
+// order. Objects run the passes one after another, in the order their errors
+// have always been reported; the event runs them all in one pass, with its
+// own rules between the rows.
+enum Pass : unsigned {
+    utf8_pass = 1,          // every string valid UTF-8 (lists: with LDU when rules_pass)
+    finite_pass = 2,        // numbers finite: JSON cannot carry NaN or infinity
+    non_negative_pass = 4,  // integers the row says must not be negative
+    rules_pass = 8,         // the rules string rows' flags name
+    all_passes = 15,
+};
+
+struct NoHook {
+    template <class R>
+    void operator()(R) const noexcept {}
+};
+
+template <unsigned Passes, class T, class Pre = NoHook, class Post = NoHook>
+void sweep(Checker& c, const T& obj, const Object& at, Pre&& pre = {}, Post&& post = {}) {
     wire::schema<T>::each([&](auto r) {
         using R = decltype(r);
         using V = typename R::value;
+        pre(r);
         const auto& v = obj.*R::member;
+        // Normalized values (hashed PII, the currency) are not sent verbatim,
+        // so they do not count towards the event's size bound.
         constexpr bool verbatim = !R::is_hashed() && R::kind != Kind::normalized;
         if constexpr (std::is_same_v<V, std::string> || std::is_same_v<V, std::optional<std::string>>) {
-            if constexpr (!verbatim) c.count_text(false);
-            c.utf8(v, Where{&at, R::key});
-            if constexpr (!verbatim) c.count_text(true);
-            if constexpr (std::is_same_v<V, std::optional<std::string>>) string_rules<R>(c, v, at);
+            if constexpr ((Passes & utf8_pass) != 0) {
+                if constexpr (!verbatim) c.count_text(false);
+                c.utf8(v, Where{&at, R::key});
+                if constexpr (!verbatim) c.count_text(true);
+            }
+            if constexpr ((Passes & rules_pass) != 0 && std::is_same_v<V, std::optional<std::string>>)
+                string_rules<R>(c, v, at);
         } else if constexpr (std::is_same_v<V, std::vector<std::string>> ||
                              std::is_same_v<V, std::optional<std::vector<std::string>>>) {
-            const std::vector<std::string>* list = nullptr;
-            if constexpr (std::is_same_v<V, std::vector<std::string>>) list = &v;
-            else if (v) list = &*v;
-            if (list == nullptr) return;
-            if constexpr (!verbatim) c.count_text(false);
-            for (std::size_t i = 0; i < list->size(); ++i) {
-                const Where where{&at, R::key, static_cast<std::ptrdiff_t>(i)};
-                c.utf8(std::string_view((*list)[i]), where);
-                // Meta knows one option and matches it case-sensitively.
-                if constexpr (R::has(wire::ldu)) {
-                    if ((*list)[i] != "LDU") c.error(to_path(where), "must be \"LDU\"");
+            if constexpr ((Passes & utf8_pass) != 0) {
+                const std::vector<std::string>* list = nullptr;
+                if constexpr (std::is_same_v<V, std::vector<std::string>>) list = &v;
+                else if (v) list = &*v;
+                if (list != nullptr) {
+                    if constexpr (!verbatim) c.count_text(false);
+                    for (std::size_t i = 0; i < list->size(); ++i) {
+                        const Where where{&at, R::key, static_cast<std::ptrdiff_t>(i)};
+                        c.utf8(std::string_view((*list)[i]), where);
+                        // Meta knows one option and matches it case-sensitively.
+                        if constexpr ((Passes & rules_pass) != 0 && R::has(wire::ldu)) {
+                            if ((*list)[i] != "LDU") c.error(to_path(where), "must be \"LDU\"");
+                        }
+                    }
+                    if constexpr (!verbatim) c.count_text(true);
                 }
             }
-            if constexpr (!verbatim) c.count_text(true);
-        }
-    });
-}
-
-// Numbers: finite (JSON cannot carry NaN or infinity), and not negative where
-// the row says so.
-template <class T>
-void check_numbers(Checker& c, const T& obj, const Object& at) {
-    wire::schema<T>::each([&](auto r) {
-        using R = decltype(r);
-        using V = typename R::value;
-        if constexpr (std::is_same_v<V, std::optional<double>>) {
-            c.finite(obj.*R::member, Where{&at, R::key});
+        } else if constexpr (std::is_same_v<V, std::optional<double>>) {
+            if constexpr ((Passes & finite_pass) != 0) c.finite(v, Where{&at, R::key});
         } else if constexpr (std::is_same_v<V, std::optional<std::int64_t>> && R::has(wire::non_negative)) {
-            c.non_negative(obj.*R::member, Where{&at, R::key});
+            if constexpr ((Passes & non_negative_pass) != 0) c.non_negative(v, Where{&at, R::key});
         }
+        post(r);
     });
 }
 
@@ -495,20 +508,23 @@ void check_raw(Checker& c, const T& obj, const Object& at) {
 void check_user_data(Checker& c, const UserData& u) {
     const Object at{wire::schema<UserData>::name};
     if (!has_customer_information(u)) c.error(Path{at.head}, "needs at least one customer information parameter");
-    check_strings(c, u, at);
+    sweep<utf8_pass>(c, u, at);
+    sweep<rules_pass>(c, u, at);
     check_raw(c, u, at);
 }
 
 void check_content(Checker& c, const Content& item, std::ptrdiff_t i) {
     const Object at{wire::schema<Content>::name, i};
-    check_strings(c, item, at);
-    check_numbers(c, item, at);
+    sweep<utf8_pass>(c, item, at);
+    sweep<finite_pass>(c, item, at);
+    sweep<non_negative_pass>(c, item, at);
     check_raw(c, item, at);
 }
 
 void check_custom_data(Checker& c, const CustomData& cd, bool purchase) {
     const Object at{wire::schema<CustomData>::name};
-    check_numbers(c, cd, at);
+    sweep<finite_pass>(c, cd, at);
+    sweep<non_negative_pass>(c, cd, at);
 
     if (cd.currency && is_three_ascii_letters(*cd.currency)) {
         // The common case, already normalized but for case (which is_iso4217
@@ -540,7 +556,7 @@ void check_custom_data(Checker& c, const CustomData& cd, bool purchase) {
     }
     if (purchase && !cd.value) c.error(Path{"custom_data.value"}, "required (Purchase events)");
 
-    check_strings(c, cd, at);
+    sweep<utf8_pass>(c, cd, at);
     for (std::size_t i = 0; i < cd.contents.size(); ++i)
         check_content(c, cd.contents[i], static_cast<std::ptrdiff_t>(i));
     check_raw(c, cd, at);
@@ -560,21 +576,21 @@ void check_app_data(Checker& c, const AppData& a, bool app_event) {
                     std::to_string(a.extinfo.size()));
     }
     const Object at{wire::schema<AppData>::name};
-    check_strings(c, a, at);
+    sweep<utf8_pass>(c, a, at);
     check_raw(c, a, at);
 }
 
 void check_original_event_data(Checker& c, const OriginalEventData& o) {
     const Object at{wire::schema<OriginalEventData>::name};
-    check_strings(c, o, at);
-    check_numbers(c, o, at);
+    sweep<utf8_pass>(c, o, at);
     check_raw(c, o, at);
 }
 
 void check_attribution_data(Checker& c, const AttributionData& a) {
     const Object at{wire::schema<AttributionData>::name};
-    check_strings(c, a, at);
-    check_numbers(c, a, at);
+    sweep<utf8_pass>(c, a, at);
+    sweep<finite_pass>(c, a, at);
+    sweep<rules_pass>(c, a, at);
     check_raw(c, a, at);
 }
 
@@ -585,39 +601,53 @@ std::vector<FieldError> validate(const Event& ev, std::chrono::system_clock::tim
     std::vector<FieldError> errors;
     Checker c(errors);
 
-    if (ev.event_name.empty()) c.error(Path{"event_name"}, "required");
-    check_event_time(c, ev, now, options);
-    if (ev.action_source == ActionSource::unset) c.error(Path{"action_source"}, "required");
-
     const bool website = ev.action_source == ActionSource::website;
     const bool app = ev.action_source == ActionSource::app;
-
-    if (website && options.require_website_fields && !has_value(ev.event_source_url))
-        c.error(Path{"event_source_url"}, "required (website events)");
-    const Object top{};
-    check_strings(c, ev, top);
-    check_numbers(c, ev, top);
-
-    if (website && options.require_website_fields && !has_value(ev.user_data.client_user_agent))
-        c.error(Path{"user_data.client_user_agent"}, "required (website events)");
-    check_user_data(c, ev.user_data);
-
     const bool purchase = ev.event_name == event_names::purchase;
-    if (ev.custom_data) {
-        check_custom_data(c, *ev.custom_data, purchase);
-    } else if (purchase) {
-        c.error(Path{"custom_data.currency"}, "required (Purchase events)");
-        c.error(Path{"custom_data.value"}, "required (Purchase events)");
-    }
 
-    if (ev.app_data) {
-        check_app_data(c, *ev.app_data, app);
-    } else if (app) {
-        c.error(Path{"app_data"}, "required (app events)");
-    }
-    if (ev.original_event_data) check_original_event_data(c, *ev.original_event_data);
-    if (ev.attribution_data) check_attribution_data(c, *ev.attribution_data);
-
+    // One pass over the event's rows; the event's own rules go before (pre) or
+    // after (post) the row they concern.
+    auto pre = [&](auto r) {
+        using R = decltype(r);
+        if constexpr (wire::is_member<R, &Event::event_name>) {
+            if (ev.event_name.empty()) c.error(Path{R::key}, "required");
+        } else if constexpr (wire::is_member<R, &Event::event_source_url>) {
+            if (website && options.require_website_fields && !has_value(ev.event_source_url))
+                c.error(Path{R::key}, "required (website events)");
+        }
+    };
+    auto post = [&](auto r) {
+        using R = decltype(r);
+        if constexpr (wire::is_member<R, &Event::event_time>) {
+            check_event_time(c, ev, now, options);
+            if (ev.action_source == ActionSource::unset) c.error(Path{"action_source"}, "required");
+        } else if constexpr (wire::is_member<R, &Event::user_data>) {
+            if (website && options.require_website_fields && !has_value(ev.user_data.client_user_agent))
+                c.error(Path{"user_data.client_user_agent"}, "required (website events)");
+            check_user_data(c, ev.user_data);
+        } else if constexpr (wire::is_member<R, &Event::custom_data>) {
+            if (ev.custom_data) {
+                check_custom_data(c, *ev.custom_data, purchase);
+            } else if (purchase) {
+                c.error(Path{"custom_data.currency"}, "required (Purchase events)");
+                c.error(Path{"custom_data.value"}, "required (Purchase events)");
+            }
+        } else if constexpr (wire::is_member<R, &Event::app_data>) {
+            if (ev.app_data) {
+                check_app_data(c, *ev.app_data, app);
+            } else if (app) {
+                c.error(Path{R::key}, "required (app events)");
+            }
+        } else if constexpr (wire::is_member<R, &Event::original_event_data>) {
+            if (ev.original_event_data) check_original_event_data(c, *ev.original_event_data);
+        } else if constexpr (wire::is_member<R, &Event::attribution_data>) {
+            if (ev.attribution_data) check_attribution_data(c, *ev.attribution_data);
+        } else {
+            static_assert(R::kind != Kind::object, "a nested object the validator does not check");
+        }
+    };
+    const Object top{};
+    sweep<all_passes>(c, ev, top, pre, post);
     check_raw(c, ev, top);
     c.check_size(options.max_event_bytes);
     return errors;

@@ -130,8 +130,11 @@ struct row {
 /// True when row R fills member M (member pointers of other types compare unequal).
 template <class R, auto M>
 inline constexpr bool is_member =
-    std::is_same_v<std::integral_constant<decltype(R::member), R::member>,
+    std::is_same_v<std::integral_constant<std::remove_cv_t<decltype(R::member)>, R::member>,
                    std::integral_constant<decltype(M), M>>;
+static_assert(is_member<row<"x", &Event::event_id, Kind::string>, &Event::event_id>);
+static_assert(!is_member<row<"x", &Event::event_id, Kind::string>, &Event::referrer_url>);
+static_assert(!is_member<row<"x", &Event::event_id, Kind::string>, &Event::event_time>);
 
 /// An object's table.
 template <class... Rows>
