@@ -14,6 +14,8 @@
 #include <capi/normalize.hpp>
 #include <capi/validate.hpp>
 
+#include "wire/schema.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -491,11 +493,12 @@ std::string fbtrace_of(const capi::SendResult& r) {
 // drop_value): the client sends the event without them and says nothing, the dry
 // run reports them, so the send reports them too. Paths as the encoder's.
 void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi::FieldError>& out) {
-    using F = capi::Field;
-    auto check = [&](F f, std::string_view key, std::string_view value, std::optional<std::size_t> index) {
+    namespace wire = capi::wire;
+    auto check = [&](capi::Field f, std::string_view key, std::string_view value, std::optional<std::size_t> index) {
         std::string_view reason;
         if (capi::normalize_into(f, value, scratch, reason) != capi::NormalizeStatus::rejected) return;
-        std::string path = "user_data.";
+        std::string path(wire::schema<capi::UserData>::name);
+        path += '.';
         path += key;
         if (index) {  // appended piecewise: g++ 12 warns falsely on "[" + std::to_string(i) + "]"
             path += '[';
@@ -504,17 +507,13 @@ void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi:
         }
         out.push_back({std::move(path), std::string(reason)});
     };
-    const std::pair<F, const std::vector<std::string>*> multi[] = {
-        {F::em, &ud.em}, {F::ph, &ud.ph}, {F::fn, &ud.fn}, {F::ln, &ud.ln}, {F::ge, &ud.ge},
-        {F::db, &ud.db}, {F::ct, &ud.ct}, {F::st, &ud.st}, {F::zp, &ud.zp}, {F::country, &ud.country},
-        {F::external_id, &ud.external_id}};
-    for (const auto& [f, values] : multi)
-        for (std::size_t i = 0; i < values->size(); ++i) check(f, capi::to_string(f), (*values)[i], i);
-    const std::pair<F, const std::optional<std::string>*> single[] = {
-        {F::f5first, &ud.f5first}, {F::f5last, &ud.f5last}, {F::fi, &ud.fi},
-        {F::dobd, &ud.dobd},       {F::dobm, &ud.dobm},     {F::doby, &ud.doby}};
-    for (const auto& [f, value] : single)
-        if (*value) check(f, capi::to_string(f), **value, std::nullopt);
+    // The keys the encoder normalizes, as it walks them.
+    for (const auto& k : wire::user_multi_keys) {
+        const auto& values = ud.*k.member;
+        for (std::size_t i = 0; i < values.size(); ++i) check(k.field, k.key, values[i], i);
+    }
+    for (const auto& k : wire::user_single_keys)
+        if (const auto& value = ud.*k.member) check(k.field, k.key, *value, std::nullopt);
 }
 
 // Shared by the reader (main thread), the completions (io thread) and the progress thread.

@@ -17,7 +17,9 @@
 #pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
-/// Fields with a normalization rule, by Meta's wire key.
+/// Fields with a normalization rule, by Meta's wire key. Which object key each
+/// one normalizes, and whether it is hashed, is the wire schema's business
+/// (lib/wire/schema.hpp); to_string() and parse_field() read it from there.
 enum class Field : std::uint8_t {
     em, ph, ge, db, fn, ln, ct, st, zp, country, external_id,
     f5first, f5last, fi, dobd, dobm, doby,

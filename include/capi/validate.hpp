@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,11 +15,20 @@
 #pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
+/// What kind of problem a FieldError is, for code that branches on it (the
+/// reason is for people and may change wording).
+enum class FieldErrorKind : std::uint8_t {
+    invalid,            ///< breaks a rule of the field; sending it later will not help
+    expired,            ///< event_time is older than the 7/62-day window
+    too_far_in_future,  ///< event_time is ahead of the clock by more than max_future_skew
+};
+
 /// A problem with one field: `path` is the JSON path without the leading `data[i]`
 /// (`event_time`, `user_data.em[1]`, `custom_data.contents[3].quantity`).
 struct FieldError {
     std::string path;
     std::string reason;
+    FieldErrorKind kind = FieldErrorKind::invalid;
 
     friend bool operator==(const FieldError&, const FieldError&) = default;
 };

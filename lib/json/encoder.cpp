@@ -10,6 +10,8 @@
 
 #include "json/buffer.hpp"
 #include "json/writer.hpp"
+#include "wire/schema.hpp"
+#include "wire/window.hpp"
 
 #include <algorithm>
 #include <array>
@@ -27,62 +29,11 @@ constexpr std::string_view body_prefix = "{\"data\":[";
 
 using Writer = json::BasicWriter<json::Buffer>;
 
-// The multi-valued hashed keys in wire order, with their UserData member and
-// key (to_string(field), spelled out so the hot loops need no call for it).
-struct MultiKey {
-    Field field;
-    std::vector<std::string> UserData::*member;
-    std::string_view key;
-};
-constexpr std::array<MultiKey, 11> multi_keys = {{
-    {Field::em, &UserData::em, "em"},
-    {Field::ph, &UserData::ph, "ph"},
-    {Field::fn, &UserData::fn, "fn"},
-    {Field::ln, &UserData::ln, "ln"},
-    {Field::ge, &UserData::ge, "ge"},
-    {Field::db, &UserData::db, "db"},
-    {Field::ct, &UserData::ct, "ct"},
-    {Field::st, &UserData::st, "st"},
-    {Field::zp, &UserData::zp, "zp"},
-    {Field::country, &UserData::country, "country"},
-    {Field::external_id, &UserData::external_id, "external_id"},
-}};
-
-struct SingleKey {
-    Field field;
-    std::optional<std::string> UserData::*member;
-    std::string_view key;
-};
-constexpr std::array<SingleKey, 6> single_keys = {{
-    {Field::f5first, &UserData::f5first, "f5first"},
-    {Field::f5last, &UserData::f5last, "f5last"},
-    {Field::fi, &UserData::fi, "fi"},
-    {Field::dobd, &UserData::dobd, "dobd"},
-    {Field::dobm, &UserData::dobm, "dobm"},
-    {Field::doby, &UserData::doby, "doby"},
-}};
-
-// User data sent as given, in wire order.
-struct PlainKey {
-    std::string_view key;
-    std::optional<std::string> UserData::*member;
-};
-constexpr std::array<PlainKey, 14> plain_keys = {{
-    {"client_ip_address", &UserData::client_ip_address},
-    {"client_user_agent", &UserData::client_user_agent},
-    {"fbc", &UserData::fbc},
-    {"fbp", &UserData::fbp},
-    {"subscription_id", &UserData::subscription_id},
-    {"fb_login_id", &UserData::fb_login_id},
-    {"lead_id", &UserData::lead_id},
-    {"anon_id", &UserData::anon_id},
-    {"madid", &UserData::madid},
-    {"page_id", &UserData::page_id},
-    {"page_scoped_user_id", &UserData::page_scoped_user_id},
-    {"ctwa_clid", &UserData::ctwa_clid},
-    {"ig_account_id", &UserData::ig_account_id},
-    {"ig_sid", &UserData::ig_sid},
-}};
+// user_data's keys by kind, in wire order (the schema's rows as flat arrays).
+using wire::Kind;
+constexpr auto& multi_keys = wire::user_multi_keys;
+constexpr auto& single_keys = wire::user_single_keys;
+constexpr auto& plain_keys = wire::user_plain_keys;
 
 // One normalized PII value of the event being added.
 struct Slot {
@@ -98,18 +49,6 @@ struct PendingHash {
     std::size_t at;
 };
 
-void write_opt(Writer& w, std::string_view key, const std::optional<std::string>& v) {
-    if (v) w.member(key, *v);
-}
-void write_opt(Writer& w, std::string_view key, const std::optional<std::int64_t>& v) {
-    if (v) w.member_int(key, *v);
-}
-void write_opt(Writer& w, std::string_view key, const std::optional<double>& v) {
-    if (v) w.member_num(key, *v);
-}
-void write_opt(Writer& w, std::string_view key, const std::optional<bool>& v) {
-    if (v) w.member_bool(key, *v);
-}
 void write_strings(Writer& w, std::string_view key, const std::vector<std::string>& v) {
     w.lit_key(key);
     w.begin_array();
@@ -167,6 +106,7 @@ struct BatchEncoder::impl {
     explicit impl(EncodeOptions o) : options(std::move(o)) {}
 
     std::string_view event_id_if_absent;  // set by prepare() for one call
+    bool user_data_ok = false;            // write_user_data()'s verdict for write_event()
     std::size_t prepared_bytes = 0;       // the last prepared event's, to size a new PreparedEvent
 
     // is_hashed_field() for the user_data keys, without the call.
@@ -181,7 +121,7 @@ struct BatchEncoder::impl {
         auto st = normalize_into(f, value, tmp, reason);
         if (st == NormalizeStatus::omitted) return;
         if (st == NormalizeStatus::rejected) {
-            FieldError e{element_path("user_data", key, index, indexed), std::string(reason)};
+            FieldError e{element_path(wire::schema<UserData>::name, key, index, indexed), std::string(reason)};
             (options.invalid_pii == InvalidPiiPolicy::reject_event ? r.errors : r.dropped)
                 .push_back(std::move(e));
             return;
@@ -239,12 +179,12 @@ struct BatchEncoder::impl {
     // The future-skew bound needs no second look: time only moves forward.
     void check_window(std::int64_t event_time, ActionSource source, std::chrono::system_clock::time_point now,
                       EncodeResult& r) const {
-        const bool store = source == ActionSource::physical_store;
-        const auto max_age = store ? options.validation.physical_store_max_age : options.validation.max_age;
-        const auto now_s = std::chrono::floor<std::chrono::seconds>(now.time_since_epoch()).count();
-        if (event_time < now_s - max_age.count())
-            r.errors.push_back({"event_time", "event_time left its " + std::to_string(max_age.count()) +
-                                                  " s window before the event could be sent"});
+        if (wire::expired_at(event_time, source, now, options.validation))
+            r.errors.push_back({"event_time",
+                                "event_time left its " +
+                                    std::to_string(wire::max_age(source, options.validation).count()) +
+                                    " s window before the event could be sent",
+                                FieldErrorKind::expired});
     }
 
     // Hashes every pending value in one hash_many call and fills the holes.
@@ -263,7 +203,6 @@ struct BatchEncoder::impl {
 
     bool write_user_data(Writer& w, const UserData& ud) {
         bool any = false;
-        w.lit_key("user_data");
         w.begin_object();
         std::size_t k = 0;
         for (const auto& mk : multi_keys) {
@@ -298,116 +237,80 @@ struct BatchEncoder::impl {
         return any;
     }
 
-    static void write_content(Writer& w, const Content& c) {
-        w.begin_object();
-        write_opt(w, "id", c.id);
-        write_opt(w, "quantity", c.quantity);
-        write_opt(w, "item_price", c.item_price);
-        write_opt(w, "title", c.title);
-        write_opt(w, "description", c.description);
-        write_opt(w, "brand", c.brand);
-        write_opt(w, "category", c.category);
-        if (c.delivery_category) w.member("delivery_category", to_string(*c.delivery_category));
-        write_raw(w, c.extra);
-        w.end_object();
-    }
-
-    void write_custom_data(Writer& w, const CustomData& cd) {
-        w.lit_key("custom_data");
-        w.begin_object();
-        write_opt(w, "value", cd.value);
-        if (cd.currency) {
-            // Validation guarantees the code normalizes; currency is never hashed.
-            std::string_view reason;
-            if (normalize_into(Field::currency, *cd.currency, tmp, reason) == NormalizeStatus::ok)
-                w.member("currency", tmp);
-        }
-        write_opt(w, "content_name", cd.content_name);
-        write_opt(w, "content_category", cd.content_category);
-        if (!cd.content_ids.empty()) write_strings(w, "content_ids", cd.content_ids);
-        if (!cd.contents.empty()) {
-            w.lit_key("contents");
-            w.begin_array();
-            for (const auto& c : cd.contents) write_content(w, c);
-            w.end_array();
-        }
-        write_opt(w, "content_type", cd.content_type);
-        write_opt(w, "order_id", cd.order_id);
-        write_opt(w, "predicted_ltv", cd.predicted_ltv);
-        write_opt(w, "net_revenue", cd.net_revenue);
-        write_opt(w, "num_items", cd.num_items);
-        write_opt(w, "status", cd.status);
-        write_opt(w, "search_string", cd.search_string);
-        write_opt(w, "item_number", cd.item_number);
-        if (cd.delivery_category) w.member("delivery_category", to_string(*cd.delivery_category));
-        write_raw(w, cd.custom_properties);
-        w.end_object();
-    }
-
-    static void write_app_data(Writer& w, const AppData& ad) {
-        w.lit_key("app_data");
-        w.begin_object();
-        write_opt(w, "application_tracking_enabled", ad.application_tracking_enabled);
-        write_opt(w, "advertiser_tracking_enabled", ad.advertiser_tracking_enabled);
-        write_opt(w, "campaign_ids", ad.campaign_ids);
-        write_opt(w, "consider_views", ad.consider_views);
-        if (!ad.extinfo.empty()) write_strings(w, "extinfo", ad.extinfo);
-        write_opt(w, "include_dwell_data", ad.include_dwell_data);
-        write_opt(w, "include_video_data", ad.include_video_data);
-        write_opt(w, "install_referrer", ad.install_referrer);
-        write_opt(w, "installer_package", ad.installer_package);
-        write_opt(w, "receipt_data", ad.receipt_data);
-        if (!ad.url_schemes.empty()) write_strings(w, "url_schemes", ad.url_schemes);
-        write_opt(w, "windows_attribution_id", ad.windows_attribution_id);
-        write_opt(w, "anon_id", ad.anon_id);
-        write_opt(w, "app_user_id", ad.app_user_id);
-        write_raw(w, ad.extra);
-        w.end_object();
-    }
-
-    static void write_original(Writer& w, const OriginalEventData& o) {
-        w.lit_key("original_event_data");
-        w.begin_object();
-        write_opt(w, "event_name", o.event_name);
-        write_opt(w, "event_time", o.event_time);
-        write_opt(w, "order_id", o.order_id);
-        write_opt(w, "event_id", o.event_id);
-        write_raw(w, o.extra);
-        w.end_object();
-    }
-
-    static void write_attribution(Writer& w, const AttributionData& a) {
-        w.lit_key("attribution_data");
-        w.begin_object();
-        write_opt(w, "scope", a.scope);
-        write_opt(w, "visit_time", a.visit_time);
-        write_opt(w, "ad_id", a.ad_id);
-        write_opt(w, "adset_id", a.adset_id);
-        write_opt(w, "campaign_id", a.campaign_id);
-        write_opt(w, "attribution_share", a.attribution_share);
-        write_opt(w, "attribution_model", a.attribution_model);
-        write_opt(w, "attr_window", a.attr_window);
-        write_opt(w, "attribution_value", a.attribution_value);
-        write_opt(w, "attribution_source", a.attribution_source);
-        write_opt(w, "touchpoint_type", a.touchpoint_type);
-        write_opt(w, "touchpoint_ts", a.touchpoint_ts);
-        write_opt(w, "attribution_method", a.attribution_method);
-        write_opt(w, "decline_reason", a.decline_reason);
-        write_opt(w, "auditing_token", a.auditing_token);
-        write_opt(w, "linkage_key", a.linkage_key);
-        write_opt(w, "touchpoint_id", a.touchpoint_id);
-        if (a.attribution_setting) {
-            w.lit_key("attribution_setting");
-            w.begin_object();
-            write_opt(w, "inactivity_window_hours", a.attribution_setting->inactivity_window_hours);
-            write_opt(w, "reattribution_window_hours",
-                      a.attribution_setting->reattribution_window_hours);
-            w.end_object();
-        }
-        write_opt(w, "total_credit", a.total_credit);
-        write_opt(w, "partner_client_id", a.partner_client_id);
-        write_raw(w, a.extra);
-        w.end_object();
+    // Writes the rows of `obj` (any object but user_data) in wire order. Unset
+    // optional fields are omitted; `ev` is the event (data_processing_options'
+    // country and state go only with it).
+    template <class T>
+    void write_fields(Writer& w, const T& obj, const Event& ev) {
+        wire::schema<T>::each([&](auto r) {
+            using R = decltype(r);
+            using V = typename R::value;
+            const auto& v = obj.*R::member;
+            if constexpr (R::has(wire::with_dpo)) {
+                if (!ev.data_processing_options) return;
+            }
+            if constexpr (wire::is_member<R, &Event::event_id>) {
+                if (v)
+                    w.member(R::key, *v);
+                else if (!event_id_if_absent.empty())
+                    w.member(R::key, event_id_if_absent);
+            } else if constexpr (R::kind == Kind::raw) {
+                write_raw(w, v);
+            } else if constexpr (R::kind == Kind::normalized) {
+                // Validation guarantees the value normalizes; it is never hashed.
+                if (v) {
+                    std::string_view reason;
+                    if (normalize_into(R::field, *v, tmp, reason) == NormalizeStatus::ok) w.member(R::key, tmp);
+                }
+            } else if constexpr (std::is_same_v<V, std::string>) {
+                w.member(R::key, v);
+            } else if constexpr (std::is_same_v<V, std::int64_t>) {
+                w.member_int(R::key, v);
+            } else if constexpr (std::is_same_v<V, ActionSource>) {
+                w.lit_key(R::key);
+                w.string_raw(to_string(v));
+            } else if constexpr (std::is_same_v<V, std::optional<std::string>>) {
+                if (v) w.member(R::key, *v);
+            } else if constexpr (std::is_same_v<V, std::optional<std::int64_t>>) {
+                if (v) w.member_int(R::key, *v);
+            } else if constexpr (std::is_same_v<V, std::optional<double>>) {
+                if (v) w.member_num(R::key, *v);
+            } else if constexpr (std::is_same_v<V, std::optional<bool>>) {
+                if (v) w.member_bool(R::key, *v);
+            } else if constexpr (R::kind == Kind::enumeration) {
+                if (v) {
+                    w.lit_key(R::key);
+                    w.string_raw(to_string(*v));
+                }
+            } else if constexpr (std::is_same_v<V, std::vector<std::string>>) {
+                if (!v.empty()) write_strings(w, R::key, v);
+            } else if constexpr (std::is_same_v<V, std::optional<std::vector<std::string>>>) {
+                // Set but empty is meaningful: [] opts out of Limited Data Use.
+                if (v) write_strings(w, R::key, *v);
+            } else if constexpr (std::is_same_v<V, UserData>) {
+                w.lit_key(R::key);
+                user_data_ok = write_user_data(w, v);
+            } else if constexpr (R::kind == Kind::object_list) {
+                if (!v.empty()) {
+                    w.lit_key(R::key);
+                    w.begin_array();
+                    for (const auto& item : v) {
+                        w.begin_object();
+                        write_fields(w, item, ev);
+                        w.end_object();
+                    }
+                    w.end_array();
+                }
+            } else {
+                static_assert(R::kind == Kind::object, "a row kind the encoder does not write");
+                if (v) {
+                    w.lit_key(R::key);
+                    w.begin_object();
+                    write_fields(w, *v, ev);
+                    w.end_object();
+                }
+            }
+        });
     }
 
     // Serializes `ev` at the end of buf (after a comma unless `first`); returns
@@ -416,33 +319,8 @@ struct BatchEncoder::impl {
         Writer w(buf);
         w.set_first(first);
         w.begin_object();
-        w.member("event_name", ev.event_name);
-        w.member_int("event_time", ev.event_time);
-        if (ev.event_id)
-            w.member("event_id", *ev.event_id);
-        else if (!event_id_if_absent.empty())
-            w.member("event_id", event_id_if_absent);
-        write_opt(w, "event_source_url", ev.event_source_url);
-        write_opt(w, "referrer_url", ev.referrer_url);
-        w.lit_key("action_source");
-        w.string_raw(to_string(ev.action_source));
-        write_opt(w, "opt_out", ev.opt_out);
-        if (ev.messaging_channel) {
-            w.lit_key("messaging_channel");
-            w.string_raw(to_string(*ev.messaging_channel));
-        }
-        if (ev.data_processing_options) {
-            write_strings(w, "data_processing_options", *ev.data_processing_options);
-            write_opt(w, "data_processing_options_country", ev.data_processing_options_country);
-            write_opt(w, "data_processing_options_state", ev.data_processing_options_state);
-        }
-        write_opt(w, "advanced_measurement_table", ev.advanced_measurement_table);
-        bool user_data_ok = write_user_data(w, ev.user_data);
-        if (ev.custom_data) write_custom_data(w, *ev.custom_data);
-        if (ev.app_data) write_app_data(w, *ev.app_data);
-        if (ev.original_event_data) write_original(w, *ev.original_event_data);
-        if (ev.attribution_data) write_attribution(w, *ev.attribution_data);
-        write_raw(w, ev.extra);
+        user_data_ok = false;
+        write_fields(w, ev, ev);
         w.end_object();
         return user_data_ok;
     }
@@ -467,7 +345,7 @@ struct BatchEncoder::impl {
         // The comma before a non-first event is not part of the event's size.
         const auto bytes = buf.size() - start - (first ? 0 : 1);
         if (!user_data_ok) {
-            r.errors.push_back({"user_data", "no customer information parameter left after normalization"});
+            r.errors.push_back({std::string(wire::schema<UserData>::name), "no customer information parameter left after normalization"});
             return false;
         }
         if (bytes > options.validation.max_event_bytes) {
@@ -481,12 +359,10 @@ struct BatchEncoder::impl {
     void write_tail(json::Buffer& out, const RequestFields& f, std::string_view token) {
         Writer w(out);
         w.set_first(false);
-        write_opt(w, "test_event_code", f.test_event_code);
-        write_opt(w, "partner_agent", f.partner_agent);
-        write_opt(w, "namespace_id", f.namespace_id);
-        write_opt(w, "upload_id", f.upload_id);
-        write_opt(w, "upload_tag", f.upload_tag);
-        write_opt(w, "upload_source", f.upload_source);
+        wire::schema<RequestFields>::each([&](auto r) {
+            using R = decltype(r);
+            if (const auto& v = f.*R::member) w.member(R::key, *v);
+        });
         if (!token.empty()) w.member("access_token", token);
     }
 };
@@ -729,12 +605,10 @@ std::string_view BatchEncoder::form_body(const RequestFields& fields, std::strin
         d.form += '=';
         json::append_form_encoded(d.form, v);
     };
-    if (fields.test_event_code) field("test_event_code", *fields.test_event_code);
-    if (fields.partner_agent) field("partner_agent", *fields.partner_agent);
-    if (fields.namespace_id) field("namespace_id", *fields.namespace_id);
-    if (fields.upload_id) field("upload_id", *fields.upload_id);
-    if (fields.upload_tag) field("upload_tag", *fields.upload_tag);
-    if (fields.upload_source) field("upload_source", *fields.upload_source);
+    wire::schema<RequestFields>::each([&](auto r) {
+        using R = decltype(r);
+        if (const auto& v = fields.*R::member) field(R::key, *v);
+    });
     if (!access_token.empty()) field("access_token", access_token);
     return d.form;
 }

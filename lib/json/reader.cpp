@@ -12,6 +12,8 @@
 //  - booleans may be 0 or 1 (Meta's own app_data examples send 1).
 #include <capi/ndjson.hpp>
 
+#include "wire/schema.hpp"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -29,6 +31,11 @@ namespace dom = simdjson::dom;
 namespace {
 
 using element_type = dom::element_type;
+
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
 
 /// A step of the path to the value being read, kept on the stack and rendered
 /// only when an error is reported, so the happy path builds no strings.
@@ -223,14 +230,6 @@ private:
                                : "expected a string or an array of strings");
     }
 
-    /// One of the user_data keys sent as a list (em, ph, ...): a value or an array.
-    bool multi(dom::element v, const path_node& p, std::vector<std::string>& out) {
-        return text_list(v, p, out, false);
-    }
-    bool multi_numeric(dom::element v, const path_node& p, std::vector<std::string>& out) {
-        return text_list(v, p, out, true);
-    }
-
     bool integer(dom::element v, const path_node& p, std::int64_t& out) {
         switch (v.type()) {
         case element_type::INT64:
@@ -311,29 +310,108 @@ private:
         return out.has_value() || fail(p, reason);
     }
 
-    bool action_source(dom::element v, const path_node& p, ActionSource& out) {
+    bool enumerated(dom::element v, const path_node& p, ActionSource& out) {
         std::optional<ActionSource> a;
-        if (!enumerated(v, p, a, &parse_action_source,
-                        "expected one of email, website, app, phone_call, chat, physical_store, "
-                        "system_generated, business_messaging, other")) {
+        if (!enumerated(v, p, a, &wire::enum_info<ActionSource>::parse, wire::enum_info<ActionSource>::expected))
             return false;
-        }
         if (a) out = *a;
         return true;
     }
-
-    bool delivery(dom::element v, const path_node& p, std::optional<DeliveryCategory>& out) {
-        return enumerated(v, p, out, &parse_delivery_category,
-                          "expected one of in_store, curbside, home_delivery");
+    template <class Enum>
+    bool enumerated(dom::element v, const path_node& p, std::optional<Enum>& out) {
+        return enumerated(v, p, out, &wire::enum_info<Enum>::parse, wire::enum_info<Enum>::expected);
     }
 
-    bool user_data(dom::element v, const path_node& p, UserData& u);
-    bool custom_data(dom::element v, const path_node& p, std::optional<CustomData>& out);
-    bool content(dom::element v, const path_node& p, Content& c);
-    bool app_data(dom::element v, const path_node& p, std::optional<AppData>& out);
-    bool original_event_data(dom::element v, const path_node& p, std::optional<OriginalEventData>& out);
-    bool attribution_data(dom::element v, const path_node& p, std::optional<AttributionData>& out);
-    bool attribution_setting(dom::element v, const path_node& p, std::optional<AttributionSetting>& out);
+    /// Reads the value of row R into `out`, by the member's type and the row's flags.
+    template <class R>
+    bool field(dom::element v, const path_node& p, typename R::value& out) {
+        using V = typename R::value;
+        constexpr bool numbers = R::has(wire::numbers_as_text);
+        if constexpr (std::is_same_v<V, std::string>) {
+            return text(v, p, out);
+        } else if constexpr (std::is_same_v<V, std::int64_t>) {
+            static_assert(R::has(wire::digits_string));
+            return v.type() == element_type::NULL_VALUE || timestamp(v, p, out);
+        } else if constexpr (std::is_same_v<V, std::optional<std::string>>) {
+            if constexpr (numbers) return text_or_number(v, p, out);
+            else return text(v, p, out);
+        } else if constexpr (std::is_same_v<V, std::optional<std::int64_t>>) {
+            if constexpr (R::has(wire::digits_string)) return timestamp(v, p, out);
+            else return integer(v, p, out);
+        } else if constexpr (std::is_same_v<V, std::optional<double>>) {
+            return number(v, p, out);
+        } else if constexpr (std::is_same_v<V, std::optional<bool>>) {
+            return boolean(v, p, out);
+        } else if constexpr (R::kind == wire::Kind::enumeration) {
+            return enumerated(v, p, out);
+        } else if constexpr (R::kind == wire::Kind::hashed_list) {
+            // A single value or an array of them.
+            return text_list(v, p, out, numbers);
+        } else if constexpr (std::is_same_v<V, std::vector<std::string>>) {
+            return v.type() == element_type::NULL_VALUE || text_array(v, p, out, numbers);
+        } else if constexpr (std::is_same_v<V, std::optional<std::vector<std::string>>>) {
+            return text_array(v, p, out);
+        } else if constexpr (R::kind == wire::Kind::object_list) {
+            if (v.type() == element_type::NULL_VALUE) return true;
+            if (v.type() != element_type::ARRAY) return fail(p, "expected an array of objects");
+            const dom::array arr = v.get_array().value_unsafe();
+            std::size_t i = 0;
+            for (dom::element item : arr) {
+                if (!object_fields(item, element_at(&p, i++), out.emplace_back())) return false;
+            }
+            return true;
+        } else if constexpr (is_optional<V>::value) {
+            static_assert(R::kind == wire::Kind::object);
+            if (v.type() == element_type::NULL_VALUE) return true;
+            return object_fields(v, p, out.emplace());
+        } else {
+            static_assert(R::kind == wire::Kind::object);
+            if (v.type() == element_type::NULL_VALUE) return true;
+            return object_fields(v, p, out);
+        }
+    }
+
+    /// Reads member `k` of an object of type T: its row, or its raw members.
+    template <class T>
+    bool member(T& obj, std::string_view k, dom::element v, const path_node& p) {
+        bool ok = true;
+        const bool typed = wire::schema<T>::any([&](auto r) {
+            using R = decltype(r);
+            if constexpr (R::kind == wire::Kind::raw) {
+                return false;
+            } else {
+                if (k != R::key) return false;
+                ok = field<R>(v, p, obj.*R::member);
+                return true;
+            }
+        });
+        if (typed) return ok;
+        bool raw_row = false;
+        wire::schema<T>::each([&](auto r) {
+            using R = decltype(r);
+            if constexpr (R::kind == wire::Kind::raw) {
+                raw_row = true;
+                if constexpr (R::has(wire::open)) {
+                    // Meta's wire format has no custom_properties object: custom keys
+                    // sit beside the typed ones, so anything else is one, never an error.
+                    (obj.*R::member).push_back({std::string(k), simdjson::to_string(v)});
+                } else {
+                    ok = unknown(k, v, p, obj.*R::member);
+                }
+            }
+        });
+        // No raw row (AttributionSetting): nowhere to keep extra members, so an
+        // unknown key is an error even with pass_unknown_keys.
+        return raw_row ? ok : fail(p, "unknown key");
+    }
+
+    /// An object of type T: no duplicate keys, then each member.
+    template <class T>
+    bool object_fields(dom::element v, const path_node& p, T& obj) {
+        return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
+            return member(obj, k, e, at);
+        });
+    }
 
     const ReaderOptions& options_;
     FieldError& error_;
@@ -345,215 +423,11 @@ bool walker::event(dom::element root, Event& ev) {
     if (root.type() != element_type::OBJECT) return fail(top, "expected an object");
     const dom::object obj = root.get_object().value_unsafe();
     if (!no_duplicates(obj, nullptr)) return false;
-
     for (dom::key_value_pair kv : obj) {
         const std::string_view k = kv.key;
-        const dom::element v = kv.value;
-        const path_node p = child(nullptr, k);
-        bool ok;
-        if (k == "event_name") ok = text(v, p, ev.event_name);
-        else if (k == "event_time") ok = v.type() == element_type::NULL_VALUE || timestamp(v, p, ev.event_time);
-        else if (k == "user_data") ok = user_data(v, p, ev.user_data);
-        else if (k == "custom_data") ok = custom_data(v, p, ev.custom_data);
-        else if (k == "action_source") ok = action_source(v, p, ev.action_source);
-        else if (k == "event_source_url") ok = text(v, p, ev.event_source_url);
-        else if (k == "event_id") ok = text(v, p, ev.event_id);
-        else if (k == "opt_out") ok = boolean(v, p, ev.opt_out);
-        else if (k == "referrer_url") ok = text(v, p, ev.referrer_url);
-        else if (k == "messaging_channel")
-            ok = enumerated(v, p, ev.messaging_channel, &parse_messaging_channel,
-                            "expected one of whatsapp, messenger, instagram");
-        else if (k == "data_processing_options") ok = text_array(v, p, ev.data_processing_options);
-        else if (k == "data_processing_options_country") ok = integer(v, p, ev.data_processing_options_country);
-        else if (k == "data_processing_options_state") ok = integer(v, p, ev.data_processing_options_state);
-        else if (k == "advanced_measurement_table") ok = text(v, p, ev.advanced_measurement_table);
-        else if (k == "app_data") ok = app_data(v, p, ev.app_data);
-        else if (k == "original_event_data") ok = original_event_data(v, p, ev.original_event_data);
-        else if (k == "attribution_data") ok = attribution_data(v, p, ev.attribution_data);
-        else ok = unknown(k, v, p, ev.extra);
-        if (!ok) return false;
+        if (!member(ev, k, kv.value, child(nullptr, k))) return false;
     }
     return true;
-}
-
-bool walker::user_data(dom::element v, const path_node& p, UserData& u) {
-    if (v.type() == element_type::NULL_VALUE) return true;
-    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
-        bool ok;
-        if (k == "em") ok = multi(e, at, u.em);
-        else if (k == "ph") ok = multi_numeric(e, at, u.ph);
-        else if (k == "fn") ok = multi(e, at, u.fn);
-        else if (k == "ln") ok = multi(e, at, u.ln);
-        else if (k == "ge") ok = multi(e, at, u.ge);
-        else if (k == "db") ok = multi_numeric(e, at, u.db);
-        else if (k == "ct") ok = multi(e, at, u.ct);
-        else if (k == "st") ok = multi(e, at, u.st);
-        else if (k == "zp") ok = multi_numeric(e, at, u.zp);
-        else if (k == "country") ok = multi(e, at, u.country);
-        else if (k == "external_id") ok = multi_numeric(e, at, u.external_id);
-        else if (k == "client_ip_address") ok = text(e, at, u.client_ip_address);
-        else if (k == "client_user_agent") ok = text(e, at, u.client_user_agent);
-        else if (k == "fbc") ok = text(e, at, u.fbc);
-        else if (k == "fbp") ok = text(e, at, u.fbp);
-        else if (k == "f5first") ok = text(e, at, u.f5first);
-        else if (k == "f5last") ok = text(e, at, u.f5last);
-        else if (k == "fi") ok = text(e, at, u.fi);
-        else if (k == "dobd") ok = text_or_number(e, at, u.dobd);
-        else if (k == "dobm") ok = text_or_number(e, at, u.dobm);
-        else if (k == "doby") ok = text_or_number(e, at, u.doby);
-        else if (k == "subscription_id") ok = text(e, at, u.subscription_id);
-        else if (k == "fb_login_id") ok = text(e, at, u.fb_login_id);
-        else if (k == "lead_id") ok = text(e, at, u.lead_id);
-        else if (k == "anon_id") ok = text(e, at, u.anon_id);
-        else if (k == "madid") ok = text(e, at, u.madid);
-        else if (k == "page_id") ok = text(e, at, u.page_id);
-        else if (k == "page_scoped_user_id") ok = text(e, at, u.page_scoped_user_id);
-        else if (k == "ctwa_clid") ok = text(e, at, u.ctwa_clid);
-        else if (k == "ig_account_id") ok = text(e, at, u.ig_account_id);
-        else if (k == "ig_sid") ok = text(e, at, u.ig_sid);
-        else ok = unknown(k, e, at, u.extra);
-        return ok;
-    });
-}
-
-bool walker::custom_data(dom::element v, const path_node& p, std::optional<CustomData>& out) {
-    if (v.type() == element_type::NULL_VALUE) return true;
-    CustomData& c = out.emplace();
-    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
-        bool ok;
-        if (k == "value") ok = number(e, at, c.value);
-        else if (k == "currency") ok = text(e, at, c.currency);
-        else if (k == "content_ids") ok = e.type() == element_type::NULL_VALUE || text_array(e, at, c.content_ids, true);
-        else if (k == "contents") {
-            if (e.type() == element_type::NULL_VALUE) return true;
-            if (e.type() != element_type::ARRAY) return fail(at, "expected an array of objects");
-            const dom::array arr = e.get_array().value_unsafe();
-            std::size_t i = 0;
-            for (dom::element item : arr) {
-                if (!content(item, element_at(&at, i++), c.contents.emplace_back())) return false;
-            }
-            ok = true;
-        }
-        else if (k == "content_type") ok = text(e, at, c.content_type);
-        else if (k == "content_name") ok = text(e, at, c.content_name);
-        else if (k == "content_category") ok = text(e, at, c.content_category);
-        else if (k == "order_id") ok = text(e, at, c.order_id);
-        else if (k == "num_items") ok = integer(e, at, c.num_items);
-        else if (k == "net_revenue") ok = number(e, at, c.net_revenue);
-        else if (k == "predicted_ltv") ok = number(e, at, c.predicted_ltv);
-        else if (k == "status") ok = text(e, at, c.status);
-        else if (k == "search_string") ok = text(e, at, c.search_string);
-        else if (k == "item_number") ok = text(e, at, c.item_number);
-        else if (k == "delivery_category") ok = delivery(e, at, c.delivery_category);
-        else {
-            // Meta's wire format has no custom_properties object: custom keys sit
-            // beside the typed ones, so anything else is one, never an error.
-            c.custom_properties.push_back({std::string(k), simdjson::to_string(e)});
-            ok = true;
-        }
-        return ok;
-    });
-}
-
-bool walker::content(dom::element v, const path_node& p, Content& c) {
-    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
-        bool ok;
-        if (k == "id") ok = text_or_number(e, at, c.id);  // like content_ids
-        else if (k == "quantity") ok = integer(e, at, c.quantity);
-        else if (k == "item_price") ok = number(e, at, c.item_price);
-        else if (k == "title") ok = text(e, at, c.title);
-        else if (k == "description") ok = text(e, at, c.description);
-        else if (k == "brand") ok = text(e, at, c.brand);
-        else if (k == "category") ok = text(e, at, c.category);
-        else if (k == "delivery_category") ok = delivery(e, at, c.delivery_category);
-        else ok = unknown(k, e, at, c.extra);
-        return ok;
-    });
-}
-
-bool walker::app_data(dom::element v, const path_node& p, std::optional<AppData>& out) {
-    if (v.type() == element_type::NULL_VALUE) return true;
-    AppData& a = out.emplace();
-    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
-        bool ok;
-        if (k == "application_tracking_enabled") ok = boolean(e, at, a.application_tracking_enabled);
-        else if (k == "advertiser_tracking_enabled") ok = boolean(e, at, a.advertiser_tracking_enabled);
-        else if (k == "consider_views") ok = boolean(e, at, a.consider_views);
-        else if (k == "include_dwell_data") ok = boolean(e, at, a.include_dwell_data);
-        else if (k == "include_video_data") ok = boolean(e, at, a.include_video_data);
-        else if (k == "campaign_ids") ok = text(e, at, a.campaign_ids);
-        else if (k == "install_referrer") ok = text(e, at, a.install_referrer);
-        else if (k == "installer_package") ok = text(e, at, a.installer_package);
-        else if (k == "receipt_data") ok = text(e, at, a.receipt_data);
-        else if (k == "windows_attribution_id") ok = text(e, at, a.windows_attribution_id);
-        else if (k == "anon_id") ok = text(e, at, a.anon_id);
-        else if (k == "app_user_id") ok = text(e, at, a.app_user_id);
-        else if (k == "url_schemes") ok = e.type() == element_type::NULL_VALUE || text_array(e, at, a.url_schemes, false);
-        // Screen sizes, densities and core counts are often sent as numbers.
-        else if (k == "extinfo") ok = e.type() == element_type::NULL_VALUE || text_array(e, at, a.extinfo, true);
-        else ok = unknown(k, e, at, a.extra);
-        return ok;
-    });
-}
-
-bool walker::original_event_data(dom::element v, const path_node& p,
-                                 std::optional<OriginalEventData>& out) {
-    if (v.type() == element_type::NULL_VALUE) return true;
-    OriginalEventData& o = out.emplace();
-    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
-        bool ok;
-        if (k == "event_name") ok = text(e, at, o.event_name);
-        else if (k == "event_time") ok = timestamp(e, at, o.event_time);
-        else if (k == "order_id") ok = text(e, at, o.order_id);
-        else if (k == "event_id") ok = text(e, at, o.event_id);
-        else ok = unknown(k, e, at, o.extra);
-        return ok;
-    });
-}
-
-bool walker::attribution_setting(dom::element v, const path_node& p,
-                                 std::optional<AttributionSetting>& out) {
-    if (v.type() == element_type::NULL_VALUE) return true;
-    AttributionSetting& s = out.emplace();
-    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
-        bool ok;
-        if (k == "inactivity_window_hours") ok = integer(e, at, s.inactivity_window_hours);
-        else if (k == "reattribution_window_hours") ok = integer(e, at, s.reattribution_window_hours);
-        // AttributionSetting has nowhere to keep extra members, so an unknown key
-        // is an error even with pass_unknown_keys.
-        else ok = fail(at, "unknown key");
-        return ok;
-    });
-}
-
-bool walker::attribution_data(dom::element v, const path_node& p, std::optional<AttributionData>& out) {
-    if (v.type() == element_type::NULL_VALUE) return true;
-    AttributionData& a = out.emplace();
-    return members(v, p, [&](std::string_view k, dom::element e, const path_node& at) {
-        bool ok;
-        if (k == "scope") ok = text(e, at, a.scope);
-        else if (k == "visit_time") ok = integer(e, at, a.visit_time);
-        else if (k == "ad_id") ok = text(e, at, a.ad_id);
-        else if (k == "adset_id") ok = text(e, at, a.adset_id);
-        else if (k == "campaign_id") ok = text(e, at, a.campaign_id);
-        else if (k == "attribution_share") ok = number(e, at, a.attribution_share);
-        else if (k == "attribution_model") ok = text(e, at, a.attribution_model);
-        else if (k == "attr_window") ok = integer(e, at, a.attr_window);
-        else if (k == "attribution_value") ok = number(e, at, a.attribution_value);
-        else if (k == "attribution_source") ok = text(e, at, a.attribution_source);
-        else if (k == "touchpoint_type") ok = text(e, at, a.touchpoint_type);
-        else if (k == "touchpoint_ts") ok = integer(e, at, a.touchpoint_ts);
-        else if (k == "attribution_method") ok = text(e, at, a.attribution_method);
-        else if (k == "decline_reason") ok = text(e, at, a.decline_reason);
-        else if (k == "auditing_token") ok = text(e, at, a.auditing_token);
-        else if (k == "linkage_key") ok = text(e, at, a.linkage_key);
-        else if (k == "touchpoint_id") ok = text(e, at, a.touchpoint_id);
-        else if (k == "attribution_setting") ok = attribution_setting(e, at, a.attribution_setting);
-        else if (k == "total_credit") ok = number(e, at, a.total_credit);
-        else if (k == "partner_client_id") ok = text(e, at, a.partner_client_id);
-        else ok = unknown(k, e, at, a.extra);
-        return ok;
-    });
 }
 
 } // namespace

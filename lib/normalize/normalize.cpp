@@ -8,6 +8,7 @@
 #include <capi/normalize.hpp>
 
 #include "normalize/unicode.hpp"
+#include "wire/schema.hpp"
 
 #include <array>
 
@@ -18,10 +19,8 @@
 namespace capi {
 namespace {
 
-constexpr std::array<std::string_view, field_count> field_names = {
-    "em", "ph", "ge", "db", "fn", "ln", "ct", "st", "zp", "country", "external_id",
-    "f5first", "f5last", "fi", "dobd", "dobm", "doby", "currency",
-};
+// Wire keys by Field, from the schema's rows.
+constexpr auto& field_names = wire::field_keys;
 
 constexpr bool is_hex(char c) noexcept {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');

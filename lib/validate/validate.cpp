@@ -9,6 +9,9 @@
 
 #include <capi/normalize.hpp>
 
+#include "wire/schema.hpp"
+#include "wire/window.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -34,49 +37,7 @@ namespace capi {
 namespace {
 
 namespace chr = std::chrono;
-using namespace std::string_view_literals;
-
-// Wire keys of the typed fields of each object. A raw member may not reuse one:
-// it would either duplicate the key on the wire or silently override the typed
-// value, and Meta's handling of duplicate keys is unspecified.
-constexpr std::array<std::string_view, 17> event_keys = {
-    "event_name", "event_time", "event_id", "event_source_url", "referrer_url",
-    "action_source", "opt_out", "messaging_channel", "data_processing_options",
-    "data_processing_options_country", "data_processing_options_state",
-    "advanced_measurement_table", "user_data", "custom_data", "app_data",
-    "original_event_data", "attribution_data"};
-
-constexpr std::array<std::string_view, 31> user_data_keys = {
-    "em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country", "external_id",
-    "f5first", "f5last", "fi", "dobd", "dobm", "doby",
-    "client_ip_address", "client_user_agent", "fbc", "fbp", "subscription_id",
-    "fb_login_id", "lead_id", "anon_id", "madid", "page_id", "page_scoped_user_id",
-    "ctwa_clid", "ig_account_id", "ig_sid"};
-
-constexpr std::array<std::string_view, 8> content_keys = {
-    "id", "quantity", "item_price", "title", "description", "brand", "category",
-    "delivery_category"};
-
-constexpr std::array<std::string_view, 15> custom_data_keys = {
-    "value", "net_revenue", "predicted_ltv", "currency", "content_name",
-    "content_category", "content_type", "order_id", "status", "search_string",
-    "item_number", "content_ids", "contents", "num_items", "delivery_category"};
-
-constexpr std::array<std::string_view, 14> app_data_keys = {
-    "application_tracking_enabled", "advertiser_tracking_enabled", "consider_views",
-    "include_dwell_data", "include_video_data", "campaign_ids", "install_referrer",
-    "installer_package", "receipt_data", "windows_attribution_id", "anon_id",
-    "app_user_id", "url_schemes", "extinfo"};
-
-constexpr std::array<std::string_view, 4> original_event_data_keys = {
-    "event_name", "event_time", "order_id", "event_id"};
-
-constexpr std::array<std::string_view, 20> attribution_data_keys = {
-    "scope", "visit_time", "ad_id", "adset_id", "campaign_id", "attribution_share",
-    "attribution_model", "attr_window", "attribution_value", "attribution_source",
-    "touchpoint_type", "touchpoint_ts", "attribution_method", "decline_reason",
-    "auditing_token", "linkage_key", "touchpoint_id", "attribution_setting",
-    "total_credit", "partner_client_id"};
+using wire::Kind;
 
 constexpr std::array<std::string_view, 6> attribution_methods = {
     "ard", "deeplink", "gpir", "invalid_response", "mir", "srn"};
@@ -87,13 +48,14 @@ constexpr bool contains(const std::array<std::string_view, N>& keys, std::string
 }
 
 // A JSON path held as views until an error needs it as a string:
-// head[index]mid[index2]tail, each index omitted when negative.
+// head[index]mid[index2]tail[index3], each index omitted when negative.
 struct Path {
     std::string_view head;
     std::ptrdiff_t index = -1;
     std::string_view mid = {};
     std::ptrdiff_t index2 = -1;
     std::string_view tail = {};
+    std::ptrdiff_t index3 = -1;
 
     std::string str() const {
         std::string s;
@@ -111,6 +73,11 @@ struct Path {
             s += ']';
         }
         s += tail;
+        if (index3 >= 0) {
+            s += '[';
+            s += std::to_string(index3);
+            s += ']';
+        }
         return s;
     }
 };
@@ -121,15 +88,10 @@ struct Object {
     std::string_view head;
     std::ptrdiff_t index = -1;
 
-    Path member(std::string_view key) const {
-        if (head.empty()) return Path{key};
-        return Path{head, index, ".", -1, key};
-    }
-    // A raw member by position, for keys that cannot appear in a path
-    // (empty, or not UTF-8: the error report itself must stay valid UTF-8).
-    Path raw_at(std::string_view list, std::size_t i) const {
-        return Path{head, index, head.empty() ? list.substr(1) : list,
-                    static_cast<std::ptrdiff_t>(i)};
+    // `key`, or its element when `element` is not negative.
+    Path member(std::string_view key, std::ptrdiff_t element = -1) const {
+        if (head.empty()) return Path{key, element};
+        return Path{head, index, ".", -1, key, element};
     }
 };
 
@@ -290,21 +252,19 @@ constexpr std::size_t long_text = 256;
 // the Path: building a Path for each of an event's ~50 fields was a measurable
 // part of validating one.
 struct Where {
-    std::string_view head;
-    std::ptrdiff_t index = -1;
-    std::string_view tail = {};
+    const Object* object;
+    std::string_view key;
+    std::ptrdiff_t element = -1;
 };
 inline Path to_path(const Path& p) { return p; }
-inline Path to_path(std::string_view p) { return Path{p}; }
-inline Path to_path(const char* p) { return Path{p}; }
-inline Path to_path(const Where& w) { return Path{w.head, w.index, w.tail}; }
+inline Path to_path(const Where& w) { return w.object->member(w.key, w.element); }
 
 class Checker {
 public:
     explicit Checker(std::vector<FieldError>& errors) : errors_(errors) {}
 
-    void error(const Path& path, std::string reason) {
-        errors_.push_back(FieldError{path.str(), std::move(reason)});
+    void error(const Path& path, std::string reason, FieldErrorKind kind = FieldErrorKind::invalid) {
+        errors_.push_back(FieldError{path.str(), std::move(reason), kind});
     }
 
     template <typename P>
@@ -320,10 +280,6 @@ public:
     void utf8(const std::optional<std::string>& s, const P& path) {
         if (s) utf8(std::string_view(*s), path);
     }
-    void utf8(const std::vector<std::string>& v, std::string_view head) {
-        for (std::size_t i = 0; i < v.size(); ++i)
-            utf8(std::string_view(v[i]), Where{head, static_cast<std::ptrdiff_t>(i)});
-    }
 
     template <typename P>
     void finite(const std::optional<double>& d, const P& path) {
@@ -334,18 +290,19 @@ public:
         if (n && *n < 0) error(to_path(path), "must not be negative");
     }
 
-    template <std::size_t N>
-    void raw_members(const RawMembers& raw, const Object& obj, std::string_view list,
-                     const std::array<std::string_view, N>& typed) {
+    // An object's raw members (`list`: the member holding them, "extra" or
+    // "custom_properties"); a key must not be one of the object's typed keys.
+    template <class T>
+    void raw_members(const RawMembers& raw, const Object& obj, std::string_view list) {
         for (std::size_t i = 0; i < raw.size(); ++i) {
             const RawMember& m = raw[i];
             const bool key_ok = !m.key.empty() && is_valid_utf8(m.key);
             if (m.key.empty()) {
-                error(obj.raw_at(list, i), "raw member key must not be empty");
+                error(obj.member(list, static_cast<std::ptrdiff_t>(i)), "raw member key must not be empty");
             } else if (!key_ok) {
-                error(obj.raw_at(list, i), "raw member key: invalid UTF-8");
+                error(obj.member(list, static_cast<std::ptrdiff_t>(i)), "raw member key: invalid UTF-8");
             } else {
-                if (contains(typed, m.key))
+                if (wire::schema<T>::has_key(m.key))
                     error(obj.member(m.key), "overrides the typed field " + m.key);
                 // Quadratic, but raw members are a handful per object and this
                 // needs no scratch allocation.
@@ -357,10 +314,10 @@ public:
                 }
             }
             if (const auto err = parse_json(m.json)) {
-                error(key_ok ? obj.member(m.key) : obj.raw_at(list, i),
+                error(key_ok ? obj.member(m.key) : obj.member(list, static_cast<std::ptrdiff_t>(i)),
                       std::string("not well-formed JSON: ") + simdjson::error_message(err));
             }
-            text(m.key.size() + m.json.size(), key_ok ? obj.member(m.key) : obj.raw_at(list, i));
+            text(m.key.size() + m.json.size(), key_ok ? obj.member(m.key) : obj.member(list, static_cast<std::ptrdiff_t>(i)));
         }
     }
 
@@ -409,39 +366,29 @@ bool has_value(const std::vector<std::string>& v) noexcept {
     return std::any_of(v.begin(), v.end(), [](const std::string& s) { return !s.empty(); });
 }
 
+// Every user_data key but the raw members is a customer information parameter.
 bool has_customer_information(const UserData& u) noexcept {
-    return has_value(u.em) || has_value(u.ph) || has_value(u.fn) || has_value(u.ln) ||
-           has_value(u.ge) || has_value(u.db) || has_value(u.ct) || has_value(u.st) ||
-           has_value(u.zp) || has_value(u.country) || has_value(u.external_id) ||
-           has_value(u.f5first) || has_value(u.f5last) || has_value(u.fi) ||
-           has_value(u.dobd) || has_value(u.dobm) || has_value(u.doby) ||
-           has_value(u.client_ip_address) || has_value(u.client_user_agent) ||
-           has_value(u.fbc) || has_value(u.fbp) || has_value(u.subscription_id) ||
-           has_value(u.fb_login_id) || has_value(u.lead_id) || has_value(u.anon_id) ||
-           has_value(u.madid) || has_value(u.page_id) || has_value(u.page_scoped_user_id) ||
-           has_value(u.ctwa_clid) || has_value(u.ig_account_id) || has_value(u.ig_sid);
+    return wire::schema<UserData>::any([&](auto r) {
+        using R = decltype(r);
+        if constexpr (R::kind == Kind::raw) return false;
+        else return has_value(u.*R::member);
+    });
 }
 
 void check_event_time(Checker& c, const Event& ev, chr::system_clock::time_point now,
                       const ValidationOptions& options) {
-    if (ev.event_time <= 0) {
-        c.error(Path{"event_time"}, "required (Unix time in seconds)");
+    const auto verdict = wire::check_window(ev.event_time, ev.action_source, now, options);
+    if (verdict == wire::WindowVerdict::ok) return;
+    const Path path{"event_time"};
+    const auto kind = wire::error_kind(verdict);
+    if (verdict == wire::WindowVerdict::invalid) {
+        c.error(path, "required (Unix time in seconds)", kind);
         return;
     }
     const bool store = ev.action_source == ActionSource::physical_store;
-    const chr::seconds max_age = store ? options.physical_store_max_age : options.max_age;
-    const std::int64_t now_s = chr::floor<chr::seconds>(now.time_since_epoch()).count();
-
-    // Saturate rather than overflow on absurd options.
-    std::int64_t oldest = 0;
-    if (__builtin_sub_overflow(now_s, max_age.count(), &oldest))
-        oldest = max_age.count() > 0 ? INT64_MIN : INT64_MAX;
-    std::int64_t newest = 0;
-    if (__builtin_add_overflow(now_s, options.max_future_skew.count(), &newest))
-        newest = options.max_future_skew.count() > 0 ? INT64_MAX : INT64_MIN;
-
-    if (ev.event_time < oldest) {
-        std::string reason = "event_time is older than " + describe_age(max_age) + " (the limit for ";
+    if (verdict == wire::WindowVerdict::expired) {
+        std::string reason =
+            "event_time is older than " + describe_age(wire::max_age(ev.action_source, options)) + " (the limit for ";
         if (store) {
             reason += "physical_store events)";
         } else if (ev.action_source == ActionSource::unset) {
@@ -450,86 +397,134 @@ void check_event_time(Checker& c, const Event& ev, chr::system_clock::time_point
             reason += to_string(ev.action_source);
             reason += " events)";
         }
-        c.error(Path{"event_time"}, std::move(reason));
-    } else if (ev.event_time > newest) {
+        c.error(path, std::move(reason), kind);
+    } else {
+        const wire::Window w = wire::window_at(now, ev.action_source, options);
         std::string reason = "event_time is in the future by more than " +
                              std::to_string(options.max_future_skew.count()) + " s";
         // The classic bug: milliseconds where Meta wants seconds.
-        if (ev.event_time / 1000 <= newest && ev.event_time / 1000 >= oldest)
+        if (ev.event_time / 1000 <= w.newest && ev.event_time / 1000 >= w.oldest)
             reason += " (milliseconds instead of seconds?)";
-        c.error(Path{"event_time"}, std::move(reason));
+        c.error(path, std::move(reason), kind);
     }
 }
 
-void check_user_data(Checker& c, const UserData& u) {
-    if (!has_customer_information(u))
-        c.error(Path{"user_data"}, "needs at least one customer information parameter");
-
-    // Hashed (or, for external_id, possibly hashed) when sent: not verbatim text.
-    c.count_text(false);
-    c.utf8(u.em, "user_data.em"sv);
-    c.utf8(u.ph, "user_data.ph"sv);
-    c.utf8(u.fn, "user_data.fn"sv);
-    c.utf8(u.ln, "user_data.ln"sv);
-    c.utf8(u.ge, "user_data.ge"sv);
-    c.utf8(u.db, "user_data.db"sv);
-    c.utf8(u.ct, "user_data.ct"sv);
-    c.utf8(u.st, "user_data.st"sv);
-    c.utf8(u.zp, "user_data.zp"sv);
-    c.utf8(u.country, "user_data.country"sv);
-    c.utf8(u.external_id, "user_data.external_id"sv);
-    c.utf8(u.f5first, "user_data.f5first"sv);
-    c.utf8(u.f5last, "user_data.f5last"sv);
-    c.utf8(u.fi, "user_data.fi"sv);
-    c.utf8(u.dobd, "user_data.dobd"sv);
-    c.utf8(u.dobm, "user_data.dobm"sv);
-    c.utf8(u.doby, "user_data.doby"sv);
-    c.count_text(true);
-    c.utf8(u.client_ip_address, "user_data.client_ip_address"sv);
-    c.utf8(u.client_user_agent, "user_data.client_user_agent"sv);
-    c.utf8(u.fbc, "user_data.fbc"sv);
-    c.utf8(u.fbp, "user_data.fbp"sv);
-    c.utf8(u.subscription_id, "user_data.subscription_id"sv);
-    c.utf8(u.fb_login_id, "user_data.fb_login_id"sv);
-    c.utf8(u.lead_id, "user_data.lead_id"sv);
-    c.utf8(u.anon_id, "user_data.anon_id"sv);
-    c.utf8(u.madid, "user_data.madid"sv);
-    c.utf8(u.page_id, "user_data.page_id"sv);
-    c.utf8(u.page_scoped_user_id, "user_data.page_scoped_user_id"sv);
-    c.utf8(u.ctwa_clid, "user_data.ctwa_clid"sv);
-    c.utf8(u.ig_account_id, "user_data.ig_account_id"sv);
-    c.utf8(u.ig_sid, "user_data.ig_sid"sv);
-
+// The rules a string row's flags name, on a value that is valid UTF-8 or not.
+template <class R>
+void string_rules(Checker& c, const std::optional<std::string>& v, const Object& obj) {
     // Empty strings count as absent here, as in the customer-information rule.
-    if (has_value(u.client_ip_address) && !is_ip_address(*u.client_ip_address))
-        c.error(Path{"user_data.client_ip_address"}, "must be an IPv4 or IPv6 address");
-    if (has_value(u.fbc) && !looks_like_fb_cookie(*u.fbc))
-        c.error(Path{"user_data.fbc"},
-                "must look like fb.<subdomain index>.<creation time ms>.<fbclid>");
-    if (has_value(u.fbp) && !looks_like_fb_cookie(*u.fbp))
-        c.error(Path{"user_data.fbp"},
-                "must look like fb.<subdomain index>.<creation time ms>.<random>");
+    if constexpr (R::has(wire::http_url)) {
+        if (has_value(v) && !is_http_url(*v)) c.error(obj.member(R::key), "must be an absolute http(s) URL");
+    }
+    if constexpr (R::has(wire::ip_address)) {
+        if (has_value(v) && !is_ip_address(*v)) c.error(obj.member(R::key), "must be an IPv4 or IPv6 address");
+    }
+    if constexpr (R::has(wire::fb_click_cookie)) {
+        if (has_value(v) && !looks_like_fb_cookie(*v))
+            c.error(obj.member(R::key), "must look like fb.<subdomain index>.<creation time ms>.<fbclid>");
+    }
+    if constexpr (R::has(wire::fb_browser_cookie)) {
+        if (has_value(v) && !looks_like_fb_cookie(*v))
+            c.error(obj.member(R::key), "must look like fb.<subdomain index>.<creation time ms>.<random>");
+    }
+    if constexpr (R::has(wire::attribution_method)) {
+        if (v && !contains(attribution_methods, *v))
+            c.error(obj.member(R::key), "must be one of ard, deeplink, gpir, invalid_response, mir, srn");
+    }
+}
 
-    c.raw_members(u.extra, Object{"user_data"}, ".extra", user_data_keys);
+// The checks the schema's rows imply, as passes over an object's rows in wire
+// order. Objects run the passes one after another, in the order their errors
+// have always been reported; the event runs them all in one pass, with its
+// own rules between the rows.
+enum Pass : unsigned {
+    utf8_pass = 1,          // every string valid UTF-8 (lists: with LDU when rules_pass)
+    finite_pass = 2,        // numbers finite: JSON cannot carry NaN or infinity
+    non_negative_pass = 4,  // integers the row says must not be negative
+    rules_pass = 8,         // the rules string rows' flags name
+    all_passes = 15,
+};
+
+struct NoHook {
+    template <class R>
+    void operator()(R) const noexcept {}
+};
+
+template <unsigned Passes, class T, class Pre = NoHook, class Post = NoHook>
+void sweep(Checker& c, const T& obj, const Object& at, Pre&& pre = {}, Post&& post = {}) {
+    wire::schema<T>::each([&](auto r) {
+        using R = decltype(r);
+        using V = typename R::value;
+        pre(r);
+        const auto& v = obj.*R::member;
+        // Normalized values (hashed PII, the currency) are not sent verbatim,
+        // so they do not count towards the event's size bound.
+        constexpr bool verbatim = !R::is_hashed() && R::kind != Kind::normalized;
+        if constexpr (std::is_same_v<V, std::string> || std::is_same_v<V, std::optional<std::string>>) {
+            if constexpr ((Passes & utf8_pass) != 0) {
+                if constexpr (!verbatim) c.count_text(false);
+                c.utf8(v, Where{&at, R::key});
+                if constexpr (!verbatim) c.count_text(true);
+            }
+            if constexpr ((Passes & rules_pass) != 0 && std::is_same_v<V, std::optional<std::string>>)
+                string_rules<R>(c, v, at);
+        } else if constexpr (std::is_same_v<V, std::vector<std::string>> ||
+                             std::is_same_v<V, std::optional<std::vector<std::string>>>) {
+            if constexpr ((Passes & utf8_pass) != 0) {
+                const std::vector<std::string>* list = nullptr;
+                if constexpr (std::is_same_v<V, std::vector<std::string>>) list = &v;
+                else if (v) list = &*v;
+                if (list != nullptr) {
+                    if constexpr (!verbatim) c.count_text(false);
+                    for (std::size_t i = 0; i < list->size(); ++i) {
+                        const Where where{&at, R::key, static_cast<std::ptrdiff_t>(i)};
+                        c.utf8(std::string_view((*list)[i]), where);
+                        // Meta knows one option and matches it case-sensitively.
+                        if constexpr ((Passes & rules_pass) != 0 && R::has(wire::ldu)) {
+                            if ((*list)[i] != "LDU") c.error(to_path(where), "must be \"LDU\"");
+                        }
+                    }
+                    if constexpr (!verbatim) c.count_text(true);
+                }
+            }
+        } else if constexpr (std::is_same_v<V, std::optional<double>>) {
+            if constexpr ((Passes & finite_pass) != 0) c.finite(v, Where{&at, R::key});
+        } else if constexpr (std::is_same_v<V, std::optional<std::int64_t>> && R::has(wire::non_negative)) {
+            if constexpr ((Passes & non_negative_pass) != 0) c.non_negative(v, Where{&at, R::key});
+        }
+        post(r);
+    });
+}
+
+// The raw members of an object, under the name of its raw row.
+template <class T>
+void check_raw(Checker& c, const T& obj, const Object& at) {
+    wire::schema<T>::each([&](auto r) {
+        using R = decltype(r);
+        if constexpr (R::kind == Kind::raw) c.raw_members<T>(obj.*R::member, at, R::key);
+    });
+}
+
+void check_user_data(Checker& c, const UserData& u) {
+    const Object at{wire::schema<UserData>::name};
+    if (!has_customer_information(u)) c.error(Path{at.head}, "needs at least one customer information parameter");
+    sweep<utf8_pass>(c, u, at);
+    sweep<rules_pass>(c, u, at);
+    check_raw(c, u, at);
 }
 
 void check_content(Checker& c, const Content& item, std::ptrdiff_t i) {
-    constexpr std::string_view head = "custom_data.contents";
-    c.utf8(item.id, Where{head, i, ".id"});
-    c.utf8(item.title, Where{head, i, ".title"});
-    c.utf8(item.description, Where{head, i, ".description"});
-    c.utf8(item.brand, Where{head, i, ".brand"});
-    c.utf8(item.category, Where{head, i, ".category"});
-    c.finite(item.item_price, Where{head, i, ".item_price"});
-    c.non_negative(item.quantity, Where{head, i, ".quantity"});
-    c.raw_members(item.extra, Object{head, i}, ".extra", content_keys);
+    const Object at{wire::schema<Content>::name, i};
+    sweep<utf8_pass>(c, item, at);
+    sweep<finite_pass>(c, item, at);
+    sweep<non_negative_pass>(c, item, at);
+    check_raw(c, item, at);
 }
 
 void check_custom_data(Checker& c, const CustomData& cd, bool purchase) {
-    c.finite(cd.value, "custom_data.value"sv);
-    c.finite(cd.net_revenue, "custom_data.net_revenue"sv);
-    c.finite(cd.predicted_ltv, "custom_data.predicted_ltv"sv);
-    c.non_negative(cd.num_items, "custom_data.num_items"sv);
+    const Object at{wire::schema<CustomData>::name};
+    sweep<finite_pass>(c, cd, at);
+    sweep<non_negative_pass>(c, cd, at);
 
     if (cd.currency && is_three_ascii_letters(*cd.currency)) {
         // The common case, already normalized but for case (which is_iso4217
@@ -561,22 +556,10 @@ void check_custom_data(Checker& c, const CustomData& cd, bool purchase) {
     }
     if (purchase && !cd.value) c.error(Path{"custom_data.value"}, "required (Purchase events)");
 
-    c.count_text(false);  // normalized (trimmed) when sent
-    c.utf8(cd.currency, "custom_data.currency"sv);
-    c.count_text(true);
-    c.utf8(cd.content_name, "custom_data.content_name"sv);
-    c.utf8(cd.content_category, "custom_data.content_category"sv);
-    c.utf8(cd.content_type, "custom_data.content_type"sv);
-    c.utf8(cd.order_id, "custom_data.order_id"sv);
-    c.utf8(cd.status, "custom_data.status"sv);
-    c.utf8(cd.search_string, "custom_data.search_string"sv);
-    c.utf8(cd.item_number, "custom_data.item_number"sv);
-    c.utf8(cd.content_ids, "custom_data.content_ids"sv);
+    sweep<utf8_pass>(c, cd, at);
     for (std::size_t i = 0; i < cd.contents.size(); ++i)
         check_content(c, cd.contents[i], static_cast<std::ptrdiff_t>(i));
-
-    c.raw_members(cd.custom_properties, Object{"custom_data"}, ".custom_properties",
-                  custom_data_keys);
+    check_raw(c, cd, at);
 }
 
 void check_app_data(Checker& c, const AppData& a, bool app_event) {
@@ -592,51 +575,23 @@ void check_app_data(Checker& c, const AppData& a, bool app_event) {
                 "must have exactly " + std::to_string(extinfo_size) + " values, has " +
                     std::to_string(a.extinfo.size()));
     }
-
-    c.utf8(a.campaign_ids, "app_data.campaign_ids"sv);
-    c.utf8(a.install_referrer, "app_data.install_referrer"sv);
-    c.utf8(a.installer_package, "app_data.installer_package"sv);
-    c.utf8(a.receipt_data, "app_data.receipt_data"sv);
-    c.utf8(a.windows_attribution_id, "app_data.windows_attribution_id"sv);
-    c.utf8(a.anon_id, "app_data.anon_id"sv);
-    c.utf8(a.app_user_id, "app_data.app_user_id"sv);
-    c.utf8(a.url_schemes, "app_data.url_schemes"sv);
-    c.utf8(a.extinfo, "app_data.extinfo"sv);
-
-    c.raw_members(a.extra, Object{"app_data"}, ".extra", app_data_keys);
+    const Object at{wire::schema<AppData>::name};
+    sweep<utf8_pass>(c, a, at);
+    check_raw(c, a, at);
 }
 
 void check_original_event_data(Checker& c, const OriginalEventData& o) {
-    c.utf8(o.event_name, "original_event_data.event_name"sv);
-    c.utf8(o.order_id, "original_event_data.order_id"sv);
-    c.utf8(o.event_id, "original_event_data.event_id"sv);
-    c.raw_members(o.extra, Object{"original_event_data"}, ".extra", original_event_data_keys);
+    const Object at{wire::schema<OriginalEventData>::name};
+    sweep<utf8_pass>(c, o, at);
+    check_raw(c, o, at);
 }
 
 void check_attribution_data(Checker& c, const AttributionData& a) {
-    c.utf8(a.scope, "attribution_data.scope"sv);
-    c.utf8(a.ad_id, "attribution_data.ad_id"sv);
-    c.utf8(a.adset_id, "attribution_data.adset_id"sv);
-    c.utf8(a.campaign_id, "attribution_data.campaign_id"sv);
-    c.utf8(a.attribution_model, "attribution_data.attribution_model"sv);
-    c.utf8(a.attribution_source, "attribution_data.attribution_source"sv);
-    c.utf8(a.touchpoint_type, "attribution_data.touchpoint_type"sv);
-    c.utf8(a.attribution_method, "attribution_data.attribution_method"sv);
-    c.utf8(a.decline_reason, "attribution_data.decline_reason"sv);
-    c.utf8(a.auditing_token, "attribution_data.auditing_token"sv);
-    c.utf8(a.linkage_key, "attribution_data.linkage_key"sv);
-    c.utf8(a.touchpoint_id, "attribution_data.touchpoint_id"sv);
-    c.utf8(a.partner_client_id, "attribution_data.partner_client_id"sv);
-
-    c.finite(a.attribution_share, "attribution_data.attribution_share"sv);
-    c.finite(a.attribution_value, "attribution_data.attribution_value"sv);
-    c.finite(a.total_credit, "attribution_data.total_credit"sv);
-
-    if (a.attribution_method && !contains(attribution_methods, *a.attribution_method))
-        c.error(Path{"attribution_data.attribution_method"},
-                "must be one of ard, deeplink, gpir, invalid_response, mir, srn");
-
-    c.raw_members(a.extra, Object{"attribution_data"}, ".extra", attribution_data_keys);
+    const Object at{wire::schema<AttributionData>::name};
+    sweep<utf8_pass>(c, a, at);
+    sweep<finite_pass>(c, a, at);
+    sweep<rules_pass>(c, a, at);
+    check_raw(c, a, at);
 }
 
 } // namespace
@@ -646,58 +601,54 @@ std::vector<FieldError> validate(const Event& ev, std::chrono::system_clock::tim
     std::vector<FieldError> errors;
     Checker c(errors);
 
-    if (ev.event_name.empty()) c.error(Path{"event_name"}, "required");
-    c.utf8(ev.event_name, "event_name"sv);
-    check_event_time(c, ev, now, options);
-    if (ev.action_source == ActionSource::unset) c.error(Path{"action_source"}, "required");
-
     const bool website = ev.action_source == ActionSource::website;
     const bool app = ev.action_source == ActionSource::app;
-
-    c.utf8(ev.event_id, "event_id"sv);
-    if (website && options.require_website_fields && !has_value(ev.event_source_url))
-        c.error(Path{"event_source_url"}, "required (website events)");
-    c.utf8(ev.event_source_url, "event_source_url"sv);
-    if (has_value(ev.event_source_url) && !is_http_url(*ev.event_source_url))
-        c.error(Path{"event_source_url"}, "must be an absolute http(s) URL");
-    c.utf8(ev.referrer_url, "referrer_url"sv);
-    if (has_value(ev.referrer_url) && !is_http_url(*ev.referrer_url))
-        c.error(Path{"referrer_url"}, "must be an absolute http(s) URL");
-
-    if (ev.data_processing_options) {
-        const auto& dpo = *ev.data_processing_options;
-        for (std::size_t i = 0; i < dpo.size(); ++i) {
-            const Path p{"data_processing_options", static_cast<std::ptrdiff_t>(i)};
-            c.utf8(dpo[i], p);
-            // Meta knows one option and matches it case-sensitively.
-            if (dpo[i] != "LDU") c.error(p, "must be \"LDU\"");
-        }
-    }
-    c.non_negative(ev.data_processing_options_country, "data_processing_options_country"sv);
-    c.non_negative(ev.data_processing_options_state, "data_processing_options_state"sv);
-    c.utf8(ev.advanced_measurement_table, "advanced_measurement_table"sv);
-
-    if (website && options.require_website_fields && !has_value(ev.user_data.client_user_agent))
-        c.error(Path{"user_data.client_user_agent"}, "required (website events)");
-    check_user_data(c, ev.user_data);
-
     const bool purchase = ev.event_name == event_names::purchase;
-    if (ev.custom_data) {
-        check_custom_data(c, *ev.custom_data, purchase);
-    } else if (purchase) {
-        c.error(Path{"custom_data.currency"}, "required (Purchase events)");
-        c.error(Path{"custom_data.value"}, "required (Purchase events)");
-    }
 
-    if (ev.app_data) {
-        check_app_data(c, *ev.app_data, app);
-    } else if (app) {
-        c.error(Path{"app_data"}, "required (app events)");
-    }
-    if (ev.original_event_data) check_original_event_data(c, *ev.original_event_data);
-    if (ev.attribution_data) check_attribution_data(c, *ev.attribution_data);
-
-    c.raw_members(ev.extra, Object{}, ".extra", event_keys);
+    // One pass over the event's rows; the event's own rules go before (pre) or
+    // after (post) the row they concern.
+    auto pre = [&](auto r) {
+        using R = decltype(r);
+        if constexpr (wire::is_member<R, &Event::event_name>) {
+            if (ev.event_name.empty()) c.error(Path{R::key}, "required");
+        } else if constexpr (wire::is_member<R, &Event::event_source_url>) {
+            if (website && options.require_website_fields && !has_value(ev.event_source_url))
+                c.error(Path{R::key}, "required (website events)");
+        }
+    };
+    auto post = [&](auto r) {
+        using R = decltype(r);
+        if constexpr (wire::is_member<R, &Event::event_time>) {
+            check_event_time(c, ev, now, options);
+            if (ev.action_source == ActionSource::unset) c.error(Path{"action_source"}, "required");
+        } else if constexpr (wire::is_member<R, &Event::user_data>) {
+            if (website && options.require_website_fields && !has_value(ev.user_data.client_user_agent))
+                c.error(Path{"user_data.client_user_agent"}, "required (website events)");
+            check_user_data(c, ev.user_data);
+        } else if constexpr (wire::is_member<R, &Event::custom_data>) {
+            if (ev.custom_data) {
+                check_custom_data(c, *ev.custom_data, purchase);
+            } else if (purchase) {
+                c.error(Path{"custom_data.currency"}, "required (Purchase events)");
+                c.error(Path{"custom_data.value"}, "required (Purchase events)");
+            }
+        } else if constexpr (wire::is_member<R, &Event::app_data>) {
+            if (ev.app_data) {
+                check_app_data(c, *ev.app_data, app);
+            } else if (app) {
+                c.error(Path{R::key}, "required (app events)");
+            }
+        } else if constexpr (wire::is_member<R, &Event::original_event_data>) {
+            if (ev.original_event_data) check_original_event_data(c, *ev.original_event_data);
+        } else if constexpr (wire::is_member<R, &Event::attribution_data>) {
+            if (ev.attribution_data) check_attribution_data(c, *ev.attribution_data);
+        } else {
+            static_assert(R::kind != Kind::object, "a nested object the validator does not check");
+        }
+    };
+    const Object top{};
+    sweep<all_passes>(c, ev, top, pre, post);
+    check_raw(c, ev, top);
     c.check_size(options.max_event_bytes);
     return errors;
 }
