@@ -2,18 +2,22 @@
 // splits and resends.
 #include "client/impl.hpp"
 
+#include <capi/retry.hpp>
+
 #include <boost/asio/post.hpp>
 
 namespace capi::pipeline {
 
 namespace asio = boost::asio;
 
-batch_action decide(std::error_code ec, const PostResult& res, std::size_t batch_events) {
-    if (ec == errc::graph_error && res.error && res.error->code == 190) return batch_action::refuse_destination;
-    if (ec == errc::graph_error && res.error && res.error->code == 100 && batch_events > 1)
-        return batch_action::split;
-    if (ec == errc::expired) return batch_action::resend_unexpired;
-    return batch_action::settle;
+batch_action batch_decision(std::error_code ec, const PostResult& res, std::size_t batch_events) {
+    // Graph codes are read in one place, the transport's policy (retry.hpp).
+    switch (capi::decide(ec, res, batch_events)) {
+    case Action::refuse_destination: return batch_action::refuse_destination;
+    case Action::split: return batch_action::split;
+    default: break;
+    }
+    return ec == errc::expired ? batch_action::resend_unexpired : batch_action::settle;
 }
 
 void Dispatcher::start(unsigned batchers) {
@@ -158,7 +162,7 @@ void Dispatcher::on_result(BatchPtr b, std::error_code ec, PostResult res) {
     if (res.throttled != 0) c_.outcomes.throttled.fetch_add(res.throttled, std::memory_order_relaxed);
     if (!ec && res.events_received != static_cast<std::int64_t>(b->events.size()))
         c_.outcomes.receipt_mismatch.fetch_add(1, std::memory_order_relaxed);
-    const auto action = decide(ec, res, b->events.size());
+    const auto action = batch_decision(ec, res, b->events.size());
     if (action == batch_action::refuse_destination) {
         // The token is dead for this client: its other batches fail in start_batch.
         refused_.add(b->dest->dest.access_token, *res.error);

@@ -20,8 +20,9 @@ enum class batch_action {
 };
 
 /// The decision on a completed batch of `batch_events` events, from the
-/// Sender's verdict: the one place that reads Graph codes in the client.
-batch_action decide(std::error_code ec, const PostResult& res, std::size_t batch_events);
+/// Sender's verdict through capi::decide (retry.hpp), the one policy that reads
+/// Graph codes, plus the client's own resend of unexpired events.
+batch_action batch_decision(std::error_code ec, const PostResult& res, std::size_t batch_events);
 
 /// The access tokens Meta refused (code 190): a batch for a refused token fails
 /// at once with auth_error, no request (no retry storm). Its own lock (mu_), a
