@@ -479,6 +479,8 @@ bool is_sha256_hex(std::string_view s) noexcept {
            });
 }
 
+KnownKeys known_keys() noexcept { return {event_keys, hashed_keys, plain_user_keys}; }
+
 Verdict evaluate(const Request& req, const Config& cfg) {
     Verdict v;
     v.fbtrace_id = random_fbtrace_id();

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,16 @@ struct Verdict {
 Verdict evaluate(const Request& request, const Config& config);
 
 // ---- building blocks, exposed for the tests ------------------------------------
+
+/// The keys the rules know, as Meta documents them. The mock plays Meta, so it
+/// keeps its own lists rather than capi's schema; test/wire_schema_test.cpp
+/// names every place where the two differ.
+struct KnownKeys {
+    std::span<const std::string_view> event;             ///< top-level event keys
+    std::span<const std::string_view> hashed_user_data;  ///< must arrive SHA-256 hashed
+    std::span<const std::string_view> plain_user_data;   ///< sent as they are
+};
+KnownKeys known_keys() noexcept;
 
 /// Fields of a Graph error object; empty strings and a zero subcode are omitted.
 struct ErrorFields {
