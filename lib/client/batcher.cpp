@@ -1,26 +1,18 @@
 // Batchers (batcher.hpp): the batcher threads' loop, partial batches, sealing,
 // the encoder pool and the destinations' registry.
 #include "client/impl.hpp"
+#include "wire/window.hpp"
 
 namespace capi::pipeline {
 
 namespace {
 
-// The 7/62-day window, as the client applies it. Both rules are kept in one
-// place each so that one shared window rule can replace them.
-
 /// Whether an event add_prepared() refused failed the window (its outcome is
-/// `expired`) rather than being invalid.
+/// `expired`) rather than being invalid: the window rule (wire/window.hpp)
+/// types its errors.
 inline bool window_refused(const std::vector<FieldError>& errors) {
-    return std::any_of(errors.begin(), errors.end(), [](const FieldError& e) { return e.path == "event_time"; });
-}
-
-/// When an accepted event's window closes: from then on Meta refuses it.
-inline sys_time window_closes(const PreparedEvent& prep, const ValidationOptions& v) {
-    const bool store = prep.action_source == ActionSource::physical_store;
-    const auto max_age = store ? v.physical_store_max_age : v.max_age;
-    // validate() accepts the whole second at the limit: expired from the next one.
-    return sys_time(std::chrono::seconds(prep.event_time)) + max_age + std::chrono::seconds(1);
+    return std::any_of(errors.begin(), errors.end(),
+                       [](const FieldError& e) { return e.kind == FieldErrorKind::expired; });
 }
 
 } // namespace
@@ -136,7 +128,8 @@ void Batchers::add_event(Batcher& me, Envelope& env, sys_time sys_now, steady::t
         b.events.reserve(std::max<std::size_t>(64, 2 * b.events.capacity()));
     b.events.push_back(c_.outcomes.pending_of(env));
     if (env.own_id) b.id_hashes.push_back(env.id_hash);  // after the event is stored: a throw only misses a count
-    const auto expiry = window_closes(env.prep, opts_.encode.validation);
+    // From then on Meta refuses it: the batch must be answered before.
+    const auto expiry = wire::expiry(env.prep.event_time, env.prep.action_source, opts_.encode.validation);
     b.events.back().not_after = expiry;
     b.not_after = std::min(b.not_after, expiry);
     if (b.enc.full()) seal(me, *part);
