@@ -79,6 +79,8 @@ public:
 
 private:
     void batcher_main(std::size_t idx);
+    // Defined inline in batcher.cpp, their only caller: the batcher's loop
+    // compiles as one function.
     void add_event(Batcher& me, Envelope& env, sys_time sys_now, steady::time_point now);
     void seal(Batcher& me, Partial& part);
     void count_duplicates(Batch& b);

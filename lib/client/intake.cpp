@@ -73,7 +73,7 @@ void Intake::close() noexcept {
 /// This thread's scratch encoder for prepare(), with this client's options.
 /// A few per thread (a thread may feed several clients), keyed by a client
 /// serial number rather than the address, which a later client may reuse.
-BatchEncoder& Intake::staging_encoder() {
+inline BatchEncoder& Intake::staging_encoder() {
     struct Slot {
         std::uint64_t client = 0;
         std::optional<BatchEncoder> enc;
@@ -89,7 +89,7 @@ BatchEncoder& Intake::staging_encoder() {
 }
 
 /// Pushes `env` (left untouched unless accepted). Any thread; never blocks.
-Intake::Push Intake::try_accept(EnvelopePtr& env) {
+inline Intake::Push Intake::try_accept(EnvelopePtr& env) {
     active_.add(1, std::memory_order_seq_cst);
     if (closed_.load(std::memory_order_seq_cst)) {
         active_.sub(1, std::memory_order_seq_cst);
@@ -125,7 +125,7 @@ Intake::Push Intake::try_accept(EnvelopePtr& env) {
 /// Prepares the event on the calling thread (validate, normalize, serialize;
 /// see PreparedEvent): the caller's thread frees the Event it allocated, and
 /// an event that cannot be sent is refused here, never queued.
-std::vector<FieldError> Intake::check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out,
+inline std::vector<FieldError> Intake::check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out,
                               std::string_view assigned_id) {
     auto errors = std::move(staging_encoder().prepare(ev, capi::now(opts_.clock), out, assigned_id).errors);
     if (!dest && !c_.dests.default_dest()) {
@@ -143,7 +143,7 @@ std::vector<FieldError> Intake::check(const Event& ev, std::optional<Destination
 
 /// The id the envelope's event travels with: its own (hashed here, off the
 /// batcher, for the duplicate count), a fresh one, or none.
-void Intake::assign_id(const Event& ev, Envelope& env) const {
+inline void Intake::assign_id(const Event& ev, Envelope& env) const {
     env.own_id = ev.event_id.has_value();
     if (env.own_id) {
         env.event_id.assign(*ev.event_id);
@@ -156,6 +156,10 @@ void Intake::assign_id(const Event& ev, Envelope& env) const {
 }
 
 EnvelopePtr Intake::prepare_send(const Event& ev, std::optional<Destination> dest) {
+    return prepare(ev, std::move(dest));
+}
+
+inline EnvelopePtr Intake::prepare(const Event& ev, std::optional<Destination> dest) {
     auto env = take_envelope();
     // A recycled buffer was last read on a batcher's core: ask for its lines
     // for writing now, all at once, rather than one miss at a time as the
@@ -173,7 +177,7 @@ EnqueueResult Intake::enqueue(const Event& ev, std::optional<Destination> dest) 
         res.status = EnqueueResult::Status::shutdown;
         return res;
     }
-    auto env = prepare_send(ev, std::move(dest));
+    auto env = prepare(ev, std::move(dest));
     if (!env->invalid.empty()) {
         res.errors = std::move(env->invalid);
         recycle(std::move(env));
@@ -211,7 +215,7 @@ void Intake::send(EnvelopePtr env, completion_ptr done) {
 /// without blocking any thread.
 /// An operation cancelled while it waits (withdrawn) is dropped: it was
 /// never accepted, and its completion already ran.
-void Intake::push_or_wait(EnvelopePtr env, std::chrono::microseconds delay) {
+inline void Intake::push_or_wait(EnvelopePtr env, std::chrono::microseconds delay) {
     if (env->done->withdrawn()) return;
     auto st = try_accept(env);
     if (st == Push::accepted) return;
@@ -257,7 +261,7 @@ void Intake::send_many(std::vector<Event> events, std::function<void(std::vector
         return;
     }
     for (std::size_t i = 0; i < events.size(); ++i) {
-        send(prepare_send(events[i], std::nullopt), std::make_shared<Part>(agg, i));
+        send(prepare(events[i], std::nullopt), std::make_shared<Part>(agg, i));
     }
 }
 

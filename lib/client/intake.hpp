@@ -58,6 +58,9 @@ public:
 private:
     enum class Push { accepted, full, shutdown };
 
+    // Defined inline in intake.cpp, their only caller: the producer's path
+    // (enqueue, async_send) compiles as one function.
+    EnvelopePtr prepare(const Event& ev, std::optional<Destination> dest);
     Push try_accept(EnvelopePtr& env);
     void push_or_wait(EnvelopePtr env, std::chrono::microseconds delay);
     BatchEncoder& staging_encoder();
