@@ -5,7 +5,10 @@
 // strand<io_context::executor_type> run on their strand exactly once; use_awaitable,
 // deferred and use_future complete; a terminal cancellation through the slot
 // completes at once with errc::cancelled, once.
+#include "replace_new.hpp"
+
 #include <capi/client.hpp>
+#include <capi/detail/async_op.hpp>
 #include <capi/retry.hpp>
 #include <capi/sender.hpp>
 #include <capi/testing/mock_graph.hpp>
@@ -33,6 +36,17 @@
 #include <thread>
 #include <tuple>
 #include <vector>
+
+namespace {
+// Allocations made by the thread that sets `counting`.
+thread_local bool counting = false;
+std::atomic<long> counted{0};
+} // namespace
+
+void* test_malloc(std::size_t n) noexcept {
+    if (counting) counted.fetch_add(1, std::memory_order_relaxed);
+    return std::malloc(n == 0 ? 1 : n);
+}
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -277,4 +291,41 @@ TEST_CASE("async_op: use_future completes", "[async_op]") {
             CHECK(error_of(f.get()) == std::error_code{});
         }
     });
+}
+
+TEST_CASE("async_op: completes once, never inline, and posts to an io_context without allocating",
+          "[async_op]") {
+    using signature = void(std::error_code, std::string);
+    asio::io_context io;
+    int calls = 0;
+    std::string got;
+    auto check = [&](auto op, const char* what) {
+        using op_type = typename decltype(op)::element_type;
+        INFO(what);
+        std::string value(100, 'x');  // past the small-string buffer: moved, not copied
+        counted = 0;
+        counting = true;
+        op_type::complete(op, std::error_code{}, std::move(value));
+        op_type::complete(op, capi::make_error_code(errc::cancelled), std::string("late"));
+        counting = false;
+        CHECK(counted.load() == 0);
+        CHECK(calls == 0);  // posted, not run inline
+        op.reset();
+        io.restart();
+        io.run();
+        CHECK(calls == 1);
+        CHECK(got == std::string(100, 'x'));
+        calls = 0;
+    };
+    auto handler = [&](std::error_code ec, std::string s) {
+        CHECK(!ec);
+        got = std::move(s);
+        ++calls;
+    };
+    // No associated executor: the fallback, an io_context behind any_io_executor.
+    check(capi::detail::make_async_op<signature>(handler, io.get_executor()), "any_io_executor");
+    // Bound to the io_context's own executor type.
+    check(capi::detail::make_async_op<signature>(asio::bind_executor(io.get_executor(), handler),
+                                                 io.get_executor()),
+          "io_context::executor_type");
 }
