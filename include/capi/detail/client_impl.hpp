@@ -76,8 +76,9 @@ private:
 template <class Handler>
 std::shared_ptr<send_op> make_send_op(Handler handler, const boost::asio::any_io_executor& fallback) {
     auto op = std::make_shared<send_one_op<Handler>>(std::move(handler), fallback);
-    std::shared_ptr<send_op> base = op;
-    op->op.on_cancel(base, [](std::shared_ptr<send_op> o) { send_op::complete(std::move(o), cancelled_result()); });
+    auto& adapter = op->op;
+    std::shared_ptr<send_op> base(std::move(op));  // moved, not copied: no count traffic
+    adapter.on_cancel(base, [](std::shared_ptr<send_op> o) { send_op::complete(std::move(o), cancelled_result()); });
     return base;
 }
 
