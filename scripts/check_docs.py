@@ -35,6 +35,8 @@ PRELUDE = """\
 #include <capi/event.hpp>
 #include <capi/ndjson.hpp>
 #include <capi/normalize.hpp>
+#include <capi/retry.hpp>
+#include <capi/sender.hpp>
 #include <capi/sha256.hpp>
 #include <capi/testing/mock_graph.hpp>
 #include <capi/transport.hpp>
@@ -223,7 +225,7 @@ def check_defaults(root, exe):
     doc = root / "docs/options.md"
     tables = option_tables(doc)
     headers = {"Options": "include/capi/client.hpp", "Destination": "include/capi/client.hpp",
-               "TransportOptions": "include/capi/transport.hpp", "RetryPolicy": "include/capi/transport.hpp",
+               "TransportOptions": "include/capi/transport.hpp", "RetryPolicy": "include/capi/retry.hpp",
                "EncodeOptions": "include/capi/encode.hpp", "ValidationOptions": "include/capi/validate.hpp",
                "RequestFields": "include/capi/event.hpp",
                "MockOptions": "include/capi/testing/mock_graph.hpp"}

@@ -2,6 +2,7 @@
 // is bounded in time (small linger, short deadlines, bounded waits).
 #include <capi/client.hpp>
 #include <capi/testing/mock_graph.hpp>
+#include <capi/sender.hpp>
 
 #include "support/fixtures.hpp"
 

@@ -4,6 +4,7 @@
 #include "send_cmd.hpp"  // tools/, on the path through capi_send_cmd_dep
 
 #include <capi/testing/mock_graph.hpp>
+#include <capi/sender.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -5,6 +5,7 @@
 #include <capi/encode.hpp>
 #include <capi/testing/mock_graph.hpp>
 #include <capi/transport.hpp>
+#include <capi/sender.hpp>
 
 #include <boost/asio/io_context.hpp>
 

@@ -1,6 +1,7 @@
 // Sender: the retry loop over a scripted fake Transport, on a real io_context
 // with small delays; every run is bounded in time.
 #include <capi/transport.hpp>
+#include <capi/sender.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>

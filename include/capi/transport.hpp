@@ -139,11 +139,3 @@ std::unique_ptr<Transport> make_https_transport(boost::asio::any_io_executor exe
 } // namespace capi
 #pragma GCC visibility pop
 
-// Compatibility include: before the split, this header also declared the retry
-// policy and the Sender, and code written then reaches them through it. New code
-// includes <capi/retry.hpp> and <capi/sender.hpp> itself; define
-// CAPI_TRANSPORT_ONLY to get the Transport alone (the header test does).
-#ifndef CAPI_TRANSPORT_ONLY
-#include <capi/retry.hpp>
-#include <capi/sender.hpp>
-#endif

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <capi/client.hpp>
+#include <capi/sender.hpp>
 
 #include <algorithm>
 #include <array>

@@ -16,6 +16,7 @@
 
 #include <capi/errors.hpp>
 #include <capi/transport.hpp>
+#include <capi/retry.hpp>
 
 #include <simdjson.h>
 

@@ -9,6 +9,7 @@
 #include <capi/client.hpp>
 #include <capi/testing/fault_proxy.hpp>
 #include <capi/testing/mock_graph.hpp>
+#include <capi/sender.hpp>
 
 #include "invariants.hpp"
 #include "support/fixtures.hpp"

@@ -34,6 +34,7 @@
 #include <capi/encode.hpp>
 #include <capi/sha256.hpp>
 #include <capi/testing/mock_graph.hpp>
+#include <capi/sender.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
