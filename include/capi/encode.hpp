@@ -19,6 +19,12 @@
 #include <capi/event.hpp>
 #include <capi/validate.hpp>
 
+// Declared before the push: lib-private, so hidden (not exported).
+namespace capi::detail {
+class PreparedEvent;  // lib/json/prepared.hpp: capi::Client's producer/batcher split
+struct batch_access;  // lib/json/prepared.hpp: the library's way to BatchEncoder's private members
+} // namespace capi::detail
+
 #pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
 
@@ -48,11 +54,6 @@ struct EncodeResult {
     std::vector<FieldError> errors;   ///< why the event is invalid
     std::vector<FieldError> dropped;  ///< PII values dropped (drop_value policy)
 };
-
-namespace detail {
-class PreparedEvent;  // lib/json/prepared.hpp: capi::Client's producer/batcher split
-struct batch_access;  // lib/json/prepared.hpp: the library's way to the members below
-} // namespace detail
 
 /// Builds one request body of at most max_batch_events events.
 class BatchEncoder {
