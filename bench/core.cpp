@@ -14,6 +14,7 @@
 #include <capi/sha256.hpp>
 #include <capi/validate.hpp>
 
+#include "json/prepared.hpp"
 #include "purchase_events.hpp"
 
 #include <boost/json/src.hpp>  // header-only Boost.JSON, compiled into this TU only
@@ -30,6 +31,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+using capi::detail::batch_access;
 
 namespace {
 
@@ -241,7 +244,7 @@ int main(int argc, char** argv) {
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
             return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
         };
-        std::vector<capi::PreparedEvent> prepared(n);
+        std::vector<capi::detail::PreparedEvent> prepared(n);
         double best[4] = {1e300, 1e300, 1e300, 1e300};
         std::size_t sink = 0;
         for (int r = 0; r < std::max(rounds, 5); ++r) {
@@ -249,13 +252,13 @@ int main(int argc, char** argv) {
             for (const auto& ev : events) sink += capi::validate(ev, now, vopt).size();
             const double t1 = cpu_ns();
             for (std::size_t i = 0; i < n; ++i)
-                if (encoder.prepare(events[i], now, prepared[i]).status != capi::EncodeStatus::added) std::abort();
+                if (batch_access::prepare(encoder, events[i], now, prepared[i]).status != capi::EncodeStatus::added) std::abort();
             const double t2 = cpu_ns();
             for (const auto& pe : prepared) {
-                if (encoder.add_prepared(pe, now).status == capi::EncodeStatus::batch_full) {
+                if (batch_access::add_prepared(encoder, pe, now).status == capi::EncodeStatus::batch_full) {
                     sink += encoder.json_body().size();
                     encoder.clear();
-                    if (encoder.add_prepared(pe, now).status != capi::EncodeStatus::added) std::abort();
+                    if (batch_access::add_prepared(encoder, pe, now).status != capi::EncodeStatus::added) std::abort();
                 }
             }
             sink += encoder.json_body().size();
@@ -275,12 +278,12 @@ int main(int argc, char** argv) {
     }
     if (has_flag(argc, argv, "--profile-prepare")) {  // only prepare(), for perf record
         constexpr std::size_t hot = 64;
-        std::vector<capi::PreparedEvent> prepared(hot);
+        std::vector<capi::detail::PreparedEvent> prepared(hot);
         auto a = measure(seconds, n, [&] {
             std::size_t bytes = 0;
             for (std::size_t i = 0; i < n; ++i) {
                 auto& out = prepared[i % hot];
-                if (encoder.prepare(events[i % hot], now, out).status != capi::EncodeStatus::added) std::abort();
+                if (batch_access::prepare(encoder, events[i % hot], now, out).status != capi::EncodeStatus::added) std::abort();
                 bytes += out.json_with_holes().size();
             }
             return bytes;

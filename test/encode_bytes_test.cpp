@@ -10,6 +10,8 @@
 #include <capi/normalize.hpp>
 #include <capi/validate.hpp>
 
+#include "json/prepared.hpp"
+
 #include <catch2/catch.hpp>
 #include <openssl/evp.h>
 
@@ -20,6 +22,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+using capi::detail::batch_access;
 
 namespace {
 
@@ -368,10 +372,10 @@ TEST_CASE("a representative Purchase serializes to these exact bytes", "[encoder
     CHECK(body == expected);
 
     // prepare() + add_prepared() writes the same bytes.
-    capi::PreparedEvent pe;
-    REQUIRE(enc.prepare(representative(), now, pe).status == capi::EncodeStatus::added);
+    capi::detail::PreparedEvent pe;
+    REQUIRE(batch_access::prepare(enc, representative(), now, pe).status == capi::EncodeStatus::added);
     capi::BatchEncoder other;
-    REQUIRE(other.add_prepared(pe, now).status == capi::EncodeStatus::added);
+    REQUIRE(batch_access::add_prepared(other, pe, now).status == capi::EncodeStatus::added);
     CHECK(other.json_body({}, "tok") == expected);
 }
 
@@ -401,14 +405,14 @@ TEST_CASE("seeded random events serialize, validate and normalize as pinned", "[
         std::size_t n_added = 0;
         auto seal = [&](bool form) {
             log.put(static_cast<std::uint64_t>(added.size()));
-            for (std::size_t i = 0; i < added.size(); ++i) log.put(added.event_json(i));
+            for (std::size_t i = 0; i < added.size(); ++i) log.put(batch_access::event_json(added, i));
             log.put(added.json_body({}, "token"));
             if (form) log.put(added.form_body({}, "token"));
             log.put(prepared.json_body({}, "token"));
             added.clear();
             prepared.clear();
         };
-        capi::PreparedEvent reused;
+        capi::detail::PreparedEvent reused;
         for (int i = 0; i < 3000; ++i) {
             const capi::Event ev = gen.event();
             auto r = added.add(ev, now);
@@ -421,18 +425,18 @@ TEST_CASE("seeded random events serialize, validate and normalize as pinned", "[
             // A fresh PreparedEvent, or one reused after events of every size; on
             // the staging encoder, or on the batch being built (which it must not
             // disturb, pending digests and all).
-            capi::PreparedEvent fresh;
-            capi::PreparedEvent& pe = i % 2 == 0 ? fresh : reused;
+            capi::detail::PreparedEvent fresh;
+            capi::detail::PreparedEvent& pe = i % 2 == 0 ? fresh : reused;
             auto& staging = i % 3 == 0 ? added : preparer;
-            auto p = staging.prepare(ev, now, pe, gen.chance(50) ? "fallback-id" : "");
+            auto p = batch_access::prepare(staging, ev, now, pe, gen.chance(50) ? "fallback-id" : "");
             log.put(p);
             if (p.status == capi::EncodeStatus::added) {
                 log.put(pe.json_with_holes());
-                auto q = prepared.add_prepared(pe, now);
+                auto q = batch_access::add_prepared(prepared, pe, now);
                 if (q.status == capi::EncodeStatus::batch_full) {
                     log.put(prepared.json_body());
                     prepared.clear();
-                    q = prepared.add_prepared(pe, now);
+                    q = batch_access::add_prepared(prepared, pe, now);
                 }
                 log.put(q);
             }

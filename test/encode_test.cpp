@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <simdjson.h>
 
+#include "json/prepared.hpp"
 #include "replace_new.hpp"
 
 #include <cctype>
@@ -17,6 +18,8 @@
 #include <new>
 #include <string>
 #include <vector>
+
+using capi::detail::batch_access;
 
 // Fails one chosen heap allocation on this thread, for the exception-safety
 // tests (the encoder's buffers use realloc; its vectors and strings use new).
@@ -346,7 +349,7 @@ TEST_CASE("an event left with only raw user_data members after normalization is 
     // With one typed parameter left beside it, the raw member goes through.
     ev.user_data.em.push_back("joe@example.com");
     REQUIRE(enc.add(ev, now).status == capi::EncodeStatus::added);
-    CHECK(enc.event_json(0).find(R"("pd":"7")") != std::string_view::npos);
+    CHECK(batch_access::event_json(enc, 0).find(R"("pd":"7")") != std::string_view::npos);
 }
 
 TEST_CASE("an invalid event leaves the batch byte for byte as it was", "[encoder]") {
@@ -662,13 +665,13 @@ TEST_CASE("prepared events build the same body as add(), hashed in one pass", "[
         for (const auto& ev : events) {
             auto a = direct.add(ev, now);
             REQUIRE(a.status == capi::EncodeStatus::added);
-            capi::PreparedEvent p;
-            auto r = staging.prepare(ev, now, p);
+            capi::detail::PreparedEvent p;
+            auto r = batch_access::prepare(staging, ev, now, p);
             REQUIRE(r.status == capi::EncodeStatus::added);
             CHECK(r.dropped.size() == a.dropped.size());  // the invalid email, reported at prepare
             CHECK(!p.empty());
             CHECK(p.json_with_holes().front() == '{');
-            REQUIRE(batch.add_prepared(p, now).status == capi::EncodeStatus::added);
+            REQUIRE(batch_access::add_prepared(batch, p, now).status == capi::EncodeStatus::added);
         }
         CHECK(std::string(staging.json_body()) == staged_before);
         CHECK(staging.size() == 1);
@@ -682,18 +685,18 @@ TEST_CASE("prepared events build the same body as add(), hashed in one pass", "[
 
 TEST_CASE("prepare reports invalid events; add_prepared re-checks the window and the cap", "[encoder]") {
     capi::BatchEncoder enc;
-    capi::PreparedEvent p;
+    capi::detail::PreparedEvent p;
     auto bad = purchase();
     bad.event_name.clear();
-    auto r = enc.prepare(bad, now, p);
+    auto r = batch_access::prepare(enc, bad, now, p);
     CHECK(r.status == capi::EncodeStatus::invalid);
     CHECK(!r.errors.empty());
     CHECK(p.empty());
     CHECK(enc.empty());
 
-    REQUIRE(enc.prepare(purchase(), now, p).status == capi::EncodeStatus::added);
+    REQUIRE(batch_access::prepare(enc, purchase(), now, p).status == capi::EncodeStatus::added);
     // Eight days later the event is past Meta's 7-day window.
-    auto late = enc.add_prepared(p, now + std::chrono::hours(24 * 8));
+    auto late = batch_access::add_prepared(enc, p, now + std::chrono::hours(24 * 8));
     CHECK(late.status == capi::EncodeStatus::invalid);
     REQUIRE(late.errors.size() == 1);
     CHECK(late.errors[0].path == "event_time");
@@ -702,14 +705,15 @@ TEST_CASE("prepare reports invalid events; add_prepared re-checks the window and
     capi::EncodeOptions o;
     o.max_batch_events = 2;
     capi::BatchEncoder small(o);
-    CHECK(small.add_prepared(p, now).status == capi::EncodeStatus::added);
-    CHECK(small.add_prepared(p, now).status == capi::EncodeStatus::added);
-    CHECK(small.add_prepared(p, now).status == capi::EncodeStatus::batch_full);
+    CHECK(batch_access::add_prepared(small, p, now).status == capi::EncodeStatus::added);
+    CHECK(batch_access::add_prepared(small, p, now).status == capi::EncodeStatus::added);
+    CHECK(batch_access::add_prepared(small, p, now).status == capi::EncodeStatus::batch_full);
     // A full batch can still prepare (it is only used as scratch).
-    capi::PreparedEvent q;
-    CHECK(small.prepare(purchase(), now, q).status == capi::EncodeStatus::added);
+    capi::detail::PreparedEvent q;
+    CHECK(batch_access::prepare(small, purchase(), now, q).status == capi::EncodeStatus::added);
     CHECK(small.size() == 2);
-    CHECK(capi::BatchEncoder().add_prepared(capi::PreparedEvent{}, now).status == capi::EncodeStatus::invalid);
+    capi::BatchEncoder fresh;
+    CHECK(batch_access::add_prepared(fresh, capi::detail::PreparedEvent{}, now).status == capi::EncodeStatus::invalid);
 }
 
 namespace {
@@ -752,39 +756,39 @@ TEST_CASE("a PreparedEvent keeps its buffer across prepares, larger and smaller 
     auto small = purchase();
     small.event_id = "small";
     capi::BatchEncoder direct, batch, staging;
-    capi::PreparedEvent p;  // big first: then everything fits
-    capi::PreparedEvent q;  // small first: grows once, for the big one
+    capi::detail::PreparedEvent p;  // big first: then everything fits
+    capi::detail::PreparedEvent q;  // small first: grows once, for the big one
     for (const capi::Event* ev : {&big, &small, &big, &small}) {
         const auto cap = p.capacity();
         const char* data = p.json_with_holes().data();
-        REQUIRE(staging.prepare(*ev, now, p).status == capi::EncodeStatus::added);
+        REQUIRE(batch_access::prepare(staging, *ev, now, p).status == capi::EncodeStatus::added);
         if (cap != 0) {
             CHECK(p.capacity() == cap);  // neither shrunk nor reallocated
             CHECK(p.json_with_holes().data() == data);
         }
         REQUIRE(direct.add(*ev, now).status == capi::EncodeStatus::added);
-        REQUIRE(batch.add_prepared(p, now).status == capi::EncodeStatus::added);
+        REQUIRE(batch_access::add_prepared(batch, p, now).status == capi::EncodeStatus::added);
     }
     for (const capi::Event* ev : {&small, &big, &small}) {
-        REQUIRE(staging.prepare(*ev, now, q).status == capi::EncodeStatus::added);
+        REQUIRE(batch_access::prepare(staging, *ev, now, q).status == capi::EncodeStatus::added);
         REQUIRE(direct.add(*ev, now).status == capi::EncodeStatus::added);
-        REQUIRE(batch.add_prepared(q, now).status == capi::EncodeStatus::added);
+        REQUIRE(batch_access::add_prepared(batch, q, now).status == capi::EncodeStatus::added);
     }
     CHECK(q.capacity() >= big.custom_data->content_name->size());
     CHECK(staging.empty());
     CHECK(std::string(batch.json_body({}, "tok")) == std::string(direct.json_body({}, "tok")));
 
     // Copies hold the same event in their own buffer; moved-from ones are empty.
-    capi::PreparedEvent copy(q);
+    capi::detail::PreparedEvent copy(q);
     CHECK(copy.json_with_holes() == q.json_with_holes());
     CHECK(copy.json_with_holes().data() != q.json_with_holes().data());
-    capi::PreparedEvent moved(std::move(copy));
+    capi::detail::PreparedEvent moved(std::move(copy));
     CHECK(copy.empty());
     CHECK(copy.capacity() == 0);
     copy = p;  // p holds small, as q does
     capi::BatchEncoder from_copies, from_originals;
-    for (const auto* e : {&moved, &copy}) REQUIRE(from_copies.add_prepared(*e, now).status == capi::EncodeStatus::added);
-    for (const auto* e : {&q, &p}) REQUIRE(from_originals.add_prepared(*e, now).status == capi::EncodeStatus::added);
+    for (const auto* e : {&moved, &copy}) REQUIRE(batch_access::add_prepared(from_copies, *e, now).status == capi::EncodeStatus::added);
+    for (const auto* e : {&q, &p}) REQUIRE(batch_access::add_prepared(from_originals, *e, now).status == capi::EncodeStatus::added);
     CHECK(std::string(from_copies.json_body()) == std::string(from_originals.json_body()));
     p = std::move(moved);
     CHECK(moved.empty());
@@ -800,16 +804,16 @@ TEST_CASE("prepare on a batch in progress leaves it as it was, digests pending o
     capi::BatchEncoder scratch;
     for (int round = 0; round < 2; ++round) {  // digests pending, then filled (a body's tail after the events)
         const auto ev = many_hashed(10 + round);
-        capi::PreparedEvent p, expected;
-        REQUIRE(enc.prepare(ev, now, p, "id-if-absent").status == capi::EncodeStatus::added);
-        REQUIRE(scratch.prepare(ev, now, expected, "id-if-absent").status == capi::EncodeStatus::added);
+        capi::detail::PreparedEvent p, expected;
+        REQUIRE(batch_access::prepare(enc, ev, now, p, "id-if-absent").status == capi::EncodeStatus::added);
+        REQUIRE(batch_access::prepare(scratch, ev, now, expected, "id-if-absent").status == capi::EncodeStatus::added);
         CHECK(p.json_with_holes() == expected.json_with_holes());
         CHECK(enc.size() == twin.size());
         CHECK(enc.data_bytes() == twin.data_bytes());
         // The batch goes on as if nothing happened, prepared events included.
         REQUIRE(enc.add(many_hashed(20 + round), now).status == capi::EncodeStatus::added);
         REQUIRE(twin.add(many_hashed(20 + round), now).status == capi::EncodeStatus::added);
-        REQUIRE(enc.add_prepared(p, now).status == capi::EncodeStatus::added);
+        REQUIRE(batch_access::add_prepared(enc, p, now).status == capi::EncodeStatus::added);
         REQUIRE(twin.add(ev, now).status == capi::EncodeStatus::added);
         CHECK(std::string(enc.json_body({}, "tok")) == std::string(twin.json_body({}, "tok")));
     }
@@ -819,8 +823,8 @@ TEST_CASE("a failed prepare leaves out empty with its buffer, and the encoder us
     capi::BatchEncoder staging, batch, direct;
     REQUIRE(staging.add(purchase(), now).status == capi::EncodeStatus::added);
     const std::string staged(staging.json_body());
-    capi::PreparedEvent p;
-    REQUIRE(staging.prepare(many_hashed(0), now, p).status == capi::EncodeStatus::added);
+    capi::detail::PreparedEvent p;
+    REQUIRE(batch_access::prepare(staging, many_hashed(0), now, p).status == capi::EncodeStatus::added);
     const auto cap = p.capacity();
     const char* data = p.json_with_holes().data();
 
@@ -830,20 +834,20 @@ TEST_CASE("a failed prepare leaves out empty with its buffer, and the encoder us
     huge.custom_data->content_name = std::string(70 * 1024, 'x');
     const capi::Event bad[] = {unnamed, nothing_left(), huge};
     for (const auto& ev : bad) {
-        auto r = staging.prepare(ev, now, p);
+        auto r = batch_access::prepare(staging, ev, now, p);
         CHECK(r.status == capi::EncodeStatus::invalid);
         CHECK(!r.errors.empty());
         CHECK(p.empty());
         CHECK(p.json_with_holes().empty());
-        CHECK(batch.add_prepared(p, now).status == capi::EncodeStatus::invalid);
+        CHECK(batch_access::add_prepared(batch, p, now).status == capi::EncodeStatus::invalid);
         CHECK(staging.size() == 1);
         if (&ev != &bad[2]) {  // the huge one may have grown it
             CHECK(p.capacity() == cap);
             CHECK(p.json_with_holes().data() == data);
         }
         // Usable straight after.
-        REQUIRE(staging.prepare(many_hashed(1), now, p).status == capi::EncodeStatus::added);
-        REQUIRE(batch.add_prepared(p, now).status == capi::EncodeStatus::added);
+        REQUIRE(batch_access::prepare(staging, many_hashed(1), now, p).status == capi::EncodeStatus::added);
+        REQUIRE(batch_access::add_prepared(batch, p, now).status == capi::EncodeStatus::added);
         REQUIRE(direct.add(many_hashed(1), now).status == capi::EncodeStatus::added);
     }
     CHECK(std::string(staging.json_body()) == staged);
@@ -861,14 +865,14 @@ TEST_CASE("an allocation failing anywhere in add() or prepare() leaves the batch
             capi::BatchEncoder enc, twin;
             REQUIRE(enc.add(many_hashed(0), now).status == capi::EncodeStatus::added);
             REQUIRE(twin.add(many_hashed(0), now).status == capi::EncodeStatus::added);
-            capi::PreparedEvent p;
+            capi::detail::PreparedEvent p;
             const auto ev = many_hashed(1);
             capi::EncodeStatus status{};
             threw = false;
             try {
                 // Catch would report the exception itself: called outside REQUIRE.
                 FailAllocation fail(n);
-                status = prepare ? enc.prepare(ev, now, p).status : enc.add(ev, now).status;
+                status = prepare ? batch_access::prepare(enc, ev, now, p).status : enc.add(ev, now).status;
             } catch (const std::bad_alloc&) {
                 threw = true;
             }
@@ -878,12 +882,12 @@ TEST_CASE("an allocation failing anywhere in add() or prepare() leaves the batch
                 CHECK(enc.size() == 1);
                 CHECK(p.empty());
                 if (prepare) {  // usable afterwards
-                    REQUIRE(enc.prepare(many_hashed(1), now, p).status == capi::EncodeStatus::added);
+                    REQUIRE(batch_access::prepare(enc, many_hashed(1), now, p).status == capi::EncodeStatus::added);
                     REQUIRE(enc.size() == 1);
                 }
             }
             if (prepare) {
-                REQUIRE(enc.add_prepared(p, now).status == capi::EncodeStatus::added);
+                REQUIRE(batch_access::add_prepared(enc, p, now).status == capi::EncodeStatus::added);
             } else if (threw) {
                 REQUIRE(enc.add(many_hashed(1), now).status == capi::EncodeStatus::added);
             }

@@ -1,6 +1,7 @@
 // The wire schema (lib/wire/schema.hpp) against the structs it describes, the
 // encoder and reader derived from it, the mock's own key lists and the key
 // table of docs/event-model.md.
+#include "json/prepared.hpp"
 #include "wire/schema.hpp"
 #include "wire/window.hpp"
 
@@ -25,6 +26,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+using capi::detail::batch_access;
 
 // Field-by-field equality for the round trip, independent of the schema (a
 // member the schema forgets must still be compared).
@@ -233,7 +236,7 @@ TEST_CASE("a fully populated event round-trips encoder -> reader, every field", 
     for (const auto& e : r.dropped) UNSCOPED_INFO("dropped " << e.path << ": " << e.reason);
     REQUIRE(r.status == capi::EncodeStatus::added);
     REQUIRE(r.dropped.empty());
-    const std::string json(enc.event_json(0));
+    const std::string json(batch_access::event_json(enc, 0));
     INFO(json);
 
     capi::ReaderOptions options;
@@ -352,13 +355,13 @@ TEST_CASE("window errors carry a typed kind", "[wire][window]") {
     // The encoder's second look, when a batch is built: expired, typed.
     ev.user_data.fbc.reset();
     capi::BatchEncoder enc;
-    capi::PreparedEvent pe;
-    REQUIRE(enc.prepare(ev, now, pe).status == capi::EncodeStatus::added);
-    const auto late = enc.add_prepared(pe, wire::expiry(ev.event_time, ev.action_source, {}));
+    capi::detail::PreparedEvent pe;
+    REQUIRE(batch_access::prepare(enc, ev, now, pe).status == capi::EncodeStatus::added);
+    const auto late = batch_access::add_prepared(enc, pe, wire::expiry(ev.event_time, ev.action_source, {}));
     REQUIRE(late.status == capi::EncodeStatus::invalid);
     REQUIRE(late.errors.size() == 1);
     CHECK(late.errors[0].kind == capi::FieldErrorKind::expired);
-    CHECK(enc.add_prepared(pe, wire::expiry(ev.event_time, ev.action_source, {}) - nanoseconds(1)).status ==
+    CHECK(batch_access::add_prepared(enc, pe, wire::expiry(ev.event_time, ev.action_source, {}) - nanoseconds(1)).status ==
           capi::EncodeStatus::added);
 }
 

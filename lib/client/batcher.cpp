@@ -113,7 +113,7 @@ void Batchers::batcher_main(std::size_t idx) {
         part->batch->dest = part->dest;
     }
     Batch& b = *part->batch;
-    auto res = b.enc.add_prepared(env.prep, sys_now);
+    auto res = batch_access::add_prepared(b.enc, env.prep, sys_now);
     if (res.status != EncodeStatus::added) {
         const bool window = window_refused(res.errors);
         auto r = make_result(window ? Outcome::expired : Outcome::failed,

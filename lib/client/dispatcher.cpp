@@ -208,7 +208,7 @@ bool Dispatcher::resend_fresh(Batch& b) {
     c->epoch = b.epoch;
     for (std::size_t i = 0; i < b.events.size(); ++i) {
         if (b.events[i].not_after <= b.not_after) continue;
-        c->enc.add_json(b.enc.event_json(i));
+        batch_access::add_json(c->enc, batch_access::event_json(b.enc, i));
         c->not_after = std::min(c->not_after, b.events[i].not_after);
     }
     if (c->enc.empty()) return false;
@@ -237,7 +237,7 @@ void Dispatcher::split(Batch& b) {
         c->dest = b.dest;
         c->not_after = b.not_after;
         c->epoch = b.epoch;
-        for (auto i = from; i < to; ++i) c->enc.add_json(b.enc.event_json(i));
+        for (auto i = from; i < to; ++i) batch_access::add_json(c->enc, batch_access::event_json(b.enc, i));
         c->events.reserve(to - from);
         c->finish_body();
         parts[k] = std::move(c);

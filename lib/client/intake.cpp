@@ -127,7 +127,7 @@ inline Intake::Push Intake::try_accept(EnvelopePtr& env) {
 /// an event that cannot be sent is refused here, never queued.
 inline std::vector<FieldError> Intake::check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out,
                               std::string_view assigned_id) {
-    auto errors = std::move(staging_encoder().prepare(ev, capi::now(opts_.clock), out, assigned_id).errors);
+    auto errors = std::move(batch_access::prepare(staging_encoder(), ev, capi::now(opts_.clock), out, assigned_id).errors);
     if (!dest && !c_.dests.default_dest()) {
         errors.push_back({"destination", "none given, and Options::destination is empty (no default)"});
     } else if (dest) {

@@ -6,6 +6,8 @@
 #include <capi/client.hpp>
 #include <capi/sender.hpp>
 
+#include "json/prepared.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -28,6 +30,8 @@ struct Pipeline;  // impl.hpp: the stages wired together
 
 using steady = std::chrono::steady_clock;
 using sys_time = std::chrono::system_clock::time_point;
+using detail::PreparedEvent;
+using detail::batch_access;
 
 constexpr std::size_t bulk_size = 256;
 constexpr auto idle_wait_max = std::chrono::milliseconds(5);

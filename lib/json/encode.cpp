@@ -9,6 +9,7 @@
 #include <capi/sha256.hpp>
 
 #include "json/buffer.hpp"
+#include "json/prepared.hpp"
 #include "json/writer.hpp"
 #include "wire/schema.hpp"
 #include "wire/window.hpp"
@@ -367,6 +368,7 @@ struct BatchEncoder::impl {
     }
 };
 
+namespace detail {
 // PreparedEvent's buffer is json::Buffer storage (prepare() lends it to one): std::realloc'd.
 PreparedEvent::~PreparedEvent() { std::free(data_); }
 
@@ -388,6 +390,9 @@ PreparedEvent& PreparedEvent::operator=(const PreparedEvent& other) {
     if (this != &other) PreparedEvent(other).swap_(*this);
     return *this;
 }
+} // namespace detail
+
+using detail::PreparedEvent;
 
 BatchEncoder::BatchEncoder(EncodeOptions options)
     : impl_(std::make_unique<impl>(std::move(options))) {}
@@ -397,10 +402,6 @@ BatchEncoder& BatchEncoder::operator=(BatchEncoder&&) noexcept = default;
 
 EncodeResult BatchEncoder::add(const Event& ev, std::chrono::system_clock::time_point now) {
     return add_(ev, now, true);
-}
-
-EncodeResult BatchEncoder::add_validated(const Event& ev, std::chrono::system_clock::time_point now) {
-    return add_(ev, now, false);
 }
 
 EncodeResult BatchEncoder::add_(const Event& ev, std::chrono::system_clock::time_point now,

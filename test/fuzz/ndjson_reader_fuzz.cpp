@@ -19,6 +19,8 @@
 #include <capi/ndjson.hpp>
 #include <capi/normalize.hpp>
 
+#include "json/prepared.hpp"
+
 #include <simdjson.h>
 
 #include <chrono>
@@ -26,6 +28,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+using capi::detail::batch_access;
 
 namespace {
 
@@ -63,7 +67,7 @@ outcome read_and_encode(capi::EventReader& reader, capi::BatchEncoder& enc, std:
     o.errors = std::move(r.errors);
     if (o.status == capi::EncodeStatus::added) {
         check(o.errors.empty() && enc.size() == 1);
-        o.json.assign(enc.event_json(0));
+        o.json.assign(batch_access::event_json(enc, 0));
     } else {
         check(o.status == capi::EncodeStatus::invalid && !o.errors.empty() && enc.size() == 0);
     }
@@ -81,7 +85,7 @@ bool same(const outcome& a, const outcome& b) {
 // errors as add() (`a`), the same bytes, and the staging batch left unchanged.
 void check_split_path(const capi::EncodeOptions& eo, capi::EventReader& reader, std::string_view line,
                       const outcome& a) {
-    static capi::PreparedEvent prepared;  // its buffer reused, as the client's envelopes are
+    static capi::detail::PreparedEvent prepared;  // its buffer reused, as the client's envelopes are
     capi::Event ev;
     capi::FieldError error;
     check(reader.parse(line, ev, error));
@@ -93,18 +97,18 @@ void check_split_path(const capi::EncodeOptions& eo, capi::EventReader& reader, 
     other.action_source = capi::ActionSource::system_generated;
     other.user_data.external_id = {"x"};
     const bool staged = staging.add(other, now).status == capi::EncodeStatus::added;
-    const std::string staged_json = staged ? std::string(staging.event_json(0)) : std::string();
+    const std::string staged_json = staged ? std::string(batch_access::event_json(staging, 0)) : std::string();
 
-    auto p = staging.prepare(ev, now, prepared);
+    auto p = batch_access::prepare(staging, ev, now, prepared);
     check(p.status == a.status && p.errors == a.errors);
     check(staging.size() == (staged ? 1u : 0u));
-    if (staged) check(staging.event_json(0) == staged_json);
+    if (staged) check(batch_access::event_json(staging, 0) == staged_json);
     if (p.status != capi::EncodeStatus::added) {
         check(prepared.empty());
         return;
     }
-    check(batch.add_prepared(prepared, now).status == capi::EncodeStatus::added);
-    check(batch.size() == 1 && batch.event_json(0) == a.json);
+    check(batch_access::add_prepared(batch, prepared, now).status == capi::EncodeStatus::added);
+    check(batch.size() == 1 && batch_access::event_json(batch, 0) == a.json);
 }
 
 } // namespace

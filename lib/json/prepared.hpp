@@ -1,0 +1,94 @@
+// capi::Client's plumbing into BatchEncoder, out of the public header: an event
+// prepared on the producer's thread and added to a batch on the batcher's, and a
+// rejected batch split and rebuilt from its serialized events.
+#pragma once
+
+#include <capi/encode.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <utility>
+
+namespace capi::detail {
+
+/// One event validated, normalized and serialized, its SHA-256 digests still to
+/// be computed (batch_access::prepare). A batch built from prepared events with
+/// add_prepared() is byte-identical to one built with add(), and still hashes all
+/// its values in one sha256::hash_many call. This is how capi::Client splits the
+/// work: the thread that made the event prepares it (and frees the Event itself),
+/// a batcher thread concatenates and hashes. One buffer, which prepare() writes
+/// the event into directly and keeps for the next prepare(); movable, copyable.
+class PreparedEvent {
+public:
+    std::int64_t event_time = 0;  ///< for the window re-check at add_prepared()
+    ActionSource action_source = ActionSource::unset;
+
+    PreparedEvent() noexcept = default;
+    ~PreparedEvent();
+    PreparedEvent(const PreparedEvent& other);
+    PreparedEvent& operator=(const PreparedEvent& other);
+    PreparedEvent(PreparedEvent&& other) noexcept { swap_(other); }
+    PreparedEvent& operator=(PreparedEvent&& other) noexcept {
+        PreparedEvent(std::move(other)).swap_(*this);
+        return *this;
+    }
+
+    bool empty() const noexcept { return json_size_ == 0; }
+    /// The serialized event object, each hashed value a run of 64 '0' until a
+    /// batch fills it.
+    std::string_view json_with_holes() const noexcept { return {data_, json_size_}; }
+    /// Bytes of buffer it holds (reused when it is prepared again).
+    std::size_t capacity() const noexcept { return capacity_; }
+
+private:
+    friend class capi::BatchEncoder;
+    void swap_(PreparedEvent& o) noexcept {
+        std::swap(event_time, o.event_time);
+        std::swap(action_source, o.action_source);
+        std::swap(data_, o.data_);
+        std::swap(capacity_, o.capacity_);
+        std::swap(json_size_, o.json_size_);
+        std::swap(values_size_, o.values_size_);
+        std::swap(holes_, o.holes_);
+    }
+    // JSON object, then the normalized values to hash, then one
+    // {value offset, value length, hole offset} triple of uint32 per value.
+    // Allocated by the encoder's buffer (lib/json/buffer.hpp), which prepare()
+    // lends it to.
+    char* data_ = nullptr;
+    std::size_t capacity_ = 0;
+    std::uint32_t json_size_ = 0, values_size_ = 0, holes_ = 0;
+};
+
+/// The library's one way to BatchEncoder's private plumbing (inline: a direct
+/// call to the member, nothing between).
+struct batch_access {
+    /// Validates and normalizes `ev` at `now` and serializes it into `out` (digests
+    /// pending), as add() would add it; the batch itself is left unchanged. `out`
+    /// keeps its buffer and holds the event only when the status is `added`;
+    /// otherwise (or when this throws) it is left empty().
+    /// `event_id_if_absent`: written as the event_id when `ev` has none (how
+    /// capi::Client gives such events an id without copying them).
+    static EncodeResult prepare(BatchEncoder& enc, const Event& ev, std::chrono::system_clock::time_point now,
+                                PreparedEvent& out, std::string_view event_id_if_absent = {}) {
+        return enc.prepare(ev, now, out, event_id_if_absent);
+    }
+    /// Appends a prepared event (from any BatchEncoder with the same options):
+    /// re-checks only the event_time window at `now` (an event ages while it
+    /// waits), and the batch's cap.
+    static EncodeResult add_prepared(BatchEncoder& enc, const PreparedEvent& ev,
+                                     std::chrono::system_clock::time_point now) {
+        return enc.add_prepared(ev, now);
+    }
+    /// Appends one event already serialized by a BatchEncoder (event_json() of
+    /// another batch, hashes filled): how a rejected batch is split and resent
+    /// without normalizing or hashing again. Returns false when the batch is full.
+    static bool add_json(BatchEncoder& enc, std::string_view event_json) { return enc.add_json(event_json); }
+    /// The serialized JSON object of the i-th event (i < size()), hashes filled.
+    /// The view stays valid until the next non-const call on `enc`.
+    static std::string_view event_json(BatchEncoder& enc, std::size_t i) { return enc.event_json(i); }
+};
+
+} // namespace capi::detail
