@@ -6,6 +6,7 @@
 // deferred and use_future complete; a terminal cancellation through the slot
 // completes at once with errc::cancelled, once.
 #include "replace_new.hpp"
+#include "support/fixtures.hpp"
 
 #include <capi/client.hpp>
 #include <capi/detail/async_op.hpp>
@@ -56,35 +57,14 @@ using capi::testing::MockGraphServer;
 
 namespace {
 
-capi::Event make_event(const std::string& id) {
-    capi::Event ev;
-    ev.event_name = "Purchase";
-    ev.event_time =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() -
-        60;
-    ev.event_id = id;
-    ev.action_source = capi::ActionSource::website;
-    ev.event_source_url = "https://shop.example.com/checkout";
-    ev.user_data.client_user_agent = "Mozilla/5.0";
-    ev.user_data.em = {"user-" + id + "@example.com"};
-    ev.custom_data.emplace();  // a Purchase needs value and currency
-    ev.custom_data->value = 12.5;
-    ev.custom_data->currency = "USD";
-    return ev;
-}
+capi::Event make_event(const std::string& id) { return capi_test::purchase_event(id); }
 
+/// The shared options, with the tighter deadlines and linger this suite waits on.
 capi::Options options_for(const MockGraphServer& mock) {
-    capi::Options o;
-    o.destination.pixel_id = "1234567890";
-    o.destination.access_token = "mock-token";
-    o.transport.endpoint = mock.url();
-    o.transport.ca_pem = mock.ca_pem();
+    auto o = capi_test::client_options(mock);
     o.transport.request_timeout = 5s;
-    o.retry.initial_backoff = 5ms;
-    o.retry.max_backoff = 20ms;
     o.retry.max_total = 10s;
     o.linger = 5ms;
-    o.batchers = 1;
     return o;
 }
 
@@ -111,11 +91,7 @@ struct Fixture {
     int n = 0;
 
     Fixture() {
-        capi::TransportOptions t;
-        t.endpoint = mock.url();
-        t.ca_pem = mock.ca_pem();
-        t.request_timeout = 5s;
-        transport = capi::make_https_transport(io.io.get_executor(), t);
+        transport = capi::make_https_transport(io.io.get_executor(), capi_test::transport_options(mock));
         capi::RetryPolicy p;
         p.initial_backoff = 5ms;
         p.max_backoff = 20ms;
