@@ -101,7 +101,6 @@ private:
     [[gnu::visibility("hidden")]] bool add_json(std::string_view event_json);
     [[gnu::visibility("hidden")]] std::string_view event_json(std::size_t i);
 
-    EncodeResult add_(const Event& ev, std::chrono::system_clock::time_point now, bool full_validation);
     struct [[gnu::visibility("hidden")]] impl;  // lib/ only: not exported
     std::unique_ptr<impl> impl_;
 };

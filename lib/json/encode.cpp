@@ -326,18 +326,12 @@ struct BatchEncoder::impl {
         return user_data_ok;
     }
 
-    // Validates `ev` (fully, or only its window when it was validated when
-    // queued), normalizes its values into the arena and serializes it at the end
-    // of buf, after a comma unless `first`. False, with r.errors, when it is
+    // Validates `ev`, normalizes its values into the arena and serializes it at
+    // the end of buf, after a comma unless `first`. False, with r.errors, when it is
     // invalid: buf, arena and pending may then hold part of it, for the caller
     // to truncate.
-    bool encode(const Event& ev, std::chrono::system_clock::time_point now, bool full_validation, bool first,
-                EncodeResult& r) {
-        if (full_validation) {
-            r.errors = validate(ev, now, options.validation);
-        } else {
-            check_window(ev.event_time, ev.action_source, now, r);
-        }
+    bool encode(const Event& ev, std::chrono::system_clock::time_point now, bool first, EncodeResult& r) {
+        r.errors = validate(ev, now, options.validation);
         if (!r.errors.empty()) return false;
         normalize_user_data(ev.user_data, r);
         if (!r.errors.empty()) return false;
@@ -401,11 +395,6 @@ BatchEncoder::BatchEncoder(BatchEncoder&&) noexcept = default;
 BatchEncoder& BatchEncoder::operator=(BatchEncoder&&) noexcept = default;
 
 EncodeResult BatchEncoder::add(const Event& ev, std::chrono::system_clock::time_point now) {
-    return add_(ev, now, true);
-}
-
-EncodeResult BatchEncoder::add_(const Event& ev, std::chrono::system_clock::time_point now,
-                                bool full_validation) {
     auto& d = *impl_;
     EncodeResult r;
     if (d.count >= d.options.max_batch_events) {
@@ -424,7 +413,7 @@ EncodeResult BatchEncoder::add_(const Event& ev, std::chrono::system_clock::time
         d.pending.resize(pending0);
     };
     try {
-        if (!d.encode(ev, now, full_validation, d.count == 0, r)) {
+        if (!d.encode(ev, now, d.count == 0, r)) {
             roll_back();
             r.status = EncodeStatus::invalid;
             return r;
@@ -473,7 +462,7 @@ EncodeResult BatchEncoder::prepare(const Event& ev, std::chrono::system_clock::t
     if (d.buf.capacity() == 0) d.buf.reserve(std::max<std::size_t>(256, d.prepared_bytes));
     d.event_id_if_absent = event_id_if_absent;
     EncodeResult r;
-    if (!d.encode(ev, now, true, true, r)) {
+    if (!d.encode(ev, now, true, r)) {
         r.status = EncodeStatus::invalid;
         return r;
     }
