@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages capi builds with, when any is missing, plus
-# any extra package names given as arguments (scripts/fuzz.sh adds clang).
+# any extra package names given as arguments (scripts/fuzz.sh adds clang,
+# scripts/test.sh chromium and curl, scripts/bench_gateway.sh wrk).
 # Run by scripts/build.sh; needs root (or sudo) only when something is missing.
 set -euo pipefail
 

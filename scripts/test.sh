@@ -5,6 +5,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${CAPI_BUILD_DIR:-build}
+# The tests' own outside programs: the browser suite drives Debian's chromium,
+# the gateway's shell test uses curl. A test that cannot run them fails.
+if ! bash scripts/deps.sh chromium curl; then
+  echo "installing the test packages (chromium, curl) failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
 if ! bash scripts/build.sh; then
   echo "build failed"
   echo "0 passed, 1 failed"
