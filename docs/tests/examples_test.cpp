@@ -144,14 +144,15 @@ private:
 
 struct HttpReply {
     int status = 0;
+    std::string head;  ///< the status line and headers
     std::string body;
     std::chrono::milliseconds took{};
 };
 
-/// One POST over plain HTTP/1.1 on loopback (Connection: close; reads until EOF).
-/// No Catch2 assertions inside (it runs on several threads at once): a reply
-/// that did not arrive has status 0.
-HttpReply post(unsigned short port, const std::string& target, const std::string& body) {
+/// One request over plain HTTP/1.1 on loopback (`request` ends with Connection:
+/// close; reads until EOF). No Catch2 assertions inside (it runs on several
+/// threads at once): a reply that did not arrive has status 0.
+HttpReply http_exchange(unsigned short port, const std::string& req) {
     const auto start = steady::now();
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return {};
@@ -159,8 +160,6 @@ HttpReply post(unsigned short port, const std::string& target, const std::string
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const std::string req = "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                            "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
         ::close(fd);
@@ -181,8 +180,21 @@ HttpReply post(unsigned short port, const std::string& target, const std::string
     HttpReply r;
     r.took = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
     if (raw.size() > 12 && raw.compare(0, 9, "HTTP/1.1 ") == 0) r.status = std::stoi(raw.substr(9, 3));
-    if (auto at = raw.find("\r\n\r\n"); at != std::string::npos) r.body = raw.substr(at + 4);
+    if (auto at = raw.find("\r\n\r\n"); at != std::string::npos) {
+        r.head = raw.substr(0, at);
+        r.body = raw.substr(at + 4);
+    }
     return r;
+}
+
+HttpReply post(unsigned short port, const std::string& target, const std::string& body) {
+    return http_exchange(port, "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+}
+
+/// A GET as a browser sends it: `headers` is extra header lines, each ending in \r\n.
+HttpReply get(unsigned short port, const std::string& target, const std::string& headers = {}) {
+    return http_exchange(port, "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "Connection: close\r\n\r\n");
 }
 
 std::string order_json(const std::string& id, const std::string& extra = {}) {
@@ -418,4 +430,56 @@ TEST_CASE("first_event and hello_mock: the getting-started programs", "[examples
         CHECK(out.find("delivered, fbtrace_id ") == 0);
         CHECK(out.find("the mock received 1 event(s) in 1 request(s)") != std::string::npos);
     }
+}
+
+TEST_CASE("pixel_server: the thank-you page's eventID is the server event's event_id", "[examples][net]") {
+    MockGraphServer mock;
+    TempDir dir;
+    const auto ca = dir.write("ca.pem", mock.ca_pem());
+    Child server({program("PIXEL_SERVER"), "--pixel", "1234567890", "--port", "0", "--endpoint", mock.url(), "--ca",
+                  ca},
+                 {"CAPI_ACCESS_TOKEN=mock-token"});
+    std::smatch m;
+    const std::string banner = server.read_until(
+        [](const std::string& s) { return s.find('\n') != std::string::npos; }, 10s);
+    REQUIRE(std::regex_search(banner, m, std::regex("listening on http://127\\.0\\.0\\.1:(\\d+)")));
+    const auto port = static_cast<unsigned short>(std::stoi(m[1].str()));
+    const std::string browser = "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36\r\n";
+    const auto wait_for = [&](const std::string& id) {
+        const auto end = steady::now() + 15s;
+        while (accepted_ids(mock).count(id) == 0 && steady::now() < end) std::this_thread::sleep_for(10ms);
+        return accepted_ids(mock).count(id) == 1;
+    };
+
+    // The page: Meta's pixel with the Purchase's eventID, and the same event sent
+    // from the server.
+    const auto page = get(port, "/thanks?order=1001&value=49.90&currency=USD", browser);
+    INFO(page.head << "\n\n" << page.body);
+    REQUIRE(page.status == 200);
+    CHECK(page.head.find("text/html") != std::string::npos);
+    CHECK(std::regex_search(page.head, std::regex(R"(Set-Cookie: _fbp=fb\.1\.\d{13}\.\d+;)", std::regex::icase)));
+    REQUIRE(std::regex_search(page.body, m, std::regex(R"(fbq\('track', *'Purchase'.*eventID: *['"]([^'"]+)['"])")));
+    const std::string page_event_id = m[1].str();
+    CHECK(page_event_id == "order-1001");
+    CHECK(page.body.find("<noscript><img") != std::string::npos);
+    CHECK(wait_for(page_event_id));  // the server event: the same id, so Meta keeps one
+
+    // A hit from another page, through capi::pixel::Endpoint.
+    const auto hit = get(port, "/tr?id=1234567890&ev=ViewContent&eid=vc-1&cd[content_ids]=1234&cd[value]=0.50"
+                               "&cd[currency]=USD&noscript=1",
+                         browser + "Cookie: _fbp=fb.1.1596403881668.1116446470\r\n");
+    CHECK(hit.status == 200);
+    CHECK(hit.head.find("image/gif") != std::string::npos);
+    CHECK(wait_for("vc-1"));
+
+    // Refused and sent nowhere: another pixel, a thank-you page without its order.
+    CHECK(get(port, "/tr?id=999&ev=PageView&eid=foreign-1", browser).status == 403);
+    CHECK(get(port, "/thanks?order=1002", browser).status == 400);
+    CHECK(get(port, "/elsewhere", browser).status == 404);
+
+    server.signal(SIGTERM);
+    CHECK(server.wait(15s) == 0);
+    CHECK(server.read_all(2s).find("delivered 2, failed 0, rejected 0") != std::string::npos);
+    CHECK(accepted_ids(mock).count("foreign-1") == 0);
+    CHECK(mock.events_accepted() == 2);
 }
