@@ -85,6 +85,7 @@ public:
     bool contains(std::string_view address) const noexcept;
 
 private:
+    friend struct CidrAccess;  // lib/ only: matches parsed addresses without reparsing
     std::array<std::uint8_t, 16> net_{};
     std::uint8_t prefix_ = 0;
     bool v4_ = false;
