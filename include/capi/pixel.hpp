@@ -167,6 +167,9 @@ enum class Outcome : std::uint8_t {
     not_found,          ///< no such route (404)
     method_not_allowed, ///< (405)
     preflight,          ///< CORS OPTIONS answered
+    // Added after the first release of this header (new values go last):
+    forbidden_origin,       ///< POST /events from an Origin not in allow_origins (403)
+    unsupported_media_type, ///< a POST body of another Content-Type (415)
 };
 std::string_view to_string(Outcome) noexcept;
 

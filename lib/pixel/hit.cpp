@@ -1,0 +1,466 @@
+// parse_hit: a pixel hit's parameters into a capi::Event, by the wire schema.
+//
+// Choices (docs/pixel.md has the table):
+//  - names and values are percent-decoded, '+' as a space (url.hpp); a
+//    malformed escape or a value that is not UTF-8 is refused naming the
+//    parameter;
+//  - a parameter given twice (`ev=A&ev=B`, or once in the query and once in the
+//    body of a POST) is refused: which one a page meant is a guess, and the pixel
+//    id must not be one;
+//  - an empty `cd[..]`, `ud[..]`, `eid`, `dl` or `rl` is absent (pages pass
+//    undefined values through);
+//  - `cd[KEY]` dispatches over wire::schema<CustomData>'s rows: numbers are
+//    strict decimals (no hex, inf or nan), num_items an integer, content_ids a
+//    JSON array, one id or a comma-separated list, contents a JSON array of
+//    objects (or one object), read by the same EventReader code as `capi send`;
+//    any other key is a custom property, kept as a JSON string;
+//  - `ud[KEY]` dispatches over wire::schema<UserData>'s rows, the value in clear
+//    or hashed as the page gave it (the encoder normalizes and hashes, as for
+//    every event); ud[client_ip_address] and ud[client_user_agent] are refused:
+//    a page must not choose what the request context says; other unknown keys
+//    are refused;
+//  - `ts` is milliseconds; further ahead than max_clock_skew is refused, less
+//    far ahead is now; absent is now.
+#include <capi/ndjson.hpp>
+#include <capi/normalize.hpp>
+#include <capi/pixel.hpp>
+
+#include "json/writer.hpp"
+#include "pixel/internal.hpp"
+#include "pixel/url.hpp"
+#include "wire/schema.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+namespace capi::pixel {
+
+namespace {
+
+using namespace std::chrono;
+
+bool all_digits(std::string_view s) noexcept {
+    if (s.empty()) return false;
+    for (const char c : s) {
+        if (c < '0' || c > '9') return false;
+    }
+    return true;
+}
+
+std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+/// A strict decimal number: optional '-', digits, optional fraction and
+/// exponent; finite. from_chars alone would take "inf", "nan" and ".5".
+bool parse_number(std::string_view s, double& out) noexcept {
+    std::size_t i = 0;
+    if (i < s.size() && s[i] == '-') ++i;
+    if (i >= s.size() || s[i] < '0' || s[i] > '9') return false;
+    for (const char c : s.substr(i)) {
+        if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')) return false;
+    }
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+    return r.ec == std::errc{} && r.ptr == s.data() + s.size() && std::isfinite(out);
+}
+
+bool parse_integer(std::string_view s, std::int64_t& out) noexcept {
+    const std::string_view digits = !s.empty() && s[0] == '-' ? s.substr(1) : s;
+    if (!all_digits(digits)) return false;
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+    return r.ec == std::errc{} && r.ptr == s.data() + s.size();
+}
+
+/// True when `s` (trimmed) is one JSON array or object and nothing after it:
+/// the wrapper the reader parses must not let a value close it and add members.
+bool one_json_container(std::string_view s) noexcept {
+    s = trim(s);
+    if (s.empty() || (s[0] != '[' && s[0] != '{')) return false;
+    int depth = 0;
+    bool in_string = false, escaped = false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            ++depth;
+        } else if (c == ']' || c == '}') {
+            if (--depth == 0) return i + 1 == s.size();
+        }
+    }
+    return false;
+}
+
+// Top-level parameters, for the repeated-parameter check.
+enum : unsigned { p_id = 1, p_ev = 2, p_eid = 4, p_dl = 8, p_rl = 16, p_ts = 32, p_noscript = 64 };
+
+static_assert(wire::schema<CustomData>::size <= 64 && wire::schema<UserData>::size <= 64);
+
+class HitParser {
+public:
+    HitParser(Hit& hit, HitError& error, system_clock::time_point now, const HitOptions& options)
+        : hit_(hit), error_(error), now_(now), options_(options) {}
+
+    bool params(std::string_view params) {
+        return url::each_pair(params, [this](std::string_view n, std::string_view v) { return pair(n, v); });
+    }
+
+    bool finish();
+
+private:
+    bool fail(std::string_view parameter, std::string_view reason) {
+        error_.parameter.assign(parameter);
+        error_.reason.assign(reason);
+        return false;
+    }
+
+    bool repeated(std::string_view parameter) { return fail(parameter, "repeated parameter"); }
+
+    bool pair(std::string_view raw_name, std::string_view raw_value);
+    bool top(std::string_view name, std::string_view raw);
+    bool custom(std::string_view name, std::string_view key, std::string_view raw);
+    bool user(std::string_view name, std::string_view key, std::string_view raw);
+
+    /// Decodes `raw` into `out`: escapes, the size bound, UTF-8.
+    bool text(std::string_view name, std::string_view raw, std::string& out) {
+        // Decoding never lengthens: a raw value within the bound decodes within it.
+        if (raw.size() > options_.max_value_bytes && raw.size() / 3 > options_.max_value_bytes)
+            return fail(name, "value too long");
+        if (const char* why = url::decode(raw, out)) return fail(name, why);
+        if (out.size() > options_.max_value_bytes) return fail(name, "value too long");
+        if (!is_valid_utf8(out)) return fail(name, "not valid UTF-8");
+        return true;
+    }
+
+    template <class R>
+    bool custom_field(std::string_view name, std::string_view raw, typename R::value& out);
+    template <class R>
+    bool user_field(std::string_view name, std::string_view raw, typename R::value& out);
+
+    /// Reads `json` as custom_data's `key` with the NDJSON reader.
+    template <class T>
+    bool read_json(std::string_view name, std::string_view key, std::string_view json, T& out);
+
+    CustomData& custom_data() {
+        if (!hit_.event.custom_data) hit_.event.custom_data.emplace();
+        return *hit_.event.custom_data;
+    }
+
+    Hit& hit_;
+    HitError& error_;
+    system_clock::time_point now_;
+    const HitOptions& options_;
+    std::size_t count_ = 0;
+    unsigned seen_top_ = 0;
+    std::uint64_t seen_cd_ = 0, seen_ud_ = 0;
+    std::int64_t ts_ms_ = -1;
+    std::string name_;   // a decoded parameter name, when it had escapes
+    std::string value_;  // a decoded value that is not a string field's
+};
+
+bool HitParser::pair(std::string_view raw_name, std::string_view raw_value) {
+    if (++count_ > options_.max_parameters)
+        return fail("", "more than " + std::to_string(options_.max_parameters) + " parameters");
+    std::string_view name = raw_name;
+    if (url::needs_decoding(raw_name)) {
+        // URLSearchParams writes cd[value] as cd%5Bvalue%5D.
+        if (const char* why = url::decode(raw_name, name_)) return fail(raw_name, why);
+        name = name_;
+    }
+    if (name.size() > 3 && name.back() == ']' && name[2] == '[') {
+        const std::string_view key = name.substr(3, name.size() - 4);
+        if (name.substr(0, 2) == "cd") return custom(name, key, raw_value);
+        if (name.substr(0, 2) == "ud") return user(name, key, raw_value);
+    }
+    return top(name, raw_value);
+}
+
+bool HitParser::top(std::string_view name, std::string_view raw) {
+    unsigned bit = 0;
+    if (name == "id") bit = p_id;
+    else if (name == "ev") bit = p_ev;
+    else if (name == "eid") bit = p_eid;
+    else if (name == "dl") bit = p_dl;
+    else if (name == "rl") bit = p_rl;
+    else if (name == "ts") bit = p_ts;
+    else if (name == "noscript") bit = p_noscript;
+    else return true;  // the pixel sends many parameters with no server field
+    if (seen_top_ & bit) return repeated(name);
+    seen_top_ |= bit;
+    Event& ev = hit_.event;
+    switch (bit) {
+    case p_id:
+        if (!text(name, raw, hit_.pixel_id)) return false;
+        if (!all_digits(hit_.pixel_id)) return fail(name, "expected a pixel id (digits)");
+        return true;
+    case p_ev:
+        if (!text(name, raw, ev.event_name)) return false;
+        if (ev.event_name.empty()) return fail(name, "empty event name");
+        return true;
+    case p_eid:
+    case p_dl:
+    case p_rl: {
+        auto& field = bit == p_eid ? ev.event_id : bit == p_dl ? ev.event_source_url : ev.referrer_url;
+        if (!text(name, raw, field.emplace())) return false;
+        if (field->empty()) field.reset();
+        return true;
+    }
+    case p_ts: {
+        if (!text(name, raw, value_)) return false;
+        // 16 digits of milliseconds is the year 318857: anything longer is not a time.
+        if (!all_digits(value_) || value_.size() > 16)
+            return fail(name, "expected milliseconds since the epoch (digits)");
+        std::from_chars(value_.data(), value_.data() + value_.size(), ts_ms_);
+        return true;
+    }
+    case p_noscript:
+        if (!text(name, raw, value_)) return false;
+        hit_.noscript = !value_.empty() && value_ != "0";
+        return true;
+    }
+    return true;
+}
+
+template <class T>
+bool HitParser::read_json(std::string_view name, std::string_view key, std::string_view json, T& out) {
+    if (!one_json_container(json)) return fail(name, "expected JSON");
+    // The NDJSON reader's walk, so contents and content_ids read exactly as in
+    // `capi send`: one reader per thread keeps its buffers.
+    thread_local EventReader reader;
+    thread_local std::string doc;
+    thread_local Event parsed;
+    FieldError err;
+    doc.assign(R"({"custom_data":{")");
+    doc.append(key);
+    doc.append("\":");
+    if (trim(json).front() == '{') {
+        doc += '[';  // one object of contents: a list of one
+        doc.append(json);
+        doc += ']';
+    } else {
+        doc.append(json);
+    }
+    doc.append("}}");
+    if (!reader.parse(doc, parsed, err)) {
+        // "custom_data.contents[0].quantity" -> cd[contents]: "[0].quantity: ..."
+        const std::string prefix = "custom_data." + std::string(key);
+        std::string reason;
+        if (err.path.size() > prefix.size() && err.path.compare(0, prefix.size(), prefix) == 0) {
+            reason.assign(err.path, prefix.size());
+            if (!reason.empty() && reason.front() == '.') reason.erase(0, 1);
+            reason += ": ";
+        }
+        reason += err.reason;
+        return fail(name, reason);
+    }
+    if constexpr (std::is_same_v<T, std::vector<std::string>>) out = std::move(parsed.custom_data->content_ids);
+    else out = std::move(parsed.custom_data->contents);
+    return true;
+}
+
+template <class R>
+bool HitParser::custom_field(std::string_view name, std::string_view raw, typename R::value& out) {
+    using V = typename R::value;
+    if constexpr (std::is_same_v<V, std::optional<std::string>>) {
+        if (!text(name, raw, out.emplace())) return false;
+        if (out->empty()) out.reset();
+        return true;
+    } else {
+        if (!text(name, raw, value_)) return false;
+        if (value_.empty()) return true;
+        if constexpr (std::is_same_v<V, std::optional<double>>) {
+            double d = 0;
+            if (!parse_number(value_, d)) return fail(name, "expected a finite decimal number");
+            out = d;
+        } else if constexpr (std::is_same_v<V, std::optional<std::int64_t>>) {
+            std::int64_t i = 0;
+            if (!parse_integer(value_, i)) return fail(name, "expected an integer");
+            out = i;
+        } else if constexpr (R::kind == wire::Kind::string_list) {
+            const std::string_view v = trim(value_);
+            if (!v.empty() && v.front() == '[') return read_json(name, R::key, v, out);
+            // One id, or ids separated by commas (hand-written image tags).
+            out.clear();
+            std::string_view rest = value_;
+            while (true) {
+                const std::size_t comma = rest.find(',');
+                const std::string_view id = trim(rest.substr(0, comma));
+                if (id.empty()) return fail(name, "empty id in the list");
+                out.emplace_back(id);
+                if (comma == std::string_view::npos) break;
+                rest.remove_prefix(comma + 1);
+            }
+            return true;
+        } else if constexpr (R::kind == wire::Kind::object_list) {
+            return read_json(name, R::key, value_, out);
+        } else if constexpr (R::kind == wire::Kind::enumeration) {
+            using E = typename V::value_type;
+            out = wire::enum_info<E>::parse(value_);
+            if (!out) return fail(name, wire::enum_info<E>::expected);
+        } else {
+            static_assert(sizeof(V) == 0, "a custom_data row kind parse_hit does not read");
+        }
+        return true;
+    }
+}
+
+bool HitParser::custom(std::string_view name, std::string_view key, std::string_view raw) {
+    if (key.empty()) return fail(name, "empty key");
+    CustomData& cd = custom_data();
+    std::size_t index = 0;
+    bool ok = true;
+    const bool typed = wire::schema<CustomData>::any([&](auto r) {
+        using R = decltype(r);
+        const std::uint64_t bit = std::uint64_t{1} << index++;
+        if constexpr (R::kind == wire::Kind::raw) {
+            return false;
+        } else {
+            if (key != R::key) return false;
+            if (seen_cd_ & bit) ok = repeated(name);
+            else {
+                seen_cd_ |= bit;
+                ok = custom_field<R>(name, raw, cd.*R::member);
+            }
+            return true;
+        }
+    });
+    if (typed) return ok;
+    // A custom property: a JSON string, whatever it looks like (a page's "007"
+    // is not the number 7).
+    if (!is_valid_utf8(key)) return fail(name, "not valid UTF-8");
+    for (const RawMember& m : cd.custom_properties) {
+        if (m.key == key) return repeated(name);
+    }
+    if (!text(name, raw, value_)) return false;
+    if (value_.empty()) return true;
+    RawMember& m = cd.custom_properties.emplace_back();
+    m.key.assign(key);
+    m.json.reserve(value_.size() + 2);
+    m.json += '"';
+    json::append_escaped(m.json, value_);
+    m.json += '"';
+    return true;
+}
+
+template <class R>
+bool HitParser::user_field(std::string_view name, std::string_view raw, typename R::value& out) {
+    using V = typename R::value;
+    if constexpr (std::is_same_v<V, std::vector<std::string>>) {
+        if (!text(name, raw, value_)) return false;
+        if (!value_.empty()) out.push_back(value_);
+        return true;
+    } else if constexpr (std::is_same_v<V, std::optional<std::string>>) {
+        if (!text(name, raw, out.emplace())) return false;
+        if (out->empty()) out.reset();
+        return true;
+    } else {
+        static_assert(sizeof(V) == 0, "a user_data row kind parse_hit does not read");
+    }
+}
+
+bool HitParser::user(std::string_view name, std::string_view key, std::string_view raw) {
+    if (key == "client_ip_address" || key == "client_user_agent")
+        return fail(name, "taken from the request, not from the hit");
+    UserData& ud = hit_.event.user_data;
+    std::size_t index = 0;
+    bool ok = true;
+    const bool known = wire::schema<UserData>::any([&](auto r) {
+        using R = decltype(r);
+        const std::uint64_t bit = std::uint64_t{1} << index++;
+        if constexpr (R::kind == wire::Kind::raw) {
+            return false;
+        } else {
+            if (key != R::key) return false;
+            if (seen_ud_ & bit) ok = repeated(name);
+            else {
+                seen_ud_ |= bit;
+                ok = user_field<R>(name, raw, ud.*R::member);
+            }
+            return true;
+        }
+    });
+    if (!known) return fail(name, "unknown user_data key");
+    return ok;
+}
+
+bool HitParser::finish() {
+    if (!(seen_top_ & p_id)) return fail("id", "required");
+    if (!(seen_top_ & p_ev)) return fail("ev", "required");
+    Event& ev = hit_.event;
+    ev.action_source = ActionSource::website;
+    const std::int64_t now_ms = duration_cast<milliseconds>(now_.time_since_epoch()).count();
+    if (ts_ms_ < 0) {
+        ev.event_time = now_ms / 1000;
+    } else {
+        const std::int64_t skew_ms = duration_cast<milliseconds>(options_.max_clock_skew).count();
+        if (ts_ms_ > now_ms && ts_ms_ - now_ms > skew_ms)
+            return fail("ts", "ahead of the server's clock by more than " +
+                                  std::to_string(options_.max_clock_skew.count()) + " s");
+        ev.event_time = (ts_ms_ > now_ms ? now_ms : ts_ms_) / 1000;
+    }
+    return true;
+}
+
+} // namespace
+
+namespace detail {
+
+bool parse_hit(std::string_view first, std::string_view second, Hit& out, HitError& error,
+               system_clock::time_point now, const HitOptions& options) {
+    out = Hit{};
+    error = HitError{};
+    HitParser p(out, error, now, options);
+    if (!p.params(first) || !p.params(second) || !p.finish()) {
+        out = Hit{};  // no half-read hit escapes a failure
+        return false;
+    }
+    return true;
+}
+
+HitPath hit_path(std::string_view path) {
+    static constexpr std::pair<std::string_view, std::string_view> top[] = {
+        {"event_name", "ev"}, {"event_time", "ts"}, {"event_id", "eid"},
+        {"event_source_url", "dl"}, {"referrer_url", "rl"},
+        // Not hit parameters: what the request context filled in.
+        {"user_data.client_user_agent", "User-Agent"}, {"user_data.client_ip_address", "client address"},
+        {"user_data.fbp", "_fbp"}, {"user_data.fbc", "_fbc"}};
+    for (const auto& [wire_path, parameter] : top) {
+        if (path == wire_path) return {std::string(parameter), {}};
+    }
+    for (const auto& [object, prefix] : {std::pair<std::string_view, std::string_view>{"custom_data.", "cd["},
+                                         std::pair<std::string_view, std::string_view>{"user_data.", "ud["}}) {
+        if (path.substr(0, object.size()) != object) continue;
+        const std::string_view rest = path.substr(object.size());
+        const std::size_t end = rest.find_first_of(".[");
+        const std::string_view key = rest.substr(0, end);
+        std::string parameter;
+        parameter.reserve(prefix.size() + key.size() + 1);
+        parameter.append(prefix).append(key) += ']';
+        // user_data.em[0]: one ud[em] per hit, so the index says nothing.
+        std::string_view below = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+        if (prefix == "ud[") below = {};
+        return {std::move(parameter), below};
+    }
+    if (path == "custom_data") return {"cd", {}};
+    return {std::string(path), {}};
+}
+
+} // namespace detail
+
+bool parse_hit(std::string_view params, Hit& out, HitError& error, system_clock::time_point now,
+               const HitOptions& options) {
+    return detail::parse_hit(params, {}, out, error, now, options);
+}
+
+} // namespace capi::pixel
