@@ -4,7 +4,9 @@
 
 #include <capi/testing/mock_graph.hpp>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -13,6 +15,8 @@
 #include <iterator>
 #include <pthread.h>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -20,6 +24,7 @@ namespace {
 
 constexpr std::string_view usage =
     "usage: capi mock-server [--port P] [--cert-out DIR] [--token-file F] [--app-secret-file F]\n"
+    "                        [--events-out FILE] [--delay-ms MS]\n"
     "  Serves Meta's POST /{version}/{pixel_id}/events on https://127.0.0.1:P (P = 0 or\n"
     "  absent: an ephemeral port) with a certificate minted at start-up, applying Meta's\n"
     "  rules. Prints the URL on stdout; --cert-out writes the CA certificate as\n"
@@ -27,7 +32,11 @@ constexpr std::string_view usage =
     "  comes from --token-file, else $CAPI_ACCESS_TOKEN, else is mock-token (never from\n"
     "  the command line, where the process list shows it); --app-secret-file makes\n"
     "  appsecret_proof required,\n"
-    "  keyed by the file's content (trailing newline ignored). Runs until SIGINT/SIGTERM.\n";
+    "  keyed by the file's content (trailing newline ignored). --events-out appends every\n"
+    "  event of every request answered with success to FILE, one JSON line each: the\n"
+    "  event object exactly as received in `data` (what Meta would have received), flushed\n"
+    "  before the answer is sent. --delay-ms makes every answer wait MS milliseconds (a\n"
+    "  slow Graph). Runs until SIGINT/SIGTERM.\n";
 
 int usage_error(std::string_view why) {
     std::cerr << "capi mock-server: " << why << "\n" << usage;
@@ -52,6 +61,7 @@ int run_mock_server(int argc, char** argv) {
     if (const char* env = std::getenv("CAPI_ACCESS_TOKEN"); env != nullptr && *env != '\0')
         options.access_token = env;
     std::string cert_out;
+    std::string events_out;
     for (int i = 2; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") {
@@ -68,6 +78,15 @@ int run_mock_server(int argc, char** argv) {
             options.port = static_cast<std::uint16_t>(port);
         } else if (arg == "--cert-out") {
             cert_out = value;
+        } else if (arg == "--events-out") {
+            if (value.empty()) return usage_error("--events-out takes a file");
+            events_out = value;
+        } else if (arg == "--delay-ms") {
+            unsigned ms = 0;
+            auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), ms);
+            if (ec != std::errc() || end != value.data() + value.size() || ms > 600'000)
+                return usage_error("--delay-ms takes milliseconds 0..600000");
+            options.delay = std::chrono::milliseconds(ms);
         } else if (arg == "--token-file") {
             if (!read_secret(value, options.access_token))
                 return usage_error("cannot read a token from " + std::string(value));
@@ -86,6 +105,30 @@ int run_mock_server(int argc, char** argv) {
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    // One line per event, written and flushed under a lock before the answer goes
+    // out, so a reader of FILE sees every event its sender saw acknowledged.
+    struct EventsFile {
+        std::mutex mu;
+        std::FILE* f = nullptr;
+        ~EventsFile() {
+            if (f != nullptr) std::fclose(f);
+        }
+    };
+    auto sink = std::make_shared<EventsFile>();
+    if (!events_out.empty()) {
+        sink->f = std::fopen(events_out.c_str(), "ab");
+        if (sink->f == nullptr)
+            return usage_error("--events-out: cannot open " + events_out + ": " + std::strerror(errno));
+        options.on_accepted = [sink](std::string_view, const std::vector<std::string>& events) {
+            std::lock_guard lock(sink->mu);
+            for (const auto& e : events) {
+                std::fwrite(e.data(), 1, e.size(), sink->f);
+                std::fputc('\n', sink->f);
+            }
+            std::fflush(sink->f);
+        };
+    }
 
     try {
         capi::testing::MockGraphServer server(std::move(options));

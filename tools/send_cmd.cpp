@@ -49,6 +49,24 @@
 #include <tuple>
 #include <vector>
 
+// Options that would put a secret in argv, where every user sees it (ps,
+// /proc/PID/cmdline) and the shell history keeps it: refused, never read.
+std::optional<std::string> secret_option_refusal(std::string_view a) {
+    const auto name = a.substr(0, a.find('='));
+    for (std::string_view t : {"--token", "--access-token", "--access_token", "--accesstoken"})
+        if (name == t)
+            return std::string(name) +
+                   " is refused: a token on the command line is visible to every user in the process "
+                   "list and stays in the shell history. Set CAPI_ACCESS_TOKEN or put the token in a "
+                   "file and use --token-file FILE";
+    for (std::string_view s : {"--app-secret", "--app_secret", "--appsecret", "--secret"})
+        if (name == s)
+            return std::string(name) +
+                   " is refused: a secret on the command line is visible to every user in the process "
+                   "list and stays in the shell history. Set CAPI_APP_SECRET or use --app-secret-file FILE";
+    return std::nullopt;
+}
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -136,24 +154,6 @@ struct Args {
 bool parse_uint(std::string_view s, long long& out) {
     auto r = std::from_chars(s.data(), s.data() + s.size(), out);
     return r.ec == std::errc() && r.ptr == s.data() + s.size() && out >= 0;
-}
-
-// Options that would put a secret in argv, where every user sees it (ps,
-// /proc/PID/cmdline) and the shell history keeps it: refused, never read.
-std::optional<std::string> secret_option_refusal(std::string_view a) {
-    const auto name = a.substr(0, a.find('='));
-    for (std::string_view t : {"--token", "--access-token", "--access_token", "--accesstoken"})
-        if (name == t)
-            return std::string(name) +
-                   " is refused: a token on the command line is visible to every user in the process "
-                   "list and stays in the shell history. Set CAPI_ACCESS_TOKEN or put the token in a "
-                   "file and use --token-file FILE";
-    for (std::string_view s : {"--app-secret", "--app_secret", "--appsecret", "--secret"})
-        if (name == s)
-            return std::string(name) +
-                   " is refused: a secret on the command line is visible to every user in the process "
-                   "list and stays in the shell history. Set CAPI_APP_SECRET or use --app-secret-file FILE";
-    return std::nullopt;
 }
 
 // Reads a secret (trailing newlines dropped). Empty string and an error message

@@ -473,6 +473,89 @@ std::string redact_target(std::string_view target) {
     return out;
 }
 
+namespace {
+
+bool json_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::size_t skip_space(std::string_view s, std::size_t i) noexcept {
+    while (i < s.size() && json_space(s[i])) ++i;
+    return i;
+}
+
+// The end of the string whose opening quote is at s[i]: one past its closing quote.
+std::size_t skip_string(std::string_view s, std::size_t i) noexcept {
+    for (++i; i < s.size(); ++i) {
+        if (s[i] == '\\') ++i;
+        else if (s[i] == '"') return i + 1;
+    }
+    return std::string_view::npos;
+}
+
+// One past the value starting at s[i]; npos when it is cut short. Only brackets
+// and strings are matched: the text already parsed as JSON.
+std::size_t skip_value(std::string_view s, std::size_t i) noexcept {
+    if (i >= s.size()) return std::string_view::npos;
+    if (s[i] == '"') return skip_string(s, i);
+    if (s[i] == '{' || s[i] == '[') {
+        int depth = 0;
+        while (i < s.size()) {
+            const char c = s[i];
+            if (c == '"') {
+                i = skip_string(s, i);
+                if (i == std::string_view::npos) return i;
+                continue;
+            }
+            if (c == '{' || c == '[') ++depth;
+            else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+            ++i;
+        }
+        return std::string_view::npos;
+    }
+    while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !json_space(s[i])) ++i;
+    return i;
+}
+
+} // namespace
+
+std::optional<std::vector<std::string_view>> json_array_elements(std::string_view a) {
+    std::size_t i = skip_space(a, 0);
+    if (i >= a.size() || a[i] != '[') return std::nullopt;
+    std::vector<std::string_view> out;
+    i = skip_space(a, i + 1);
+    if (i < a.size() && a[i] == ']') return skip_space(a, i + 1) == a.size() ? std::optional(out) : std::nullopt;
+    for (;;) {
+        const std::size_t end = skip_value(a, i);
+        if (end == std::string_view::npos) return std::nullopt;
+        out.push_back(a.substr(i, end - i));
+        i = skip_space(a, end);
+        if (i >= a.size()) return std::nullopt;
+        if (a[i] == ']') break;
+        if (a[i] != ',') return std::nullopt;
+        i = skip_space(a, i + 1);
+    }
+    return skip_space(a, i + 1) == a.size() ? std::optional(out) : std::nullopt;
+}
+
+std::optional<std::string_view> json_member(std::string_view o, std::string_view key) {
+    std::size_t i = skip_space(o, 0);
+    if (i >= o.size() || o[i] != '{') return std::nullopt;
+    i = skip_space(o, i + 1);
+    while (i < o.size() && o[i] == '"') {
+        const std::size_t key_end = skip_string(o, i);
+        if (key_end == std::string_view::npos) return std::nullopt;
+        const std::string_view k = o.substr(i + 1, key_end - i - 2);
+        i = skip_space(o, key_end);
+        if (i >= o.size() || o[i] != ':') return std::nullopt;
+        i = skip_space(o, i + 1);
+        const std::size_t end = skip_value(o, i);
+        if (end == std::string_view::npos) return std::nullopt;
+        if (k == key) return o.substr(i, end - i);
+        i = skip_space(o, end);
+        if (i < o.size() && o[i] == ',') i = skip_space(o, i + 1);
+    }
+    return std::nullopt;
+}
+
 bool is_sha256_hex(std::string_view s) noexcept {
     return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -612,6 +695,7 @@ Verdict evaluate(const Request& req, const Config& cfg) {
         return v;
     }
     v.api_version = std::string(version);
+    v.pixel_id = std::string(pixel);
     if (!v.access_token_ok) {
         ErrorFields f;
         f.message = "Invalid OAuth access token - Cannot parse access token";
@@ -681,6 +765,16 @@ Verdict evaluate(const Request& req, const Config& cfg) {
     }
     v.status = 200;
     v.success = true;
+    if (cfg.collect_events) {
+        const std::optional<std::string_view> text =
+            data_text ? std::optional<std::string_view>(*data_text) : json_member(req.body, "data");
+        if (text) {
+            if (auto elements = json_array_elements(*text)) {
+                v.event_json.reserve(elements->size());
+                for (std::string_view e : *elements) v.event_json.emplace_back(e);
+            }
+        }
+    }
     v.body = success_body(v.events, v.fbtrace_id);
     return v;
 }

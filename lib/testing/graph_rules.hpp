@@ -33,6 +33,9 @@ struct Config {
     std::string_view app_secret;
     /// "Now" for the 7/62-day window.
     std::chrono::system_clock::time_point now;
+    /// Fill Verdict::event_json on success (the mock's on_accepted hook; off
+    /// otherwise, so benchmarks do not pay for the copies).
+    bool collect_events = false;
 };
 
 /// What Graph would answer, plus what the request log wants to know.
@@ -49,6 +52,11 @@ struct Verdict {
     std::string fbtrace_id;              ///< the one in `body`
     std::int64_t code = 0;               ///< Graph error code (0 on success)
     std::int64_t subcode = 0;            ///< Graph error_subcode (0 when none)
+    std::string pixel_id;                ///< from the path, "" when the path is wrong
+    /// With Config::collect_events, on success: each element of `data` exactly as
+    /// received (its JSON text, byte for byte; for a form or multipart body, or a
+    /// `data` given as a JSON string, the text after decoding).
+    std::vector<std::string> event_json;
 };
 
 /// Applies the rules, in this order: path shape (else 404, code 2500), access
@@ -112,6 +120,13 @@ std::string media_type(std::string_view content_type);
 /// `target` with the value of every access_token query parameter replaced by
 /// "REDACTED" (appsecret_proof is kept: it is a MAC, not a secret).
 std::string redact_target(std::string_view target);
+/// The elements of a JSON array, each its exact text (surrounding whitespace
+/// dropped); nullopt when `array` is not one array (the text is assumed to have
+/// parsed: this only matches brackets and strings).
+std::optional<std::vector<std::string_view>> json_array_elements(std::string_view array);
+/// The exact text of member `key` of a JSON object (the key compared as it is
+/// spelled, escapes not decoded); nullopt when absent or `object` is not one.
+std::optional<std::string_view> json_member(std::string_view object, std::string_view key);
 /// 64 lowercase hex characters.
 bool is_sha256_hex(std::string_view s) noexcept;
 

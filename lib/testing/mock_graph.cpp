@@ -348,7 +348,8 @@ struct MockGraphServer::impl {
         const std::string_view target = req.target();
         const std::string_view content_type = req[http::field::content_type];
         rules::Request rr{method, target, content_type, req[http::field::authorization], req.body()};
-        rules::Config cfg{options.access_token, options.app_secret, capi::now(options.clock)};
+        rules::Config cfg{options.access_token, options.app_secret, capi::now(options.clock),
+                          static_cast<bool>(options.on_accepted)};
         rules::Verdict verdict = rules::evaluate(rr, cfg);
 
         LoggedRequest entry;
@@ -369,6 +370,7 @@ struct MockGraphServer::impl {
         entry.fault = fault.has_value();
         const std::size_t index = append_log(std::move(entry));
 
+        if (!co_await wait(c, options.delay)) co_return false;
         if (fault && !co_await wait(c, fault->delay)) co_return false;
         const auto action = fault ? fault->action : Fault::Action::respond;
         switch (action) {
@@ -426,6 +428,8 @@ struct MockGraphServer::impl {
 
         const bool success = normal && verdict.success && action == Fault::Action::respond;
         set_status(index, status, success ? verdict.events : 0);
+        // Before the answer: once a client sees its success, the hook has the events.
+        if (success && options.on_accepted) options.on_accepted(verdict.pixel_id, verdict.event_json);
 
         if (action == Fault::Action::truncate) {
             http::response_serializer<http::string_body> sr{res};

@@ -14,8 +14,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -90,6 +92,17 @@ struct MockOptions {
     /// Offer only TLS 1.0 and 1.1 (at OpenSSL security level 0), as an outdated
     /// server would: a client that insists on TLS 1.2+ must refuse it.
     bool legacy_tls_only = false;
+    /// Every answer (normal or scripted) waits this long first: a slow Graph, so
+    /// that a client's queue fills up behind it.
+    std::chrono::milliseconds delay{0};
+    /// Called for every request answered with success, before the answer is
+    /// written, with the pixel id of its path and each event of its `data`
+    /// exactly as received (the event's JSON text, byte for byte; for a form or
+    /// multipart body, the text after decoding): what Meta would have received.
+    /// Runs on a server thread (several at once when threads > 1); must not block
+    /// for long; an exception it throws ends that connection.
+    /// `capi mock-server --events-out FILE` writes these as JSON lines.
+    std::function<void(std::string_view pixel_id, const std::vector<std::string>& events)> on_accepted;
 };
 
 class MockGraphServer {

@@ -1,0 +1,555 @@
+// capi_gateway::Gateway: Boost.Beast HTTP/1.1 on C++20 coroutines, one
+// coroutine per connection on its own strand, an io_context run by the threads
+// the gateway owns. Plain TCP and TLS share one session template, so this is the
+// only Beast translation unit of `capi gateway`.
+//
+// A connection's life: (TLS handshake) -> wait for a first byte (idle_timeout) ->
+// read the header, then the body (read_timeout from that first byte) -> answer ->
+// again while keep-alive. Bounds are checked as early as they can be: a declared
+// Content-Length over the body bound is refused before any of the body is read.
+//
+// Locking: `mu` guards `live` and `stopped_`; it is taken per connection (open,
+// close) and by stop(), never per request. Each connection's `busy` flag lives on
+// its strand.
+#include "server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <openssl/ssl.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+
+namespace capi_gateway {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using steady = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+using plain_stream = beast::tcp_stream;
+using tls_stream = net::ssl::stream<beast::tcp_stream>;
+
+// What stop() needs of a connection, whatever its stream.
+struct ConnBase {
+    virtual ~ConnBase() = default;
+    virtual net::any_io_executor executor() = 0;
+    /// @locality the connection's strand
+    virtual void close() noexcept = 0;
+    bool busy = false;  ///< a request is being read or answered; on the strand
+};
+
+template <class Stream>
+struct Conn final : ConnBase {
+    template <class... Args>
+    explicit Conn(std::string peer_, Args&&... args) : stream(std::forward<Args>(args)...), peer(std::move(peer_)) {}
+    net::any_io_executor executor() override { return stream.get_executor(); }
+    void close() noexcept override {
+        beast::error_code ec;
+        beast::get_lowest_layer(stream).socket().close(ec);
+    }
+    Stream stream;
+    std::string peer;  ///< textual, without the port (IPv4-mapped IPv6 as IPv4)
+};
+
+std::string peer_of(const tcp::socket& s) {
+    beast::error_code ec;
+    const auto ep = s.remote_endpoint(ec);
+    if (ec) return {};
+    auto a = ep.address();
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) a = net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6());
+    return a.to_string();
+}
+
+// The request line's length as far as it was read, for telling 414 from 431
+// when Beast's header limit stopped the read.
+std::size_t request_line_bytes(const beast::flat_buffer& b) {
+    const std::string_view s(static_cast<const char*>(b.data().data()), b.data().size());
+    const auto eol = s.find("\r\n");
+    return eol == std::string_view::npos ? s.size() : eol;
+}
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find_first_of("?#")); }
+
+} // namespace
+
+struct Gateway::impl {
+    GatewayOptions opts;
+    Metrics metrics;
+    capi::pixel::Endpoint endpoint;
+    std::unordered_map<std::string, capi::Destination> destinations;
+    std::unique_ptr<capi::Client> client;
+    std::optional<net::ssl::context> tls;
+    std::string url;
+    std::uint16_t port = 0;
+
+    std::mutex mu;
+    std::condition_variable cv;  // `live` shrank or the accept loop ended
+    std::set<std::shared_ptr<ConnBase>> live;
+    bool accepting = false;
+    std::optional<Summary> stopped_;
+    std::atomic<bool> stopping{false};
+
+    // Declared after the state above: destroying the io_context destroys any
+    // coroutine frame still pending, and those frames touch that state.
+    net::io_context ioc;
+    tcp::acceptor acceptor{net::make_strand(ioc)};
+    net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
+    std::vector<std::thread> threads;
+
+    explicit impl(GatewayOptions o) : opts(std::move(o)), endpoint(opts.pixel) {
+        for (const auto& p : opts.pixel.pixels) {
+            capi::Destination d = opts.client.destination;
+            d.pixel_id = p;
+            destinations.emplace(p, std::move(d));
+        }
+        if (!opts.tls_cert_pem.empty() || !opts.tls_key_pem.empty()) setup_tls();
+        if (opts.limits.max_connections == 0) throw std::invalid_argument("limits.max_connections: must be at least 1");
+        // Every outcome is counted here before the user's callback sees it.
+        opts.client.on_delivery = [this, user = std::move(opts.client.on_delivery)](const capi::SendResult& r) {
+            metrics.delivery(r);
+            if (user) user(r);
+        };
+        // The client checks its default destination; every event names its own.
+        if (opts.client.destination.pixel_id.empty() && !opts.pixel.pixels.empty())
+            opts.client.destination.pixel_id = opts.pixel.pixels.front();
+        client = std::make_unique<capi::Client>(opts.client);
+        listen();
+        {
+            std::lock_guard lock(mu);
+            accepting = true;
+        }
+        net::co_spawn(acceptor.get_executor(), accept_loop(), [this](std::exception_ptr) {
+            std::lock_guard lock(mu);
+            accepting = false;
+            cv.notify_all();
+        });
+        const unsigned n = opts.threads == 0 ? 1 : opts.threads;
+        for (unsigned i = 0; i < n; ++i) {
+            threads.emplace_back([this] {
+                for (;;) {
+                    try {
+                        ioc.run();
+                        return;
+                    } catch (...) {
+                        // A handler threw: keep serving (nothing may escape a thread).
+                    }
+                }
+            });
+        }
+    }
+
+    ~impl() {
+        if (!stopped_) stop(5s);
+    }
+
+    void setup_tls() {
+        if (opts.tls_cert_pem.empty()) throw std::invalid_argument("tls_cert_pem: a TLS key needs its certificate");
+        if (opts.tls_key_pem.empty()) throw std::invalid_argument("tls_key_pem: a TLS certificate needs its key");
+        tls.emplace(net::ssl::context::tls_server);
+        beast::error_code ec;
+        tls->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                             net::ssl::context::no_sslv3 | net::ssl::context::single_dh_use,
+                         ec);
+        SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
+        tls->use_certificate_chain(net::buffer(opts.tls_cert_pem), ec);
+        if (ec) throw std::invalid_argument("tls_cert_pem: not a PEM certificate chain (" + ec.message() + ")");
+        tls->use_private_key(net::buffer(opts.tls_key_pem), net::ssl::context::pem, ec);
+        if (ec) throw std::invalid_argument("tls_key_pem: not a PEM private key (" + ec.message() + ")");
+        if (SSL_CTX_check_private_key(tls->native_handle()) != 1)
+            throw std::invalid_argument("tls_key_pem: the key does not match the certificate");
+    }
+
+    void listen() {
+        beast::error_code ec;
+        const std::string host = opts.listen_host == "localhost" ? "127.0.0.1" : opts.listen_host;
+        const auto addr = net::ip::make_address(host, ec);
+        if (ec) throw std::invalid_argument("listen_host: '" + opts.listen_host + "' is not an IP address");
+        const tcp::endpoint ep(addr, opts.port);
+        auto fail = [&](const char* what) {
+            throw std::system_error(std::error_code(ec), std::string(what) + " " + opts.listen_host + ":" +
+                                                             std::to_string(opts.port));
+        };
+        acceptor.open(ep.protocol(), ec);
+        if (ec) fail("socket for");
+        acceptor.set_option(net::socket_base::reuse_address(true), ec);
+        acceptor.bind(ep, ec);
+        if (ec) fail("cannot listen on");
+        acceptor.listen(net::socket_base::max_listen_connections, ec);
+        if (ec) fail("cannot listen on");
+        port = acceptor.local_endpoint(ec).port();
+        const std::string shown = addr.is_v6() ? "[" + addr.to_string() + "]" : opts.listen_host;
+        url = std::string(tls ? "https://" : "http://") + shown + ":" + std::to_string(port);
+    }
+
+    /// @locality the acceptor's strand
+    net::awaitable<void> accept_loop() {
+        for (;;) {
+            beast::error_code ec;
+            tcp::socket socket = co_await acceptor.async_accept(net::make_strand(ioc),
+                                                                net::redirect_error(net::use_awaitable, ec));
+            if (ec) {
+                if (!acceptor.is_open()) co_return;
+                // EMFILE and friends: keep accepting after a short pause.
+                net::steady_timer pause(acceptor.get_executor(), 10ms);
+                co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+                continue;
+            }
+            if (metrics.open_connections() >= opts.limits.max_connections) {
+                metrics.connection_refused();
+                socket.close(ec);  // at once: answering would cost what the bound saves
+                continue;
+            }
+            socket.set_option(tcp::no_delay(true), ec);
+            std::string peer = peer_of(socket);
+            if (tls) spawn(std::make_shared<Conn<tls_stream>>(std::move(peer), std::move(socket), *tls));
+            else spawn(std::make_shared<Conn<plain_stream>>(std::move(peer), std::move(socket)));
+        }
+    }
+
+    template <class Stream>
+    void spawn(std::shared_ptr<Conn<Stream>> c) {
+        {
+            std::lock_guard lock(mu);
+            if (stopping) return;  // c's destructor closes the socket
+            live.insert(c);
+        }
+        metrics.connection_opened();
+        net::co_spawn(c->executor(), session(c), [this, c](std::exception_ptr) {
+            c->close();
+            metrics.connection_closed();
+            std::lock_guard lock(mu);
+            live.erase(c);
+            cv.notify_all();
+        });
+    }
+
+    template <class Stream>
+    static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
+    /// @locality the connection's strand
+    template <class Stream>
+    net::awaitable<void> session(std::shared_ptr<Conn<Stream>> c) {
+        beast::error_code ec;
+        auto tok = net::redirect_error(net::use_awaitable, ec);
+        auto& lowest = beast::get_lowest_layer(c->stream);
+        const Limits& lim = opts.limits;
+
+        if constexpr (is_tls<Stream>) {
+            lowest.expires_after(lim.read_timeout);
+            co_await c->stream.async_handshake(net::ssl::stream_base::server, tok);
+            if (ec) {
+                metrics.tls_handshake_failed();
+                co_return;
+            }
+        }
+
+        beast::flat_buffer buffer;
+        for (;;) {
+            if (buffer.size() == 0) {
+                // Idle between requests: the only wait not bounded by read_timeout.
+                c->busy = false;
+                if (stopping) break;
+                lowest.expires_after(lim.idle_timeout);
+                const std::size_t n = co_await c->stream.async_read_some(buffer.prepare(4096), tok);
+                if (ec) break;  // closed, idle too long, or stop()
+                buffer.commit(n);
+            }
+            c->busy = true;
+            lowest.expires_after(lim.read_timeout);
+            http::request_parser<http::string_body> parser;
+            // The request line and the fields in one bound; which one was
+            // exceeded is told apart below.
+            parser.header_limit(static_cast<std::uint32_t>(lim.max_target_bytes + lim.max_header_bytes + 64));
+            parser.body_limit(opts.pixel.max_body_bytes);
+            co_await http::async_read_header(c->stream, buffer, parser, tok);
+            auto start = steady::now();
+            if (ec == http::error::header_limit) {
+                const bool uri = request_line_bytes(buffer) > lim.max_target_bytes + 16;
+                co_await refuse(*c, uri ? http::status::uri_too_long : http::status::request_header_fields_too_large,
+                                Route::other, uri ? Outcome::uri_too_long : Outcome::header_too_large, start);
+                break;
+            }
+            if (ec == beast::error::timeout) {
+                metrics.read_timeout();
+                break;
+            }
+            if (ec) {
+                // Not HTTP Beast can parse: say so. A peer that closed or reset: nothing to say.
+                if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+                    ec != http::error::end_of_stream && ec != http::error::partial_message)
+                    co_await refuse(*c, http::status::bad_request, Route::other, Outcome::bad_request, start);
+                break;
+            }
+            const auto& head = parser.get();
+            const Route route = route_of(path_of(head.target()));
+            if (head.target().size() > lim.max_target_bytes) {
+                co_await refuse(*c, http::status::uri_too_long, route, Outcome::uri_too_long, start);
+                break;
+            }
+            std::size_t header_bytes = 0;
+            for (const auto& f : head) header_bytes += f.name_string().size() + f.value().size() + 4;
+            if (header_bytes > lim.max_header_bytes) {
+                co_await refuse(*c, http::status::request_header_fields_too_large, route, Outcome::header_too_large,
+                                start);
+                break;
+            }
+            if (const auto length = parser.content_length(); length && *length > opts.pixel.max_body_bytes) {
+                co_await refuse(*c, http::status::payload_too_large, route, Outcome::too_large, start);
+                break;
+            }
+            if (beast::iequals(head[http::field::expect], "100-continue")) {
+                http::response<http::empty_body> go_on{http::status::continue_, 11};
+                co_await http::async_write(c->stream, go_on, tok);
+                if (ec) break;
+            }
+            co_await http::async_read(c->stream, buffer, parser, tok);
+            if (ec == http::error::body_limit) {
+                co_await refuse(*c, http::status::payload_too_large, route, Outcome::too_large, start);
+                break;
+            }
+            if (ec == beast::error::timeout) metrics.read_timeout();
+            if (ec) break;
+            start = steady::now();
+
+            const http::request<http::string_body>& req = parser.get();
+            Outcome outcome = Outcome::bad_request;
+            http::response<http::string_body> res = answer(req, route, c->peer, is_tls<Stream>, outcome);
+            res.version(req.version());
+            res.keep_alive(req.keep_alive() && !stopping);
+            res.prepare_payload();
+            co_await http::async_write(c->stream, res, tok);
+            metrics.request(route, outcome, steady::now() - start);
+            if (ec || !res.keep_alive()) break;
+        }
+        c->busy = false;
+        if constexpr (is_tls<Stream>) {
+            lowest.expires_after(1s);  // close_notify, briefly: the peer may be gone
+            co_await c->stream.async_shutdown(tok);
+        } else {
+            lowest.socket().shutdown(tcp::socket::shutdown_send, ec);
+        }
+    }
+
+    /// Answers a request refused before it was read whole, and ends the connection.
+    /// @locality the connection's strand
+    template <class Stream>
+    net::awaitable<void> refuse(Conn<Stream>& c, http::status status, Route route, Outcome outcome,
+                                steady::time_point start) {
+        http::response<http::string_body> res{status, 11};
+        res.set(http::field::content_type, "text/plain; charset=utf-8");
+        res.body() = std::string(http::obsolete_reason(status)) + "\n";
+        res.keep_alive(false);
+        res.prepare_payload();
+        beast::error_code ec;
+        beast::get_lowest_layer(c.stream).expires_after(opts.limits.read_timeout);
+        co_await http::async_write(c.stream, res, net::redirect_error(net::use_awaitable, ec));
+        metrics.request(route, outcome, steady::now() - start);
+    }
+
+    static http::response<http::string_body> text(http::status s, std::string body, std::string_view type) {
+        http::response<http::string_body> res{s, 11};
+        res.set(http::field::content_type, type);
+        res.body() = std::move(body);
+        return res;
+    }
+
+    /// @locality any thread (Endpoint and Client are thread-safe)
+    http::response<http::string_body> answer(const http::request<http::string_body>& req, Route route,
+                                             std::string_view peer, bool over_tls, Outcome& outcome) {
+        if (route == Route::healthz) {
+            outcome = Outcome::ok;
+            if (stopping) return text(http::status::service_unavailable, "stopping\n", "text/plain; charset=utf-8");
+            return text(http::status::ok, "ok\n", "text/plain; charset=utf-8");
+        }
+        if (route == Route::metrics) {
+            outcome = Outcome::ok;
+            return text(http::status::ok, metrics.render(client->stats()), "text/plain; version=0.0.4; charset=utf-8");
+        }
+        capi::pixel::Request pr;
+        pr.method = req.method_string();
+        pr.target = req.target();
+        pr.body = req.body();
+        pr.content_type = req[http::field::content_type];
+        pr.peer_address = peer;
+        pr.user_agent = req[http::field::user_agent];
+        pr.referer = req[http::field::referer];
+        pr.cookie = req[http::field::cookie];
+        pr.origin = req[http::field::origin];
+        pr.x_forwarded_for = req["X-Forwarded-For"];
+        pr.forwarded = req[http::field::forwarded];
+        pr.tls = over_tls;
+        capi::pixel::Response r;
+        try {
+            r = endpoint.handle(pr);
+        } catch (const std::exception&) {
+            outcome = Outcome::bad_request;
+            return text(http::status::internal_server_error, "internal error\n", "text/plain; charset=utf-8");
+        }
+        outcome = from_pixel(r.outcome);
+        count_rejections(r);
+
+        std::uint64_t accepted = 0;
+        for (const auto& routed : r.events) {
+            auto it = destinations.find(routed.pixel_id);
+            capi::Destination dest;
+            if (it != destinations.end()) {
+                dest = it->second;
+            } else {
+                dest = opts.client.destination;
+                dest.pixel_id = routed.pixel_id;
+            }
+            const capi::EnqueueResult e = client->enqueue(routed.event, std::move(dest));
+            if (e) {
+                ++accepted;
+                continue;
+            }
+            // The first refusal answers for the request; events queued before it stay queued.
+            using S = capi::EnqueueResult::Status;
+            if (e.status == S::invalid) {
+                metrics.event_rejected(Rejection::invalid);
+                if (outcome == Outcome::accepted || outcome == Outcome::partial) {
+                    outcome = Outcome::invalid;
+                    r.status = 400;
+                    r.content_type = "application/json";
+                    r.body = invalid_body(e);
+                }
+                continue;
+            }
+            const bool full = e.status == S::queue_full;
+            metrics.event_rejected(full ? Rejection::queue_full : Rejection::shutting_down);
+            if (outcome != Outcome::queue_full && outcome != Outcome::shutting_down) {
+                outcome = full ? Outcome::queue_full : Outcome::shutting_down;
+                r.status = 503;
+                r.content_type = "application/json";
+                r.body = full ? R"({"error":"queue full: try again later"})" : R"({"error":"shutting down"})";
+                r.headers.emplace_back("Retry-After", "1");
+            }
+        }
+        metrics.events_accepted(accepted);
+
+        http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
+        if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
+        for (auto& [name, value] : r.headers) res.insert(name, value);  // insert: Set-Cookie may repeat
+        res.body() = std::move(r.body);
+        return res;
+    }
+
+    void count_rejections(const capi::pixel::Response& r) noexcept {
+        using P = capi::pixel::Outcome;
+        if (r.outcome == P::foreign_pixel) metrics.event_rejected(Rejection::foreign_pixel);
+        else if (!r.rejected.empty()) metrics.event_rejected(Rejection::invalid, r.rejected.size());
+        else if (r.outcome == P::rejected) metrics.event_rejected(Rejection::invalid);  // a malformed hit
+    }
+
+    static std::string json_escape(std::string_view s) {
+        std::string out;
+        for (char ch : s) {
+            const auto c = static_cast<unsigned char>(ch);
+            if (c == '"' || c == '\\') {
+                out += '\\';
+                out += ch;
+            } else if (c < 0x20) {
+                char esc[8];
+                std::snprintf(esc, sizeof esc, "\\u%04x", c);
+                out += esc;
+            } else {
+                out += ch;
+            }
+        }
+        return out;
+    }
+
+    static std::string invalid_body(const capi::EnqueueResult& e) {
+        std::string b = R"({"error":"invalid event","errors":[)";
+        for (std::size_t i = 0; i < e.errors.size(); ++i) {
+            if (i) b += ',';
+            b += R"({"field":")" + json_escape(e.errors[i].path) + R"(","reason":")" +
+                 json_escape(e.errors[i].reason) + "\"}";
+        }
+        return b + "]}";
+    }
+
+    Summary stop(std::chrono::milliseconds drain) {
+        std::vector<std::shared_ptr<ConnBase>> conns;
+        {
+            std::lock_guard lock(mu);
+            if (stopped_) return *stopped_;
+            stopping = true;
+            conns.assign(live.begin(), live.end());
+        }
+        net::post(acceptor.get_executor(), [this] {
+            beast::error_code ec;
+            acceptor.close(ec);
+        });
+        // Idle connections close now; busy ones answer (Connection: close) first.
+        for (auto& c : conns)
+            net::post(c->executor(), [c] {
+                if (!c->busy) c->close();
+            });
+        const auto until = steady::now() + drain;
+        {
+            std::unique_lock lock(mu);
+            cv.wait_until(lock, until, [this] { return live.empty() && !accepting; });
+            conns.assign(live.begin(), live.end());
+        }
+        for (auto& c : conns) net::post(c->executor(), [c] { c->close(); });
+        {
+            std::unique_lock lock(mu);
+            cv.wait_for(lock, 2s, [this] { return live.empty() && !accepting; });
+        }
+        const auto left = std::max<std::chrono::milliseconds>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - steady::now()), 100ms);
+        Summary s;
+        s.drained = client->shutdown(left);
+        work.reset();
+        ioc.stop();
+        for (auto& t : threads) {
+            if (t.get_id() == std::this_thread::get_id()) t.detach();
+            else if (t.joinable()) t.join();
+        }
+        s.totals = metrics.totals();
+        s.client = client->stats();
+        std::lock_guard lock(mu);
+        stopped_ = s;
+        return s;
+    }
+};
+
+Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<impl>(std::move(options))) {}
+Gateway::~Gateway() = default;
+std::uint16_t Gateway::port() const noexcept { return impl_->port; }
+std::string Gateway::url() const { return impl_->url; }
+bool Gateway::tls() const noexcept { return impl_->tls.has_value(); }
+std::string Gateway::metrics_text() const { return impl_->metrics.render(impl_->client->stats()); }
+const Metrics& Gateway::metrics() const noexcept { return impl_->metrics; }
+capi::Stats Gateway::client_stats() const { return impl_->client->stats(); }
+bool Gateway::flush(std::chrono::milliseconds timeout) { return impl_->client->flush(timeout); }
+Summary Gateway::stop(std::chrono::milliseconds drain) { return impl_->stop(drain); }
+
+} // namespace capi_gateway
