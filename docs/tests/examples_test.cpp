@@ -467,7 +467,8 @@ TEST_CASE("pixel_server: the thank-you page's eventID is the server event's even
     // A hit from another page, through capi::pixel::Endpoint.
     const auto hit = get(port, "/tr?id=1234567890&ev=ViewContent&eid=vc-1&cd[content_ids]=1234&cd[value]=0.50"
                                "&cd[currency]=USD&noscript=1",
-                         browser + "Cookie: _fbp=fb.1.1596403881668.1116446470\r\n");
+                         browser + "Referer: https://shop.example.com/product/1234\r\n"
+                                   "Cookie: _fbp=fb.1.1596403881668.1116446470\r\n");
     CHECK(hit.status == 200);
     CHECK(hit.head.find("image/gif") != std::string::npos);
     CHECK(wait_for("vc-1"));
