@@ -435,6 +435,16 @@ bool HitParser::finish() {
     if (!(seen_top_ & p_ev)) return fail("ev", "required");
     Event& ev = out_.event;
     ev.action_source = ActionSource::website;
+    // `cd[color]=` alone left an empty custom_data: absent, as for the values.
+    if (ev.custom_data) {
+        bool any = false;
+        wire::schema<CustomData>::each([&](auto r) {
+            const auto& v = (*ev.custom_data).*decltype(r)::member;
+            if constexpr (requires { v.has_value(); }) any = any || v.has_value();
+            else any = any || !v.empty();
+        });
+        if (!any) ev.custom_data.reset();
+    }
     const std::int64_t now_ms = duration_cast<milliseconds>(now_.time_since_epoch()).count();
     if (ts_ms_ < 0) {
         ev.event_time = now_ms / 1000;
