@@ -155,6 +155,24 @@ TEST_CASE("refused hits: malformed, foreign pixel, invalid event", "[pixel][endp
     CHECK(invalid2.body.find("dl: must be an absolute http(s) URL\n") != std::string::npos);
 }
 
+TEST_CASE("a hit without a page URL or a user agent: named as the request gives them", "[pixel][endpoint]") {
+    Fixture f;
+    Request curl = browser("GET", "/tr?id=1234567890&ev=ViewContent&cd[content_type]=product&cd[content_ids]=1234&cd[value]=0.50&cd[currency]=USD&noscript=1");
+    curl.referer = "";
+    curl.user_agent = "";
+    const Response r = f.endpoint.handle(curl);
+    CHECK(r.status == 400);
+    CHECK(r.body == "dl: required (website events)\nUser-Agent: required (website events)\n");
+    // The page URL as dl instead of a Referer: accepted.
+    curl.target = "/tr?id=1234567890&ev=PageView&dl=https%3A%2F%2Fshop.example%2F";
+    curl.user_agent = "curl/7.88.1";
+    const Response ok = f.endpoint.handle(curl);
+    CHECK(ok.status == 200);
+    REQUIRE(ok.events.size() == 1);
+    CHECK(ok.events[0].event.event_source_url == "https://shop.example/");
+    CHECK(ok.events[0].event.user_data.client_user_agent == "curl/7.88.1");
+}
+
 TEST_CASE("routes: 404, 405 with Allow, 413", "[pixel][endpoint]") {
     Fixture f;
     const Response nf = f.endpoint.handle(browser("GET", "/healthz"));
@@ -292,4 +310,53 @@ TEST_CASE("Endpoint refuses bad options, naming them", "[pixel][endpoint]") {
     o.max_body_bytes = 1;
     const Endpoint ok(o);
     CHECK(to_string(Outcome::foreign_pixel) == "foreign_pixel");
+}
+
+TEST_CASE("POST /events: the pixel from ?id=, bad ids, bad bodies", "[pixel][endpoint]") {
+    capi::ManualClock clock{t0};
+    Options o;
+    o.pixels = {"111", "222"};
+    o.clock = clock.as_clock();
+    const Endpoint endpoint(o);
+    Request req = browser("POST", "/events?id=222");
+    req.body = R"({"event_name":"Lead"})";
+    const Response ok = endpoint.handle(req);
+    REQUIRE(ok.events.size() == 1);
+    CHECK(ok.events[0].pixel_id == "222");
+
+    req.target = "/events";
+    const Response which = endpoint.handle(req);
+    CHECK(which.status == 400);
+    CHECK(which.body == "id: required when several pixels are served\n");
+    req.target = "/events?id=22x";
+    CHECK(endpoint.handle(req).status == 400);
+    req.target = "/events?id=333";
+    CHECK(endpoint.handle(req).status == 403);
+
+    req.target = "/events?id=111";
+    req.content_type = "application/x-www-form-urlencoded";
+    const Response form = endpoint.handle(req);
+    CHECK(form.status == 415);
+    CHECK(form.outcome == Outcome::unsupported_media_type);
+    req.content_type = "application/json; charset=utf-8";
+    CHECK(endpoint.handle(req).status == 200);
+
+    req.body = R"({"data":{"event_name":"Lead"}})";
+    const Response notarray = endpoint.handle(req);
+    CHECK(notarray.status == 400);
+    CHECK(notarray.body == R"({"accepted":0,"rejected":[{"index":0,"errors":[{"field":"data","reason":"expected an array of events"}]}]})");
+    req.body = R"({"data":[]})";
+    const Response empty = endpoint.handle(req);
+    CHECK(empty.status == 400);
+    CHECK(empty.body == R"({"accepted":0,"rejected":[]})");
+    req.body = R"({"event_name":"Lead","bogus":1})";
+    const Response unknown = endpoint.handle(req);
+    CHECK(unknown.status == 400);
+    CHECK(unknown.body == R"({"accepted":0,"rejected":[{"index":0,"errors":[{"field":"bogus","reason":"unknown key"}]}]})");
+    // Given event_time and action_source are kept.
+    req.body = R"({"event_name":"Lead","event_time":1779999000,"action_source":"other","event_source_url":"https://a.example/"})";
+    const Response kept = endpoint.handle(req);
+    REQUIRE(kept.events.size() == 1);
+    CHECK(kept.events[0].event.event_time == 1779999000);
+    CHECK(kept.events[0].event.action_source == capi::ActionSource::other);
 }

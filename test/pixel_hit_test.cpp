@@ -216,6 +216,10 @@ TEST_CASE("encodings: %XX, UTF-8, '+', %2B, encoded names", "[pixel][hit]") {
     CHECK(parse_ok("id=1&ev=Caf\xC3\xA9").event.event_name == "Caf\xC3\xA9");
     // An unknown parameter is ignored, its value unread.
     CHECK(parse_ok("id=1&ev=X&cd%5Bvalue=%G").event.custom_data == std::nullopt);
+    // Empty values are absent, and so is a custom_data left empty.
+    CHECK_FALSE(parse_ok("id=1&ev=X&cd[color]=&cd[value]=&eid=&dl=&ud[em]=").event.custom_data);
+    CHECK(parse_ok("id=1&ev=X&cd[color]=&cd[value]=&eid=&dl=&ud[em]=").event.user_data.em.empty());
+    CHECK_FALSE(parse_ok("id=1&ev=X&eid=").event.event_id);
     // Empty pairs and a trailing '&' are skipped.
     CHECK(parse_ok("&&id=1&&ev=X&").event.event_name == "X");
 }

@@ -69,6 +69,9 @@ struct HitOptions {
 /// `cd[KEY]` custom_data, `ud[KEY]` user_data, by the wire schema's rows; other
 /// `cd` keys become custom properties; unknown top-level parameters are ignored
 /// (the pixel sends many that have no server field). action_source is website.
+/// A parameter given twice is refused; an empty `cd[..]`, `ud[..]`, `eid`, `dl`
+/// or `rl` is absent; every value must be UTF-8; `ud[client_ip_address]` and
+/// `ud[client_user_agent]` are refused (the request context sets them).
 /// Returns false with `error` naming the parameter and the reason.
 bool parse_hit(std::string_view params, Hit& out, HitError& error,
                std::chrono::system_clock::time_point now, const HitOptions& options = {});
@@ -85,6 +88,7 @@ public:
     bool contains(std::string_view address) const noexcept;
 
 private:
+    friend struct CidrAccess;  // lib/ only: matches parsed addresses without reparsing
     std::array<std::uint8_t, 16> net_{};
     std::uint8_t prefix_ = 0;
     bool v4_ = false;
@@ -189,6 +193,15 @@ struct Response {
 /// pixel's own format, `POST /events` (JSON in Meta's wire names: one event or
 /// {"data": [...]}; the pixel from `?id=`, or the only one served) and its CORS
 /// preflight. Other paths: not_found, so a server can route them itself.
+///
+/// Answers: GET /tr 200 image/gif (43 bytes, Cache-Control: no-store); POST /tr
+/// 204 (body application/x-www-form-urlencoded or text/plain, after the query's
+/// parameters); POST /events 200 application/json `{"accepted":N,"rejected":
+/// [{"index":i,"errors":[{"field":..,"reason":..}]}]}`, 400 with the same body
+/// when N is 0; OPTIONS /events 204. Refused: 400 text/plain "PARAM: reason"
+/// lines for hits, 403 foreign pixel, 403 forbidden_origin (POST /events with
+/// an Origin not allowed), 413, 415, 405 with Allow, 404. Set-Cookie only on
+/// answers that accepted an event. Throws only std::bad_alloc.
 class Endpoint {
 public:
     /// Throws std::invalid_argument naming the bad option (no pixels, a pixel

@@ -111,13 +111,7 @@ bool parse_hop(std::string_view hop, Address& out) noexcept {
     return parse_address(hop.substr(0, colon), out) && out.v4;
 }
 
-bool trusted(const Address& a, const std::vector<Cidr>& proxies) {
-    const std::string text = to_text(a);
-    for (const Cidr& c : proxies) {
-        if (c.contains(text)) return true;
-    }
-    return false;
-}
+bool trusted(const Address& a, const std::vector<Cidr>& proxies) noexcept;
 
 /// The `for=` values of a Forwarded header, in order; false when it has none.
 /// An unreadable element yields an empty value (the walk then stops there).
@@ -237,6 +231,21 @@ std::string new_fbp(std::int64_t now_ms) {
 
 // ---- Cidr ---------------------------------------------------------------------
 
+struct CidrAccess {
+    static bool contains(const Cidr& c, const Address& a) noexcept {
+        return a.v4 == c.v4_ && prefix_equal(a.bytes.data(), c.net_.data(), c.prefix_);
+    }
+};
+
+namespace {
+bool trusted(const Address& a, const std::vector<Cidr>& proxies) noexcept {
+    for (const Cidr& c : proxies) {
+        if (CidrAccess::contains(c, a)) return true;
+    }
+    return false;
+}
+} // namespace
+
 std::optional<Cidr> Cidr::parse(std::string_view text) {
     const std::size_t slash = text.find('/');
     const std::string_view address = text.substr(0, slash);
@@ -269,9 +278,7 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
 
 bool Cidr::contains(std::string_view address) const noexcept {
     Address a;
-    if (!parse_address(address, a)) return false;
-    if (a.v4 != v4_) return false;
-    return prefix_equal(a.bytes.data(), net_.data(), prefix_);
+    return parse_address(address, a) && CidrAccess::contains(*this, a);
 }
 
 // ---- client_address -----------------------------------------------------------
@@ -279,7 +286,12 @@ bool Cidr::contains(std::string_view address) const noexcept {
 std::string client_address(const Request& request, const std::vector<Cidr>& trusted_proxies) {
     Address peer;
     if (!parse_address(request.peer_address, peer)) return std::string(request.peer_address);
-    if (trusted_proxies.empty() || !trusted(peer, trusted_proxies)) return to_text(peer);
+    if (trusted_proxies.empty() || !trusted(peer, trusted_proxies)) {
+        // Dotted-quad text inet_pton took is already the canonical form.
+        if (peer.v4 && request.peer_address.find(':') == std::string_view::npos)
+            return std::string(request.peer_address);
+        return to_text(peer);
+    }
 
     std::vector<std::string_view> hops;
     if (!forwarded_hops(request.forwarded, hops)) {

@@ -146,9 +146,11 @@ Response Endpoint::impl::hit(const Request& request, std::string_view query, boo
     }
     const auto now = capi::now(options.clock);
     Response r;
-    Hit h;
+    // Parsed in place: the event is built where it is handed over.
+    Routed& routed = r.events.emplace_back();
+    bool noscript = false;
     HitError err;
-    if (!detail::parse_hit(query, body, h, err, now, options.hit)) {
+    if (!detail::parse_hit(query, body, {routed.pixel_id, routed.event, noscript}, err, now, options.hit)) {
         std::string line;
         line.reserve(err.parameter.size() + err.reason.size() + 3);
         line.append(err.parameter.empty() ? "hit" : err.parameter).append(": ").append(err.reason) += '\n';
@@ -156,12 +158,12 @@ Response Endpoint::impl::hit(const Request& request, std::string_view query, boo
         r.rejected.push_back({0, {FieldError{std::move(err.parameter), std::move(err.reason)}}});
         return r;
     }
-    if (!serves(h.pixel_id)) return text(403, Outcome::foreign_pixel, "id: pixel not served here\n");
+    if (!serves(routed.pixel_id)) return text(403, Outcome::foreign_pixel, "id: pixel not served here\n");
 
     std::vector<std::string> cookies;
     detail::CookieState state;
-    detail::apply_context(request, options, h.event, cookies, state, now);
-    std::vector<FieldError> errors = validate(h.event, now, options.validation);
+    detail::apply_context(request, options, routed.event, cookies, state, now);
+    std::vector<FieldError> errors = validate(routed.event, now, options.validation);
     if (!errors.empty()) {
         std::string body_text;
         for (FieldError& e : errors) {
@@ -185,7 +187,6 @@ Response Endpoint::impl::hit(const Request& request, std::string_view query, boo
     r.headers.reserve(1 + cookies.size());
     r.headers.emplace_back("Cache-Control", "no-store");
     for (std::string& c : cookies) r.headers.emplace_back("Set-Cookie", std::move(c));
-    r.events.push_back({std::move(h.pixel_id), std::move(h.event)});
     return r;
 }
 

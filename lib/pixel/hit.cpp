@@ -41,6 +41,7 @@ namespace capi::pixel {
 namespace {
 
 using namespace std::chrono;
+using detail::HitTarget;
 
 bool all_digits(std::string_view s) noexcept {
     if (s.empty()) return false;
@@ -102,6 +103,38 @@ bool one_json_container(std::string_view s) noexcept {
     return false;
 }
 
+/// The common content_ids, `["1234","4642"]`: strings without escapes or
+/// control characters, read without the JSON reader (what the pixel sends for
+/// every catalog event). False for anything else: the reader then decides.
+bool plain_string_array(std::string_view s, std::vector<std::string>& out) {
+    out.clear();
+    std::size_t i = 1;  // after '['
+    auto skip_space = [&] {
+        while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+    };
+    skip_space();
+    if (i < s.size() && s[i] == ']') return i + 1 == s.size();
+    while (true) {
+        if (i >= s.size() || s[i] != '"') return false;
+        const std::size_t start = ++i;
+        while (i < s.size() && s[i] != '"') {
+            const auto c = static_cast<unsigned char>(s[i]);
+            if (c == '\\' || c < 0x20) return false;
+            ++i;
+        }
+        if (i >= s.size()) return false;
+        out.emplace_back(s.substr(start, i - start));
+        ++i;
+        skip_space();
+        if (i < s.size() && s[i] == ',') {
+            ++i;
+            skip_space();
+            continue;
+        }
+        return i + 1 == s.size() && s[i] == ']';
+    }
+}
+
 // Top-level parameters, for the repeated-parameter check.
 enum : unsigned { p_id = 1, p_ev = 2, p_eid = 4, p_dl = 8, p_rl = 16, p_ts = 32, p_noscript = 64 };
 
@@ -109,8 +142,8 @@ static_assert(wire::schema<CustomData>::size <= 64 && wire::schema<UserData>::si
 
 class HitParser {
 public:
-    HitParser(Hit& hit, HitError& error, system_clock::time_point now, const HitOptions& options)
-        : hit_(hit), error_(error), now_(now), options_(options) {}
+    HitParser(HitTarget out, HitError& error, system_clock::time_point now, const HitOptions& options)
+        : out_(out), error_(error), now_(now), options_(options) {}
 
     bool params(std::string_view params) {
         return url::each_pair(params, [this](std::string_view n, std::string_view v) { return pair(n, v); });
@@ -153,11 +186,11 @@ private:
     bool read_json(std::string_view name, std::string_view key, std::string_view json, T& out);
 
     CustomData& custom_data() {
-        if (!hit_.event.custom_data) hit_.event.custom_data.emplace();
-        return *hit_.event.custom_data;
+        if (!out_.event.custom_data) out_.event.custom_data.emplace();
+        return *out_.event.custom_data;
     }
 
-    Hit& hit_;
+    HitTarget out_;
     HitError& error_;
     system_clock::time_point now_;
     const HitOptions& options_;
@@ -198,11 +231,11 @@ bool HitParser::top(std::string_view name, std::string_view raw) {
     else return true;  // the pixel sends many parameters with no server field
     if (seen_top_ & bit) return repeated(name);
     seen_top_ |= bit;
-    Event& ev = hit_.event;
+    Event& ev = out_.event;
     switch (bit) {
     case p_id:
-        if (!text(name, raw, hit_.pixel_id)) return false;
-        if (!all_digits(hit_.pixel_id)) return fail(name, "expected a pixel id (digits)");
+        if (!text(name, raw, out_.pixel_id)) return false;
+        if (!all_digits(out_.pixel_id)) return fail(name, "expected a pixel id (digits)");
         return true;
     case p_ev:
         if (!text(name, raw, ev.event_name)) return false;
@@ -226,7 +259,7 @@ bool HitParser::top(std::string_view name, std::string_view raw) {
     }
     case p_noscript:
         if (!text(name, raw, value_)) return false;
-        hit_.noscript = !value_.empty() && value_ != "0";
+        out_.noscript = !value_.empty() && value_ != "0";
         return true;
     }
     return true;
@@ -289,7 +322,10 @@ bool HitParser::custom_field(std::string_view name, std::string_view raw, typena
             out = i;
         } else if constexpr (R::kind == wire::Kind::string_list) {
             const std::string_view v = trim(value_);
-            if (!v.empty() && v.front() == '[') return read_json(name, R::key, v, out);
+            if (!v.empty() && v.front() == '[') {
+                if (plain_string_array(v, out)) return true;
+                return read_json(name, R::key, v, out);
+            }
             // One id, or ids separated by commas (hand-written image tags).
             out.clear();
             std::string_view rest = value_;
@@ -372,7 +408,7 @@ bool HitParser::user_field(std::string_view name, std::string_view raw, typename
 bool HitParser::user(std::string_view name, std::string_view key, std::string_view raw) {
     if (key == "client_ip_address" || key == "client_user_agent")
         return fail(name, "taken from the request, not from the hit");
-    UserData& ud = hit_.event.user_data;
+    UserData& ud = out_.event.user_data;
     std::size_t index = 0;
     bool ok = true;
     const bool known = wire::schema<UserData>::any([&](auto r) {
@@ -397,8 +433,18 @@ bool HitParser::user(std::string_view name, std::string_view key, std::string_vi
 bool HitParser::finish() {
     if (!(seen_top_ & p_id)) return fail("id", "required");
     if (!(seen_top_ & p_ev)) return fail("ev", "required");
-    Event& ev = hit_.event;
+    Event& ev = out_.event;
     ev.action_source = ActionSource::website;
+    // `cd[color]=` alone left an empty custom_data: absent, as for the values.
+    if (ev.custom_data) {
+        bool any = false;
+        wire::schema<CustomData>::each([&](auto r) {
+            const auto& v = (*ev.custom_data).*decltype(r)::member;
+            if constexpr (requires { v.has_value(); }) any = any || v.has_value();
+            else any = any || !v.empty();
+        });
+        if (!any) ev.custom_data.reset();
+    }
     const std::int64_t now_ms = duration_cast<milliseconds>(now_.time_since_epoch()).count();
     if (ts_ms_ < 0) {
         ev.event_time = now_ms / 1000;
@@ -416,16 +462,10 @@ bool HitParser::finish() {
 
 namespace detail {
 
-bool parse_hit(std::string_view first, std::string_view second, Hit& out, HitError& error,
+bool parse_hit(std::string_view first, std::string_view second, HitTarget out, HitError& error,
                system_clock::time_point now, const HitOptions& options) {
-    out = Hit{};
-    error = HitError{};
     HitParser p(out, error, now, options);
-    if (!p.params(first) || !p.params(second) || !p.finish()) {
-        out = Hit{};  // no half-read hit escapes a failure
-        return false;
-    }
-    return true;
+    return p.params(first) && p.params(second) && p.finish();
 }
 
 HitPath hit_path(std::string_view path) {
@@ -460,7 +500,13 @@ HitPath hit_path(std::string_view path) {
 
 bool parse_hit(std::string_view params, Hit& out, HitError& error, system_clock::time_point now,
                const HitOptions& options) {
-    return detail::parse_hit(params, {}, out, error, now, options);
+    out = Hit{};
+    error = HitError{};
+    if (!detail::parse_hit(params, {}, {out.pixel_id, out.event, out.noscript}, error, now, options)) {
+        out = Hit{};  // no half-read hit escapes a failure
+        return false;
+    }
+    return true;
 }
 
 } // namespace capi::pixel

@@ -8,9 +8,18 @@
 
 namespace capi::pixel::detail {
 
+/// Where a hit is parsed to: a Hit's members, or (Endpoint) a Routed's, so the
+/// event is built where it is handed over, never moved.
+struct HitTarget {
+    std::string& pixel_id;
+    Event& event;
+    bool& noscript;
+};
+
 /// parse_hit over the concatenation of two parameter lists (`POST /tr`: the
-/// query, then the body), without copying them into one string.
-bool parse_hit(std::string_view first, std::string_view second, Hit& out, HitError& error,
+/// query, then the body), without copying them into one string. `out` must be
+/// fresh (default-constructed); on failure it is left half-read.
+bool parse_hit(std::string_view first, std::string_view second, HitTarget out, HitError& error,
                std::chrono::system_clock::time_point now, const HitOptions& options);
 
 /// The hit parameter a validation path names (`custom_data.value` -> `cd[value]`,

@@ -8,7 +8,7 @@
 //
 // Escaping (a value must not leave its context, whatever it holds):
 //  - script: every string, the JSON object's and the single-quoted arguments',
-//    escapes \ " ' < > & U+2028 U+2029 and control characters (\u003c ...), so
+//    escapes \ " ' < > & U+2028 U+2029 and control characters (\u0022, \u003c ...), so
 //    no "</script>", "<!--", quote or line terminator can appear raw; the same
 //    escapes are valid JSON, so the object still parses as JSON. A string that
 //    is not UTF-8 (validate() refuses those) has its non-ASCII bytes rendered
@@ -45,8 +45,9 @@ void append_js(std::string& out, std::string_view s) {
         const auto c = static_cast<unsigned char>(s[i]);
         switch (c) {
         case '\\': out.append("\\\\", 2); continue;
-        case '"': out.append("\\\"", 2); continue;
-        case '\'': case '<': case '>': case '&': u(c); continue;
+        // Quotes as \u0022 and \u0027, not \" and \': no quote of a value
+        // appears raw, whichever quote its string uses.
+        case '"': case '\'': case '<': case '>': case '&': u(c); continue;
         default: break;
         }
         if (c < 0x20 || c == 0x7f) {
