@@ -496,6 +496,43 @@ TEST_CASE("gateway: stop() with events queued behind a slow Graph loses none", "
     CHECK(ec);
 }
 
+TEST_CASE("gateway: a full client queue answers 503 and is counted; stop() fails what cannot drain", "[gateway]") {
+    capi::testing::MockOptions mo;
+    mo.delay = 3000ms;  // Graph stalls: one batch on the wire, the rest waits
+    Env env(
+        [](capi_gateway::GatewayOptions& o) {
+            o.client.queue_capacity = 2;
+            o.client.max_batches_in_flight = 1;
+            o.client.encode.max_batch_events = 1;
+            o.client.batchers = 1;
+            o.client.linger = 1ms;
+        },
+        "127.0.0.1", std::move(mo));
+    constexpr int hits = 40;
+    int accepted = 0, full = 0;
+    for (int i = 0; i < hits; ++i) {
+        const Reply r = request(env, http::verb::get, seed_hit, {{"User-Agent", ua}, {"Referer", page}});
+        if (r.status == 200) ++accepted;
+        if (r.status == 503) {
+            ++full;
+            CHECK(r.header("retry-after") == "1");
+        }
+    }
+    CHECK(accepted + full == hits);
+    CHECK(full > 0);
+    const std::string m = env.gw->metrics_text();
+    CHECK(metric(m, R"(capi_gateway_requests_total{route="/tr",outcome="queue_full"})") == full);
+    CHECK(metric(m, R"(capi_gateway_events_rejected_total{reason="queue_full"})") == full);
+    CHECK(metric(m, R"(capi_gateway_events_total{state="accepted"})") == accepted);
+
+    const capi_gateway::Summary s = env.gw->stop(200ms);
+    CHECK_FALSE(s.drained);
+    CHECK(s.totals.accepted == static_cast<std::uint64_t>(accepted));
+    CHECK(s.totals.failed > 0);
+    CHECK(s.totals.accepted == s.totals.delivered + s.totals.failed);
+    CHECK(s.totals.rejected == static_cast<std::uint64_t>(full));
+}
+
 TEST_CASE("gateway: HTTPS with a certificate minted by the test, verified by a Beast TLS client", "[gateway]") {
     const auto id = capi::testing::detail::mint_identity(capi::testing::CertKind::valid);
     Env env([&](capi_gateway::GatewayOptions& o) {
