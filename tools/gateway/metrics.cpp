@@ -130,9 +130,8 @@ void LatencyHistogram<N>::render(std::string& out, std::string_view name) const 
 
 Metrics::Metrics() : request_latency_(request_bounds), delivery_latency_(delivery_bounds) {}
 
-void Metrics::request(Route r, Outcome o, std::chrono::nanoseconds took) noexcept {
+void Metrics::request(Route r, Outcome o) noexcept {
     add(requests_[static_cast<std::size_t>(r)][static_cast<std::size_t>(o)], 1);
-    request_latency_.observe(took);
 }
 
 void Metrics::event_rejected(Rejection why, std::uint64_t n) noexcept {

@@ -62,7 +62,8 @@ class Metrics {
 public:
     Metrics();
 
-    void request(Route r, Outcome o, std::chrono::nanoseconds took) noexcept;
+    void request(Route r, Outcome o) noexcept;
+    void request_took(std::chrono::nanoseconds took) noexcept { request_latency_.observe(took); }
     void events_accepted(std::uint64_t n) noexcept { add(accepted_, n); }
     void event_rejected(Rejection why, std::uint64_t n = 1) noexcept;
     /// From the client's on_delivery: delivered, or failed (failed, expired, dropped).

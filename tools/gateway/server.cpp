@@ -86,14 +86,6 @@ std::string peer_of(const tcp::socket& s) {
     return a.to_string();
 }
 
-// The request line's length as far as it was read, for telling 414 from 431
-// when Beast's header limit stopped the read.
-std::size_t request_line_bytes(const beast::flat_buffer& b) {
-    const std::string_view s(static_cast<const char*>(b.data().data()), b.data().size());
-    const auto eol = s.find("\r\n");
-    return eol == std::string_view::npos ? s.size() : eol;
-}
-
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find_first_of("?#")); }
 
 } // namespace
@@ -290,9 +282,19 @@ struct Gateway::impl {
             co_await http::async_read_header(c->stream, buffer, parser, tok);
             auto start = steady::now();
             if (ec == http::error::header_limit) {
-                const bool uri = request_line_bytes(buffer) > lim.max_target_bytes + 16;
+                // Beast consumes the request line once parsed: a target is known
+                // only when the line was whole, and then it is the fields that
+                // were too large unless the target itself is.
+                const std::string_view target = parser.get().target();
+                const bool uri = target.empty() || target.size() > lim.max_target_bytes;
                 co_await refuse(*c, uri ? http::status::uri_too_long : http::status::request_header_fields_too_large,
-                                Route::other, uri ? Outcome::uri_too_long : Outcome::header_too_large, start);
+                                route_of(path_of(target)), uri ? Outcome::uri_too_long : Outcome::header_too_large,
+                                start);
+                break;
+            }
+            if (ec == http::error::body_limit) {  // a Content-Length over the bound
+                co_await refuse(*c, http::status::payload_too_large, route_of(path_of(parser.get().target())),
+                                Outcome::too_large, start);
                 break;
             }
             if (ec == beast::error::timeout) {
@@ -343,8 +345,10 @@ struct Gateway::impl {
             res.version(req.version());
             res.keep_alive(req.keep_alive() && !stopping);
             res.prepare_payload();
+            // Counted before the answer leaves: a client that has it sees it counted.
+            metrics.request(route, outcome);
             co_await http::async_write(c->stream, res, tok);
-            metrics.request(route, outcome, steady::now() - start);
+            metrics.request_took(steady::now() - start);
             if (ec || !res.keep_alive()) break;
         }
         c->busy = false;
@@ -368,8 +372,9 @@ struct Gateway::impl {
         res.prepare_payload();
         beast::error_code ec;
         beast::get_lowest_layer(c.stream).expires_after(opts.limits.read_timeout);
+        metrics.request(route, outcome);
         co_await http::async_write(c.stream, res, net::redirect_error(net::use_awaitable, ec));
-        metrics.request(route, outcome, steady::now() - start);
+        metrics.request_took(steady::now() - start);
     }
 
     static http::response<http::string_body> text(http::status s, std::string body, std::string_view type) {
