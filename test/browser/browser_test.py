@@ -228,12 +228,17 @@ def main():
                 origin + "/page.html"]
         log = open(os.path.join(tmp, "chromium.log"), "w")
         browser = procs.start(["timeout", "90"] + args, stdout=log, stderr=subprocess.STDOUT)
-        if not page_server.got_result.wait(left(60)):
+        # The page's result, or Chromium gone without one (it could not start).
+        end = time.monotonic() + left(60)
+        while not page_server.got_result.wait(0.2) and time.monotonic() < end:
+            if browser.poll() is not None and not page_server.got_result.wait(1):
+                break
+        if not page_server.got_result.is_set():
             log.close()
             with open(os.path.join(tmp, "chromium.log"), encoding="utf-8", errors="replace") as f:
                 tail = f.read()[-3000:]
-            print(f"FAIL: Chromium did not report the page's result within 60 s "
-                  f"(exit status {browser.poll()}); its log ends:\n{tail}")
+            print(f"FAIL: Chromium ({chromium}) did not report the page's result "
+                  f"(exit status {browser.poll()}, None: still running after 60 s); its output ends:\n{tail}")
             return 1
         result = page_server.result
         print("page:", json.dumps(result))
