@@ -145,5 +145,7 @@ int main() {
     row("MockOptions.gzip", text(m.gzip));
     row("MockOptions.threads", count(m.threads));
     row("MockOptions.legacy_tls_only", text(m.legacy_tls_only));
+    row("MockOptions.delay", duration(m.delay));
+    row("MockOptions.on_accepted", callable(m.on_accepted));
     return 0;
 }
