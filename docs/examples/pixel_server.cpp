@@ -158,8 +158,15 @@ Response handle(const http::request<http::string_body>& req, std::string_view pe
 
     // Everything else is the pixel's: /tr, /events, or a 404 it answers itself.
     capi::pixel::Response answer = server.pixel.handle(request);
-    for (const auto& routed : answer.events)
-        server.client.enqueue(routed.event);  // one pixel served: the client's destination
+    for (const auto& routed : answer.events) {
+        // One pixel served: the client's destination. A full queue (Meta slow or
+        // unreachable for long) is the browser's to retry, not a silent loss.
+        if (!server.client.enqueue(routed.event)) {
+            Response busy = text(http::status::service_unavailable, "text/plain", "busy, retry later\n");
+            busy.set(http::field::retry_after, "1");
+            return busy;
+        }
+    }
     Response res = text(static_cast<http::status>(answer.status), answer.content_type, std::move(answer.body));
     for (const auto& [name, value] : answer.headers) res.insert(name, value);
     return res;
