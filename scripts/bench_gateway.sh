@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-bash scripts/deps.sh wrk
+bash scripts/deps.sh wrk curl
 bash scripts/build.sh tools/capi >/dev/null
 CAPI=${CAPI_BUILD_DIR:-build}/tools/capi
 PIXEL=1234567890
