@@ -421,15 +421,7 @@ struct Gateway::impl {
 
         std::uint64_t accepted = 0;
         for (const auto& routed : r.events) {
-            auto it = destinations.find(routed.pixel_id);
-            capi::Destination dest;
-            if (it != destinations.end()) {
-                dest = it->second;
-            } else {
-                dest = opts.client.destination;
-                dest.pixel_id = routed.pixel_id;
-            }
-            const capi::EnqueueResult e = client->enqueue(routed.event, std::move(dest));
+            const capi::EnqueueResult e = enqueue(routed);
             if (e) {
                 ++accepted;
                 continue;
@@ -463,6 +455,17 @@ struct Gateway::impl {
         for (auto& [name, value] : r.headers) res.insert(name, value);  // insert: Set-Cookie may repeat
         res.body() = std::move(r.body);
         return res;
+    }
+
+    /// The default destination (the first pixel) needs no copy of the token per
+    /// event; other pixels take their prepared Destination.
+    capi::EnqueueResult enqueue(const capi::pixel::Routed& routed) {
+        if (routed.pixel_id == opts.client.destination.pixel_id) return client->enqueue(routed.event);
+        auto it = destinations.find(routed.pixel_id);
+        if (it != destinations.end()) return client->enqueue(routed.event, it->second);
+        capi::Destination dest = opts.client.destination;  // Endpoint serves only opts.pixel.pixels
+        dest.pixel_id = routed.pixel_id;
+        return client->enqueue(routed.event, std::move(dest));
     }
 
     void count_rejections(const capi::pixel::Response& r) noexcept {
