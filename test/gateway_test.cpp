@@ -377,6 +377,43 @@ TEST_CASE("gateway: a client trickling its request is cut off at the read timeou
     CHECK(timeouts == 1);
 }
 
+TEST_CASE("gateway: an idle keep-alive connection is closed after the idle timeout", "[gateway]") {
+    Env env([](capi_gateway::GatewayOptions& o) { o.limits.idle_timeout = 200ms; });
+    // One request answered, then silence: the server closes, the client reads EOF.
+    const auto start = std::chrono::steady_clock::now();
+    const std::string reply = raw(env, "GET /healthz HTTP/1.1\r\nHost: g\r\n\r\n");
+    CHECK(status_of(reply) == 200);
+    CHECK(std::chrono::steady_clock::now() - start < 8s);  // raw() gives up at 10 s
+    CHECK(metric(env.gw->metrics_text(), "capi_gateway_read_timeouts_total") == 0);  // idle is not slow
+}
+
+TEST_CASE("gateway: several pixels, each event to its own; CORS for the allowed origin", "[gateway]") {
+    Env env([](capi_gateway::GatewayOptions& o) {
+        o.pixel.pixels = {pixel, "555000111"};
+        o.pixel.allow_origins = {"https://shop.example"};
+    });
+    const Reply pre = request(env, http::verb::options, "/events?id=555000111",
+                              {{"Origin", "https://shop.example"}, {"Access-Control-Request-Method", "POST"}});
+    CHECK(pre.status == 204);
+    CHECK(pre.header("access-control-allow-origin") == "https://shop.example");
+    const Reply other = request(env, http::verb::options, "/events",
+                                {{"Origin", "https://evil.example"}, {"Access-Control-Request-Method", "POST"}});
+    CHECK(other.header("access-control-allow-origin").empty());
+
+    CHECK(request(env, http::verb::get, "/tr?id=555000111&ev=Lead", {{"User-Agent", ua}, {"Referer", page}}).status ==
+          200);
+    CHECK(request(env, http::verb::get, seed_hit, {{"User-Agent", ua}, {"Referer", page}}).status == 200);
+    const auto events = env.received.wait(2);
+    REQUIRE(events.size() == 2);
+    std::map<std::string, std::string> pixel_of;
+    simdjson::dom::parser p;
+    for (const auto& [px, e] : events) pixel_of[str(parse(p, e), "/event_name")] = px;
+    CHECK(pixel_of["Lead"] == "555000111");
+    CHECK(pixel_of["ViewContent"] == pixel);
+    const std::string m = env.gw->metrics_text();
+    CHECK(metric(m, R"(capi_gateway_requests_total{route="/events",outcome="preflight"})") == 2);
+}
+
 TEST_CASE("gateway: X-Forwarded-For is believed from a trusted proxy only", "[gateway]") {
     const std::vector<std::pair<std::string, std::string>> headers{
         {"User-Agent", ua}, {"Referer", page}, {"X-Forwarded-For", "203.0.113.9"}};
