@@ -81,6 +81,10 @@ TEST_CASE("Cidr: IPv4, IPv6, prefixes 0, 32, 128, bad text", "[pixel][context]")
     CHECK(mapped->contains("::ffff:10.9.9.9"));
     CHECK_FALSE(mapped->contains("11.0.0.1"));
 
+    // A default-constructed Cidr (not from parse) contains nothing.
+    CHECK_FALSE(Cidr{}.contains("::1"));
+    CHECK_FALSE(Cidr{}.contains("10.0.0.1"));
+
     for (const char* bad : {"", "/8", "10.0.0.0/", "10.0.0.0/33", "2001:db8::/129", "10.0.0.0/8x", "10.0.0.0/-1",
                             "10.0.0", "256.0.0.0/8", "example.com", "10.0.0.0 /8", "::ffff:10.0.0.0/80",
                             "10.0.0.0/0008"}) {

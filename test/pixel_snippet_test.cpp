@@ -28,8 +28,13 @@ capi::Event purchase() {
     cd.value = 25.0;
     cd.currency = "USD";
     cd.content_type = "product";
-    cd.contents.push_back({.id = "1234", .quantity = 2});
-    cd.contents.push_back({.id = "4642", .quantity = 1, .item_price = 9.5});
+    auto& first = cd.contents.emplace_back();
+    first.id = "1234";
+    first.quantity = 2;
+    auto& second = cd.contents.emplace_back();
+    second.id = "4642";
+    second.quantity = 1;
+    second.item_price = 9.5;
     return ev;
 }
 

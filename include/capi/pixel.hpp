@@ -92,6 +92,7 @@ private:
     std::array<std::uint8_t, 16> net_{};
     std::uint8_t prefix_ = 0;
     bool v4_ = false;
+    bool parsed_ = false;  // a default-constructed Cidr contains nothing
 };
 
 /// What the HTTP layer saw of one request. Views into the caller's request,

@@ -233,7 +233,7 @@ std::string new_fbp(std::int64_t now_ms) {
 
 struct CidrAccess {
     static bool contains(const Cidr& c, const Address& a) noexcept {
-        return a.v4 == c.v4_ && prefix_equal(a.bytes.data(), c.net_.data(), c.prefix_);
+        return c.parsed_ && a.v4 == c.v4_ && prefix_equal(a.bytes.data(), c.net_.data(), c.prefix_);
     }
 };
 
@@ -270,6 +270,7 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
         prefix -= 96;
     }
     Cidr c;
+    c.parsed_ = true;
     c.v4_ = a.v4;
     c.prefix_ = static_cast<std::uint8_t>(prefix);
     c.net_ = a.bytes;
