@@ -391,6 +391,7 @@ TEST_CASE("gateway: several pixels, each event to its own; CORS for the allowed 
     Env env([](capi_gateway::GatewayOptions& o) {
         o.pixel.pixels = {pixel, "555000111"};
         o.pixel.allow_origins = {"https://shop.example"};
+        o.threads = 2;  // a strand per connection
     });
     const Reply pre = request(env, http::verb::options, "/events?id=555000111",
                               {{"Origin", "https://shop.example"}, {"Access-Control-Request-Method", "POST"}});

@@ -216,11 +216,19 @@ struct Gateway::impl {
         url = std::string(tls ? "https://" : "http://") + shown + ":" + std::to_string(port);
     }
 
+    /// A strand per connection when several threads run the io_context; with
+    /// one (the default) the thread itself serializes, and a strand would only
+    /// add its dispatch to every completion.
+    net::any_io_executor connection_executor() {
+        if (opts.threads > 1) return net::make_strand(ioc);
+        return ioc.get_executor();
+    }
+
     /// @locality the acceptor's strand
     net::awaitable<void> accept_loop() {
         for (;;) {
             beast::error_code ec;
-            tcp::socket socket = co_await acceptor.async_accept(net::make_strand(ioc),
+            tcp::socket socket = co_await acceptor.async_accept(connection_executor(),
                                                                 net::redirect_error(net::use_awaitable, ec));
             if (ec) {
                 if (!acceptor.is_open()) co_return;
