@@ -465,7 +465,7 @@ struct Gateway::impl {
         pr.forwarded = req.forwarded;
         pr.tls = over_tls;
         try {
-            r = endpoint.handle(pr);
+            endpoint.handle(pr, r);
         } catch (const std::exception&) {
             outcome = Outcome::bad_request;
             return text(r, 500, "internal error\n", "text/plain; charset=utf-8");
