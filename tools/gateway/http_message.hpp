@@ -112,7 +112,8 @@ private:
 /// Writes an answer as Beast's http::response with prepare_payload() and
 /// keep_alive() would: the status line, Content-Type, `headers` in order,
 /// Connection when it differs from the version's default, Content-Length (none
-/// for 1xx, 204 and 304, which carry no body). `out` is cleared first.
+/// for 1xx, 204 and 304, which carry no body: RFC 9110 8.6 -- Beast sent
+/// "Content-Length: 0" on a 204). `out` is cleared first.
 inline void serialize_answer(std::string& out, unsigned version, int status, std::string_view content_type,
                              const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body,
                              bool keep_alive) {

@@ -315,6 +315,7 @@ struct Gateway::impl {
             }
         }
 
+        if constexpr (!is_tls<Stream>) lowest.non_blocking(true, ec);  // for write_now
         beast::flat_buffer buffer;
         // Kept across the connection's requests, so that their buffers are reused.
         RequestHead head;
@@ -338,7 +339,16 @@ struct Gateway::impl {
             // exceeded is told apart below.
             parser->header_limit(static_cast<std::uint32_t>(lim.max_target_bytes + lim.max_header_bytes + 64));
             parser->body_limit(opts.pixel.max_body_bytes);
-            co_await http::async_read_header(c->stream, buffer, *parser, tok);
+            // A header already whole in the buffer (one read brought the request,
+            // or it was pipelined) is parsed here: Beast's read operation would
+            // parse the same bytes, then post its completion through the executor.
+            // Errors are the parser's, as Beast's read would report them.
+            ec = {};
+            if (buffer.size() != 0) {
+                buffer.consume(parser->put(buffer.data(), ec));
+                if (ec == http::error::need_more) ec = {};
+            }
+            if (!ec && !parser->is_header_done()) co_await http::async_read_header(c->stream, buffer, *parser, tok);
             auto start = steady::now();
             if (ec == http::error::header_limit) {
                 // Beast consumes the request line once parsed: a target is known
@@ -401,8 +411,10 @@ struct Gateway::impl {
             serialize_answer(out, head.version, res.status, res.content_type, res.headers, res.body, keep_alive);
             // Counted before the answer leaves: a client that has it sees it counted.
             metrics.request(route, outcome);
-            c->expires_after(lim.read_timeout);
-            co_await net::async_write(c->stream, net::buffer(out), tok);
+            if (const std::size_t sent = write_now(*c, out); sent < out.size()) {
+                c->expires_after(lim.read_timeout);
+                co_await net::async_write(c->stream, net::buffer(out.data() + sent, out.size() - sent), tok);
+            }
             metrics.request_took(steady::now() - start);
             if (ec || !keep_alive) break;
         }
@@ -412,6 +424,22 @@ struct Gateway::impl {
             co_await c->stream.async_shutdown(tok);
         } else {
             lowest.shutdown(tcp::socket::shutdown_send, ec);
+        }
+    }
+
+    /// Sends what the socket takes at once (a plain TCP socket in non-blocking
+    /// mode: an answer usually fits its buffer), so that the coroutine goes on
+    /// without an asynchronous write completing through the executor. Returns the
+    /// bytes sent; an error sends none and is reported by the asynchronous write
+    /// of the rest. TLS: none (the TLS stream writes records asynchronously).
+    template <class Stream>
+    static std::size_t write_now(Conn<Stream>& c, const std::string& out) noexcept {
+        if constexpr (is_tls<Stream>) {
+            return 0;
+        } else {
+            beast::error_code ec;
+            const std::size_t n = c.stream.write_some(net::buffer(out), ec);
+            return ec ? 0 : n;
         }
     }
 
