@@ -64,8 +64,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using plain_stream = tcp::socket;
-using tls_stream = net::ssl::stream<tcp::socket>;
+// A connection's executor, named by its concrete type rather than as
+// any_io_executor: type erasure costs a call through a table (and, for an
+// awaitable, a heap-held executor copy) on every completion of the hot loop.
+using io_executor = net::io_context::executor_type;
+using strand_executor = net::strand<io_executor>;
+template <class Executor>
+using plain_stream = net::basic_stream_socket<tcp, Executor>;
+template <class Executor>
+using tls_stream = net::ssl::stream<plain_stream<Executor>>;
+template <class Stream>
+struct is_tls_stream : std::false_type {};
+template <class Next>
+struct is_tls_stream<net::ssl::stream<Next>> : std::true_type {};
 constexpr std::int64_t no_deadline = std::numeric_limits<std::int64_t>::max();
 
 // What stop() needs of a connection, whatever its stream.
@@ -97,7 +108,8 @@ struct Conn final : ConnBase {
     std::string peer;  ///< textual, without the port (IPv4-mapped IPv6 as IPv4)
 };
 
-std::string peer_of(const tcp::socket& s) {
+template <class Socket>
+std::string peer_of(const Socket& s) {
     beast::error_code ec;
     const auto ep = s.remote_endpoint(ec);
     if (ec) return {};
@@ -220,37 +232,42 @@ struct Gateway::impl {
         url = std::string(tls ? "https://" : "http://") + shown + ":" + std::to_string(port);
     }
 
-    /// A strand per connection when several threads run the io_context; with
-    /// one (the default) the thread itself serializes, and a strand would only
-    /// add its dispatch to every completion.
-    net::any_io_executor connection_executor() {
-        if (opts.threads > 1) return net::make_strand(ioc);
-        return ioc.get_executor();
-    }
-
     /// @locality the acceptor's strand
     net::awaitable<void> accept_loop() {
         for (;;) {
-            beast::error_code ec;
-            tcp::socket socket = co_await acceptor.async_accept(connection_executor(),
-                                                                net::redirect_error(net::use_awaitable, ec));
-            if (ec) {
-                if (!acceptor.is_open()) co_return;
-                // EMFILE and friends: keep accepting after a short pause.
-                net::steady_timer pause(acceptor.get_executor(), 10ms);
-                co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
-                continue;
-            }
-            if (metrics.open_connections() >= opts.limits.max_connections) {
-                metrics.connection_refused();
-                socket.close(ec);  // at once: answering would cost what the bound saves
-                continue;
-            }
-            socket.set_option(tcp::no_delay(true), ec);
-            std::string peer = peer_of(socket);
-            if (tls) spawn(std::make_shared<Conn<tls_stream>>(std::move(peer), std::move(socket), *tls));
-            else spawn(std::make_shared<Conn<plain_stream>>(std::move(peer), std::move(socket)));
+            // A strand per connection when several threads run the io_context;
+            // with one (the default) the thread itself serializes, and a strand
+            // would only add its dispatch to every completion.
+            const bool open = opts.threads > 1 ? co_await accept_one(net::make_strand(ioc))
+                                               : co_await accept_one(ioc.get_executor());
+            if (!open) co_return;
         }
+    }
+
+    /// Accepts one connection on `ex` and starts serving it; false when the
+    /// acceptor is closed.
+    template <class Executor>
+    net::awaitable<bool> accept_one(Executor ex) {
+        beast::error_code ec;
+        plain_stream<Executor> socket =
+            co_await acceptor.async_accept(ex, net::redirect_error(net::use_awaitable, ec));
+        if (ec) {
+            if (!acceptor.is_open()) co_return false;
+            // EMFILE and friends: keep accepting after a short pause.
+            net::steady_timer pause(acceptor.get_executor(), 10ms);
+            co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+            co_return true;
+        }
+        if (metrics.open_connections() >= opts.limits.max_connections) {
+            metrics.connection_refused();
+            socket.close(ec);  // at once: answering would cost what the bound saves
+            co_return true;
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        std::string peer = peer_of(socket);
+        if (tls) spawn(std::make_shared<Conn<tls_stream<Executor>>>(std::move(peer), std::move(socket), *tls));
+        else spawn(std::make_shared<Conn<plain_stream<Executor>>>(std::move(peer), std::move(socket)));
+        co_return true;
     }
 
     /// Closes the connections past their deadline, a few times per timeout (so
@@ -286,7 +303,7 @@ struct Gateway::impl {
             live.insert(c);
         }
         metrics.connection_opened();
-        net::co_spawn(c->executor(), session(c), [this, c](std::exception_ptr) {
+        net::co_spawn(c->stream.get_executor(), session(c), [this, c](std::exception_ptr) {
             c->close();
             metrics.connection_closed();
             std::lock_guard lock(mu);
@@ -296,13 +313,13 @@ struct Gateway::impl {
     }
 
     template <class Stream>
-    static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+    static constexpr bool is_tls = is_tls_stream<Stream>::value;
 
     /// @locality the connection's strand
     template <class Stream>
-    net::awaitable<void> session(std::shared_ptr<Conn<Stream>> c) {
+    net::awaitable<void, typename Stream::executor_type> session(std::shared_ptr<Conn<Stream>> c) {
         beast::error_code ec;
-        auto tok = net::redirect_error(net::use_awaitable, ec);
+        auto tok = net::redirect_error(net::use_awaitable_t<typename Stream::executor_type>{}, ec);
         auto& lowest = beast::get_lowest_layer(c->stream);  // the tcp::socket
         const Limits& lim = opts.limits;
 
@@ -446,7 +463,7 @@ struct Gateway::impl {
     /// Answers a request refused before it was read whole, and ends the connection.
     /// @locality the connection's strand
     template <class Stream>
-    net::awaitable<void> refuse(Conn<Stream>& c, std::string& out, http::status status, Route route, Outcome outcome,
+    net::awaitable<void, typename Stream::executor_type> refuse(Conn<Stream>& c, std::string& out, http::status status, Route route, Outcome outcome,
                                 steady::time_point start) {
         const auto reason = http::obsolete_reason(status);
         std::string body(reason.data(), reason.size());
@@ -455,7 +472,8 @@ struct Gateway::impl {
         beast::error_code ec;
         c.expires_after(opts.limits.read_timeout);
         metrics.request(route, outcome);
-        co_await net::async_write(c.stream, net::buffer(out), net::redirect_error(net::use_awaitable, ec));
+        co_await net::async_write(c.stream, net::buffer(out),
+                                  net::redirect_error(net::use_awaitable_t<typename Stream::executor_type>{}, ec));
         metrics.request_took(steady::now() - start);
     }
 
