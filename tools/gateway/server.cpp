@@ -1,6 +1,6 @@
 // capi_gateway::Gateway: Boost.Beast HTTP/1.1 on C++20 coroutines, one
-// coroutine per connection on its own strand, an io_context run by the threads
-// the gateway owns. Plain TCP and TLS share one session template, so this is the
+// coroutine per connection (on a strand of its own when several threads serve),
+// an io_context run by the threads the gateway owns. Plain TCP and TLS share one session template, so this is the
 // only Beast translation unit of `capi gateway`. Requests are parsed by Beast's
 // basic_parser into a head the connection reuses, answers written by hand into
 // one reused buffer (http_message.hpp says why).
