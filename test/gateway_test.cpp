@@ -282,6 +282,73 @@ TEST_CASE("gateway: POST /tr (a beacon) and POST /events (JSON) are sent too", "
     CHECK(str(purchase, "/user_data/client_user_agent") == ua);
 }
 
+/// The answers in `bytes`, one after the other, as a client reads them.
+std::vector<Reply> replies_of(std::string_view bytes) {
+    std::vector<Reply> out;
+    while (!bytes.empty()) {
+        http::response_parser<http::string_body> p;
+        p.eager(true);
+        beast::error_code ec;
+        while (!p.is_done() && !ec && !bytes.empty()) bytes.remove_prefix(p.put(net::buffer(bytes.data(), bytes.size()), ec));
+        INFO(ec.message());
+        REQUIRE(p.is_done());
+        out.push_back(to_reply(p.get()));
+        out.back().headers.emplace(":version", std::to_string(p.get().version()));
+    }
+    return out;
+}
+
+TEST_CASE("gateway: pipelined requests answered in order; HTTP/1.0; Expect: 100-continue", "[gateway]") {
+    Env env;
+    const std::string head = std::string(" HTTP/1.1\r\nHost: g\r\nUser-Agent: ") + ua + "\r\nReferer: " + page + "\r\n";
+    const std::string beacon_body = "ev=Lead&eid=pipe-2";
+    // Four requests in one write: the gateway finds the later ones already read.
+    const std::string pipelined =
+        "GET " + std::string(seed_hit) + "&eid=pipe-1" + head + "\r\n" +
+        "POST /tr?id=" + pixel + head + "Content-Type: text/plain\r\nContent-Length: " +
+        std::to_string(beacon_body.size()) + "\r\n\r\n" + beacon_body +
+        "GET /healthz" + head + "\r\n" +
+        "GET /nope" + head + "Connection: close\r\n\r\n";
+    const std::vector<Reply> r = replies_of(raw(env, pipelined));
+    REQUIRE(r.size() == 4);
+    CHECK(r[0].status == 200);
+    CHECK(r[0].header("content-type") == "image/gif");
+    CHECK(r[0].header("cache-control") == "no-store");
+    CHECK(r[0].body.size() == 43);
+    CHECK(r[0].header("connection").empty());
+    CHECK(r[1].status == 204);
+    CHECK(r[1].header("content-length").empty());  // RFC 9110 8.6: none on a 204
+    CHECK(r[2].status == 200);
+    CHECK(r[2].body == "ok\n");
+    CHECK(r[3].status == 404);
+    CHECK(r[3].header("connection") == "close");
+
+    const auto events = env.received.wait(2);
+    REQUIRE(events.size() == 2);
+    simdjson::dom::parser p1, p2;
+    const std::set<std::string> ids = {str(parse(p1, events[0].second), "/event_id"),
+                                       str(parse(p2, events[1].second), "/event_id")};
+    CHECK(ids == std::set<std::string>{"pipe-1", "pipe-2"});
+
+    // HTTP/1.0: answered in 1.0, closed after (no keep-alive asked).
+    const std::vector<Reply> old = replies_of(raw(env, "GET /healthz HTTP/1.0\r\nHost: g\r\n\r\n"));
+    REQUIRE(old.size() == 1);
+    CHECK(old[0].status == 200);
+    CHECK(old[0].header(":version") == "10");
+    CHECK(old[0].body == "ok\n");
+
+    // Expect: 100-continue: the interim answer, then the hit's.
+    const std::string continued = raw(env, "POST /tr?id=" + std::string(pixel) + head +
+                                               "Expect: 100-continue\r\nConnection: close\r\n"
+                                               "Content-Type: text/plain\r\nContent-Length: 18\r\n\r\nev=Lead&eid=cont-3");
+    REQUIRE(continued.starts_with("HTTP/1.1 100 Continue\r\n\r\n"));
+    const std::vector<Reply> after = replies_of(std::string_view(continued).substr(25));
+    REQUIRE(after.size() == 1);
+    CHECK(after[0].status == 204);
+    CHECK(after[0].header("connection") == "close");
+    CHECK(env.received.wait(3).size() == 3);
+}
+
 TEST_CASE("gateway: foreign pixels and malformed hits are refused, sent nowhere, and counted", "[gateway]") {
     Env env;
     const Reply foreign = request(env, http::verb::get, "/tr?id=999&ev=PageView", {{"User-Agent", ua}, {"Referer", page}});

@@ -392,3 +392,65 @@ TEST_CASE("handle() from several threads at once", "[pixel][endpoint]") {
     const auto unique = static_cast<std::size_t>(std::unique(all.begin(), all.end()) - all.begin());
     CHECK(unique + 1 >= std::size_t{threads * per_thread});
 }
+
+TEST_CASE("handle into one reused Response: every answer as handle(request) gives it", "[pixel][endpoint]") {
+    Fixture f;
+    const std::string fbp = "_fbp=fb.1.1596403881668.1116446470";  // present: no cookie minted at random
+    Request hit = browser("GET", "/tr?id=1234567890&ev=Purchase&eid=o-1&cd[value]=25&cd[currency]=USD&ud[em]=a%40b.example");
+    hit.cookie = fbp;
+    Request events = browser("POST", "/events");
+    events.origin = "https://shop.example";
+    events.content_type = "application/json";
+    events.cookie = fbp;
+    events.body = R"({"data":[{"event_name":"Lead"},{"event_name":"Purchase","custom_data":{"value":"x"}}]})";
+    const Request malformed = browser("GET", "/tr?id=1234567890&ev=Purchase&ev=Lead");
+    const Request invalid = browser("GET", "/tr?id=1234567890&ev=Purchase&cd[currency]=USD");
+    Request beacon = browser("POST", "/tr?id=1234567890");
+    beacon.content_type = "text/plain";
+    beacon.body = "ev=Lead&eid=l-1";
+    beacon.cookie = fbp;
+    Request preflight = browser("OPTIONS", "/events");
+    preflight.origin = "https://shop.example";
+    // Each answer lands in a Response still holding the previous one's headers,
+    // body, events and rejections.
+    const std::vector<Request> sequence = {hit,       events, hit,     malformed,                  hit,
+                                           invalid,   beacon, hit,     browser("GET", "/nope"),    preflight,
+                                           hit,       browser("PUT", "/tr"), events, hit};
+    Response reused;
+    for (std::size_t i = 0; i < sequence.size(); ++i) {
+        INFO("request " << i << ": " << sequence[i].method << " " << sequence[i].target);
+        const Response fresh = f.endpoint.handle(sequence[i]);
+        f.endpoint.handle(sequence[i], reused);
+        CHECK(reused.status == fresh.status);
+        CHECK(reused.outcome == fresh.outcome);
+        CHECK(reused.content_type == fresh.content_type);
+        CHECK(reused.body == fresh.body);
+        CHECK(reused.headers == fresh.headers);
+        REQUIRE(reused.events.size() == fresh.events.size());
+        for (std::size_t e = 0; e < fresh.events.size(); ++e) {
+            const capi::Event& a = reused.events[e].event;
+            const capi::Event& b = fresh.events[e].event;
+            CHECK(reused.events[e].pixel_id == fresh.events[e].pixel_id);
+            CHECK(a.event_name == b.event_name);
+            CHECK(a.event_id == b.event_id);
+            CHECK(a.event_time == b.event_time);
+            CHECK(a.event_source_url == b.event_source_url);
+            CHECK(a.user_data.em == b.user_data.em);
+            CHECK(a.user_data.fbp == b.user_data.fbp);
+            CHECK(a.user_data.client_ip_address == b.user_data.client_ip_address);
+            CHECK(a.user_data.client_user_agent == b.user_data.client_user_agent);
+            CHECK(capi::pixel::render_fbq(a) == capi::pixel::render_fbq(b));  // custom_data as rendered
+        }
+        REQUIRE(reused.rejected.size() == fresh.rejected.size());
+        for (std::size_t r = 0; r < fresh.rejected.size(); ++r) {
+            CHECK(reused.rejected[r].index == fresh.rejected[r].index);
+            CHECK(reused.rejected[r].errors == fresh.rejected[r].errors);
+        }
+    }
+    // The sequence covered what it means to: an accepted hit after refusals.
+    CHECK(reused.status == 200);
+    CHECK(reused.content_type == "image/gif");
+    REQUIRE(reused.events.size() == 1);
+    CHECK(reused.events[0].event.event_id == "o-1");
+    CHECK(reused.rejected.empty());
+}

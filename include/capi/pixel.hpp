@@ -213,6 +213,13 @@ public:
     Endpoint& operator=(Endpoint&&) noexcept;
 
     Response handle(const Request& request) const;
+    /// The same answer, into `out` (every member replaced): a server that keeps
+    /// one Response per connection and passes it to every call reuses its
+    /// vectors' and strings' storage, so an accepted hit allocates no event
+    /// storage and no answer buffers once they have grown. The events' own
+    /// strings are made anew each call.
+    // Added after the first release of this header.
+    void handle(const Request& request, Response& out) const;
     const Options& options() const noexcept;
 
 private:

@@ -122,7 +122,7 @@ struct Endpoint::impl {
                options.allow_origins.end();
     }
 
-    Response hit(const Request& request, std::string_view query, bool post) const;
+    void hit(const Request& request, std::string_view query, bool post, Response& r) const;
     Response events(const Request& request, std::string_view query) const;
     Response preflight(const Request& request) const;
     void cors(const Request& request, Response& r) const {
@@ -134,19 +134,23 @@ struct Endpoint::impl {
     }
 };
 
-Response Endpoint::impl::hit(const Request& request, std::string_view query, bool post) const {
+/// Fills `r`, which is empty (reset() or default-constructed): an accepted hit
+/// allocates nothing for the answer once r's buffers have grown.
+void Endpoint::impl::hit(const Request& request, std::string_view query, bool post, Response& r) const {
     std::string_view body;
     if (post) {
         char buf[64];
         const std::string_view type = media_type(request.content_type, buf);
-        if (!type.empty() && type != "application/x-www-form-urlencoded" && type != "text/plain")
-            return text(415, Outcome::unsupported_media_type,
-                        "Content-Type: expected application/x-www-form-urlencoded or text/plain\n");
+        if (!type.empty() && type != "application/x-www-form-urlencoded" && type != "text/plain") {
+            r = text(415, Outcome::unsupported_media_type,
+                     "Content-Type: expected application/x-www-form-urlencoded or text/plain\n");
+            return;
+        }
         body = request.body;
     }
     const auto now = capi::now(options.clock);
-    Response r;
-    // Parsed in place: the event is built where it is handed over.
+    // Parsed in place: the event is built where it is handed over (in r.events'
+    // storage, kept from the previous call when r is reused).
     Routed& routed = r.events.emplace_back();
     bool noscript = false;
     HitError err;
@@ -156,9 +160,12 @@ Response Endpoint::impl::hit(const Request& request, std::string_view query, boo
         line.append(err.parameter.empty() ? "hit" : err.parameter).append(": ").append(err.reason) += '\n';
         r = text(400, Outcome::rejected, std::move(line));
         r.rejected.push_back({0, {FieldError{std::move(err.parameter), std::move(err.reason)}}});
-        return r;
+        return;
     }
-    if (!serves(routed.pixel_id)) return text(403, Outcome::foreign_pixel, "id: pixel not served here\n");
+    if (!serves(routed.pixel_id)) {
+        r = text(403, Outcome::foreign_pixel, "id: pixel not served here\n");
+        return;
+    }
 
     std::vector<std::string> cookies;
     detail::CookieState state;
@@ -174,7 +181,7 @@ Response Endpoint::impl::hit(const Request& request, std::string_view query, boo
         }
         r = text(400, Outcome::rejected, std::move(body_text));
         r.rejected.push_back({0, std::move(errors)});
-        return r;
+        return;
     }
     if (post) {
         r.status = 204;
@@ -187,7 +194,6 @@ Response Endpoint::impl::hit(const Request& request, std::string_view query, boo
     r.headers.reserve(1 + cookies.size());
     r.headers.emplace_back("Cache-Control", "no-store");
     for (std::string& c : cookies) r.headers.emplace_back("Set-Cookie", std::move(c));
-    return r;
 }
 
 Response Endpoint::impl::preflight(const Request& request) const {
@@ -356,28 +362,50 @@ Endpoint& Endpoint::operator=(Endpoint&&) noexcept = default;
 const Options& Endpoint::options() const noexcept { return impl_->options; }
 
 Response Endpoint::handle(const Request& request) const {
+    Response r;
+    handle(request, r);
+    return r;
+}
+
+void Endpoint::handle(const Request& request, Response& out) const {
+    out.status = 200;
+    out.content_type.clear();
+    out.body.clear();
+    out.headers.clear();
+    out.outcome = Outcome::accepted;
+    out.events.clear();
+    out.rejected.clear();
+
     const std::size_t q = request.target.find('?');
     const std::string_view path = request.target.substr(0, q);
     const std::string_view query = q == std::string_view::npos ? std::string_view{} : request.target.substr(q + 1);
     const bool tr = path == "/tr" || path == "/tr/";
-    if (!tr && path != "/events") return text(404, Outcome::not_found, "not found\n");
+    if (!tr && path != "/events") {
+        out = text(404, Outcome::not_found, "not found\n");
+        return;
+    }
 
     const std::string_view m = request.method;
     if (tr && m != "GET" && m != "POST") {
-        Response r = text(405, Outcome::method_not_allowed, "method not allowed\n");
-        r.headers.emplace_back("Allow", "GET, POST");
-        return r;
+        out = text(405, Outcome::method_not_allowed, "method not allowed\n");
+        out.headers.emplace_back("Allow", "GET, POST");
+        return;
     }
     if (!tr && m != "POST" && m != "OPTIONS") {
-        Response r = text(405, Outcome::method_not_allowed, "method not allowed\n");
-        r.headers.emplace_back("Allow", "POST, OPTIONS");
-        return r;
+        out = text(405, Outcome::method_not_allowed, "method not allowed\n");
+        out.headers.emplace_back("Allow", "POST, OPTIONS");
+        return;
     }
-    if (request.body.size() > impl_->options.max_body_bytes)
-        return text(413, Outcome::too_large, "body too large\n");
-    if (tr) return impl_->hit(request, query, m == "POST");
-    if (m == "OPTIONS") return impl_->preflight(request);
-    return impl_->events(request, query);
+    if (request.body.size() > impl_->options.max_body_bytes) {
+        out = text(413, Outcome::too_large, "body too large\n");
+        return;
+    }
+    if (tr) return impl_->hit(request, query, m == "POST", out);
+    if (m == "OPTIONS") {
+        out = impl_->preflight(request);
+        return;
+    }
+    out = impl_->events(request, query);
 }
 
 } // namespace capi::pixel

@@ -1,7 +1,9 @@
 // capi_gateway::Gateway: Boost.Beast HTTP/1.1 on C++20 coroutines, one
-// coroutine per connection on its own strand, an io_context run by the threads
-// the gateway owns. Plain TCP and TLS share one session template, so this is the
-// only Beast translation unit of `capi gateway`.
+// coroutine per connection (on a strand of its own when several threads serve),
+// an io_context run by the threads the gateway owns. Plain TCP and TLS share one session template, so this is the
+// only Beast translation unit of `capi gateway`. Requests are parsed by Beast's
+// basic_parser into a head the connection reuses, answers written by hand into
+// one reused buffer (http_message.hpp says why).
 //
 // A connection's life: (TLS handshake) -> wait for a first byte (idle_timeout) ->
 // read the header, then the body (read_timeout from that first byte) -> answer ->
@@ -17,6 +19,8 @@
 // close) and by stop(), never per request. Each connection's `busy` flag lives on
 // its strand.
 #include "server.hpp"
+
+#include "http_message.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -60,8 +64,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using plain_stream = tcp::socket;
-using tls_stream = net::ssl::stream<tcp::socket>;
+// A connection's executor, named by its concrete type rather than as
+// any_io_executor: type erasure costs a call through a table (and, for an
+// awaitable, a heap-held executor copy) on every completion of the hot loop.
+using io_executor = net::io_context::executor_type;
+using strand_executor = net::strand<io_executor>;
+template <class Executor>
+using plain_stream = net::basic_stream_socket<tcp, Executor>;
+template <class Executor>
+using tls_stream = net::ssl::stream<plain_stream<Executor>>;
+template <class Stream>
+struct is_tls_stream : std::false_type {};
+template <class Next>
+struct is_tls_stream<net::ssl::stream<Next>> : std::true_type {};
 constexpr std::int64_t no_deadline = std::numeric_limits<std::int64_t>::max();
 
 // What stop() needs of a connection, whatever its stream.
@@ -93,7 +108,8 @@ struct Conn final : ConnBase {
     std::string peer;  ///< textual, without the port (IPv4-mapped IPv6 as IPv4)
 };
 
-std::string peer_of(const tcp::socket& s) {
+template <class Socket>
+std::string peer_of(const Socket& s) {
     beast::error_code ec;
     const auto ep = s.remote_endpoint(ec);
     if (ec) return {};
@@ -216,37 +232,42 @@ struct Gateway::impl {
         url = std::string(tls ? "https://" : "http://") + shown + ":" + std::to_string(port);
     }
 
-    /// A strand per connection when several threads run the io_context; with
-    /// one (the default) the thread itself serializes, and a strand would only
-    /// add its dispatch to every completion.
-    net::any_io_executor connection_executor() {
-        if (opts.threads > 1) return net::make_strand(ioc);
-        return ioc.get_executor();
-    }
-
     /// @locality the acceptor's strand
     net::awaitable<void> accept_loop() {
         for (;;) {
-            beast::error_code ec;
-            tcp::socket socket = co_await acceptor.async_accept(connection_executor(),
-                                                                net::redirect_error(net::use_awaitable, ec));
-            if (ec) {
-                if (!acceptor.is_open()) co_return;
-                // EMFILE and friends: keep accepting after a short pause.
-                net::steady_timer pause(acceptor.get_executor(), 10ms);
-                co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
-                continue;
-            }
-            if (metrics.open_connections() >= opts.limits.max_connections) {
-                metrics.connection_refused();
-                socket.close(ec);  // at once: answering would cost what the bound saves
-                continue;
-            }
-            socket.set_option(tcp::no_delay(true), ec);
-            std::string peer = peer_of(socket);
-            if (tls) spawn(std::make_shared<Conn<tls_stream>>(std::move(peer), std::move(socket), *tls));
-            else spawn(std::make_shared<Conn<plain_stream>>(std::move(peer), std::move(socket)));
+            // A strand per connection when several threads run the io_context;
+            // with one (the default) the thread itself serializes, and a strand
+            // would only add its dispatch to every completion.
+            const bool open = opts.threads > 1 ? co_await accept_one(net::make_strand(ioc))
+                                               : co_await accept_one(ioc.get_executor());
+            if (!open) co_return;
         }
+    }
+
+    /// Accepts one connection on `ex` and starts serving it; false when the
+    /// acceptor is closed.
+    template <class Executor>
+    net::awaitable<bool> accept_one(Executor ex) {
+        beast::error_code ec;
+        plain_stream<Executor> socket =
+            co_await acceptor.async_accept(ex, net::redirect_error(net::use_awaitable, ec));
+        if (ec) {
+            if (!acceptor.is_open()) co_return false;
+            // EMFILE and friends: keep accepting after a short pause.
+            net::steady_timer pause(acceptor.get_executor(), 10ms);
+            co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+            co_return true;
+        }
+        if (metrics.open_connections() >= opts.limits.max_connections) {
+            metrics.connection_refused();
+            socket.close(ec);  // at once: answering would cost what the bound saves
+            co_return true;
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        std::string peer = peer_of(socket);
+        if (tls) spawn(std::make_shared<Conn<tls_stream<Executor>>>(std::move(peer), std::move(socket), *tls));
+        else spawn(std::make_shared<Conn<plain_stream<Executor>>>(std::move(peer), std::move(socket)));
+        co_return true;
     }
 
     /// Closes the connections past their deadline, a few times per timeout (so
@@ -282,7 +303,7 @@ struct Gateway::impl {
             live.insert(c);
         }
         metrics.connection_opened();
-        net::co_spawn(c->executor(), session(c), [this, c](std::exception_ptr) {
+        net::co_spawn(c->stream.get_executor(), session(c), [this, c](std::exception_ptr) {
             c->close();
             metrics.connection_closed();
             std::lock_guard lock(mu);
@@ -292,13 +313,13 @@ struct Gateway::impl {
     }
 
     template <class Stream>
-    static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+    static constexpr bool is_tls = is_tls_stream<Stream>::value;
 
     /// @locality the connection's strand
     template <class Stream>
-    net::awaitable<void> session(std::shared_ptr<Conn<Stream>> c) {
+    net::awaitable<void, typename Stream::executor_type> session(std::shared_ptr<Conn<Stream>> c) {
         beast::error_code ec;
-        auto tok = net::redirect_error(net::use_awaitable, ec);
+        auto tok = net::redirect_error(net::use_awaitable_t<typename Stream::executor_type>{}, ec);
         auto& lowest = beast::get_lowest_layer(c->stream);  // the tcp::socket
         const Limits& lim = opts.limits;
 
@@ -311,7 +332,13 @@ struct Gateway::impl {
             }
         }
 
+        if constexpr (!is_tls<Stream>) lowest.non_blocking(true, ec);  // for write_now
         beast::flat_buffer buffer;
+        // Kept across the connection's requests, so that their buffers are reused.
+        RequestHead head;
+        capi::pixel::Response res;
+        std::string out;
+        std::optional<RequestHeadParser> parser;
         for (;;) {
             if (buffer.size() == 0) {
                 // Idle between requests: the only wait not bounded by read_timeout.
@@ -324,26 +351,35 @@ struct Gateway::impl {
             }
             c->busy = true;
             c->expires_after(lim.read_timeout);
-            http::request_parser<http::string_body> parser;
+            parser.emplace(head);
             // The request line and the fields in one bound; which one was
             // exceeded is told apart below.
-            parser.header_limit(static_cast<std::uint32_t>(lim.max_target_bytes + lim.max_header_bytes + 64));
-            parser.body_limit(opts.pixel.max_body_bytes);
-            co_await http::async_read_header(c->stream, buffer, parser, tok);
+            parser->header_limit(static_cast<std::uint32_t>(lim.max_target_bytes + lim.max_header_bytes + 64));
+            parser->body_limit(opts.pixel.max_body_bytes);
+            // A header already whole in the buffer (one read brought the request,
+            // or it was pipelined) is parsed here: Beast's read operation would
+            // parse the same bytes, then post its completion through the executor.
+            // Errors are the parser's, as Beast's read would report them.
+            ec = {};
+            if (buffer.size() != 0) {
+                buffer.consume(parser->put(buffer.data(), ec));
+                if (ec == http::error::need_more) ec = {};
+            }
+            if (!ec && !parser->is_header_done()) co_await http::async_read_header(c->stream, buffer, *parser, tok);
             auto start = steady::now();
             if (ec == http::error::header_limit) {
                 // Beast consumes the request line once parsed: a target is known
                 // only when the line was whole, and then it is the fields that
                 // were too large unless the target itself is.
-                const std::string_view target = parser.get().target();
+                const std::string_view target = head.target;
                 const bool uri = target.empty() || target.size() > lim.max_target_bytes;
-                co_await refuse(*c, uri ? http::status::uri_too_long : http::status::request_header_fields_too_large,
+                co_await refuse(*c, out, uri ? http::status::uri_too_long : http::status::request_header_fields_too_large,
                                 route_of(path_of(target)), uri ? Outcome::uri_too_long : Outcome::header_too_large,
                                 start);
                 break;
             }
             if (ec == http::error::body_limit) {  // a Content-Length over the bound
-                co_await refuse(*c, http::status::payload_too_large, route_of(path_of(parser.get().target())),
+                co_await refuse(*c, out, http::status::payload_too_large, route_of(path_of(head.target)),
                                 Outcome::too_large, start);
                 break;
             }
@@ -355,52 +391,49 @@ struct Gateway::impl {
                 // Not HTTP Beast can parse: say so. A peer that closed or reset: nothing to say.
                 if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
                     ec != http::error::end_of_stream && ec != http::error::partial_message)
-                    co_await refuse(*c, http::status::bad_request, Route::other, Outcome::bad_request, start);
+                    co_await refuse(*c, out, http::status::bad_request, Route::other, Outcome::bad_request, start);
                 break;
             }
-            const auto& head = parser.get();
-            const Route route = route_of(path_of(head.target()));
-            if (head.target().size() > lim.max_target_bytes) {
-                co_await refuse(*c, http::status::uri_too_long, route, Outcome::uri_too_long, start);
+            const Route route = route_of(path_of(head.target));
+            if (head.target.size() > lim.max_target_bytes) {
+                co_await refuse(*c, out, http::status::uri_too_long, route, Outcome::uri_too_long, start);
                 break;
             }
-            std::size_t header_bytes = 0;
-            for (const auto& f : head) header_bytes += f.name_string().size() + f.value().size() + 4;
-            if (header_bytes > lim.max_header_bytes) {
-                co_await refuse(*c, http::status::request_header_fields_too_large, route, Outcome::header_too_large,
-                                start);
+            if (head.header_bytes > lim.max_header_bytes) {
+                co_await refuse(*c, out, http::status::request_header_fields_too_large, route,
+                                Outcome::header_too_large, start);
                 break;
             }
-            if (const auto length = parser.content_length(); length && *length > opts.pixel.max_body_bytes) {
-                co_await refuse(*c, http::status::payload_too_large, route, Outcome::too_large, start);
+            if (const auto length = parser->content_length(); length && *length > opts.pixel.max_body_bytes) {
+                co_await refuse(*c, out, http::status::payload_too_large, route, Outcome::too_large, start);
                 break;
             }
-            if (beast::iequals(head[http::field::expect], "100-continue")) {
-                http::response<http::empty_body> go_on{http::status::continue_, 11};
-                co_await http::async_write(c->stream, go_on, tok);
+            if (beast::iequals(head.expect, "100-continue")) {
+                static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+                co_await net::async_write(c->stream, net::buffer(go_on.data(), go_on.size()), tok);
                 if (ec) break;
             }
-            co_await http::async_read(c->stream, buffer, parser, tok);
+            if (!parser->is_done()) co_await http::async_read(c->stream, buffer, *parser, tok);
             if (ec == http::error::body_limit) {
-                co_await refuse(*c, http::status::payload_too_large, route, Outcome::too_large, start);
+                co_await refuse(*c, out, http::status::payload_too_large, route, Outcome::too_large, start);
                 break;
             }
             if (ec && c->timed_out.load(std::memory_order_relaxed)) metrics.read_timeout();
             if (ec) break;
             start = steady::now();
 
-            const http::request<http::string_body>& req = parser.get();
             Outcome outcome = Outcome::bad_request;
-            http::response<http::string_body> res = answer(req, route, c->peer, is_tls<Stream>, outcome);
-            res.version(req.version());
-            res.keep_alive(req.keep_alive() && !stopping);
-            res.prepare_payload();
+            answer(head, route, c->peer, is_tls<Stream>, outcome, res);
+            const bool keep_alive = parser->keep_alive() && !stopping;
+            serialize_answer(out, head.version, res.status, res.content_type, res.headers, res.body, keep_alive);
             // Counted before the answer leaves: a client that has it sees it counted.
             metrics.request(route, outcome);
-            c->expires_after(lim.read_timeout);
-            co_await http::async_write(c->stream, res, tok);
+            if (const std::size_t sent = write_now(*c, out); sent < out.size()) {
+                c->expires_after(lim.read_timeout);
+                co_await net::async_write(c->stream, net::buffer(out.data() + sent, out.size() - sent), tok);
+            }
             metrics.request_took(steady::now() - start);
-            if (ec || !res.keep_alive()) break;
+            if (ec || !keep_alive) break;
         }
         c->busy = false;
         if constexpr (is_tls<Stream>) {
@@ -411,61 +444,77 @@ struct Gateway::impl {
         }
     }
 
+    /// Sends what the socket takes at once (a plain TCP socket in non-blocking
+    /// mode: an answer usually fits its buffer), so that the coroutine goes on
+    /// without an asynchronous write completing through the executor. Returns the
+    /// bytes sent; an error sends none and is reported by the asynchronous write
+    /// of the rest. TLS: none (the TLS stream writes records asynchronously).
+    template <class Stream>
+    static std::size_t write_now(Conn<Stream>& c, const std::string& out) noexcept {
+        if constexpr (is_tls<Stream>) {
+            return 0;
+        } else {
+            beast::error_code ec;
+            const std::size_t n = c.stream.write_some(net::buffer(out), ec);
+            return ec ? 0 : n;
+        }
+    }
+
     /// Answers a request refused before it was read whole, and ends the connection.
     /// @locality the connection's strand
     template <class Stream>
-    net::awaitable<void> refuse(Conn<Stream>& c, http::status status, Route route, Outcome outcome,
+    net::awaitable<void, typename Stream::executor_type> refuse(Conn<Stream>& c, std::string& out, http::status status, Route route, Outcome outcome,
                                 steady::time_point start) {
-        http::response<http::string_body> res{status, 11};
-        res.set(http::field::content_type, "text/plain; charset=utf-8");
-        res.body() = std::string(http::obsolete_reason(status)) + "\n";
-        res.keep_alive(false);
-        res.prepare_payload();
+        const auto reason = http::obsolete_reason(status);
+        std::string body(reason.data(), reason.size());
+        body += '\n';
+        serialize_answer(out, 11, static_cast<int>(status), "text/plain; charset=utf-8", {}, body, false);
         beast::error_code ec;
         c.expires_after(opts.limits.read_timeout);
         metrics.request(route, outcome);
-        co_await http::async_write(c.stream, res, net::redirect_error(net::use_awaitable, ec));
+        co_await net::async_write(c.stream, net::buffer(out),
+                                  net::redirect_error(net::use_awaitable_t<typename Stream::executor_type>{}, ec));
         metrics.request_took(steady::now() - start);
     }
 
-    static http::response<http::string_body> text(http::status s, std::string body, std::string_view type) {
-        http::response<http::string_body> res{s, 11};
-        res.set(http::field::content_type, type);
-        res.body() = std::move(body);
-        return res;
+    static void text(capi::pixel::Response& r, int status, std::string_view body, std::string_view type) {
+        r.status = status;
+        r.content_type.assign(type);
+        r.body.assign(body);
+        r.headers.clear();
     }
 
+    /// Fills `r` with the answer to `req` (r's buffers are reused).
     /// @locality any thread (Endpoint and Client are thread-safe)
-    http::response<http::string_body> answer(const http::request<http::string_body>& req, Route route,
-                                             std::string_view peer, bool over_tls, Outcome& outcome) {
+    void answer(const RequestHead& req, Route route, std::string_view peer, bool over_tls, Outcome& outcome,
+                capi::pixel::Response& r) {
         if (route == Route::healthz) {
             outcome = Outcome::ok;
-            if (stopping) return text(http::status::service_unavailable, "stopping\n", "text/plain; charset=utf-8");
-            return text(http::status::ok, "ok\n", "text/plain; charset=utf-8");
+            if (stopping) return text(r, 503, "stopping\n", "text/plain; charset=utf-8");
+            return text(r, 200, "ok\n", "text/plain; charset=utf-8");
         }
         if (route == Route::metrics) {
             outcome = Outcome::ok;
-            return text(http::status::ok, metrics.render(client->stats()), "text/plain; version=0.0.4; charset=utf-8");
+            return text(r, 200, metrics.render(client->stats()), "text/plain; version=0.0.4; charset=utf-8");
         }
         capi::pixel::Request pr;
-        pr.method = req.method_string();
-        pr.target = req.target();
-        pr.body = req.body();
-        pr.content_type = req[http::field::content_type];
+        pr.method = req.method;
+        pr.target = req.target;
+        pr.body = req.body;
+        pr.content_type = req.content_type;
         pr.peer_address = peer;
-        pr.user_agent = req[http::field::user_agent];
-        pr.referer = req[http::field::referer];
-        pr.cookie = req[http::field::cookie];
-        pr.origin = req[http::field::origin];
-        pr.x_forwarded_for = req["X-Forwarded-For"];
-        pr.forwarded = req[http::field::forwarded];
+        pr.user_agent = req.user_agent;
+        pr.referer = req.referer;
+        pr.cookie = req.cookie;
+        pr.origin = req.origin;
+        pr.x_forwarded_for = req.x_forwarded_for;
+        pr.forwarded = req.forwarded;
         pr.tls = over_tls;
-        capi::pixel::Response r;
         try {
-            r = endpoint.handle(pr);
+            endpoint.handle(pr, r);
         } catch (const std::exception&) {
             outcome = Outcome::bad_request;
-            return text(http::status::internal_server_error, "internal error\n", "text/plain; charset=utf-8");
+            return text(r, 500, "internal error\n", "text/plain; charset=utf-8");
         }
         outcome = from_pixel(r.outcome);
         count_rejections(r);
@@ -500,12 +549,6 @@ struct Gateway::impl {
             }
         }
         metrics.events_accepted(accepted);
-
-        http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
-        if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
-        for (auto& [name, value] : r.headers) res.insert(name, value);  // insert: Set-Cookie may repeat
-        res.body() = std::move(r.body);
-        return res;
     }
 
     /// The default destination (the first pixel) needs no copy of the token per
