@@ -480,6 +480,19 @@ TEST_CASE("gateway: several pixels, each event to its own; CORS for the allowed 
     CHECK(pixel_of["ViewContent"] == pixel);
     const std::string m = env.gw->metrics_text();
     CHECK(metric(m, R"(capi_gateway_requests_total{route="/events",outcome="preflight"})") == 2);
+
+    // Refusals of the pixel endpoint keep their own names in /metrics.
+    const std::string body = R"({"event_name":"Lead","event_id":"e-1"})";
+    CHECK(request(env, http::verb::post, "/events?id=555000111",
+                  {{"Origin", "https://evil.example"}, {"Content-Type", "application/json"}, {"User-Agent", ua}}, body)
+              .status == 403);
+    CHECK(request(env, http::verb::post, "/events?id=555000111",
+                  {{"Origin", "https://shop.example"}, {"Content-Type", "image/png"}, {"User-Agent", ua}}, body)
+              .status == 415);
+    const std::string m2 = env.gw->metrics_text();
+    CHECK(metric(m2, R"(capi_gateway_requests_total{route="/events",outcome="forbidden_origin"})") == 1);
+    CHECK(metric(m2, R"(capi_gateway_requests_total{route="/events",outcome="unsupported_media_type"})") == 1);
+    CHECK(metric(m2, R"(capi_gateway_requests_total{route="/events",outcome="bad_request"})") <= 0);  // -1: no such series
 }
 
 TEST_CASE("gateway: X-Forwarded-For is believed from a trusted proxy only", "[gateway]") {

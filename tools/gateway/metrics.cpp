@@ -62,6 +62,8 @@ std::string_view to_string(Outcome o) noexcept {
     case Outcome::not_found: return "not_found";
     case Outcome::method_not_allowed: return "method_not_allowed";
     case Outcome::preflight: return "preflight";
+    case Outcome::forbidden_origin: return "forbidden_origin";
+    case Outcome::unsupported_media_type: return "unsupported_media_type";
     case Outcome::ok: return "ok";
     case Outcome::header_too_large: return "header_too_large";
     case Outcome::uri_too_long: return "uri_too_long";
@@ -85,6 +87,8 @@ Outcome from_pixel(capi::pixel::Outcome o) noexcept {
     case P::not_found: return Outcome::not_found;
     case P::method_not_allowed: return Outcome::method_not_allowed;
     case P::preflight: return Outcome::preflight;
+    case P::forbidden_origin: return Outcome::forbidden_origin;
+    case P::unsupported_media_type: return Outcome::unsupported_media_type;
     }
     return Outcome::bad_request;
 }

@@ -26,6 +26,7 @@ Route route_of(std::string_view path) noexcept;
 /// The `outcome` label: pixel::Outcome's values, then the server's own.
 enum class Outcome : std::uint8_t {
     accepted, partial, rejected, foreign_pixel, too_large, not_found, method_not_allowed, preflight,
+    forbidden_origin, unsupported_media_type,  ///< the pixel endpoint's, as pixel::Outcome names them
     ok,                ///< /healthz, /metrics answered
     header_too_large,  ///< 431
     uri_too_long,      ///< 414
