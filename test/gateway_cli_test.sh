@@ -147,7 +147,10 @@ expect_usage "bad listen" "--listen" --pixel $PIXEL --listen nowhere
 expect_usage "--ca a directory" "--ca: $TMP is a directory" --pixel $PIXEL --ca "$TMP"
 expect_usage "--ca missing" "--ca: cannot open" --pixel $PIXEL --ca "$TMP/nope.pem"
 expect_usage "--ca empty" "--ca: $TMP/empty is empty" --pixel $PIXEL --ca "$TMP/empty"
-expect_usage "--token-file empty" "--token-file: $TMP/empty is empty" --pixel $PIXEL --token-file "$TMP/empty"
+expect_usage "--token-file empty" "--token-file: the file it names is empty" --pixel $PIXEL --token-file "$TMP/empty"
+# The token itself passed where its file belongs: refused without echoing it.
+expect_usage "--token-file given the token" "--token-file: cannot open the file it names" --pixel $PIXEL --token-file "$TOKEN"
+expect_usage "--app-secret-file given the secret" "--app-secret-file: cannot open the file it names" --pixel $PIXEL --app-secret-file "$TOKEN"
 expect_usage "--tls-cert without key" "--tls-cert needs --tls-key" --pixel $PIXEL --tls-cert "$TMP/m1/ca.pem"
 expect_usage "--tls-cert a directory" "--tls-cert: $TMP is a directory" --pixel $PIXEL --tls-cert "$TMP" --tls-key "$TMP/empty"
 expect_usage "--tls-key empty" "--tls-key: $TMP/empty is empty" --pixel $PIXEL --tls-cert "$TMP/m1/ca.pem" --tls-key "$TMP/empty"

@@ -74,25 +74,31 @@ bool parse_number(std::string_view s, long long lo, long long hi, long long& out
 // Reads a file named by `option`; an empty string and `why` (naming the option
 // and the file, never its content) when it is missing, a directory, unreadable
 // or empty. `trim` drops trailing newlines and spaces (secrets).
-std::string read_file_option(std::string_view option, const std::string& path, bool trim, std::string& why) {
+std::string read_file_option(std::string_view option, const std::string& path, bool trim, std::string& why,
+                             bool secret = false) {
+    // A secret's file name is not echoed: people pass the token itself where the
+    // file belongs, and the message would print it.
+    const std::string named = secret ? std::string("the file it names") : path;
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
-        why = std::string(option) + ": cannot open " + path + ": " + std::strerror(errno);
+        why = std::string(option) + ": cannot open " + named + ": " + std::strerror(errno) +
+              (secret ? " (it takes a file, never the secret itself)" : "");
         return {};
     }
     if (S_ISDIR(st.st_mode)) {
-        why = std::string(option) + ": " + path + " is a directory, not a file";
+        why = std::string(option) + ": " + named + " is a directory, not a file";
         return {};
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        why = std::string(option) + ": cannot open " + path + ": " + std::strerror(errno);
+        why = std::string(option) + ": cannot open " + named + ": " + std::strerror(errno) +
+              (secret ? " (it takes a file, never the secret itself)" : "");
         return {};
     }
     std::string s{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     if (trim)
         while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-    if (s.empty()) why = std::string(option) + ": " + path + " is empty";
+    if (s.empty()) why = std::string(option) + ": " + named + " is empty";
     return s;
 }
 
@@ -208,7 +214,7 @@ int run_gateway(int argc, char** argv) {
 
     std::string why;
     if (!token_file.empty()) {
-        o.client.destination.access_token = read_file_option("--token-file", token_file, true, why);
+        o.client.destination.access_token = read_file_option("--token-file", token_file, true, why, true);
         if (!why.empty()) return usage_error(why);
     } else if (const char* t = std::getenv("CAPI_ACCESS_TOKEN"); t != nullptr && *t != '\0') {
         o.client.destination.access_token = t;
@@ -217,7 +223,7 @@ int run_gateway(int argc, char** argv) {
                            "(never the command line, where the process list shows it)");
     }
     if (!app_secret_file.empty()) {
-        o.client.destination.app_secret = read_file_option("--app-secret-file", app_secret_file, true, why);
+        o.client.destination.app_secret = read_file_option("--app-secret-file", app_secret_file, true, why, true);
         if (!why.empty()) return usage_error(why);
     } else if (const char* s = std::getenv("CAPI_APP_SECRET"); s != nullptr && *s != '\0') {
         o.client.destination.app_secret = s;
