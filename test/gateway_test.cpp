@@ -495,20 +495,26 @@ TEST_CASE("gateway: several pixels, each event to its own; CORS for the allowed 
     CHECK(metric(m2, R"(capi_gateway_requests_total{route="/events",outcome="bad_request"})") <= 0);  // -1: no such series
 }
 
-TEST_CASE("gateway: X-Forwarded-For is believed from a trusted proxy only", "[gateway]") {
+TEST_CASE("gateway: X-Forwarded-For and X-Forwarded-Proto are believed from a trusted proxy only", "[gateway]") {
     const std::vector<std::pair<std::string, std::string>> headers{
-        {"User-Agent", ua}, {"Referer", page}, {"X-Forwarded-For", "203.0.113.9"}};
+        {"User-Agent", ua}, {"Referer", page}, {"X-Forwarded-For", "203.0.113.9"}, {"X-Forwarded-Proto", "https"}};
     SECTION("trusted peer") {
         Env env([](capi_gateway::GatewayOptions& o) { o.pixel.trusted_proxies = {*capi::pixel::Cidr::parse("127.0.0.0/8")}; });
-        CHECK(request(env, http::verb::get, seed_hit, headers).status == 200);
+        const Reply r = request(env, http::verb::get, seed_hit, headers);
+        CHECK(r.status == 200);
+        // The proxy terminated TLS: the new browser id's cookie is Secure.
+        CHECK(r.header("set-cookie").ends_with("; Secure"));
         const auto events = env.received.wait(1);
         REQUIRE(events.size() == 1);
         simdjson::dom::parser p;
         CHECK(str(parse(p, events[0].second), "/user_data/client_ip_address") == "203.0.113.9");
     }
-    SECTION("untrusted peer: the spoofed header is ignored") {
+    SECTION("untrusted peer: the spoofed headers are ignored") {
         Env env([](capi_gateway::GatewayOptions& o) { o.pixel.trusted_proxies = {*capi::pixel::Cidr::parse("10.0.0.0/8")}; });
-        CHECK(request(env, http::verb::get, seed_hit, headers).status == 200);
+        const Reply r = request(env, http::verb::get, seed_hit, headers);
+        CHECK(r.status == 200);
+        CHECK(r.header("set-cookie").find("_fbp=") == 0);
+        CHECK(r.header("set-cookie").find("Secure") == std::string::npos);
         const auto events = env.received.wait(1);
         REQUIRE(events.size() == 1);
         simdjson::dom::parser p;

@@ -217,6 +217,31 @@ TEST_CASE("apply_context: a new _fbp, Set-Cookie attributes", "[pixel][context]"
     REQUIRE(cookies.size() == 1);
     CHECK(cookies[0] == "_fbp=" + *c.user_data.fbp + "; Max-Age=3600; Path=/; SameSite=Lax; Domain=.shop.example; Secure");
 
+    // Behind a proxy that terminated TLS: X-Forwarded-Proto is believed from a
+    // trusted proxy only, as X-Forwarded-For is.
+    r.tls = false;
+    r.x_forwarded_proto = "https";
+    const auto secure_cookie = [&](const Options& opts) {
+        std::vector<std::string> set;
+        capi::Event e;
+        capi::pixel::apply_context(r, opts, e, set);
+        REQUIRE(set.size() == 1);
+        return set[0].ends_with("; Secure");
+    };
+    CHECK_FALSE(secure_cookie(o));  // no trusted proxy: the header is anyone's
+    Options behind = o;
+    behind.trusted_proxies = {*Cidr::parse("10.0.0.0/8")};
+    CHECK_FALSE(secure_cookie(behind));  // the peer (203.0.113.9) is not the proxy
+    r.peer_address = "10.1.2.3";
+    CHECK(secure_cookie(behind));
+    r.x_forwarded_proto = "HTTPS, http";  // the first hop is the visitor's side
+    CHECK(secure_cookie(behind));
+    r.x_forwarded_proto = "http";
+    CHECK_FALSE(secure_cookie(behind));
+    r.x_forwarded_proto = "httpsx";
+    CHECK_FALSE(secure_cookie(behind));
+    r.x_forwarded_proto = {};
+
     // A cookie that is not an _fbp is replaced.
     r.cookie = "_fbp=garbage; x=1";
     cookies.clear();

@@ -94,6 +94,7 @@ capi::pixel::Request pixel_request(const http::request<http::string_body>& req, 
     r.cookie = req[http::field::cookie];
     r.origin = req[http::field::origin];
     r.x_forwarded_for = req["X-Forwarded-For"];
+    r.x_forwarded_proto = req["X-Forwarded-Proto"];
     r.forwarded = req[http::field::forwarded];
     return r;
 }

@@ -108,6 +108,9 @@ struct Request {
     std::string_view cookie;        ///< the Cookie header
     std::string_view origin;        ///< the Origin header (CORS)
     std::string_view x_forwarded_for;
+    /// X-Forwarded-Proto, believed only from a trusted proxy: "https" there
+    /// means the visitor's connection is TLS, so cookies get Secure.
+    std::string_view x_forwarded_proto;
     std::string_view forwarded;     ///< RFC 7239
     bool tls = false;               ///< served over TLS: cookies get Secure
 };

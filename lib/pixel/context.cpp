@@ -202,6 +202,22 @@ std::string_view cookie_value(std::string_view header, std::string_view name) no
     return {};
 }
 
+/// The visitor's connection is TLS: this one, or, behind a trusted proxy that
+/// terminated TLS, what its X-Forwarded-Proto says (from anyone else the header
+/// is ignored, like X-Forwarded-For).
+bool visitor_tls(const Request& request, const Options& options) noexcept {
+    if (request.tls) return true;
+    std::string_view proto = request.x_forwarded_proto;
+    // Several proxies append: "https, http"; the first is the visitor's side.
+    proto = trim(proto.substr(0, proto.find(',')));
+    if (proto.size() != 5 || (proto[0] | 0x20) != 'h' || (proto[1] | 0x20) != 't' || (proto[2] | 0x20) != 't' ||
+        (proto[3] | 0x20) != 'p' || (proto[4] | 0x20) != 's')
+        return false;
+    Address peer;
+    return !options.trusted_proxies.empty() && parse_address(request.peer_address, peer) &&
+           trusted(peer, options.trusted_proxies);
+}
+
 std::string set_cookie(std::string_view name, std::string_view value, const Request& request,
                        const Options& options) {
     std::string c;
@@ -210,7 +226,7 @@ std::string set_cookie(std::string_view name, std::string_view value, const Requ
     c.append("; Max-Age=").append(std::to_string(options.cookie_max_age.count()));
     c.append("; Path=/; SameSite=Lax");
     if (!options.cookie_domain.empty()) c.append("; Domain=").append(options.cookie_domain);
-    if (request.tls) c.append("; Secure");
+    if (visitor_tls(request, options)) c.append("; Secure");
     return c;
 }
 

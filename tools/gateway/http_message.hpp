@@ -31,7 +31,7 @@ struct RequestHead {
     std::string target;
     unsigned version = 11;
     // The first occurrence of each header, as Beast's fields[name] gives it.
-    std::string content_type, user_agent, referer, cookie, origin, x_forwarded_for, forwarded, expect;
+    std::string content_type, user_agent, referer, cookie, origin, x_forwarded_for, x_forwarded_proto, forwarded, expect;
     std::string body;
     /// Names and values of every field, plus 4 per field (": " and CRLF).
     std::size_t header_bytes = 0;
@@ -40,7 +40,7 @@ struct RequestHead {
         method.clear();
         target.clear();
         version = 11;
-        for (std::string* s : {&content_type, &user_agent, &referer, &cookie, &origin, &x_forwarded_for, &forwarded,
+        for (std::string* s : {&content_type, &user_agent, &referer, &cookie, &origin, &x_forwarded_for, &x_forwarded_proto, &forwarded,
                                &expect, &body})
             s->clear();
         seen_ = 0;
@@ -89,6 +89,7 @@ private:
         case field::expect: take(6, head_.expect, value); break;
         case field::unknown:
             if (boost::beast::iequals(name, "X-Forwarded-For")) take(7, head_.x_forwarded_for, value);
+            else if (boost::beast::iequals(name, "X-Forwarded-Proto")) take(8, head_.x_forwarded_proto, value);
             break;
         default: break;
         }

@@ -508,6 +508,7 @@ struct Gateway::impl {
         pr.cookie = req.cookie;
         pr.origin = req.origin;
         pr.x_forwarded_for = req.x_forwarded_for;
+        pr.x_forwarded_proto = req.x_forwarded_proto;
         pr.forwarded = req.forwarded;
         pr.tls = over_tls;
         try {
