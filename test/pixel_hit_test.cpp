@@ -1,9 +1,11 @@
 // parse_hit: hand-written hits, the seed's image URL, every standard event of the
 // seed's table with its object properties, encodings and every rejection.
+#include <capi/ndjson.hpp>
 #include <capi/pixel.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -156,6 +158,102 @@ TEST_CASE("content_ids: a JSON array, one id, a comma list; contents: one object
     const Hit one = parse_ok("id=1&ev=X&cd[contents]={\"id\":\"a\",\"quantity\":1}");
     REQUIRE(one.event.custom_data->contents.size() == 1);
     CHECK(one.event.custom_data->contents[0].id == "a");
+}
+
+namespace {
+
+std::string percent_encoded(std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) out += ch;
+        else out.append({'%', hex[c >> 4], hex[c & 0xF]});
+    }
+    return out;
+}
+
+void same_content(const capi::Content& a, const capi::Content& b) {
+    CHECK(a.id == b.id);
+    CHECK(a.quantity == b.quantity);
+    CHECK(a.item_price == b.item_price);
+    CHECK(a.title == b.title);
+    CHECK(a.description == b.description);
+    CHECK(a.brand == b.brand);
+    CHECK(a.category == b.category);
+    CHECK(a.delivery_category == b.delivery_category);
+    REQUIRE(a.extra.size() == b.extra.size());
+    for (std::size_t i = 0; i < a.extra.size(); ++i) {
+        CHECK(a.extra[i].key == b.extra[i].key);
+        CHECK(a.extra[i].json == b.extra[i].json);
+    }
+}
+
+} // namespace
+
+// cd[contents] has a reader of its own for the common shape (no JSON document
+// built per hit) and the EventReader for the rest: both must read the same.
+TEST_CASE("cd[contents]: what `capi send`'s reader reads, whatever the shape", "[pixel][hit]") {
+    const std::vector<std::string> inputs = {
+        // the common shape (read without the JSON reader)
+        R"([{"id":"1234","quantity":2,"item_price":9.5},{"id":"4642","quantity":1,"item_price":80.05}])",
+        R"([{"id":"a"}])", R"({"id":"a","quantity":1})", R"([])", R"([{}])", R"({})",
+        R"( [ { "id" : "a" , "quantity" : 0 , "item_price" : 0 } ] )",
+        "[\n{\"id\":\"a\",\r\n\t\"item_price\":0.1}\n]",
+        R"([{"id":"","title":"T","description":"D","brand":"B","category":"C"}])",
+        R"([{"id":"Jos\u00e9 caf\u00e9","item_price":123456789012345678}])",
+        R"([{"item_price":24.950000000000000000000000001,"quantity":999999999999999999}])",
+        R"([{"id":"caf)" "\xc3\xa9" R"("}])",
+        // for the JSON reader: escapes, other types, other keys, odd numbers
+        R"([{"id":"a\"b","quantity":2}])", R"([{"id":"a\\b"}])", R"([{"id":"\u0041"}])",
+        R"([{"id":1234,"quantity":2}])", R"([{"id":12.50}])", R"([{"id":"a","item_price":"9.5"}])",
+        R"([{"id":"a","quantity":"2"}])", R"([{"id":"a","quantity":2.0}])", R"([{"id":"a","quantity":-1}])",
+        R"([{"id":"a","item_price":-9.5}])", R"([{"id":"a","item_price":1e2}])", R"([{"id":"a","item_price":1.5E-1}])",
+        R"([{"id":"a","quantity":12345678901234567890}])", R"([{"id":"a","quantity":1234567890123456789}])",
+        R"([{"id":"a","item_price":01}])", R"([{"id":"a","item_price":1.}])", R"([{"id":"a","item_price":.5}])",
+        R"([{"id":null,"quantity":null}])", R"([{"id":"a","color":"red"}])", R"([{"id":"a","extra":1}])",
+        R"([{"id":"a","delivery_category":"home_delivery"}])", R"([{"id":"a","delivery_category":"drone"}])",
+        R"([{"id":"a","nested":{"x":[1,2]}}])", R"([{"id":{"x":1}}])", R"([{"id":"a","id":"b"}])",
+        R"([{"id":"a"},])", R"([{"id":"a"}]])", R"([{"id":"a"}] )", "[{\"id\":\"a\"}]\n", "\n[{\"id\":\"a\"}]",
+        R"([{"id":"a"} {"id":"b"}])", R"([{"id":"a",}])", R"([{"id" "a"}])", R"([1,2])", R"(["a"])",
+        R"([{"id":"a"}, null])", R"([{"id":"a")", R"([{"id":"a}])", R"({"id":"a"}{"id":"b"})", R"([{"id":true}])",
+        R"([{"quantity":2x}])", R"([{"title":"tab	in"}])"};
+    for (const std::string& json : inputs) {
+        INFO(json);
+        // The reference: the reader on the document read_json builds.
+        std::string doc = R"({"custom_data":{"contents":)";
+        const std::size_t first = json.find_first_not_of(" \t");
+        const bool object = first != std::string::npos && json[first] == '{';
+        doc.append(object ? "[" + json + "]" : json).append("}}");
+        capi::EventReader reader;
+        capi::Event expected;
+        capi::FieldError expected_error;
+        const bool expected_ok = reader.parse(doc, expected, expected_error);
+
+        Hit h;
+        HitError e;
+        const bool ok = capi::pixel::parse_hit("id=1&ev=X&cd[contents]=" + percent_encoded(json), h, e, t0);
+        const std::vector<std::string> not_one_container = {
+            "[{\"id\":\"a\"}]\n", "\n[{\"id\":\"a\"}]", R"([{"id":"a"}]])", R"({"id":"a"}{"id":"b"})",
+            R"([{"id":"a")", R"([{"id":"a}])"};
+        if (std::find(not_one_container.begin(), not_one_container.end(), json) != not_one_container.end()) {
+            // Not one JSON container: refused before the reader sees it.
+            CHECK_FALSE(ok);
+            CHECK(e.reason == "expected JSON");
+            continue;
+        }
+        REQUIRE(ok == expected_ok);
+        if (!ok) {
+            CHECK(e.parameter == "cd[contents]");
+            CHECK_THAT(e.reason, Catch::EndsWith(expected_error.reason));
+            continue;
+        }
+        const std::vector<capi::Content> none;
+        const auto& got = h.event.custom_data ? h.event.custom_data->contents : none;
+        const auto& want = expected.custom_data ? expected.custom_data->contents : none;
+        REQUIRE(got.size() == want.size());
+        for (std::size_t i = 0; i < got.size(); ++i) same_content(got[i], want[i]);
+    }
 }
 
 TEST_CASE("trackSingleCustom-style custom events", "[pixel][hit]") {

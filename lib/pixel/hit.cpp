@@ -135,6 +135,135 @@ bool plain_string_array(std::string_view s, std::vector<std::string>& out) {
     }
 }
 
+/// The common contents, `[{"id":"1234","quantity":2,"item_price":9.5}, ...]`
+/// (or one such object), read without building and parsing a JSON document:
+/// only wire::schema<Content>'s string, integer and number rows, strings without
+/// escapes or control characters, integers of at most 18 digits, plain
+/// decimals (no sign, no exponent), no null, no repeated key. What this reads
+/// is what the EventReader reads (the test compares them); false for anything
+/// else, and the reader then decides, with its own answers and errors. `s` is
+/// trimmed and starts with '[' or '{'; out is cleared either way.
+bool plain_contents(std::string_view s, std::vector<Content>& out) {
+    out.clear();
+    std::size_t i = 0;
+    auto skip_space = [&] {
+        while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+    };
+    auto string = [&](std::string_view& v) {
+        if (i >= s.size() || s[i] != '"') return false;
+        const std::size_t start = ++i;
+        while (i < s.size() && s[i] != '"') {
+            const auto c = static_cast<unsigned char>(s[i]);
+            if (c == '\\' || c < 0x20) return false;
+            ++i;
+        }
+        if (i >= s.size()) return false;
+        v = s.substr(start, i - start);
+        ++i;
+        return true;
+    };
+    // Digits, then an optional fraction: JSON's grammar without sign or
+    // exponent (no leading zero but "0" itself, a digit after the point).
+    auto number = [&](std::string_view& v, bool& fraction) {
+        const std::size_t start = i;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+        const std::size_t digits = i - start;
+        if (digits == 0 || digits > 18 || (digits > 1 && s[start] == '0')) return false;
+        fraction = i < s.size() && s[i] == '.';
+        if (fraction) {
+            const std::size_t point = ++i;
+            while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+            if (i == point || i - start > 40) return false;
+        }
+        v = s.substr(start, i - start);
+        // An exponent or anything else glued to the number: the reader's call.
+        return i < s.size() && s[i] != 'e' && s[i] != 'E';
+    };
+    auto object = [&](Content& c) {
+        ++i;  // '{'
+        skip_space();
+        if (i < s.size() && s[i] == '}') {
+            ++i;
+            return true;
+        }
+        unsigned seen = 0;
+        while (true) {
+            std::string_view key, value;
+            if (!string(key)) return false;
+            skip_space();
+            if (i >= s.size() || s[i] != ':') return false;
+            ++i;
+            skip_space();
+            unsigned index = 0;
+            bool ok = false;
+            const bool known = wire::schema<Content>::any([&](auto r) {
+                using R = decltype(r);
+                using V = typename R::value;
+                const unsigned bit = 1u << index++;
+                if (key != R::key) return false;
+                if (seen & bit) return true;  // a duplicate key: the reader's error
+                seen |= bit;
+                if constexpr (std::is_same_v<V, std::optional<std::string>>) {
+                    ok = string(value);
+                    if (ok) (c.*R::member).emplace(value);
+                } else if constexpr (std::is_same_v<V, std::optional<std::int64_t>>) {
+                    bool fraction = false;
+                    ok = number(value, fraction) && !fraction;
+                    if (ok) std::from_chars(value.data(), value.data() + value.size(), (c.*R::member).emplace());
+                } else if constexpr (std::is_same_v<V, std::optional<double>>) {
+                    bool fraction = false;
+                    ok = number(value, fraction);
+                    // Correctly rounded, as the reader's: the same double.
+                    if (ok) std::from_chars(value.data(), value.data() + value.size(), (c.*R::member).emplace());
+                }
+                return true;
+            });
+            if (!known || !ok) return false;
+            skip_space();
+            if (i < s.size() && s[i] == ',') {
+                ++i;
+                skip_space();
+                continue;
+            }
+            if (i < s.size() && s[i] == '}') {
+                ++i;
+                return true;
+            }
+            return false;
+        }
+    };
+    // `s` is trimmed as one_json_container trims: a '\n' after the container is
+    // the reader path's "expected JSON", not whitespace to skip here.
+    auto trailing = [&] { return i == s.size(); };
+    if (s[0] == '{') {
+        if (object(out.emplace_back()) && trailing()) return true;
+        out.clear();
+        return false;
+    }
+    ++i;  // '['
+    skip_space();
+    if (i < s.size() && s[i] == ']') {
+        ++i;
+        return trailing();
+    }
+    while (true) {
+        skip_space();
+        if (i >= s.size() || s[i] != '{' || !object(out.emplace_back())) break;
+        skip_space();
+        if (i < s.size() && s[i] == ',') {
+            ++i;
+            continue;
+        }
+        if (i < s.size() && s[i] == ']') {
+            ++i;
+            if (trailing()) return true;
+        }
+        break;
+    }
+    out.clear();
+    return false;
+}
+
 // Top-level parameters, for the repeated-parameter check.
 enum : unsigned { p_id = 1, p_ev = 2, p_eid = 4, p_dl = 8, p_rl = 16, p_ts = 32, p_noscript = 64 };
 
@@ -339,6 +468,8 @@ bool HitParser::custom_field(std::string_view name, std::string_view raw, typena
             }
             return true;
         } else if constexpr (R::kind == wire::Kind::object_list) {
+            const std::string_view v = trim(value_);
+            if (!v.empty() && (v.front() == '[' || v.front() == '{') && plain_contents(v, out)) return true;
             return read_json(name, R::key, value_, out);
         } else if constexpr (R::kind == wire::Kind::enumeration) {
             using E = typename V::value_type;
