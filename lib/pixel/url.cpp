@@ -46,28 +46,43 @@ bool needs_decoding(std::string_view in) noexcept {
 }
 
 const char* decode_append(std::string_view in, std::string& out) {
+    // Written in place: decoding never lengthens, so the room for `in` is
+    // enough, and escapes (contents' JSON is mostly %XX) cost no append each.
+    const std::size_t old = out.size();
+    out.resize(old + in.size());
+    char* w = out.data() + old;
     const char* p = in.data();
     const char* const end = p + in.size();
+    const char* why = nullptr;
     while (p < end) {
         // Copy the run up to the next escape in one go: most values have none.
         const char* q = next_escape(p, end);
-        out.append(p, static_cast<std::size_t>(q - p));
+        std::memcpy(w, p, static_cast<std::size_t>(q - p));
+        w += q - p;
         if (q == end) break;
         if (*q == '+') {
-            out += ' ';
+            *w++ = ' ';
             p = q + 1;
             continue;
         }
         // Browsers never send a bare '%' (they write %25); a hand-made hit that
         // does is refused rather than guessed at.
-        if (end - q < 3) return "truncated percent escape";
+        if (end - q < 3) {
+            why = "truncated percent escape";
+            break;
+        }
         const int hi = hex_value(q[1]);
         const int lo = hex_value(q[2]);
-        if (hi < 0 || lo < 0) return "malformed percent escape";
-        out += static_cast<char>(hi * 16 + lo);
+        if (hi < 0 || lo < 0) {
+            why = "malformed percent escape";
+            break;
+        }
+        *w++ = static_cast<char>(hi * 16 + lo);
         p = q + 3;
     }
-    return nullptr;
+    // On an error, what was decoded before it stays appended, as before.
+    out.resize(static_cast<std::size_t>(w - out.data()));
+    return why;
 }
 
 void encode_append(std::string& out, std::string_view s) {
