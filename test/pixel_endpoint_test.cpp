@@ -1,5 +1,6 @@
 // Endpoint::handle: routes, status codes, CORS, cookies on the answer, the
 // events handed over, and validation errors mapped back to hit parameters.
+#include <capi/encode.hpp>
 #include <capi/pixel.hpp>
 
 #include <catch2/catch.hpp>
@@ -453,4 +454,65 @@ TEST_CASE("handle into one reused Response: every answer as handle(request) give
     REQUIRE(reused.events.size() == 1);
     CHECK(reused.events[0].event.event_id == "o-1");
     CHECK(reused.rejected.empty());
+}
+
+// handle(request, out) keeps the previous event's storage for the next hit:
+// nothing of the previous event may show through, whatever it had.
+TEST_CASE("a reused Response: a bare hit after rich ones is the bare hit, field by field", "[pixel][endpoint]") {
+    Fixture f;
+    const std::string fbp = "_fbp=fb.1.1596403881668.1116446470";
+    auto with_cookie = [&](Request r) {
+        r.cookie = fbp;
+        return r;
+    };
+    const Request rich = with_cookie(browser("GET",
+        "/tr?id=1234567890&ev=Purchase&eid=o-1&dl=https%3A%2F%2Fshop.example%2Fa&rl=https%3A%2F%2Fshop.example%2Fb"
+        "&ts=1780000000000&cd[value]=25&cd[currency]=USD&cd[content_type]=product&cd[content_name]=Sandals"
+        "&cd[content_category]=Shoes&cd[order_id]=o-1&cd[num_items]=2&cd[status]=ok&cd[search_string]=s"
+        "&cd[predicted_ltv]=9&cd[content_ids]=%5B%221%22%2C%222%22%5D&cd[color]=red"
+        "&cd[contents]=%5B%7B%22id%22%3A%221%22%2C%22quantity%22%3A2%2C%22item_price%22%3A9.5%2C%22title%22%3A%22T%22%7D%5D"
+        "&ud[em]=a%40b.example&ud[ph]=16505551234&ud[fn]=jo&ud[ln]=ga&ud[ct]=sj&ud[st]=ca&ud[zp]=94025"
+        "&ud[country]=us&ud[external_id]=u-1&ud[ge]=f&ud[db]=19900101&ud[fbc]=fb.1.1554763741205.AbC"));
+    Request rich_json = with_cookie(browser("POST", "/events"));
+    rich_json.origin = "https://shop.example";
+    rich_json.content_type = "application/json";
+    rich_json.body = R"({"event_name":"Lead","event_id":"j-1","opt_out":true,"data_processing_options":["LDU"],)"
+                     R"("data_processing_options_country":1,"data_processing_options_state":1000,)"
+                     R"("user_data":{"em":["c@d.example"],"lead_id":"123","external_id":["x"]},)"
+                     R"("custom_data":{"value":3,"currency":"EUR","contents":[{"id":"9","quantity":1}]}})";
+    const Request bare = with_cookie(browser("GET", "/tr?id=1234567890&ev=PageView"));
+    const Request bare_cd = with_cookie(browser("GET", "/tr?id=1234567890&ev=ViewContent&cd[content_type]=product"));
+
+    auto encoded = [&](const capi::Event& ev) {
+        capi::BatchEncoder enc;
+        const capi::EncodeResult r = enc.add(ev, t0);
+        INFO(r.errors.size());
+        REQUIRE(r.status == capi::EncodeStatus::added);
+        return std::string(enc.json_body());
+    };
+    for (const Request* first : {&rich, static_cast<const Request*>(&rich_json)}) {
+        for (const Request* second : {&bare, &bare_cd}) {
+            INFO(first->target << " then " << second->target);
+            Response reused;
+            f.endpoint.handle(*first, reused);
+            REQUIRE(reused.outcome == Outcome::accepted);
+            REQUIRE(reused.events.size() == 1);
+            const std::string rich_body = encoded(reused.events[0].event);
+            f.endpoint.handle(*second, reused);
+            const Response fresh = f.endpoint.handle(*second);
+            REQUIRE(reused.outcome == Outcome::accepted);
+            REQUIRE(reused.events.size() == 1);
+            REQUIRE(fresh.events.size() == 1);
+            const capi::Event& a = reused.events[0].event;
+            const capi::Event& b = fresh.events[0].event;
+            CHECK(reused.events[0].pixel_id == fresh.events[0].pixel_id);
+            CHECK(a.custom_data.has_value() == b.custom_data.has_value());
+            CHECK(a.user_data.em.empty());
+            CHECK_FALSE(a.opt_out.has_value());
+            CHECK_FALSE(a.data_processing_options.has_value());
+            const std::string body = encoded(a);
+            CHECK(body == encoded(b));
+            CHECK(body != rich_body);  // the comparison sees what the rich event had
+        }
+    }
 }

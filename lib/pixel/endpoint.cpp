@@ -151,7 +151,10 @@ void Endpoint::impl::hit(const Request& request, std::string_view query, bool po
     const auto now = capi::now(options.clock);
     // Parsed in place: the event is built where it is handed over (in r.events'
     // storage, kept from the previous call when r is reused).
-    Routed& routed = r.events.emplace_back();
+    // A Response reused for the previous hit keeps that event's vectors.
+    if (r.events.empty()) r.events.emplace_back();
+    else detail::reset_for_reuse(r.events.front());  // handle() left at most one
+    Routed& routed = r.events.front();
     bool noscript = false;
     HitError err;
     if (!detail::parse_hit(query, body, {routed.pixel_id, routed.event, noscript}, err, now, options.hit)) {
@@ -373,7 +376,9 @@ void Endpoint::handle(const Request& request, Response& out) const {
     out.body.clear();
     out.headers.clear();
     out.outcome = Outcome::accepted;
-    out.events.clear();
+    // At most one event kept, for hit() to reuse its storage: every other route
+    // assigns `out` whole.
+    if (out.events.size() > 1) out.events.erase(out.events.begin() + 1, out.events.end());
     out.rejected.clear();
 
     const std::size_t q = request.target.find('?');

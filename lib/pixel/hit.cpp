@@ -599,6 +599,40 @@ bool parse_hit(std::string_view first, std::string_view second, HitTarget out, H
     return p.params(first) && p.params(second) && p.finish();
 }
 
+template <class T>
+struct is_vector : std::false_type {};
+template <class T>
+struct is_vector<std::vector<T>> : std::true_type {};
+
+/// Every row of `obj` back to its default but for the vectors' storage (kept,
+/// cleared) and, in place, user_data and custom_data's. Member by member: a
+/// move-assignment of a fresh Event costs more than the allocations it saves.
+/// The schemas hold every member (the encoder writes nothing else either).
+template <class T>
+void reset_rows(T& obj) {
+    wire::schema<T>::each([&](auto r) {
+        using R = decltype(r);
+        using V = typename R::value;
+        auto& m = obj.*R::member;
+        if constexpr (is_vector<V>::value || std::is_same_v<V, std::string>) {
+            m.clear();
+        } else if constexpr (std::is_same_v<V, UserData>) {
+            reset_rows(m);
+        } else if constexpr (std::is_same_v<V, std::optional<CustomData>>) {
+            // Engaged and empty, its vectors kept: parse_hit's finish() makes an
+            // empty custom_data absent.
+            if (m) reset_rows(*m);
+        } else {
+            m = V{};
+        }
+    });
+}
+
+void reset_for_reuse(Routed& r) {
+    r.pixel_id.clear();
+    reset_rows(r.event);
+}
+
 HitPath hit_path(std::string_view path) {
     static constexpr std::pair<std::string_view, std::string_view> top[] = {
         {"event_name", "ev"}, {"event_time", "ts"}, {"event_id", "eid"},

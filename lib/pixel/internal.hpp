@@ -18,9 +18,16 @@ struct HitTarget {
 
 /// parse_hit over the concatenation of two parameter lists (`POST /tr`: the
 /// query, then the body), without copying them into one string. `out` must be
-/// fresh (default-constructed); on failure it is left half-read.
+/// fresh (default-constructed) or reset by reset_for_reuse; on failure it is
+/// left half-read.
 bool parse_hit(std::string_view first, std::string_view second, HitTarget out, HitError& error,
                std::chrono::system_clock::time_point now, const HitOptions& options);
+
+/// Makes `r` a default Routed again but for the storage of its vectors (user
+/// data, custom_data's ids, contents and properties), kept cleared: a server
+/// reusing one Response per connection then allocates them once, not per hit.
+/// custom_data may stay engaged and empty: parse_hit makes it absent then.
+void reset_for_reuse(Routed& r);
 
 /// The hit parameter a validation path names (`custom_data.value` -> `cd[value]`,
 /// `user_data.em[0]` -> `ud[em]`, `event_time` -> `ts`, ...), and what of the
