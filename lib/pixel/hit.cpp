@@ -54,7 +54,7 @@ bool all_digits(std::string_view s) noexcept {
 /// `key == row_key`, first by length and first byte: a dispatch over a schema
 /// compares a key with every row's before its own (ud[zp] with nine other
 /// two-letter keys), and most differ there, without a call to memcmp.
-inline bool same_key(std::string_view key, std::string_view row_key) noexcept {
+[[gnu::always_inline]] inline bool same_key(std::string_view key, std::string_view row_key) noexcept {
     return key.size() == row_key.size() && !key.empty() && key[0] == row_key[0] &&
            std::memcmp(key.data(), row_key.data(), key.size()) == 0;
 }

@@ -50,11 +50,20 @@ const char* decode_append(std::string_view in, std::string& out) {
     // enough, and neither escapes (contents' JSON is mostly %XX) nor the runs
     // between them cost a call each. w never runs ahead of p, so 16 bytes left
     // to read are 16 bytes of room to store a whole block.
+    const char* p = in.data();
+    const char* const end = p + in.size();
+    // Most values have no escape at all: one append, no room made and trimmed.
+    const char* const first = next_escape(p, end);
+    if (first == end) {
+        out.append(p, in.size());
+        return nullptr;
+    }
     const std::size_t old = out.size();
     out.resize(old + in.size());
     char* w = out.data() + old;
-    const char* p = in.data();
-    const char* const end = p + in.size();
+    std::memcpy(w, p, static_cast<std::size_t>(first - p));
+    w += first - p;
+    p = first;
     const char* why = nullptr;
     while (p < end) {
 #if defined(__SSE2__)
