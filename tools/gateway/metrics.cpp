@@ -52,18 +52,25 @@ Route route_of(std::string_view path) noexcept {
     return Route::other;
 }
 
+// The pixel endpoint's outcomes keep pixel::Outcome's values and names; only
+// the server's own are named here.
+template <capi::pixel::Outcome P, Outcome G>
+constexpr bool same_value = static_cast<unsigned>(P) == static_cast<unsigned>(G);
+static_assert(same_value<capi::pixel::Outcome::accepted, Outcome::accepted> &&
+              same_value<capi::pixel::Outcome::partial, Outcome::partial> &&
+              same_value<capi::pixel::Outcome::rejected, Outcome::rejected> &&
+              same_value<capi::pixel::Outcome::foreign_pixel, Outcome::foreign_pixel> &&
+              same_value<capi::pixel::Outcome::too_large, Outcome::too_large> &&
+              same_value<capi::pixel::Outcome::not_found, Outcome::not_found> &&
+              same_value<capi::pixel::Outcome::method_not_allowed, Outcome::method_not_allowed> &&
+              same_value<capi::pixel::Outcome::preflight, Outcome::preflight> &&
+              same_value<capi::pixel::Outcome::forbidden_origin, Outcome::forbidden_origin> &&
+              same_value<capi::pixel::Outcome::unsupported_media_type, Outcome::unsupported_media_type>,
+              "the gateway's outcome label starts with pixel::Outcome's values, in its order");
+
 std::string_view to_string(Outcome o) noexcept {
+    if (o < Outcome::ok) return capi::pixel::to_string(static_cast<capi::pixel::Outcome>(o));
     switch (o) {
-    case Outcome::accepted: return "accepted";
-    case Outcome::partial: return "partial";
-    case Outcome::rejected: return "rejected";
-    case Outcome::foreign_pixel: return "foreign_pixel";
-    case Outcome::too_large: return "too_large";
-    case Outcome::not_found: return "not_found";
-    case Outcome::method_not_allowed: return "method_not_allowed";
-    case Outcome::preflight: return "preflight";
-    case Outcome::forbidden_origin: return "forbidden_origin";
-    case Outcome::unsupported_media_type: return "unsupported_media_type";
     case Outcome::ok: return "ok";
     case Outcome::header_too_large: return "header_too_large";
     case Outcome::uri_too_long: return "uri_too_long";
@@ -71,7 +78,7 @@ std::string_view to_string(Outcome o) noexcept {
     case Outcome::queue_full: return "queue_full";
     case Outcome::shutting_down: return "shutting_down";
     case Outcome::invalid: return "invalid";
-    case Outcome::count_: break;
+    default: break;
     }
     return "unknown";
 }
