@@ -490,27 +490,38 @@ bool HitParser::custom_field(std::string_view name, std::string_view raw, typena
     }
 }
 
-bool HitParser::custom(std::string_view name, std::string_view key, std::string_view raw) {
-    if (key.empty()) return fail(name, "empty key");
-    CustomData& cd = custom_data();
+/// Finds `key` among T's typed rows and calls fill(row) for it, once: a key
+/// whose bit is already in `seen` (one bit per row) sets `again` instead.
+/// False when `key` is not a typed key of T.
+template <class T, class F>
+bool dispatch_key(std::string_view key, std::uint64_t& seen, bool& again, F&& fill) {
     std::size_t index = 0;
-    bool ok = true;
-    const bool typed = wire::schema<CustomData>::any([&](auto r) {
+    return wire::schema<T>::any([&](auto r) {
         using R = decltype(r);
         const std::uint64_t bit = std::uint64_t{1} << index++;
         if constexpr (R::kind == wire::Kind::raw) {
             return false;
         } else {
             if (!same_key(key, R::key)) return false;
-            if (seen_cd_ & bit) ok = repeated(name);
+            if (seen & bit) again = true;
             else {
-                seen_cd_ |= bit;
-                ok = custom_field<R>(name, raw, cd.*R::member);
+                seen |= bit;
+                fill(r);
             }
             return true;
         }
     });
-    if (typed) return ok;
+}
+
+bool HitParser::custom(std::string_view name, std::string_view key, std::string_view raw) {
+    if (key.empty()) return fail(name, "empty key");
+    CustomData& cd = custom_data();
+    bool ok = true, again = false;
+    const bool typed = dispatch_key<CustomData>(key, seen_cd_, again, [&](auto r) {
+        using R = decltype(r);
+        ok = custom_field<R>(name, raw, cd.*R::member);
+    });
+    if (typed) return again ? repeated(name) : ok;
     // A custom property: a JSON string, whatever it looks like (a page's "007"
     // is not the number 7).
     if (!is_valid_utf8(key)) return fail(name, "not valid UTF-8");
@@ -548,25 +559,13 @@ bool HitParser::user(std::string_view name, std::string_view key, std::string_vi
     if (key == "client_ip_address" || key == "client_user_agent")
         return fail(name, "taken from the request, not from the hit");
     UserData& ud = out_.event.user_data;
-    std::size_t index = 0;
-    bool ok = true;
-    const bool known = wire::schema<UserData>::any([&](auto r) {
+    bool ok = true, again = false;
+    const bool known = dispatch_key<UserData>(key, seen_ud_, again, [&](auto r) {
         using R = decltype(r);
-        const std::uint64_t bit = std::uint64_t{1} << index++;
-        if constexpr (R::kind == wire::Kind::raw) {
-            return false;
-        } else {
-            if (!same_key(key, R::key)) return false;
-            if (seen_ud_ & bit) ok = repeated(name);
-            else {
-                seen_ud_ |= bit;
-                ok = user_field<R>(name, raw, ud.*R::member);
-            }
-            return true;
-        }
+        ok = user_field<R>(name, raw, ud.*R::member);
     });
     if (!known) return fail(name, "unknown user_data key");
-    return ok;
+    return again ? repeated(name) : ok;
 }
 
 bool HitParser::finish() {
