@@ -127,7 +127,29 @@ struct Options {
     /// connection, or in retry backoff); past it sealed batches wait in the client
     /// and then the batchers stop taking events, so the queue applies `overflow`.
     /// 0: 2 x transport.max_connections, at most transport.max_in_flight.
+    /// With adaptive concurrency on, this is the user's bound: the adaptive limit
+    /// never exceeds it.
     std::size_t max_batches_in_flight = 0;
+    /// Adaptive concurrency (docs/client.md#adaptive-concurrency): the batches in
+    /// flight per destination adapt to the server, as TCP's congestion window does.
+    /// The limit starts at `initial`, grows while batches wait for a slot, answers
+    /// are healthy and the round trip stays within `rtt_tolerance` x the least one
+    /// seen (doubling per round trip until the first cut, then one per round trip),
+    /// and is cut to `backoff` x itself (never below `min`) on throttling (HTTP 429,
+    /// Graph codes 4, 17, 32, 613, 80000-80014), timeouts and 5xx. It never exceeds
+    /// max_batches_in_flight (or its default). Stats::concurrency_limit shows it.
+    struct Concurrency {
+        /// Off: a fixed limit of max_batches_in_flight (or its default), as before.
+        bool adaptive = true;
+        std::size_t initial = 4;
+        std::size_t min = 1;
+        /// Multiplicative cut, 0 < backoff < 1.
+        double backoff = 0.5;
+        /// Growth stops while the smoothed round trip exceeds this multiple of the
+        /// least round trip seen recently (the server is queueing, not far away).
+        double rtt_tolerance = 2.0;
+    };
+    Concurrency concurrency;
     /// An event accepted without an event_id gets a random 128-bit one (32 lowercase
     /// hex digits, reported in its SendResult), so a batch resent after an attempt
     /// that may have been delivered is deduplicated by Meta (event_name + event_id).
@@ -162,6 +184,12 @@ struct Stats {
     /// Events whose caller-given event_id an earlier event of the same batch
     /// carried: both are sent (Meta deduplicates, keeping one) and counted here.
     std::uint64_t duplicate_ids = 0;
+    /// Adaptive concurrency: the current in-flight limit of the default destination
+    /// (Options::destination), and the least it was cut to since the start; the
+    /// bound is concurrency_bound. With adaptive off all three are the fixed cap.
+    std::uint64_t concurrency_limit = 0, concurrency_limit_min = 0, concurrency_bound = 0;
+    /// Times the limit was cut (throttling, timeouts, 5xx).
+    std::uint64_t concurrency_cuts = 0;
     Histogram latency_us;   ///< accepted -> outcome, microseconds
     Histogram batch_events; ///< events per sent batch
 };
