@@ -21,9 +21,11 @@
 //   flush       flush.cpp       flush markers through the queue, the seal
 //                               requests the batchers acknowledge, the epochs of
 //                               outstanding batches (STYLE rule 4).
-//   dispatcher  dispatcher.cpp  on the io executor: at most
-//                               transport.max_in_flight batches in the Sender at
-//                               once, the rest wait in FIFO order. Code 100 on a
+//   dispatcher  dispatcher.cpp  on the io executor: at most the bound
+//                               (max_batches_in_flight or its default) batches in
+//                               the Sender at once, and per destination at most its
+//                               adaptive limit (limiter.cpp); the rest wait, FIFO
+//                               per destination. Code 100 on a
 //                               batch of more than one event splits it into halves
 //                               rebuilt from the events' serialized JSON (no
 //                               second hashing), recursively.
@@ -45,7 +47,7 @@
 //                                           per epoch, the batchers'
 //                                           acknowledgements, seal_req_'s writes
 //   Dispatcher::mu_       (dispatcher.hpp)  waiting and live batches, the
-//                                           in-flight count, closing_
+//                                           in-flight counts, the limiters, closing_
 //   RefusedTokens::mu_    (dispatcher.hpp)  the tokens Meta refused
 //   Pipeline::shutdown_mu (impl.hpp)        shut, shut_result; held through shutdown()
 //   The queue, the intake gate and the outcome counters are lock-free.
