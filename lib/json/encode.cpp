@@ -251,8 +251,7 @@ struct BatchEncoder::impl {
 
     void write_slot(Writer& w, const Slot& s) {
         if (s.hash) {
-            static constexpr std::string_view hole(
-                "0000000000000000000000000000000000000000000000000000000000000000");
+            static constexpr char hole[] = "0000000000000000000000000000000000000000000000000000000000000000";
             w.string_raw(hole);
             pending.push_back({s.offset, s.length, buf.size() - 65});
         } else {

@@ -223,6 +223,20 @@ public:
         *p++ = '"';
         detail::commit(out_, p);
     }
+    /// string_raw() for a literal (the digest holes): a copy of a size known
+    /// at compile time.
+    template <std::size_t N>
+    void string_raw(const char (&s)[N]) {
+        char* p = detail::room(out_, N + 2);
+        *p = ',';
+        p += !first_;
+        first_ = false;
+        *p++ = '"';
+        std::memcpy(p, s, N - 1);
+        p += N - 1;
+        *p++ = '"';
+        detail::commit(out_, p);
+    }
     void integer(std::int64_t v) {
         char* p = detail::room(out_, 24);
         detail::commit(out_, put_integer_(p, v));

@@ -11,6 +11,8 @@
 #include "wire/schema.hpp"
 
 #include <array>
+#include <cstdint>
+#include <cstring>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -234,6 +236,30 @@ void lower_ascii_copy(char* dst, const char* src, std::size_t n) noexcept {
         return;
     }
 #endif
+    // Short values (most names, cities, states) as two overlapping words:
+    // ASCII bytes, so adding 0x3F (0x25) to each sets its high bit exactly when
+    // it is >= 'A' (> 'Z'), with no carry into the next byte.
+    if (n >= 4) {
+        const auto lower = [](auto x) {
+            using W = decltype(x);
+            constexpr W ones = static_cast<W>(0x0101010101010101ULL), high = ones * 0x80;
+            const W upper = (x + ones * 0x3F) & ~(x + ones * 0x25) & high;
+            return x | (upper >> 2);
+        };
+        const auto two = [&](auto word) {
+            using W = decltype(word);
+            W a, b;
+            std::memcpy(&a, src, sizeof a);
+            std::memcpy(&b, src + n - sizeof b, sizeof b);
+            a = lower(a);
+            b = lower(b);
+            std::memcpy(dst, &a, sizeof a);
+            std::memcpy(dst + n - sizeof b, &b, sizeof b);
+        };
+        if (n >= 8) two(std::uint64_t{});
+        else two(std::uint32_t{});
+        return;
+    }
     for (std::size_t i = 0; i < n; ++i) {
         const auto c = static_cast<unsigned char>(src[i]);
         dst[i] = static_cast<char>(c + ((static_cast<unsigned char>(c - 'A') < 26) << 5));
@@ -241,6 +267,9 @@ void lower_ascii_copy(char* dst, const char* src, std::size_t n) noexcept {
 }
 
 std::string_view trim_ascii(std::string_view s) noexcept {
+    // Every ASCII space is <= ' ': most values have nothing to trim.
+    if (!s.empty() && static_cast<unsigned char>(s.front()) > ' ' && static_cast<unsigned char>(s.back()) > ' ')
+        return s;
     const auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
     while (!s.empty() && space(s.front())) s.remove_prefix(1);
     while (!s.empty() && space(s.back())) s.remove_suffix(1);

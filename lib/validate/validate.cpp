@@ -77,6 +77,13 @@ bool is_http_url(std::string_view s) noexcept {
         if (_mm_movemask_epi8(bad) != 0) break;
         p += 16;
     }
+    // The rest as the (overlapping) last 16 bytes, when the loop stopped at the end.
+    if (end - p < 16 && p != end && s.size() >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(end - 16));
+        const __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)),
+                                         _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+        if (_mm_movemask_epi8(bad) == 0) return true;
+    }
 #endif
     for (const char c : std::string_view(p, static_cast<std::size_t>(end - p))) {
         const auto u = static_cast<unsigned char>(c);
