@@ -52,6 +52,7 @@ struct CallerPathCost {
     double made_ns = 0, made_allocs = 0;      // as before: generate the strings, make a fresh Event, destroy it
     double fresh_ns = 0, fresh_allocs = 0;    // a fresh Event from the held data, destroyed after use
     double refill_ns = 0, refill_allocs = 0;  // one kept Event refilled from the held data
+    double empty_ns = 1e300;                  // an empty Event made and destroyed: the type's own cost
     bool same_bytes = false;                  // the refilled events encode as the made ones
 };
 CallerPathCost measure_caller_path(std::size_t n);
