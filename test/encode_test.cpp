@@ -4,6 +4,7 @@
 #include <capi/encode.hpp>
 #include <capi/ndjson.hpp>
 #include <capi/normalize.hpp>
+#include <capi/validate.hpp>
 
 #include <catch2/catch.hpp>
 #include <openssl/evp.h>
@@ -15,6 +16,8 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <iterator>
+#include <limits>
 #include <new>
 #include <string>
 #include <vector>
@@ -897,5 +900,136 @@ TEST_CASE("an allocation failing anywhere in add() or prepare() leaves the batch
             CHECK(std::string(enc.json_body()) == std::string(twin.json_body()));
         }
         CHECK(n > 1);  // some allocation did fail
+    }
+}
+
+// The encoder checks an event in the same walk that normalizes and writes it,
+// and leaves to validate() any event that walk cannot vouch for: whatever the
+// event, add() must accept exactly what validate() accepts and report exactly
+// its errors. One mutation per rule the fused walk checks, and the parts it
+// leaves to validate().
+TEST_CASE("add() accepts what validate() accepts and reports its errors, rule by rule", "[encoder]") {
+    using Mutation = void (*)(capi::Event&);
+    const Mutation mutations[] = {
+        [](capi::Event&) {},
+        [](capi::Event& e) { e.event_name.clear(); },
+        [](capi::Event& e) { e.event_name = "Lead"; e.custom_data.reset(); },
+        [](capi::Event& e) { e.event_name = "Le\xffLead"; },
+        [](capi::Event& e) { e.event_time = 0; },
+        [](capi::Event& e) { e.event_time = now_s - 9 * 86400; },
+        [](capi::Event& e) { e.event_time = now_s + 3600; },
+        [](capi::Event& e) { e.event_time = now_s * 1000; },
+        [](capi::Event& e) { e.action_source = capi::ActionSource::unset; },
+        [](capi::Event& e) { e.action_source = capi::ActionSource::app; },
+        [](capi::Event& e) { e.action_source = capi::ActionSource::email; e.event_source_url.reset(); },
+        [](capi::Event& e) { e.event_source_url.reset(); },
+        [](capi::Event& e) { e.event_source_url = ""; },
+        [](capi::Event& e) { e.event_source_url = "ftp://x.example"; },
+        [](capi::Event& e) { e.event_source_url = "https://x.example/a b"; },
+        [](capi::Event& e) { e.referrer_url = "https://"; },
+        [](capi::Event& e) { e.referrer_url = "HTTPS://ok.example/"; },
+        [](capi::Event& e) { e.event_id = "id\xc3"; },
+        [](capi::Event& e) { e.event_id = "caf\xc3\xa9 \"quoted\" \\ \x01"; },
+        [](capi::Event& e) { e.advanced_measurement_table = "\xed\xa0\x80"; },
+        [](capi::Event& e) { e.data_processing_options = std::vector<std::string>{"LDU"}; },
+        [](capi::Event& e) { e.data_processing_options = std::vector<std::string>{"ldu"}; },
+        [](capi::Event& e) { e.data_processing_options = std::vector<std::string>{}; },
+        [](capi::Event& e) { e.data_processing_options_country = -1; },
+        [](capi::Event& e) { e.data_processing_options_state = -1; e.data_processing_options = std::vector<std::string>{"LDU"}; },
+        [](capi::Event& e) { e.extra.push_back({"x_custom", "{\"a\":1}"}); },
+        [](capi::Event& e) { e.extra.push_back({"x_custom", "{bad"}); },
+        [](capi::Event& e) { e.user_data.client_user_agent.reset(); },
+        [](capi::Event& e) { e.user_data.client_user_agent = "ua \xf0\x9f\x98\x80"; },
+        [](capi::Event& e) { e.user_data.client_user_agent = "ua \xf0\x9f\x98"; },
+        [](capi::Event& e) { e.user_data.client_ip_address = "1.2.3"; },
+        [](capi::Event& e) { e.user_data.client_ip_address = "2001:db8::1"; },
+        [](capi::Event& e) { e.user_data.client_ip_address = ""; },
+        [](capi::Event& e) { e.user_data.fbc = "fb.1.x.abc"; },
+        [](capi::Event& e) { e.user_data.fbp = "fb.1.123."; },
+        [](capi::Event& e) { e.user_data.subscription_id = "sub\x80"; },
+        [](capi::Event& e) { e.user_data.em = {"bad\xff@example.com"}; },
+        [](capi::Event& e) { e.user_data.em = {"not-an-email"}; },
+        [](capi::Event& e) { e.user_data.em = {"   "}; },
+        [](capi::Event& e) { e.user_data.ph = {"call me"}; },
+        [](capi::Event& e) { e.user_data.external_id = {"ext\xfe"}; },
+        [](capi::Event& e) { e.user_data.f5first = "Jos\xc3"; },
+        [](capi::Event& e) { e.user_data.dobd = "32"; },
+        [](capi::Event& e) { e.user_data.extra.push_back({"x_pii", "\"v\""}); },
+        [](capi::Event& e) {
+            e.user_data = {};
+            e.user_data.em = {"nope"};
+            e.event_source_url.reset();
+            e.action_source = capi::ActionSource::system_generated;
+        },
+        [](capi::Event& e) { e.user_data = {}; },
+        [](capi::Event& e) { e.custom_data.reset(); },
+        [](capi::Event& e) { e.custom_data->currency.reset(); },
+        [](capi::Event& e) { e.custom_data->currency = "usd"; },
+        [](capi::Event& e) { e.custom_data->currency = "XYZ"; },
+        [](capi::Event& e) { e.custom_data->currency = "$"; },
+        [](capi::Event& e) { e.custom_data->currency = "   "; },
+        [](capi::Event& e) { e.custom_data->currency = "\xc3\xa9ur"; },
+        [](capi::Event& e) { e.custom_data->value.reset(); },
+        [](capi::Event& e) { e.custom_data->value = std::numeric_limits<double>::quiet_NaN(); },
+        [](capi::Event& e) { e.custom_data->predicted_ltv = std::numeric_limits<double>::infinity(); },
+        [](capi::Event& e) { e.custom_data->num_items = -2; },
+        [](capi::Event& e) { e.custom_data->content_name = "n\xc0\xaf"; },
+        [](capi::Event& e) { e.custom_data->content_ids = {"ok", "b\xff"}; },
+        [](capi::Event& e) { e.custom_data->custom_properties.push_back({"color", "\"red\""}); },
+        [](capi::Event& e) {
+            capi::Content c;
+            c.id = "sku";
+            c.quantity = -1;
+            e.custom_data->contents.push_back(c);
+        },
+        [](capi::Event& e) {
+            capi::Content c;
+            c.item_price = -std::numeric_limits<double>::infinity();
+            e.custom_data->contents.push_back(c);
+        },
+        [](capi::Event& e) {
+            capi::Content c;
+            c.title = "t\xe2\x82";
+            e.custom_data->contents.push_back(c);
+        },
+        [](capi::Event& e) {
+            capi::Content c;
+            c.extra.push_back({"k", "1"});
+            e.custom_data->contents.push_back(c);
+        },
+        [](capi::Event& e) { e.app_data.emplace(); },
+        [](capi::Event& e) { e.original_event_data.emplace(); },
+        [](capi::Event& e) { e.attribution_data.emplace(); e.attribution_data->attribution_method = "nope"; },
+    };
+    for (const auto policy : {capi::InvalidPiiPolicy::drop_value, capi::InvalidPiiPolicy::reject_event}) {
+        for (const std::size_t cap : {std::size_t{1} << 20, std::size_t{600}}) {
+            capi::EncodeOptions o;
+            o.invalid_pii = policy;
+            o.validation.max_event_bytes = cap;
+            for (std::size_t i = 0; i < std::size(mutations); ++i) {
+                INFO("mutation " << i << ", cap " << cap << ", policy " << static_cast<int>(policy));
+                capi::Event ev = purchase();
+                ev.custom_data->currency = "USD";  // what the fused walk takes without validate()
+                mutations[i](ev);
+                const auto expected = capi::validate(ev, now, o.validation);
+                capi::BatchEncoder enc(o);
+                const auto r = enc.add(ev, now);
+                if (!expected.empty()) {
+                    CHECK(r.status == capi::EncodeStatus::invalid);
+                    CHECK(r.errors == expected);
+                }
+                // prepare() takes the same walk.
+                capi::detail::PreparedEvent pe;
+                capi::BatchEncoder enc2(o);
+                const auto rp = batch_access::prepare(enc2, ev, now, pe);
+                CHECK(rp.status == r.status);
+                CHECK(rp.errors == r.errors);
+                CHECK(rp.dropped == r.dropped);
+                if (r.status == capi::EncodeStatus::added) {
+                    REQUIRE(batch_access::add_prepared(enc2, pe, now).status == capi::EncodeStatus::added);
+                    CHECK(enc2.json_body() == enc.json_body());
+                }
+            }
+        }
     }
 }

@@ -9,8 +9,11 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -197,6 +200,79 @@ struct RequestFields {
     std::optional<std::string> test_event_code, partner_agent, namespace_id, upload_id,
         upload_tag, upload_source;
 };
+
+/// Refilling an Event (the caller's path of a server that already holds its data).
+///
+/// enqueue() and async_send() read an Event during the call and keep nothing of
+/// it, so a thread may keep one Event and refill it for each event it hands over.
+/// These helpers write into the buffers the previous event left instead of
+/// building new values: once warm (every value no longer than one the field held
+/// before, the same number of values), a refill allocates nothing. They are
+/// generic over the model's member types, so they cover every field without a
+/// second list of them.
+///
+/// A refill overwrites what it sets and nothing else: a field the previous event
+/// had and this one lacks keeps its value until it is unset (`reset()` on an
+/// optional, `clear()` on a vector; that releases its buffer). A caller that
+/// always sets the same fields, as a server's fixed mapping does, never has to.
+///
+/// @code
+///   capi::Event ev;                      // one per thread, kept
+///   for (const Order& o : orders) {
+///       capi::assign(ev.event_name, capi::event_names::purchase);
+///       capi::assign(ev.event_id, o.id);
+///       capi::assign(ev.user_data.em, {o.email});
+///       auto& cd = capi::refill(ev.custom_data);
+///       cd.value = o.total;
+///       capi::assign(cd.currency, o.currency);
+///       client.enqueue(ev);
+///   }
+/// @endcode
+
+/// Sets `field` to `value`, in the string's buffer.
+inline void assign(std::string& field, std::string_view value) { field.assign(value.data(), value.size()); }
+
+/// Sets `field` to `value`, in the buffer it held (engaging it when unset).
+inline void assign(std::optional<std::string>& field, std::string_view value) {
+    if (field) {
+        field->assign(value.data(), value.size());
+    } else {
+        field.emplace(value);
+    }
+}
+
+/// Sets `field` to `values`, in order: the strings it holds are overwritten in
+/// their buffers, missing ones appended, extra ones removed.
+inline void assign(std::vector<std::string>& field, std::span<const std::string_view> values) {
+    const std::size_t kept = values.size() < field.size() ? values.size() : field.size();
+    for (std::size_t i = 0; i < kept; ++i) field[i].assign(values[i].data(), values[i].size());
+    if (values.size() < field.size()) {
+        field.resize(values.size());
+    } else {
+        for (std::size_t i = kept; i < values.size(); ++i) field.emplace_back(values[i]);
+    }
+}
+inline void assign(std::vector<std::string>& field, std::initializer_list<std::string_view> values) {
+    assign(field, std::span<const std::string_view>(values.begin(), values.size()));
+}
+
+/// The value `field` holds, default-constructed when unset, kept as it was (the
+/// previous event's members and buffers) otherwise: set what this event uses.
+/// For `Event::custom_data`, `app_data`, `data_processing_options`, ...
+template <class T>
+T& refill(std::optional<T>& field) {
+    if (!field) field.emplace();
+    return *field;
+}
+
+/// `field` resized to `n` elements, the first ones kept as they were (members
+/// and buffers), the rest default-constructed: set what each element uses.
+/// For `CustomData::contents` and other vectors of records.
+template <class T>
+std::span<T> refill(std::vector<T>& field, std::size_t n) {
+    field.resize(n);
+    return std::span<T>(field.data(), n);
+}
 
 } // namespace capi
 #pragma GCC visibility pop

@@ -43,6 +43,7 @@
 //                                           a batcher's partial batches are its
 //                                           thread's alone, no lock
 //   EncoderPool::mu       (batcher.hpp)     the spare encoders
+//   Intake::Spares::mu_   (intake.hpp)      the spare envelopes
 //   Flush::mu_            (flush.hpp)       pending flushes, outstanding batches
 //                                           per epoch, the batchers'
 //                                           acknowledgements, seal_req_'s writes
@@ -55,6 +56,7 @@
 // Lock order
 //   shutdown_mu -> { Destinations::mu_, Batchers::wake_mu_, Flush::mu_,
 //                    Dispatcher::mu_, RefusedTokens::mu_ } -> EncoderPool::mu
+//   Intake::Spares::mu_ is a leaf too: nothing else is taken while it is held.
 //   No two of the locks in braces are ever held together: a stage releases its
 //   lock before it calls into another stage. EncoderPool::mu is a leaf (a batch
 //   freed under a lock gives its encoder back). No user code (completion handler,

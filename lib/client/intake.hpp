@@ -26,26 +26,30 @@ public:
     /// Closes the gate and waits for the producers already past it (shutdown).
     void close() noexcept;
 
+    /// An envelope for the next event: the one a batcher recycled last, whose
+    /// buffer is the likeliest still in a cache. Any thread.
     EnvelopePtr take_envelope() {
-        EnvelopePtr e;
-        if (spare_envelopes_.try_pop(e)) return e;
-        return std::make_unique<Envelope>();
+        auto& mine = local_spares();
+        if (mine.empty()) spares_.take(mine, local_spare_count);
+        if (mine.empty()) return std::make_unique<Envelope>();
+        EnvelopePtr e = std::move(mine.back());
+        mine.pop_back();
+        return e;
     }
 
     /// Resets `e` and keeps it for a later enqueue (or frees it when enough wait).
-    /// Any thread (the batchers, per event).
+    /// Any thread.
     void recycle(EnvelopePtr e) noexcept {
         if (!e) return;
-        e->marker = false;
-        e->flush_gen = 0;
-        e->dest.reset();
-        e->done.reset();
-        e->taken = false;
-        e->own_id = false;
-        e->invalid.clear();
-        if (e->prep.capacity() > spare_buffer_bytes) e->prep = PreparedEvent{};
-        if (e->event_id.capacity() > 64) e->event_id = std::string{};
-        (void)spare_envelopes_.try_push(std::move(e));  // when full, e is freed here
+        reset(*e);
+        spares_.give(&e, 1);  // when full, e is freed here
+    }
+    /// recycle() for each of `es[0..n)` (null ones skipped), with one lock: a
+    /// batcher's whole bulk. The ones not kept are freed, `es` left null.
+    void recycle_bulk(EnvelopePtr* es, std::size_t n) noexcept {
+        for (std::size_t i = 0; i < n; ++i)
+            if (es[i]) reset(*es[i]);
+        spares_.give(es, n);
     }
 
     // The queue, for the batchers (pop) and the flush markers (push).
@@ -69,19 +73,78 @@ private:
     void assign_id(const Event& ev, Envelope& env) const;
 
     static constexpr std::size_t spare_envelope_count = 2048;
+    // Envelopes a producer thread takes from the shared spares at once (one
+    // lock for that many events).
+    static constexpr std::size_t local_spare_count = 16;
     // A recycled envelope keeps at most this much buffer (a rare huge event's
     // memory goes back to the allocator).
     static constexpr std::size_t spare_buffer_bytes = 8 * 1024;
 
+    static void reset(Envelope& e) noexcept {
+        e.marker = false;
+        e.flush_gen = 0;
+        e.dest.reset();
+        e.done.reset();
+        e.taken = false;
+        e.own_id = false;
+        e.invalid.clear();
+        if (e.prep.capacity() > spare_buffer_bytes) e.prep = PreparedEvent{};
+        if (e.event_id.capacity() > 64) e.event_id = std::string{};
+    }
+
+    /// Envelopes the batchers are done with, their buffers' capacity kept for
+    /// the next enqueue: in steady state an accepted event costs no allocation
+    /// on the producer and no free on the batcher (a buffer malloc'ed on one
+    /// thread and freed on another takes the allocator's arena lock each time,
+    /// a contended futex under load). A stack, not a queue: the envelope
+    /// recycled last is taken first, its buffer just read by a batcher and
+    /// likely still in a cache, where a queue would hand out the one recycled
+    /// longest ago (up to spare_envelope_count events' worth of memory back).
+    /// Its own lock (mu_), a leaf, taken once per batcher bulk and once per
+    /// local_spare_count events of a producer.
+    class Spares {
+    public:
+        Spares() { stack_.reserve(spare_envelope_count); }
+        /// Moves up to `n` of the most recently given into `out`, the most
+        /// recent last (out.back()).
+        void take(std::vector<EnvelopePtr>& out, std::size_t n) {
+            std::lock_guard lock(mu_);
+            const std::size_t k = std::min(n, stack_.size());
+            for (std::size_t i = stack_.size() - k; i < stack_.size(); ++i) out.push_back(std::move(stack_[i]));
+            stack_.resize(stack_.size() - k);
+        }
+        /// Keeps what fits of `es[0..n)` (null ones skipped); frees the rest
+        /// after the lock is released. `es` is left null.
+        void give(EnvelopePtr* es, std::size_t n) noexcept {
+            std::size_t i = 0;
+            {
+                std::lock_guard lock(mu_);
+                for (; i < n && stack_.size() < spare_envelope_count; ++i)
+                    if (es[i]) stack_.push_back(std::move(es[i]));  // capacity reserved: no throw
+            }
+            for (; i < n; ++i) es[i].reset();
+        }
+
+    private:
+        std::mutex mu_;
+        std::vector<EnvelopePtr> stack_;  // guarded by mu_; the top is the warmest
+    };
+
+    /// This thread's few spare envelopes (whichever client they came from: a
+    /// recycled envelope holds nothing of its client).
+    static std::vector<EnvelopePtr>& local_spares() {
+        thread_local std::vector<EnvelopePtr> v = [] {
+            std::vector<EnvelopePtr> r;
+            r.reserve(local_spare_count);
+            return r;
+        }();
+        return v;
+    }
+
     Pipeline& c_;
     const Options& opts_;
     detail::MpmcQueue<EnvelopePtr> queue_;
-    // Envelopes the batchers are done with, their buffers' capacity kept for the
-    // next enqueue: in steady state an accepted event costs no allocation on the
-    // producer and no free on the batcher (a buffer malloc'ed on one thread and
-    // freed on another takes the allocator's arena lock each time, a contended
-    // futex under load).
-    detail::MpmcQueue<EnvelopePtr> spare_envelopes_{spare_envelope_count};
+    Spares spares_;
 
     // Intake gate: shutdown waits for producers that passed the closed_ check.
     alignas(64) std::atomic<bool> closed_{false};

@@ -49,7 +49,7 @@ void Outcomes::settle(Pending& p, SendResult r, bool was_in_flight, bool on_io) 
     if (p.settled) return;
     p.settled = true;
     r.latency = steady::now() - p.accepted;
-    if (r.event_id.empty()) r.event_id = std::move(p.event_id);
+    if (r.event_id.empty()) r.event_id = p.event_id.view();
     // The outcome is counted before in_flight drops, so stats() never sees
     // an event in neither.
     outcome_counter(r.outcome).fetch_add(1, std::memory_order_relaxed);
@@ -93,7 +93,7 @@ void Outcomes::settle_all(std::vector<Pending>& events, const SendResult& r, boo
             if (p.done || (reports && !on_io)) {
                 SendResult own = r;
                 own.latency = latency;
-                if (own.event_id.empty()) own.event_id = std::move(p.event_id);
+                if (own.event_id.empty()) own.event_id = p.event_id.view();
                 if (!reports) {
                     detail::send_op::complete(std::move(p.done), std::move(own));
                     continue;
@@ -103,10 +103,8 @@ void Outcomes::settle_all(std::vector<Pending>& events, const SendResult& r, boo
             } else if (reports) {
                 if (!shared) shared.emplace(r);
                 shared->latency = latency;
-                const bool own_id = r.event_id.empty();
-                if (own_id) shared->event_id.swap(p.event_id);
+                if (r.event_id.empty()) shared->event_id.assign(p.event_id.view());  // its capacity is reused
                 report_inline(*shared);
-                if (own_id) shared->event_id.swap(p.event_id);
             }
         } catch (...) {
             // Out of memory building one result: the others still get theirs.

@@ -16,9 +16,9 @@ public:
         e.taken = true;
         // Only a completion or a delivery report carries the id; otherwise the
         // envelope keeps the string (and its capacity) for its next event.
-        std::string id;
-        if (e.done || opts_.on_delivery) id = std::move(e.event_id);
-        return Pending{std::move(e.done), std::move(id), e.accepted, false};
+        Pending p{std::move(e.done), {}, e.accepted, false};
+        if (p.done || opts_.on_delivery) p.event_id.take(e.event_id);
+        return p;
     }
 
     /// Delivers one event's outcome. Any thread; `on_io`: the caller runs on the

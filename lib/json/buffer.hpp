@@ -56,6 +56,15 @@ public:
         size_ += n;
         return p;
     }
+    /// Room for `n` more bytes: where they start, for the caller to write up to
+    /// `n` bytes and then commit() its end. One capacity check for a whole JSON
+    /// member, instead of one per piece of it.
+    char* room(std::size_t n) {
+        if (capacity_ - size_ < n) grow_(n);
+        return data_ + size_;
+    }
+    /// Ends the buffer at `end` (within the last room()).
+    void commit(const char* end) noexcept { size_ = static_cast<std::size_t>(end - data_); }
     /// Trades storage with a block held elsewhere: one this class allocated
     /// (std::realloc; free it with std::free), or null with capacity 0.
     void swap_storage(char*& data, std::size_t& size, std::size_t& capacity) noexcept {
@@ -66,7 +75,7 @@ public:
 
     void append(const char* p, std::size_t n) {
         if (capacity_ - size_ < n) grow_(n);
-        copy_(data_ + size_, p, n);
+        copy_bytes(data_ + size_, p, n);
         size_ += n;
     }
     void append(std::string_view s) { append(s.data(), s.size()); }
@@ -83,12 +92,9 @@ public:
         return *this;
     }
 
-private:
-    static constexpr std::size_t initial_capacity = 256;
-
     // Most appends are keys and short values, of a size known only at run
     // time: two overlapping loads and stores instead of a call to memcpy.
-    static void copy_(char* d, const char* p, std::size_t n) noexcept {
+    static void copy_bytes(char* d, const char* p, std::size_t n) noexcept {
         if (n >= 8 && n <= 16) {
             std::uint64_t a, b;
             std::memcpy(&a, p, 8);
@@ -107,6 +113,9 @@ private:
             std::memcpy(d, p, n);
         }
     }
+
+private:
+    static constexpr std::size_t initial_capacity = 256;
 
     [[gnu::noinline]] void grow_(std::size_t n) {
         reallocate_(std::max(capacity_ * 2, size_ + n));

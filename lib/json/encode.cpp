@@ -11,11 +11,14 @@
 #include "json/buffer.hpp"
 #include "json/prepared.hpp"
 #include "json/writer.hpp"
+#include "normalize/unicode.hpp"
+#include "validate/rules.hpp"
 #include "wire/schema.hpp"
 #include "wire/window.hpp"
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -108,6 +111,83 @@ struct BatchEncoder::impl {
 
     std::string_view event_id_if_absent;  // set by prepare() for one call
     bool user_data_ok = false;            // write_user_data()'s verdict for write_event()
+
+    // The fused checks. validate() walks the whole event on its own, before the
+    // walks that normalize and write it; encode() first tries one walk that also
+    // checks what validate() would, and falls back to validate() and the plain
+    // walk when anything is not certainly valid: an error (so the errors are
+    // always validate()'s, field and reason), or a part it leaves to validate()
+    // (raw members, app events, app_data, original_event_data, attribution_data).
+    bool checking = false;  // the walk checks what validate() checks
+    bool failed = false;    // ... and found something it cannot vouch for
+
+    void check_text(std::string_view s) noexcept {
+        if (!detail::is_ascii(s) && !is_valid_utf8(s)) failed = true;
+    }
+    // The rules a string row's flags name, for a non-empty value (validate.cpp's
+    // string_rules).
+    void check_rules(unsigned flags, std::string_view s) noexcept {
+        if ((flags & wire::http_url) && !detail::is_http_url(s)) failed = true;
+        if ((flags & wire::ip_address) && !detail::is_ip_address(s)) failed = true;
+        if ((flags & (wire::fb_click_cookie | wire::fb_browser_cookie)) && !detail::looks_like_fb_cookie(s))
+            failed = true;
+        if (flags & wire::attribution_method) failed = true;  // attribution_data: validate()'s
+    }
+    // What validate() checks of one row of an object other than user_data.
+    template <class R, class V>
+    void check_row(const V& v) noexcept {
+        if constexpr (std::is_same_v<V, std::string>) {
+            check_text(v);
+        } else if constexpr (R::kind == Kind::normalized) {
+            // The currency: precheck() took it.
+        } else if constexpr (std::is_same_v<V, std::optional<std::string>>) {
+            if (v) {
+                check_text(*v);
+                if (!v->empty()) check_rules(R::flags, *v);
+            }
+        } else if constexpr (std::is_same_v<V, std::vector<std::string>>) {
+            for (const auto& s : v) check_text(s);
+        } else if constexpr (std::is_same_v<V, std::optional<std::vector<std::string>>>) {
+            if (v) {
+                for (const auto& s : *v) {
+                    check_text(s);
+                    if (R::has(wire::ldu) && s != "LDU") failed = true;
+                }
+            }
+        } else if constexpr (std::is_same_v<V, std::optional<double>>) {
+            if (v && !std::isfinite(*v)) failed = true;
+        } else if constexpr (std::is_same_v<V, std::optional<std::int64_t>>) {
+            if (R::has(wire::non_negative) && v && *v < 0) failed = true;
+        } else if constexpr (R::kind == Kind::raw) {
+            if (!v.empty()) failed = true;
+        } else if constexpr (R::kind == Kind::object && !std::is_same_v<V, UserData> &&
+                             !std::is_same_v<V, std::optional<CustomData>>) {
+            if (v) failed = true;
+        }
+    }
+    // validate()'s event-level rules, for events it certainly accepts (false
+    // does not mean invalid: validate() decides).
+    bool precheck(const Event& ev, std::chrono::system_clock::time_point now) const noexcept {
+        const auto& o = options.validation;
+        if (ev.event_name.empty()) return false;
+        if (wire::check_window(ev.event_time, ev.action_source, now, o) != wire::WindowVerdict::ok) return false;
+        if (ev.action_source == ActionSource::unset || ev.action_source == ActionSource::app) return false;
+        const auto has_text = [](const std::optional<std::string>& v) { return v && !v->empty(); };
+        if (ev.action_source == ActionSource::website && o.require_website_fields &&
+            (!has_text(ev.event_source_url) || !has_text(ev.user_data.client_user_agent)))
+            return false;
+        const bool purchase = ev.event_name == event_names::purchase;
+        if (!ev.custom_data) return !purchase;
+        const auto& cd = *ev.custom_data;
+        if (purchase && (!cd.currency || !cd.value)) return false;
+        if (cd.currency) {
+            // validate()'s common case (three ASCII letters); anything else is its to judge.
+            const auto& c = *cd.currency;
+            const auto letter = [](char ch) { return static_cast<unsigned char>((ch | 0x20) - 'a') < 26; };
+            if (c.size() != 3 || !letter(c[0]) || !letter(c[1]) || !letter(c[2]) || !is_iso4217(c)) return false;
+        }
+        return true;
+    }
     std::size_t prepared_bytes = 0;       // the last prepared event's, to size a new PreparedEvent
 
     // is_hashed_field() for the user_data keys, without the call.
@@ -122,6 +202,10 @@ struct BatchEncoder::impl {
         auto st = normalize_into(f, value, tmp, reason);
         if (st == NormalizeStatus::omitted) return;
         if (st == NormalizeStatus::rejected) {
+            if (checking) {  // validate() reports it (or the policy drops it): not the fused walk's
+                failed = true;
+                return;
+            }
             FieldError e{element_path(wire::schema<UserData>::name, key, index, indexed), std::string(reason)};
             (options.invalid_pii == InvalidPiiPolicy::reject_event ? r.errors : r.dropped)
                 .push_back(std::move(e));
@@ -167,8 +251,7 @@ struct BatchEncoder::impl {
 
     void write_slot(Writer& w, const Slot& s) {
         if (s.hash) {
-            static constexpr std::string_view hole(
-                "0000000000000000000000000000000000000000000000000000000000000000");
+            static constexpr char hole[] = "0000000000000000000000000000000000000000000000000000000000000000";
             w.string_raw(hole);
             pending.push_back({s.offset, s.length, buf.size() - 65});
         } else {
@@ -226,10 +309,15 @@ struct BatchEncoder::impl {
         }
         for (const auto& pk : plain_keys) {
             if (const auto& v = ud.*pk.member; v && !v->empty()) {
+                if (checking) {
+                    check_text(*v);
+                    check_rules(pk.flags, *v);
+                }
                 any = true;
                 w.member(pk.key, *v);
             }
         }
+        if (checking && !ud.extra.empty()) failed = true;
         write_raw(w, ud.extra);
         w.end_object();
         // Raw extra members are not customer information parameters (validate()
@@ -247,6 +335,7 @@ struct BatchEncoder::impl {
             using R = decltype(r);
             using V = typename R::value;
             const auto& v = obj.*R::member;
+            if (checking) check_row<R>(v);
             if constexpr (R::has(wire::with_dpo)) {
                 if (!ev.data_processing_options) return;
             }
@@ -326,11 +415,38 @@ struct BatchEncoder::impl {
         return user_data_ok;
     }
 
+    // The fused walk: normalizes and serializes `ev` as encode() does, checking
+    // as it goes what validate() would. True when the event is written and
+    // certainly valid; otherwise buf, arena and pending are as they were.
+    bool encode_checked(const Event& ev, std::chrono::system_clock::time_point now, bool first) {
+        if (!precheck(ev, now)) return false;
+        const auto buf0 = buf.size();
+        const auto arena0 = arena.size();
+        const auto pending0 = pending.size();
+        checking = true;
+        failed = false;
+        EncodeResult unused;  // rejects make the walk fail before they are recorded
+        normalize_user_data(ev.user_data, unused);
+        bool ok = !failed && write_event(ev, first) && !failed;
+        checking = false;
+        // validate()'s size bound counts a part of the serialized bytes, so an
+        // event within the cap passes it.
+        ok = ok && buf.size() - buf0 - (first ? 0 : 1) <= options.validation.max_event_bytes;
+        if (!ok) {
+            buf.resize(buf0);
+            arena.resize(arena0);
+            pending.resize(pending0);
+        }
+        return ok;
+    }
+
     // Validates `ev`, normalizes its values into the arena and serializes it at
     // the end of buf, after a comma unless `first`. False, with r.errors, when it is
     // invalid: buf, arena and pending may then hold part of it, for the caller
     // to truncate.
     bool encode(const Event& ev, std::chrono::system_clock::time_point now, bool first, EncodeResult& r) {
+        if (encode_checked(ev, now, first)) return true;
+        checking = false;
         r.errors = validate(ev, now, options.validation);
         if (!r.errors.empty()) return false;
         normalize_user_data(ev.user_data, r);

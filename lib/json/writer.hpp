@@ -8,6 +8,8 @@
 // JavaScript consumers and for line-oriented logs).
 #pragma once
 
+#include "json/buffer.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -107,8 +109,72 @@ void append_escaped(Out& out, std::string_view s) {
     }
 }
 
+namespace detail {
+
+/// Writes `s` escaped as append_escaped() does, at `p`, which has room for 6
+/// bytes per byte of `s` (a control character becomes \u00XX); returns the end.
+inline char* escape_into(char* p, std::string_view s) noexcept {
+    static constexpr char hex[] = "0123456789abcdef";
+    while (true) {
+        const std::size_t run = plain_prefix(s);
+        Buffer::copy_bytes(p, s.data(), run);
+        p += run;
+        if (run == s.size()) return p;
+        const auto c = static_cast<unsigned char>(s[run]);
+        std::size_t used = 1;
+        const auto two = [&](char e) {
+            p[0] = '\\';
+            p[1] = e;
+            p += 2;
+        };
+        switch (c) {
+            case '"': two('"'); break;
+            case '\\': two('\\'); break;
+            case '\b': two('b'); break;
+            case '\f': two('f'); break;
+            case '\n': two('n'); break;
+            case '\r': two('r'); break;
+            case '\t': two('t'); break;
+            case 0xE2:
+                std::memcpy(p, static_cast<unsigned char>(s[run + 2]) == 0xA8 ? "\\u2028" : "\\u2029", 6);
+                p += 6;
+                used = 3;
+                break;
+            default: {
+                const char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+                std::memcpy(p, u, 6);
+                p += 6;
+            }
+        }
+        s.remove_prefix(run + used);
+    }
+}
+
+// Room for n bytes at the end of `out`, then its end set to where the writing
+// stopped: json::Buffer's own room()/commit(), or a std::string resized.
+template <typename Out>
+char* room(Out& out, std::size_t n) {
+    return out.room(n);
+}
+template <typename Out>
+void commit(Out& out, const char* end) noexcept {
+    out.commit(end);
+}
+inline char* room(std::string& out, std::size_t n) {
+    const std::size_t old = out.size();
+    out.resize(old + n);
+    return out.data() + old;
+}
+inline void commit(std::string& out, const char* end) noexcept {
+    out.resize(static_cast<std::size_t>(end - out.data()));
+}
+
+} // namespace detail
+
 /// Writes JSON into `Out`: std::string, or json::Buffer (lib/json/buffer.hpp)
-/// where every append is inline (what the encoder uses).
+/// where every append is inline (what the encoder uses). A member or value is
+/// written with one capacity check for all its pieces (room for its longest
+/// form, then its end committed), not one per piece.
 template <typename Out>
 class BasicWriter {
 public:
@@ -129,34 +195,51 @@ public:
     }
     /// key() for the library's own key literals, which need no escaping.
     void lit_key(std::string_view k) {
-        quote_();
-        out_.append(k.data(), k.size());
-        out_.append("\":", 2);
-        first_ = true;
+        char* p = detail::room(out_, k.size() + 4);
+        detail::commit(out_, put_key_(p, k));
     }
 
     void string(std::string_view s) {
-        quote_();
-        first_ = false;
-        const std::size_t plain = detail::plain_prefix(s);
-        out_.append(s.data(), plain);
-        if (plain != s.size()) append_escaped(out_, s.substr(plain));
-        out_.push_back('"');
+        // A long string grows the buffer by what it takes, not by six times its size.
+        if (s.size() > room_limit_) {
+            quote_();
+            first_ = false;
+            append_escaped(out_, s);
+            out_.push_back('"');
+            return;
+        }
+        char* p = detail::room(out_, 6 * s.size() + 3);
+        detail::commit(out_, put_string_(p, s));
     }
     /// A string known to need no escaping (hex digests, enum names).
     void string_raw(std::string_view s) {
-        quote_();
+        char* p = detail::room(out_, s.size() + 3);
+        *p = ',';
+        p += !first_;
         first_ = false;
-        out_.append(s.data(), s.size());
-        out_.push_back('"');
+        *p++ = '"';
+        Buffer::copy_bytes(p, s.data(), s.size());
+        p += s.size();
+        *p++ = '"';
+        detail::commit(out_, p);
+    }
+    /// string_raw() for a literal (the digest holes): a copy of a size known
+    /// at compile time.
+    template <std::size_t N>
+    void string_raw(const char (&s)[N]) {
+        char* p = detail::room(out_, N + 2);
+        *p = ',';
+        p += !first_;
+        first_ = false;
+        *p++ = '"';
+        std::memcpy(p, s, N - 1);
+        p += N - 1;
+        *p++ = '"';
+        detail::commit(out_, p);
     }
     void integer(std::int64_t v) {
-        char buf[24];
-        char* b = buf;
-        if (!first_) *b++ = ',';
-        first_ = false;
-        auto r = std::to_chars(b, buf + sizeof buf, v);
-        out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
+        char* p = detail::room(out_, 24);
+        detail::commit(out_, put_integer_(p, v));
     }
     /// Shortest form that round-trips; non-finite values must be rejected earlier
     /// (JSON cannot carry them), and are written as null as a last defence.
@@ -188,8 +271,19 @@ public:
     void raw(std::string_view json) { comma_(); out_.append(json.data(), json.size()); }
 
     /// Members under the library's own key literals (written unescaped, see lit_key).
-    void member(std::string_view k, std::string_view v) { lit_key(k); string(v); }
-    void member_int(std::string_view k, std::int64_t v) { lit_key(k); integer(v); }
+    void member(std::string_view k, std::string_view v) {
+        if (v.size() > room_limit_) {
+            lit_key(k);
+            string(v);
+            return;
+        }
+        char* p = detail::room(out_, k.size() + 4 + 6 * v.size() + 3);
+        detail::commit(out_, put_string_(put_key_(p, k), v));
+    }
+    void member_int(std::string_view k, std::int64_t v) {
+        char* p = detail::room(out_, k.size() + 4 + 24);
+        detail::commit(out_, put_integer_(put_key_(p, k), v));
+    }
     void member_num(std::string_view k, double v) { lit_key(k); number(v); }
     void member_bool(std::string_view k, bool v) { lit_key(k); boolean(v); }
 
@@ -198,6 +292,39 @@ public:
     void set_first(bool first) noexcept { first_ = first; }
 
 private:
+    // Strings up to this size take room for their longest escaped form at once.
+    static constexpr std::size_t room_limit_ = 4096;
+
+    // `,"k":` (no comma first in its object) at p, which has room for it.
+    char* put_key_(char* p, std::string_view k) noexcept {
+        *p = ',';
+        p += !first_;
+        *p++ = '"';
+        Buffer::copy_bytes(p, k.data(), k.size());
+        p += k.size();
+        p[0] = '"';
+        p[1] = ':';
+        first_ = true;  // the value after a key takes no comma
+        return p + 2;
+    }
+    // The string value `s`, escaped and quoted, at p (room: 6 * size + 3).
+    char* put_string_(char* p, std::string_view s) noexcept {
+        *p = ',';
+        p += !first_;
+        first_ = false;
+        *p++ = '"';
+        p = detail::escape_into(p, s);
+        *p++ = '"';
+        return p;
+    }
+    // The integer at p (room: 22).
+    char* put_integer_(char* p, std::int64_t v) noexcept {
+        *p = ',';
+        p += !first_;
+        first_ = false;
+        return std::to_chars(p, p + 21, v).ptr;
+    }
+
     // Prices and amounts are mostly whole cents, and libstdc++'s shortest
     // to_chars(double) costs ~40 ns. When |v| is n/100 for an integer n below
     // 1e15, the decimal n/100 is the only one of at most 15 significant digits

@@ -11,6 +11,8 @@
 #include "wire/schema.hpp"
 
 #include <array>
+#include <cstdint>
+#include <cstring>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -116,21 +118,37 @@ NormalizeStatus phone_rule(std::string& out, std::string_view& reason) {
 // phone_rule for ASCII `in` (trimmed, not lowercased, not 32 or 64 bytes, so
 // it cannot look hashed): in one pass, without lowercasing first. A number
 // with a letter is rejected, so lowercasing never changed an accepted one.
+// What phone_ascii() does with each ASCII byte, as bits: keep it (all but the
+// separators), and flag it as a letter or as another character.
+enum : unsigned char { phone_keep = 1, phone_letter = 2, phone_other = 4 };
+struct PhoneClasses {
+    unsigned char of[128] = {};
+    constexpr PhoneClasses() {
+        for (int c = 0; c < 128; ++c) {
+            // phone_separator() on ASCII (is_space is not constexpr).
+            if (c == '-' || c == '(' || c == ')' || c == '.' || c == ' ' || (c >= '\t' && c <= '\r')) of[c] = 0;
+            else if (static_cast<unsigned char>((c | 0x20) - 'a') < 26) of[c] = phone_keep | phone_letter;
+            else if (c == '+' || (c >= '0' && c <= '9')) of[c] = phone_keep;
+            else of[c] = phone_keep | phone_other;
+        }
+    }
+};
+constexpr PhoneClasses phone_classes{};
+
 NormalizeStatus phone_ascii(std::string_view in, std::string& out, std::string_view& reason) {
     out.resize(in.size());
     char* const d = out.data();
     std::size_t w = 0;
-    bool letter = false;
-    bool other = false;
+    unsigned seen = 0;
+    // Branch-free: every byte is stored, and kept by advancing past it.
     for (const char ch : in) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (phone_separator(c)) continue;
-        if (static_cast<unsigned char>((c | 0x20) - 'a') < 26) letter = true;
-        else if (c != '+' && static_cast<unsigned char>(c - '0') > 9) other = true;
-        d[w++] = ch;
+        const unsigned char k = phone_classes.of[static_cast<unsigned char>(ch) & 0x7F];
+        d[w] = ch;
+        w += k & phone_keep;
+        seen |= k;
     }
     out.resize(w);
-    return phone_finish(out, reason, letter, other);
+    return phone_finish(out, reason, (seen & phone_letter) != 0, (seen & phone_other) != 0);
 }
 
 NormalizeStatus phone_finish(std::string& out, std::string_view& reason, bool letter, bool other) {
@@ -234,6 +252,30 @@ void lower_ascii_copy(char* dst, const char* src, std::size_t n) noexcept {
         return;
     }
 #endif
+    // Short values (most names, cities, states) as two overlapping words:
+    // ASCII bytes, so adding 0x3F (0x25) to each sets its high bit exactly when
+    // it is >= 'A' (> 'Z'), with no carry into the next byte.
+    if (n >= 4) {
+        const auto lower = [](auto x) {
+            using W = decltype(x);
+            constexpr W ones = static_cast<W>(0x0101010101010101ULL), high = ones * 0x80;
+            const W upper = (x + ones * 0x3F) & ~(x + ones * 0x25) & high;
+            return x | (upper >> 2);
+        };
+        const auto two = [&](auto word) {
+            using W = decltype(word);
+            W a, b;
+            std::memcpy(&a, src, sizeof a);
+            std::memcpy(&b, src + n - sizeof b, sizeof b);
+            a = lower(a);
+            b = lower(b);
+            std::memcpy(dst, &a, sizeof a);
+            std::memcpy(dst + n - sizeof b, &b, sizeof b);
+        };
+        if (n >= 8) two(std::uint64_t{});
+        else two(std::uint32_t{});
+        return;
+    }
     for (std::size_t i = 0; i < n; ++i) {
         const auto c = static_cast<unsigned char>(src[i]);
         dst[i] = static_cast<char>(c + ((static_cast<unsigned char>(c - 'A') < 26) << 5));
@@ -241,6 +283,9 @@ void lower_ascii_copy(char* dst, const char* src, std::size_t n) noexcept {
 }
 
 std::string_view trim_ascii(std::string_view s) noexcept {
+    // Every ASCII space is <= ' ': most values have nothing to trim.
+    if (!s.empty() && static_cast<unsigned char>(s.front()) > ' ' && static_cast<unsigned char>(s.back()) > ' ')
+        return s;
     const auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
     while (!s.empty() && space(s.front())) s.remove_prefix(1);
     while (!s.empty() && space(s.back())) s.remove_suffix(1);

@@ -9,6 +9,7 @@
 
 #include <capi/normalize.hpp>
 
+#include "validate/rules.hpp"
 #include "wire/schema.hpp"
 #include "wire/window.hpp"
 
@@ -34,10 +35,119 @@
 
 namespace capi {
 
+namespace detail {
+
+namespace {
+bool is_ascii_digit_(char c) noexcept { return c >= '0' && c <= '9'; }
+bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
+    if (s.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        if (c != prefix[i]) return false;
+    }
+    return true;
+}
+
+} // namespace
+
+// Absolute http(s) URL with a non-empty authority and no spaces or control
+// characters (a browser's location.href is always percent-encoded).
+bool is_http_url(std::string_view s) noexcept {
+    std::size_t scheme = 0;
+    if (istarts_with(s, "https://")) {
+        scheme = 8;
+    } else if (istarts_with(s, "http://")) {
+        scheme = 7;
+    } else {
+        return false;
+    }
+    const std::string_view rest = s.substr(scheme);
+    if (rest.empty() || rest.front() == '/' || rest.front() == '?' || rest.front() == '#')
+        return false;
+    const char* p = s.data();
+    const char* const end = p + s.size();
+#if defined(__SSE2__)
+    // 16 bytes at a time while none is <= 0x20 or 0x7f (signed: bytes >= 0x80 are
+    // negative and fail the > 0x20 test, so they take the exact loop below).
+    while (end - p >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)),
+                                         _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+        if (_mm_movemask_epi8(bad) != 0) break;
+        p += 16;
+    }
+    // The rest as the (overlapping) last 16 bytes, when the loop stopped at the end.
+    if (end - p < 16 && p != end && s.size() >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(end - 16));
+        const __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)),
+                                         _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+        if (_mm_movemask_epi8(bad) == 0) return true;
+    }
+#endif
+    for (const char c : std::string_view(p, static_cast<std::size_t>(end - p))) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u == 0x7f) return false;
+    }
+    return true;
+}
+
+namespace {
+// Dotted-quad IPv4 exactly as glibc's inet_pton(AF_INET) accepts it: four
+// decimal octets <= 255, no leading zeros, single dots. The common case,
+// checked without the copy and the two library calls.
+bool is_plain_ipv4(std::string_view s) noexcept {
+    int octets = 0;
+    std::size_t i = 0;
+    while (true) {
+        const std::size_t start = i;
+        unsigned value = 0;
+        while (i < s.size() && is_ascii_digit_(s[i]) && i - start < 3) value = value * 10 + unsigned(s[i++] - '0');
+        const std::size_t digits = i - start;
+        if (digits == 0 || value > 255 || (digits > 1 && s[start] == '0')) return false;
+        if (++octets == 4) return i == s.size();
+        if (i == s.size() || s[i] != '.') return false;
+        ++i;
+    }
+}
+
+} // namespace
+
+bool is_ip_address(std::string_view s) noexcept {
+    if (is_plain_ipv4(s)) return true;
+    // The longest textual IPv6 address (with an embedded IPv4) is 45 characters.
+    char buf[64];
+    if (s.empty() || s.size() >= sizeof buf) return false;
+    // inet_pton stops at a NUL: "1.2.3.4\0junk" must not pass as 1.2.3.4.
+    if (std::memchr(s.data(), '\0', s.size()) != nullptr) return false;
+    std::memcpy(buf, s.data(), s.size());
+    buf[s.size()] = '\0';
+    unsigned char addr[sizeof(in6_addr)];
+    // inet_pton rejects IPv6 zone ids (fe80::1%eth0): Meta wants the address alone.
+    return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+// fb.<subdomain index>.<creation time>.<id>; the id is case-sensitive and left alone.
+bool looks_like_fb_cookie(std::string_view s) noexcept {
+    if (!s.starts_with("fb.")) return false;
+    s.remove_prefix(3);
+    if (s.size() < 2 || !is_ascii_digit_(s[0]) || s[1] != '.') return false;
+    s.remove_prefix(2);
+    std::size_t i = 0;
+    while (i < s.size() && is_ascii_digit_(s[i])) ++i;
+    if (i == 0 || i == s.size() || s[i] != '.') return false;
+    return i + 1 < s.size();
+}
+
+} // namespace detail
+
 namespace {
 
 namespace chr = std::chrono;
 using wire::Kind;
+using detail::is_http_url;
+using detail::is_ip_address;
+using detail::looks_like_fb_cookie;
 
 constexpr std::array<std::string_view, 6> attribution_methods = {
     "ard", "deeplink", "gpir", "invalid_response", "mir", "srn"};
@@ -106,96 +216,6 @@ std::string describe_age(chr::seconds d) {
         return std::to_string(hours) + (hours == 1 ? " hour" : " hours");
     }
     return std::to_string(s) + " s";
-}
-
-bool is_ascii_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
-    if (s.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        if (c != prefix[i]) return false;
-    }
-    return true;
-}
-
-// Absolute http(s) URL with a non-empty authority and no spaces or control
-// characters (a browser's location.href is always percent-encoded).
-bool is_http_url(std::string_view s) noexcept {
-    std::size_t scheme = 0;
-    if (istarts_with(s, "https://")) {
-        scheme = 8;
-    } else if (istarts_with(s, "http://")) {
-        scheme = 7;
-    } else {
-        return false;
-    }
-    const std::string_view rest = s.substr(scheme);
-    if (rest.empty() || rest.front() == '/' || rest.front() == '?' || rest.front() == '#')
-        return false;
-    const char* p = s.data();
-    const char* const end = p + s.size();
-#if defined(__SSE2__)
-    // 16 bytes at a time while none is <= 0x20 or 0x7f (signed: bytes >= 0x80 are
-    // negative and fail the > 0x20 test, so they take the exact loop below).
-    while (end - p >= 16) {
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        const __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)),
-                                         _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
-        if (_mm_movemask_epi8(bad) != 0) break;
-        p += 16;
-    }
-#endif
-    for (const char c : std::string_view(p, static_cast<std::size_t>(end - p))) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u <= 0x20 || u == 0x7f) return false;
-    }
-    return true;
-}
-
-// Dotted-quad IPv4 exactly as glibc's inet_pton(AF_INET) accepts it: four
-// decimal octets <= 255, no leading zeros, single dots. The common case,
-// checked without the copy and the two library calls.
-bool is_plain_ipv4(std::string_view s) noexcept {
-    int octets = 0;
-    std::size_t i = 0;
-    while (true) {
-        const std::size_t start = i;
-        unsigned value = 0;
-        while (i < s.size() && is_ascii_digit(s[i]) && i - start < 3) value = value * 10 + unsigned(s[i++] - '0');
-        const std::size_t digits = i - start;
-        if (digits == 0 || value > 255 || (digits > 1 && s[start] == '0')) return false;
-        if (++octets == 4) return i == s.size();
-        if (i == s.size() || s[i] != '.') return false;
-        ++i;
-    }
-}
-
-bool is_ip_address(std::string_view s) noexcept {
-    if (is_plain_ipv4(s)) return true;
-    // The longest textual IPv6 address (with an embedded IPv4) is 45 characters.
-    char buf[64];
-    if (s.empty() || s.size() >= sizeof buf) return false;
-    // inet_pton stops at a NUL: "1.2.3.4\0junk" must not pass as 1.2.3.4.
-    if (std::memchr(s.data(), '\0', s.size()) != nullptr) return false;
-    std::memcpy(buf, s.data(), s.size());
-    buf[s.size()] = '\0';
-    unsigned char addr[sizeof(in6_addr)];
-    // inet_pton rejects IPv6 zone ids (fe80::1%eth0): Meta wants the address alone.
-    return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
-}
-
-// fb.<subdomain index>.<creation time>.<id>; the id is case-sensitive and left alone.
-bool looks_like_fb_cookie(std::string_view s) noexcept {
-    if (!s.starts_with("fb.")) return false;
-    s.remove_prefix(3);
-    if (s.size() < 2 || !is_ascii_digit(s[0]) || s[1] != '.') return false;
-    s.remove_prefix(2);
-    std::size_t i = 0;
-    while (i < s.size() && is_ascii_digit(s[i])) ++i;
-    if (i == 0 || i == s.size() || s[i] != '.') return false;
-    return i + 1 < s.size();
 }
 
 // Raw JSON of up to this many bytes is parsed with the per-thread parser; a

@@ -380,6 +380,7 @@ struct SingleKey {
 struct PlainKey {
     std::string_view key;
     std::optional<std::string> UserData::*member;
+    unsigned flags;  ///< the row's Flag bits (the validator's rules)
 };
 
 namespace detail {
@@ -390,7 +391,7 @@ constexpr auto user_rows() {
     schema<UserData>::each([&](auto r) {
         using R = decltype(r);
         if constexpr (R::kind == K) {
-            if constexpr (std::is_same_v<Out, PlainKey>) out[i++] = Out{R::key, R::member};
+            if constexpr (std::is_same_v<Out, PlainKey>) out[i++] = Out{R::key, R::member, R::flags};
             else out[i++] = Out{R::field, R::member, R::key};
         }
     });

@@ -2,6 +2,12 @@
 // benchmarks: em, ph, fn, ln, ct, st, zp, country (8 hashed values),
 // external_id, IP, user agent, fbc, fbp, two contents, value and currency.
 // Numbered from `first`, so runs that need distinct events get their own.
+//
+// Two ways to get event number i, with the same content:
+//   make_purchase_event(i)   generates its strings and builds a fresh capi::Event;
+//   make_purchase_data(i)    generates them only (the data a server already holds),
+//   then fill_purchase_event(ev, data) refills a reused Event from it (the caller's
+//   path: capi::assign / capi::refill, no allocation once the Event is warm).
 #pragma once
 
 #include <capi/encode.hpp>
@@ -13,6 +19,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace capi_bench {
@@ -60,6 +67,97 @@ inline capi::Event make_purchase_event(std::size_t i, std::int64_t now_s, std::m
     }
     ev.custom_data = std::move(cd);
     return ev;
+}
+
+/// Event number `i` as a server holds it before it makes an event: its strings,
+/// already generated, and its numbers.
+struct PurchaseData {
+    std::int64_t event_time = 0;
+    std::string event_id, event_source_url, em, ph, zp, external_id, client_ip_address, fbc, fbp;
+    std::string_view fn, ln, ct, st, country;  // from the constant tables above
+    double value = 0;
+    struct Item {
+        std::string id;
+        std::int64_t quantity = 0;
+        double item_price = 0;
+    };
+    Item items[2];
+};
+
+inline constexpr std::string_view purchase_user_agent =
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36";
+
+/// The data of event number `i`: the same values as make_purchase_event(i) with
+/// the same `rng` state (the draws come in the same order).
+inline PurchaseData make_purchase_data(std::size_t i, std::int64_t now_s, std::mt19937_64& rng) {
+    PurchaseData d;
+    d.event_time = now_s - static_cast<std::int64_t>(rng() % 3600);
+    d.event_id = "order-" + std::to_string(i) + "-" + std::to_string(rng() % 100000);
+    d.event_source_url = "https://shop.example.com/checkout/thank-you?order=" + std::to_string(i);
+    d.em = "  Customer." + std::to_string(i) + "@Example.COM ";
+    d.ph = "+1 (650) 555-" + std::to_string(1000 + i % 9000);
+    d.fn = first_names[rng() % 8];
+    d.ln = last_names[rng() % 6];
+    d.ct = cities[rng() % 6];
+    d.st = states[rng() % 6];
+    d.zp = std::to_string(10000 + rng() % 89999) + "-1234";
+    d.country = countries[rng() % 6];
+    d.external_id = "cust-" + std::to_string(i);
+    d.client_ip_address = "203.0." + std::to_string(i / 250 % 250) + "." + std::to_string(i % 250 + 1);
+    d.fbc = "fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz" + std::to_string(i);
+    d.fbp = "fb.1.1558571054389." + std::to_string(1000000000 + i);
+    d.value = 10.0 + static_cast<double>(rng() % 100000) / 100.0;
+    for (auto& item : d.items) {
+        item.id = "sku-" + std::to_string(rng() % 100000);
+        item.quantity = static_cast<std::int64_t>(1 + rng() % 3);
+        item.item_price = static_cast<double>(rng() % 10000) / 100.0;
+    }
+    return d;
+}
+
+/// The caller's path: `ev` (fresh, or the previous event it held) refilled with
+/// `d`. Sets every field a Purchase event of this shape has, so a reused Event
+/// carries nothing of the previous one; no allocation once `ev` is warm.
+inline void fill_purchase_event(capi::Event& ev, const PurchaseData& d) {
+    capi::assign(ev.event_name, capi::event_names::purchase);
+    ev.event_time = d.event_time;
+    capi::assign(ev.event_id, d.event_id);
+    capi::assign(ev.event_source_url, d.event_source_url);
+    ev.action_source = capi::ActionSource::website;
+    auto& u = ev.user_data;
+    capi::assign(u.em, {d.em});
+    capi::assign(u.ph, {d.ph});
+    capi::assign(u.fn, {d.fn});
+    capi::assign(u.ln, {d.ln});
+    capi::assign(u.ct, {d.ct});
+    capi::assign(u.st, {d.st});
+    capi::assign(u.zp, {d.zp});
+    capi::assign(u.country, {d.country});
+    capi::assign(u.external_id, {d.external_id});
+    capi::assign(u.client_ip_address, d.client_ip_address);
+    capi::assign(u.client_user_agent, purchase_user_agent);
+    capi::assign(u.fbc, d.fbc);
+    capi::assign(u.fbp, d.fbp);
+    auto& cd = capi::refill(ev.custom_data);
+    capi::assign(cd.currency, "USD");
+    cd.value = d.value;
+    capi::assign(cd.content_type, "product");
+    auto items = capi::refill(cd.contents, 2);
+    for (std::size_t c = 0; c < items.size(); ++c) {
+        capi::assign(items[c].id, d.items[c].id);
+        items[c].quantity = d.items[c].quantity;
+        items[c].item_price = d.items[c].item_price;
+    }
+}
+
+/// The data of events number first .. first + n - 1 (as make_purchase_events).
+inline std::vector<PurchaseData> make_purchase_data(std::size_t first, std::size_t n, std::int64_t now_s) {
+    std::mt19937_64 rng(20261127 + first);
+    std::vector<PurchaseData> out;
+    out.reserve(n);
+    for (std::size_t i = first; i < first + n; ++i) out.push_back(make_purchase_data(i, now_s, rng));
+    return out;
 }
 
 /// Events number first .. first + n - 1.
