@@ -127,6 +127,9 @@ void Batchers::batcher_main(std::size_t idx) {
     if (!part->batch) {
         part->batch = std::make_shared<Batch>(encoders_);
         part->batch->dest = part->dest;
+        // As many as the last sealed batch held: a full batch's Pendings grown
+        // by doubling from 64 would be moved about once more each on the way.
+        part->batch->events.reserve(std::max<std::size_t>(64, me.typical_events));
     }
     Batch& b = *part->batch;
     auto res = batch_access::add_prepared(b.enc, env.prep, sys_now);
@@ -158,6 +161,7 @@ inline void Batchers::seal(Batcher& me, Partial& part) {
     if (!part.batch) return;
     if (part.batch->events.empty()) return;  // keeps the empty batch for reuse
     BatchPtr b = std::move(part.batch);
+    me.typical_events = b->events.size();
     count_duplicates(me, *b);
     // Hash every value of the batch (one hash_many call) and finish the body
     // here, on the batcher, so the io thread (perhaps the caller's) only sends.

@@ -44,6 +44,7 @@ struct Batcher {
     std::vector<Partial> partials;
     std::size_t idx = 0;  // its place among the batchers (Flush::acked)
     std::vector<std::uint64_t> id_table;  // count_duplicates' set, kept between batches
+    std::size_t typical_events = 0;       // events of the last batch it sealed
 };
 
 class Batchers {
