@@ -9,10 +9,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <set>
 #include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 using capi::testing::Fault;
@@ -85,7 +87,66 @@ Run run(bool adaptive, std::chrono::milliseconds latency, long events) {
     return r;
 }
 
+template <class Pred>
+bool wait_for(Pred pred, std::chrono::milliseconds limit) {
+    const auto end = steady::now() + limit;
+    while (!pred()) {
+        if (steady::now() > end) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
+std::size_t requests_for(const MockGraphServer& mock, const std::string& pixel) {
+    std::size_t n = 0;
+    for (const auto& r : mock.requests())
+        if (r.target.find("/" + pixel + "/events") != std::string::npos) ++n;
+    return n;
+}
+
 } // namespace
+
+TEST_CASE("a destination at its limit does not hold back another's batches", "[client][adaptive]") {
+    MockGraphServer mock;
+    auto o = options_for(mock);
+    o.max_batches_in_flight = 4;
+    o.concurrency.initial = 2;
+    o.transport.request_timeout = 5s;
+    std::atomic<int> b_delivered{0};
+    o.on_delivery = [&](const capi::SendResult& r) {
+        if (r.outcome == capi::Outcome::delivered && r.event_id.rfind("hol-b-", 0) == 0) ++b_delivered;
+    };
+    capi::Destination b = o.destination;
+    b.pixel_id = "2222222222";
+    const std::string a_pixel = o.destination.pixel_id;
+    capi::Client client(o);
+    const auto now = std::chrono::system_clock::now();
+
+    // B's flow exists (its limit counts in the back pressure).
+    REQUIRE(client.enqueue(purchase_event("hol-b-first", now), b));
+    REQUIRE(client.flush(10s));
+
+    // A: two batches hang on the wire (A's whole limit), two more wait for A's slots.
+    Fault hang;
+    hang.action = Fault::Action::hang;
+    mock.push_fault(hang);
+    mock.push_fault(hang);
+    for (long i = 0; i < 200; ++i) REQUIRE(client.enqueue(purchase_event(numbered("hol-a-", i), now)));
+    REQUIRE(wait_for([&] { return mock.pending_faults() == 0; }, 5s));
+    // B goes past A's waiting batches: the bound (4) has room, B's limit too.
+    for (long i = 0; i < 100; ++i) REQUIRE(client.enqueue(purchase_event(numbered("hol-b-", i), now), b));
+    CHECK(wait_for([&] { return b_delivered.load() == 101; }, 4s));
+    // Meanwhile A sent nothing more than its two hung requests.
+    CHECK(requests_for(mock, a_pixel) == 2);
+
+    // The hung requests time out (a cut: A's limit 2 -> 1), are retried, and all arrive.
+    REQUIRE(client.flush(60s));
+    const auto s = client.stats();
+    CHECK(s.delivered == 301);
+    CHECK(s.concurrency_cuts == 1);
+    CHECK(s.concurrency_limit_min == 1);
+    check_balanced(s);
+}
 
 TEST_CASE("a far server: the limit grows past the fixed cap of before, more batches in flight", "[client][adaptive]") {
     constexpr long n = 12'000;  // 240 batches of 50

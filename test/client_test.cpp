@@ -982,3 +982,43 @@ TEST_CASE("BatchEncoder: event_json and add_json rebuild a batch without hashing
     REQUIRE(batch_access::add_json(c, batch_access::event_json(a, 1)));
     CHECK(std::string(c.json_body()) == "{\"data\":[" + std::string(batch_access::event_json(a, 1)) + "]}");
 }
+
+TEST_CASE("event_ids of every length reach the result and the delivery report intact", "[client]") {
+    // The pipeline carries an id of up to 39 bytes in place and a longer one in
+    // a string: both sides of that bound, and a long one, through both readers.
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.linger = 5ms;
+    std::mutex mu;
+    std::multiset<std::string> reported;
+    opts.on_delivery = [&](const capi::SendResult& r) {
+        std::lock_guard lock(mu);
+        reported.insert(r.event_id);
+    };
+    capi::Client client(opts);
+    std::vector<std::string> ids;
+    for (std::size_t n : {1, 38, 39, 40, 41, 120}) {
+        std::string id = "id-" + std::to_string(n) + "-";
+        id.resize(n, 'x');
+        ids.push_back(id);
+    }
+    std::vector<std::future<std::tuple<std::error_code, capi::SendResult>>> results;
+    for (const auto& id : ids) results.push_back(client.async_send(purchase_event(id), asio::use_future));
+    // The same ids through enqueue (only the delivery report reads them).
+    for (const auto& id : ids) REQUIRE(client.enqueue(purchase_event(id)));
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        REQUIRE(results[i].wait_for(10s) == std::future_status::ready);
+        auto [ec, r] = results[i].get();
+        CHECK(!ec);
+        CHECK(r.event_id == ids[i]);
+    }
+    REQUIRE(client.flush(10s));
+    client.shutdown(10s);
+    std::multiset<std::string> expected;
+    for (const auto& id : ids) expected.insert({id, id});
+    std::lock_guard lock(mu);
+    CHECK(reported == expected);
+    auto s = client.stats();
+    CHECK(s.delivered == 2 * ids.size());
+    check_balanced(s);
+}

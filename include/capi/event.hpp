@@ -242,7 +242,8 @@ inline void assign(std::optional<std::string>& field, std::string_view value) {
 }
 
 /// Sets `field` to `values`, in order: the strings it holds are overwritten in
-/// their buffers, missing ones appended, extra ones removed.
+/// their buffers, missing ones appended, extra ones removed. `values` must not view
+/// the field's own strings (appending may move them).
 inline void assign(std::vector<std::string>& field, std::span<const std::string_view> values) {
     const std::size_t kept = values.size() < field.size() ? values.size() : field.size();
     for (std::size_t i = 0; i < kept; ++i) field[i].assign(values[i].data(), values[i].size());

@@ -43,6 +43,8 @@ struct Batcher {
     std::thread thread;
     std::vector<Partial> partials;
     std::size_t idx = 0;  // its place among the batchers (Flush::acked)
+    std::vector<std::uint64_t> id_table;  // count_duplicates' set, kept between batches
+    std::size_t typical_events = 0;       // events of the last batch it sealed
 };
 
 class Batchers {
@@ -83,7 +85,7 @@ private:
     // compiles as one function.
     void add_event(Batcher& me, Envelope& env, sys_time sys_now, steady::time_point now);
     void seal(Batcher& me, Partial& part);
-    void count_duplicates(Batch& b);
+    void count_duplicates(Batcher& me, Batch& b);
     void seal_lingering(Batcher& me, steady::time_point now);
     void ack_seal_request(std::size_t idx);
     void idle_wait(Batcher& me, steady::time_point now);

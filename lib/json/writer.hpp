@@ -200,16 +200,18 @@ public:
     }
 
     void string(std::string_view s) {
-        // A long string grows the buffer by what it takes, not by six times its size.
-        if (s.size() > room_limit_) {
+        const std::size_t plain = detail::plain_prefix(s);
+        // A long string to escape grows the buffer by what it takes, not by six
+        // times its size.
+        if (s.size() - plain > room_limit_) {
             quote_();
             first_ = false;
             append_escaped(out_, s);
             out_.push_back('"');
             return;
         }
-        char* p = detail::room(out_, 6 * s.size() + 3);
-        detail::commit(out_, put_string_(p, s));
+        char* p = detail::room(out_, 1 + value_room_(s, plain));
+        detail::commit(out_, put_string_(p, s, plain));
     }
     /// A string known to need no escaping (hex digests, enum names).
     void string_raw(std::string_view s) {
@@ -272,13 +274,14 @@ public:
 
     /// Members under the library's own key literals (written unescaped, see lit_key).
     void member(std::string_view k, std::string_view v) {
-        if (v.size() > room_limit_) {
+        const std::size_t plain = detail::plain_prefix(v);
+        if (v.size() - plain > room_limit_) {
             lit_key(k);
             string(v);
             return;
         }
-        char* p = detail::room(out_, k.size() + 4 + 6 * v.size() + 3);
-        detail::commit(out_, put_string_(put_key_(p, k), v));
+        char* p = detail::room(out_, k.size() + 4 + value_room_(v, plain));
+        detail::commit(out_, put_string_(put_key_(p, k), v, plain));
     }
     void member_int(std::string_view k, std::int64_t v) {
         char* p = detail::room(out_, k.size() + 4 + 24);
@@ -307,13 +310,22 @@ private:
         first_ = true;  // the value after a key takes no comma
         return p + 2;
     }
-    // The string value `s`, escaped and quoted, at p (room: 6 * size + 3).
-    char* put_string_(char* p, std::string_view s) noexcept {
+    // Room a string value takes, quotes included, its first `plain` bytes
+    // needing no escaping: exact for a string that needs none (most), so a
+    // buffer sized to its event still fits it; six bytes per byte after that.
+    static std::size_t value_room_(std::string_view s, std::size_t plain) noexcept {
+        return plain + 6 * (s.size() - plain) + 2;
+    }
+    // The string value `s` (its first `plain` bytes needing no escaping),
+    // escaped and quoted, at p (room: 1 + value_room_()).
+    char* put_string_(char* p, std::string_view s, std::size_t plain) noexcept {
         *p = ',';
         p += !first_;
         first_ = false;
         *p++ = '"';
-        p = detail::escape_into(p, s);
+        Buffer::copy_bytes(p, s.data(), plain);
+        p += plain;
+        if (plain != s.size()) p = detail::escape_into(p, s.substr(plain));
         *p++ = '"';
         return p;
     }
