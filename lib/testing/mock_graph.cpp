@@ -33,6 +33,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -105,11 +106,11 @@ namespace {
 
 constexpr std::size_t header_limit = 64 * 1024;
 constexpr std::size_t body_limit = 64 * 1024 * 1024;
-// Spare capacity kept past a body, so the rules parse it in place (rules::Request).
+// Bytes kept readable past a body, so the rules parse it in place (rules::Request).
 constexpr std::size_t body_padding = 64;
-// The read buffer's size: Beast reads at most its free capacity at a time, and a
-// flat_buffer left to grow by itself stays at 512 bytes, one TLS read and one
-// pass through the whole completion chain per 512 bytes of a megabyte body.
+// The read buffer's size (headers, chunked bodies): Beast reads at most its free
+// capacity at a time, and a flat_buffer left to grow by itself stays at 512
+// bytes, one TLS read and one pass through Beast's parser per 512 bytes.
 constexpr std::size_t read_buffer_bytes = 64 * 1024;
 // Bounds on a peer that stalls mid-message; an idle keep-alive connection waits
 // without limit (until the client closes it or stop()).
@@ -153,53 +154,16 @@ std::string gzip(std::string_view in) {
     return out;
 }
 
-// The request body as http::string_body keeps it, but appended to a string the
-// connection reuses from one request to the next: string_body zero-fills every
-// chunk before copying into it, and a fresh string per request means a fresh
-// megabyte (page faults) per 1000-event batch.
-struct reused_string_body {
-    using value_type = std::string;
-
-    class reader {
-    public:
-        template <bool isRequest, class Fields>
-        reader(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
-
-        void init(const boost::optional<std::uint64_t>& length, beast::error_code& ec) {
-            body_.clear();
-            if (length && *length + body_padding > body_.capacity()) {
-                if (*length > body_limit) {
-                    ec = http::error::body_limit;
-                    return;
-                }
-                body_.reserve(static_cast<std::size_t>(*length) + body_padding);
-            }
-            ec = {};
-        }
-        template <class ConstBufferSequence>
-        std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
-            std::size_t n = 0;
-            for (const auto b : beast::buffers_range_ref(buffers)) {
-                body_.append(static_cast<const char*>(b.data()), b.size());
-                n += b.size();
-            }
-            ec = {};
-            return n;
-        }
-        void finish(beast::error_code& ec) {
-            // Defined bytes in the padding the parser may read (memory checkers).
-            const std::size_t size = body_.size();
-            body_.append(body_padding, '\0');
-            body_.resize(size);
-            ec = {};
-        }
-
-    private:
-        value_type& body_;
-    };
+// One request as read: its header and a view of its body (in the connection's
+// body store, or in `chunked_body` for a chunked request).
+struct Request {
+    http::request_header<> header;
+    std::string_view body;
+    std::size_t body_padding = 0;  // readable bytes past `body` (rules::Request)
+    bool keep_alive = true;
+    std::chrono::steady_clock::time_point received;
+    std::string chunked_body;
 };
-
-using Request = http::request<reused_string_body>;
 
 struct Connection {
     Connection(tcp::socket socket, net::ssl::context& ctx, std::uint64_t serial_)
@@ -210,7 +174,10 @@ struct Connection {
     net::ssl::stream<beast::tcp_stream> stream;
     net::steady_timer timer;  // delays and hangs
     std::uint64_t serial;
-    std::string spare_body;   // the last request's body storage, for the next one
+    // Bodies with a Content-Length are read straight into this store, which only
+    // grows: no allocation, zero-filling or copy through the read buffer per
+    // request (a 1000-event batch is a megabyte), and padding to parse it in place.
+    std::string body_store;
     bool stopped = false;     // set on the strand by stop()
 
     /// @locality the connection's strand
@@ -417,40 +384,65 @@ struct MockGraphServer::impl {
         beast::flat_buffer buffer;
         buffer.reserve(read_buffer_bytes);
         for (;;) {
-            http::request_parser<reused_string_body> parser;
-            parser.get().body().swap(c->spare_body);  // before the reader exists: init() clears it
-            parser.header_limit(header_limit);
-            parser.body_limit(body_limit);
+            http::request_parser<http::empty_body> head;
+            head.header_limit(header_limit);
+            head.body_limit(body_limit);
             tcp_layer.expires_never();
-            co_await http::async_read_header(c->stream, buffer, parser, tok);
+            co_await http::async_read_header(c->stream, buffer, head, tok);
             if (ec || c->stopped) co_return;  // the client closed, or a bad request
             tcp_layer.expires_after(io_timeout);
-            if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+            if (beast::iequals(head.get()[http::field::expect], "100-continue")) {
                 http::response<http::empty_body> go_on{http::status::continue_, 11};
                 co_await http::async_write(c->stream, go_on, tok);
                 if (ec) co_return;
             }
-            co_await http::async_read(c->stream, buffer, parser, tok);
-            if (ec || c->stopped) co_return;
-            const auto received = std::chrono::steady_clock::now();
-            Request req = parser.release();
-            const bool keep = co_await answer(*c, req, received);
-            c->spare_body.swap(req.body());
+            Request req;
+            req.keep_alive = head.keep_alive();
+            if (head.chunked()) {  // rare (curl -T -, some SDKs): Beast reads it
+                http::request_parser<http::string_body> full(std::move(head));
+                co_await http::async_read(c->stream, buffer, full, tok);
+                if (ec || c->stopped) co_return;
+                auto message = full.release();
+                req.chunked_body = std::move(message.body());
+                req.header = std::move(message.base());
+                req.body = req.chunked_body;
+                req.body_padding = req.chunked_body.capacity() - req.chunked_body.size();
+            } else {
+                // No Content-Length and not chunked: no body (RFC 9112 6.3).
+                const std::uint64_t length = head.content_length().value_or(0);
+                if (length > body_limit) co_return;  // as Beast's body_limit would
+                const auto len = static_cast<std::size_t>(length);
+                if (c->body_store.size() < len + body_padding) c->body_store.resize(len + body_padding);
+                const std::size_t buffered = std::min(buffer.size(), len);
+                net::buffer_copy(net::buffer(c->body_store.data(), buffered), buffer.data());
+                buffer.consume(buffered);
+                if (len > buffered) {
+                    co_await net::async_read(c->stream, net::buffer(c->body_store.data() + buffered, len - buffered),
+                                             tok);
+                    if (ec || c->stopped) co_return;
+                }
+                req.header = std::move(head.get().base());
+                req.body = std::string_view(c->body_store.data(), len);
+                req.body_padding = c->body_store.size() - len;
+            }
+            req.received = std::chrono::steady_clock::now();
+            const bool keep = co_await answer(*c, req);
             if (!keep || c->stopped) co_return;
         }
     }
 
     /// Answers one request; false when the connection must end.
     /// @locality the connection's strand
-    net::awaitable<bool> answer(Connection& c, const Request& req, std::chrono::steady_clock::time_point received) {
+    net::awaitable<bool> answer(Connection& c, const Request& in) {
+        const http::request_header<>& req = in.header;
+        const auto received = in.received;
         beast::error_code ec;
         auto tok = net::redirect_error(net::use_awaitable, ec);
 
         const std::string_view method = req.method_string();
         const std::string_view target = req.target();
         const std::string_view content_type = req[http::field::content_type];
-        rules::Request rr{method, target, content_type, req[http::field::authorization], req.body(),
-                          req.body().capacity() - req.body().size()};
+        rules::Request rr{method, target, content_type, req[http::field::authorization], in.body, in.body_padding};
         rules::Config cfg{options.access_token, options.app_secret, capi::now(options.clock),
                           static_cast<bool>(options.on_accepted)};
         rules::Verdict verdict = rules::evaluate(rr, cfg);
@@ -463,7 +455,7 @@ struct MockGraphServer::impl {
         entry.user_agent = std::string(req[http::field::user_agent]);
         entry.access_token_ok = verdict.access_token_ok;
         entry.appsecret_proof_ok = verdict.appsecret_proof_ok;
-        entry.body_bytes = req.body().size();
+        entry.body_bytes = in.body.size();
         entry.event_ids = std::move(verdict.event_ids);
         entry.test_event_code = verdict.test_event_code;
         entry.events = verdict.events;
@@ -523,7 +515,7 @@ struct MockGraphServer::impl {
             body = gzip(body);
             res.set(http::field::content_encoding, "gzip");
         }
-        res.keep_alive(req.keep_alive());
+        res.keep_alive(in.keep_alive);
         const std::size_t full = body.size();
         res.body() = std::move(body);
         res.prepare_payload();
