@@ -168,11 +168,11 @@ std::optional<MockCounts> MockProcess::counts() {
 }
 
 bool MockProcess::throttle_burst(const capi::testing::ThrottleBurst& burst) {
+    std::string command = "t";
+    command += std::to_string(burst.after_requests) + " " + std::to_string(burst.requests) + " " +
+               std::to_string(burst.code) + "\n";
     std::string line;
-    return fd_ >= 0 &&
-           write_all(fd_, "t" + std::to_string(burst.after_requests) + " " + std::to_string(burst.requests) + " " +
-                              std::to_string(burst.code) + "\n") &&
-           read_line(fd_, line) && line == "ok";
+    return fd_ >= 0 && write_all(fd_, command) && read_line(fd_, line) && line == "ok";
 }
 
 void MockProcess::stop() {
