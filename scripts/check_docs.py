@@ -198,7 +198,8 @@ def header_fields(root, header, struct):
         if depth <= 0:
             break
         code = line.split("///")[0].split("//")[0]
-        if depth == 1 and code.strip() and not code.strip().startswith(("enum", "static", "friend")) \
+        # "}": the closing line of a nested struct (Options::Concurrency), not a member.
+        if depth == 1 and code.strip() and not code.strip().startswith(("enum", "static", "friend", "}")) \
                 and "(" not in code:
             decl = code.strip().rstrip(";")
             if not decl:

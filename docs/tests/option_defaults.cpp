@@ -82,6 +82,7 @@ int main() {
     row("Options.linger", duration(o.linger));
     row("Options.max_batch_bytes", bytes(o.max_batch_bytes));
     row("Options.max_batches_in_flight", count(o.max_batches_in_flight));
+    row("Options.concurrency", see("capi::Options::Concurrency"));
     row("Options.io_threads", count(o.io_threads));
     row("Options.assign_event_id", text(o.assign_event_id));
     row("Options.clock", callable(o.clock));

@@ -136,17 +136,23 @@ struct Options {
     /// are healthy and the round trip stays within `rtt_tolerance` x the least one
     /// seen (doubling per round trip until the first cut, then one per round trip),
     /// and is cut to `backoff` x itself (never below `min`) on throttling (HTTP 429,
-    /// Graph codes 4, 17, 32, 613, 80000-80014), timeouts and 5xx. It never exceeds
-    /// max_batches_in_flight (or its default). Stats::concurrency_limit shows it.
+    /// Graph codes 4, 17, 32, 613, 80000-80014), timeouts and 5xx: every attempt
+    /// counts, retried ones included, at most one cut per round trip. It never
+    /// exceeds max_batches_in_flight (or its default), which also bounds all
+    /// destinations together; a destination at its limit does not hold back
+    /// another's batches. Stats::concurrency_limit shows it.
     struct Concurrency {
         /// Off: a fixed limit of max_batches_in_flight (or its default), as before.
         bool adaptive = true;
+        /// A destination's limit before any answer; at least `min` (clamped to the bound).
         std::size_t initial = 4;
+        /// At least 1.
         std::size_t min = 1;
         /// Multiplicative cut, 0 < backoff < 1.
         double backoff = 0.5;
         /// Growth stops while the smoothed round trip exceeds this multiple of the
-        /// least round trip seen recently (the server is queueing, not far away).
+        /// least round trip seen recently (30-60 s): the server is queueing, not far
+        /// away. At least 1.
         double rtt_tolerance = 2.0;
     };
     Concurrency concurrency;
@@ -185,10 +191,12 @@ struct Stats {
     /// carried: both are sent (Meta deduplicates, keeping one) and counted here.
     std::uint64_t duplicate_ids = 0;
     /// Adaptive concurrency: the current in-flight limit of the default destination
-    /// (Options::destination), and the least it was cut to since the start; the
-    /// bound is concurrency_bound. With adaptive off all three are the fixed cap.
+    /// (Options::destination; without one, of the first destination events named),
+    /// and the least it was cut to since the start (the initial limit until the
+    /// first cut); the bound is concurrency_bound. With adaptive off all three are
+    /// the fixed cap.
     std::uint64_t concurrency_limit = 0, concurrency_limit_min = 0, concurrency_bound = 0;
-    /// Times the limit was cut (throttling, timeouts, 5xx).
+    /// Times a limit was cut (throttling, timeouts, 5xx), all destinations together.
     std::uint64_t concurrency_cuts = 0;
     Histogram latency_us;   ///< accepted -> outcome, microseconds
     Histogram batch_events; ///< events per sent batch

@@ -21,9 +21,11 @@
 //   flush       flush.cpp       flush markers through the queue, the seal
 //                               requests the batchers acknowledge, the epochs of
 //                               outstanding batches (STYLE rule 4).
-//   dispatcher  dispatcher.cpp  on the io executor: at most
-//                               transport.max_in_flight batches in the Sender at
-//                               once, the rest wait in FIFO order. Code 100 on a
+//   dispatcher  dispatcher.cpp  on the io executor: at most the bound
+//                               (max_batches_in_flight or its default) batches in
+//                               the Sender at once, and per destination at most its
+//                               adaptive limit (limiter.cpp); the rest wait, FIFO
+//                               per destination. Code 100 on a
 //                               batch of more than one event splits it into halves
 //                               rebuilt from the events' serialized JSON (no
 //                               second hashing), recursively.
@@ -45,7 +47,7 @@
 //                                           per epoch, the batchers'
 //                                           acknowledgements, seal_req_'s writes
 //   Dispatcher::mu_       (dispatcher.hpp)  waiting and live batches, the
-//                                           in-flight count, closing_
+//                                           in-flight counts, the limiters, closing_
 //   RefusedTokens::mu_    (dispatcher.hpp)  the tokens Meta refused
 //   Pipeline::shutdown_mu (impl.hpp)        shut, shut_result; held through shutdown()
 //   The queue, the intake gate and the outcome counters are lock-free.
@@ -134,6 +136,12 @@ void check_options(const Options& o, bool owns_io) {
     if (o.retry.max_attempts < 1) bad_option("retry.max_attempts: must be at least 1");
     if (o.transport.max_in_flight < 1) bad_option("transport.max_in_flight: must be at least 1");
     if (o.max_batches_in_flight > 65536) bad_option("max_batches_in_flight: must be at most 65536");
+    const auto& cc = o.concurrency;
+    if (cc.min < 1) bad_option("concurrency.min: must be at least 1");
+    if (cc.initial < cc.min) bad_option("concurrency.initial: must be at least concurrency.min");
+    // Written as negations so that NaN fails too.
+    if (!(cc.backoff > 0 && cc.backoff < 1)) bad_option("concurrency.backoff: must be between 0 and 1 (exclusive)");
+    if (!(cc.rtt_tolerance >= 1)) bad_option("concurrency.rtt_tolerance: must be at least 1");
 }
 
 } // namespace
@@ -148,6 +156,7 @@ void pipeline::Pipeline::start(std::optional<asio::any_io_executor> user_ex) {
     }
     transport = opts.custom_transport ? opts.custom_transport
                                       : std::shared_ptr<Transport>(make_https_transport(ex, opts.transport));
+    transport = dispatcher.observe(std::move(transport));  // adaptive concurrency sees every attempt
     sender = std::make_unique<Sender>(ex, *transport, opts.retry, opts.clock);
     if (!no_default(opts.destination)) dests.set_default(opts.destination);
     unsigned n = opts.batchers;
@@ -293,7 +302,11 @@ bool Client::flush(std::chrono::milliseconds timeout) {
 
 bool Client::shutdown(std::chrono::milliseconds timeout) { return impl_->shutdown(timeout); }
 
-Stats Client::stats() const { return impl_->outcomes.stats(); }
+Stats Client::stats() const {
+    auto s = impl_->outcomes.stats();
+    impl_->dispatcher.fill_stats(s);
+    return s;
+}
 
 boost::asio::any_io_executor Client::get_executor() const noexcept { return impl_->ex; }
 

@@ -6,6 +6,9 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+#include <utility>
+
 namespace capi::pipeline {
 
 namespace asio = boost::asio;
@@ -23,11 +26,186 @@ batch_action batch_decision(std::error_code ec, const PostResult& res, std::size
 void Dispatcher::start(unsigned batchers) {
     // Sealed batches handed to the Sender at once: more than the connections
     // can carry only hold ~1 MB bodies (and their allocations) while they wait.
-    cap_ = opts_.max_batches_in_flight != 0
-               ? opts_.max_batches_in_flight
-               : std::min<std::size_t>(opts_.transport.max_in_flight,
-                                       2 * std::max<std::size_t>(opts_.transport.max_connections, 1));
-    backpressure_at_ = cap_ + batchers + 1;
+    bound_ = opts_.max_batches_in_flight != 0
+                 ? opts_.max_batches_in_flight
+                 : std::min<std::size_t>(opts_.transport.max_in_flight,
+                                         2 * std::max<std::size_t>(opts_.transport.max_connections, 1));
+    batchers_ = batchers;
+    adaptive_ = opts_.concurrency.adaptive;
+    std::lock_guard lock(mu_);
+    if (!adaptive_) {
+        auto& f = flows_[nullptr].second;
+        f.fixed = bound_;
+        first_ = &f;
+    } else if (const auto& d = c_.dests.default_dest()) {
+        // Made now, so stats() shows the default destination's limit from the start.
+        first_ = &flow_of_dest(d);
+    }
+    update_backpressure();
+}
+
+namespace {
+
+/// The transport as the Sender sees it, each attempt's answer shown to the
+/// dispatcher first (the destination's limiter) with the time it was sent.
+class ObservedTransport final : public Transport {
+public:
+    ObservedTransport(std::shared_ptr<Transport> inner, std::weak_ptr<Pipeline> pipe)
+        : inner_(std::move(inner)), pipe_(std::move(pipe)) {}
+
+    void post(PostRequest request, handler done) override { inner_->post(std::move(request), std::move(done)); }
+
+    void post_shared(const PostRequest& request, detail::SharedBody body, handler done) override {
+        auto owner = body.owner;  // the batch (Dispatcher::start_batch): the limiter's key
+        inner_->post_shared(request, std::move(body),
+                            [pipe = pipe_, owner = std::move(owner), sent = steady::now(),
+                             done = std::move(done)](std::error_code ec, PostResult r) mutable {
+                                if (auto p = pipe.lock()) {
+                                    try {
+                                        p->dispatcher.on_attempt(owner.get(), sent, ec, r);
+                                    } catch (...) {
+                                        // Out of memory starting batches: they settle there.
+                                    }
+                                }
+                                done(ec, std::move(r));
+                            });
+    }
+
+    void close() override { inner_->close(); }
+
+private:
+    const std::shared_ptr<Transport> inner_;
+    const std::weak_ptr<Pipeline> pipe_;
+};
+
+} // namespace
+
+std::shared_ptr<Transport> Dispatcher::observe(std::shared_ptr<Transport> t) {
+    if (!opts_.concurrency.adaptive) return t;
+    return std::make_shared<ObservedTransport>(std::move(t), c_.weak_from_this());
+}
+
+Dispatcher::Flow& Dispatcher::flow_of_dest(const std::shared_ptr<const DestState>& d) {
+    auto [it, made] = flows_.try_emplace(d.get());
+    auto& [keep, f] = it->second;
+    if (made) {
+        keep = d;
+        const auto& c = opts_.concurrency;
+        Limiter::Config lc;
+        lc.initial = c.initial;
+        lc.min = c.min;
+        lc.bound = bound_;
+        lc.backoff = c.backoff;
+        lc.rtt_tolerance = c.rtt_tolerance;
+        f.limiter.emplace(lc, steady::now());
+        if (!first_) first_ = &f;
+        update_backpressure();  // a new destination's limit counts
+    }
+    return f;
+}
+
+Dispatcher::Flow& Dispatcher::flow_of(const Batch& b) {
+    if (!adaptive_) return flows_.find(nullptr)->second.second;
+    return flow_of_dest(b.dest);
+}
+
+/// Batches that may start now: round robin over the flows with batches
+/// waiting, each while under its own limit, all while under the bound.
+std::vector<BatchPtr> Dispatcher::take_startable() {
+    std::vector<BatchPtr> out;
+    while (inflight_ < bound_ && !turns_.empty()) {
+        Flow* pick = nullptr;
+        for (std::size_t n = turns_.size(); n != 0 && !turns_.empty(); --n) {
+            Flow* f = turns_.front();
+            turns_.pop_front();
+            if (f->waiting.empty()) {
+                f->in_turn = false;
+                continue;
+            }
+            turns_.push_back(f);
+            if (f->inflight < f->cap()) {
+                pick = f;
+                break;
+            }
+        }
+        if (!pick) break;
+        out.push_back(std::move(pick->waiting.front()));
+        pick->waiting.pop_front();
+        ++pick->inflight;
+        ++inflight_;
+    }
+    return out;
+}
+
+/// The batchers stop popping once this many batches are live: the limits in
+/// force (at most the bound), plus what the batchers may seal meanwhile.
+void Dispatcher::update_backpressure() {
+    std::size_t limits = 0;
+    for (const auto& [_, kf] : flows_) limits += kf.second.cap();
+    if (flows_.empty()) limits = adaptive_ ? opts_.concurrency.initial : bound_;
+    backpressure_at_.store(std::min(limits, bound_) + batchers_ + 1, std::memory_order_relaxed);
+}
+
+/// Starts `batches` on the io executor (their slots already taken).
+void Dispatcher::launch(std::vector<BatchPtr> batches) {
+    for (auto& b : batches) {
+        try {
+            asio::post(c_.ex, [self = c_.shared_from_this(), b]() mutable {
+                self->dispatcher.start_batch(std::move(b));
+            });
+        } catch (...) {
+            finish_slot(*b);
+            settle_batch(*b, make_result(Outcome::failed, error_of(std::current_exception())), false);
+        }
+    }
+}
+
+void Dispatcher::on_attempt(const void* owner, steady::time_point sent, std::error_code ec, const PostResult& r) {
+    const auto signal = attempt_signal(ec, r);
+    if (signal == Signal::neutral) return;
+    const auto now = steady::now();
+    std::vector<BatchPtr> start;
+    bool raised = false;
+    {
+        std::lock_guard lock(mu_);
+        // The batch is live while the Sender holds it; a batch shutdown settled is not.
+        auto it = live_.find(static_cast<Batch*>(const_cast<void*>(owner)));
+        if (it == live_.end()) return;
+        Flow& f = flow_of(*it->second);
+        if (!f.limiter) return;
+        const auto before = backpressure_at_.load(std::memory_order_relaxed);
+        if (signal == Signal::healthy) {
+            const bool limited = !f.waiting.empty() || std::exchange(f.blocked, false);
+            if (f.limiter->on_healthy(sent, now, limited) && !closing_) start = take_startable();
+        } else {
+            f.limiter->on_congested(sent, now);
+        }
+        update_backpressure();
+        raised = backpressure_at_.load(std::memory_order_relaxed) > before;
+    }
+    if (raised && c_.batchers.any_asleep()) c_.batchers.wake_all();
+    launch(std::move(start));
+}
+
+void Dispatcher::fill_stats(Stats& s) {
+    std::lock_guard lock(mu_);
+    s.concurrency_bound = bound_;
+    const Flow* f = first_;
+    if (adaptive_) {
+        if (const auto& d = c_.dests.default_dest()) {
+            auto it = flows_.find(d.get());
+            if (it != flows_.end()) f = &it->second.second;
+        }
+        for (const auto& [_, kf] : flows_) s.concurrency_cuts += kf.second.limiter->cuts();
+    }
+    if (!f) {
+        // No event yet, no default destination: what a first destination starts with.
+        const auto& c = opts_.concurrency;
+        s.concurrency_limit = s.concurrency_limit_min = std::clamp(c.initial, std::max<std::size_t>(c.min, 1), bound_);
+        return;
+    }
+    s.concurrency_limit = f->cap();
+    s.concurrency_limit_min = f->limiter ? f->limiter->least() : f->fixed;
 }
 
 std::vector<BatchPtr> Dispatcher::close() {
@@ -35,7 +213,8 @@ std::vector<BatchPtr> Dispatcher::close() {
     std::lock_guard lock(mu_);
     closing_ = true;
     for (auto& [_, b] : live_) left.push_back(b);
-    waiting_.clear();
+    for (auto& [_, kf] : flows_) kf.second.waiting.clear();
+    turns_.clear();
     return left;
 }
 
@@ -48,11 +227,19 @@ void Dispatcher::submit(BatchPtr b, bool on_io) {
         } else {
             live_.emplace(b.get(), b);
             live_count_.store(live_.size(), std::memory_order_relaxed);
-            if (inflight_ < cap_) {
+            Flow& f = flow_of(*b);
+            const bool room = f.inflight < f.cap();
+            if (room && inflight_ < bound_ && f.waiting.empty()) {
+                ++f.inflight;
                 ++inflight_;
                 start_now = true;
             } else {
-                waiting_.push_back(b);
+                if (!room) f.blocked = true;  // demand beyond this limit
+                f.waiting.push_back(b);
+                if (!f.in_turn) {
+                    f.in_turn = true;
+                    turns_.push_back(&f);
+                }
             }
         }
     }
@@ -64,14 +251,7 @@ void Dispatcher::submit(BatchPtr b, bool on_io) {
     if (on_io) {
         start_batch(std::move(b));
     } else {
-        try {
-            asio::post(c_.ex, [self = c_.shared_from_this(), b]() mutable {
-                self->dispatcher.start_batch(std::move(b));
-            });
-        } catch (...) {
-            finish_slot(*b);
-            settle_batch(*b, make_result(Outcome::failed, error_of(std::current_exception())), false);
-        }
+        launch({std::move(b)});
     }
 }
 
@@ -89,34 +269,25 @@ void Dispatcher::forget(Batch& b) {
         const auto before = live_.size();
         live_.erase(&b);
         live_count_.store(live_.size(), std::memory_order_relaxed);
-        eased = before >= backpressure_at_ && live_.size() < backpressure_at_;
+        const auto at = backpressure_at_.load(std::memory_order_relaxed);
+        eased = before >= at && live_.size() < at;
     }
     if (eased) c_.batchers.wake_one();  // the batchers may pop again
 }
 
-/// A batch left the Sender: its slot goes to the next waiting batch.
-void Dispatcher::finish_slot(Batch&) {
-    BatchPtr next;
+/// A batch left the Sender: its slot goes to the next waiting batch (of the
+/// next flow under its limit).
+void Dispatcher::finish_slot(Batch& b) {
+    std::vector<BatchPtr> next;
     {
         std::lock_guard lock(mu_);
+        Flow& f = flow_of(b);
+        if (f.inflight > 0) --f.inflight;
         if (inflight_ > 0) --inflight_;
-        if (!closing_ && !waiting_.empty()) {
-            next = std::move(waiting_.front());
-            waiting_.pop_front();
-            ++inflight_;
-        }
+        if (!closing_) next = take_startable();
     }
     if (c_.batchers.any_asleep()) c_.batchers.wake_all();  // back pressure eased
-    if (next) {
-        try {
-            asio::post(c_.ex, [self = c_.shared_from_this(), next]() mutable {
-                self->dispatcher.start_batch(std::move(next));
-            });
-        } catch (...) {
-            finish_slot(*next);
-            settle_batch(*next, make_result(Outcome::failed, error_of(std::current_exception())), false);
-        }
-    }
+    launch(std::move(next));
 }
 
 /// @locality io executor.

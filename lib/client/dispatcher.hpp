@@ -1,9 +1,21 @@
 // Dispatcher: sealed batches go through the Sender (and its transport), at most
-// a cap of them at once, the rest waiting in FIFO order; the Sender's replies
-// are turned into outcomes, splits and resends. Its lock (mu_) guards the
-// waiting and live batches; the refused tokens have their own (RefusedTokens).
+// a bound of them at once, the rest waiting; the Sender's replies are turned
+// into outcomes, splits and resends. Its lock (mu_) guards the waiting and live
+// batches and the flows' limits; the refused tokens have their own (RefusedTokens).
+//
+// Flows: with adaptive concurrency (Options::Concurrency) each destination is a
+// flow with its own Limiter (limiter.hpp) and its own FIFO of waiting batches;
+// a slot that frees goes to the next flow, round robin, that is under its limit,
+// so a destination at its limit never holds back another's batches. The bound
+// (max_batches_in_flight or its default) caps all flows together. The limiters
+// learn from every attempt: the transport is wrapped (observe()) so that a
+// throttled attempt the Sender retries cuts the limit when its answer arrives,
+// not minutes later when the batch completes, and so that the round trip of an
+// attempt is measured apart from retry backoff. Adaptive off: one flow for all
+// destinations with the fixed bound, the FIFO of before, the transport unwrapped.
 #pragma once
 
+#include "client/limiter.hpp"
 #include "client/pipeline.hpp"
 
 #include <deque>
@@ -54,9 +66,17 @@ class Dispatcher {
 public:
     Dispatcher(Pipeline& c, const Options& o) : c_(c), opts_(o) {}
 
-    /// Sets the in-flight cap and the back-pressure threshold for `batchers`
+    /// Sets the in-flight bound and the back-pressure threshold for `batchers`
     /// batcher threads (at start, before any thread).
     void start(unsigned batchers);
+
+    /// With adaptive concurrency, `t` wrapped so that every attempt's answer
+    /// reaches the destination's limiter; `t` itself otherwise. At start, before
+    /// the Sender is made on it.
+    std::shared_ptr<Transport> observe(std::shared_ptr<Transport> t);
+
+    /// The concurrency_* fields of Stats. Any thread.
+    void fill_stats(Stats& s);
 
     /// Queues a sealed batch (its epoch already open). Any thread; `on_io`: the
     /// caller runs on the io executor.
@@ -69,11 +89,32 @@ public:
     std::vector<BatchPtr> close();
 
     /// Too many batches are live: the batchers stop popping (back pressure).
+    /// The threshold follows the flows' limits: a cut limit does not let
+    /// sealed batches pile up behind it.
     bool backed_up() const noexcept {
-        return live_count_.load(std::memory_order_relaxed) >= backpressure_at_;
+        return live_count_.load(std::memory_order_relaxed) >= backpressure_at_.load(std::memory_order_relaxed);
     }
 
+    /// One attempt of the batch whose body `owner` holds, sent at `sent`, was
+    /// answered (ec, r). Any thread (the transport's completion).
+    void on_attempt(const void* owner, steady::time_point sent, std::error_code ec, const PostResult& r);
+
 private:
+    struct Flow {
+        std::optional<Limiter> limiter;  // none with adaptive off: the fixed bound
+        std::size_t fixed = 0;
+        std::size_t inflight = 0;
+        std::deque<BatchPtr> waiting;
+        bool in_turn = false;  // listed in turns_
+        bool blocked = false;  // a batch waited for this limit since the last healthy answer
+        std::size_t cap() const noexcept { return limiter ? limiter->limit() : fixed; }
+    };
+    Flow& flow_of(const Batch& b);            // mu_ held
+    Flow& flow_of_dest(const std::shared_ptr<const DestState>& d);  // mu_ held; made on first use
+    std::vector<BatchPtr> take_startable();   // mu_ held
+    void update_backpressure();               // mu_ held
+    void launch(std::vector<BatchPtr> batches);
+
     void forget(Batch& b);
     void finish_slot(Batch& b);
     void start_batch(BatchPtr b);
@@ -84,11 +125,17 @@ private:
     Pipeline& c_;
     const Options& opts_;
     RefusedTokens refused_;
-    std::size_t cap_ = 1;
-    std::size_t backpressure_at_ = 2;
+    std::size_t bound_ = 1;
+    unsigned batchers_ = 1;
+    bool adaptive_ = false;
+    std::atomic<std::size_t> backpressure_at_{2};  // written under mu_
     std::mutex mu_;
-    std::size_t inflight_ = 0;                    // guarded by mu_
-    std::deque<BatchPtr> waiting_;                // guarded
+    std::size_t inflight_ = 0;                    // guarded by mu_: all flows
+    // Keyed by the destination's state (null: the one flow with adaptive off);
+    // holds it, so the key outlives the flow.
+    std::unordered_map<const DestState*, std::pair<std::shared_ptr<const DestState>, Flow>> flows_;  // guarded
+    std::deque<Flow*> turns_;                     // guarded: flows with waiting batches, round robin
+    const Flow* first_ = nullptr;                 // guarded: reported by stats without a default destination
     std::unordered_map<Batch*, BatchPtr> live_;   // guarded: waiting + in the Sender
     bool closing_ = false;                        // guarded
     std::atomic<std::size_t> live_count_{0};      // live_.size(), written under mu_
