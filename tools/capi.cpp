@@ -5,6 +5,7 @@
 //   capi mock-server                Meta's /events edge on 127.0.0.1
 //   capi gateway                    a first-party pixel endpoint: browser hits -> server events
 //   capi bench                      end-to-end benchmark
+//   capi bench --latency            server latency sweep and a throttling burst
 //   capi --version | --help
 // docs/cli.md documents every command, option and exit status.
 #include <capi/normalize.hpp>
@@ -12,6 +13,7 @@
 #include <capi/version.hpp>
 
 #include "bench/e2e.hpp"
+#include "bench/latency.hpp"
 #include "gateway_cmd.hpp"
 #include "mock_server_cmd.hpp"
 #include "send_cmd.hpp"
@@ -44,17 +46,19 @@ constexpr std::string_view usage_text =
     "      lines rejected or events failed/expired, 2 usage, I/O or configuration\n"
     "      error, 130 interrupted.\n"
     "  capi mock-server [--port P] [--cert-out DIR] [--token-file F] [--app-secret-file F]\n"
-    "                   [--events-out FILE] [--delay-ms MS]\n"
+    "                   [--events-out FILE] [--latency-ms MS] [--threads N] [--throttle-...]\n"
     "      Runs capi's mock of Meta's Graph API /events edge over TLS on 127.0.0.1 until\n"
     "      interrupted; prints its URL; --cert-out writes the CA as DIR/ca.pem;\n"
-    "      --events-out appends every event it accepts to FILE as one JSON line.\n"
+    "      --events-out appends every event it accepts to FILE as one JSON line;\n"
+    "      --latency-ms answers MS ms late; --throttle-requests M throttles M requests\n"
+    "      (capi mock-server --help).\n"
     "  capi gateway --pixel ID [--listen HOST:PORT] [--endpoint URL --ca F] [options]\n"
     "      A first-party Meta Pixel endpoint (GET/POST /tr, POST /events, /healthz,\n"
     "      /metrics): browser hits become server events sent through capi's client.\n"
     "      Prints its URL on stdout; SIGTERM drains and prints a summary. Token from\n"
     "      $CAPI_ACCESS_TOKEN or --token-file. capi gateway --help lists every option.\n"
     "      Exit status: 0 all delivered, 1 some events failed, 2 usage or start-up error.\n"
-    "  capi bench [--events N] [--producers P] [--coroutines C] ...   end-to-end benchmark (--help)\n"
+    "  capi bench [--events N] [--producers P] [--coroutines C] ...   end-to-end benchmark (--help)\n"    "  capi bench --latency [--latencies 0,50,200,500] ...   server latency and throttling (--help)\n"
     "  capi --version\n"
     "docs/cli.md documents every command, option and exit status.\n";
 
@@ -117,6 +121,9 @@ int main(int argc, char** argv) {
     }
     if (cmd == "mock-server") return run_mock_server(argc, argv);
     if (cmd == "gateway") return run_gateway(argc, argv);
-    if (cmd == "bench") return run_e2e_bench(argc - 1, argv + 1);
+    if (cmd == "bench") {
+        if (argc > 2 && std::string_view(argv[2]) == "--latency") return run_latency_bench(argc - 1, argv + 1);
+        return run_e2e_bench(argc - 1, argv + 1);
+    }
     return usage_error(std::string("unknown command '") + std::string(cmd) + "'");
 }

@@ -12,7 +12,12 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <random>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace capi::testing::rules {
 
@@ -57,6 +62,65 @@ template <std::size_t N>
 bool contains(const std::array<std::string_view, N>& a, std::string_view v) {
     return std::find(a.begin(), a.end(), v) != a.end();
 }
+
+// Which of a list of keys a key is, comparing only keys of its length: the rules
+// look up every key of every event (tens of thousands per 1000-event request),
+// and most lengths hold one to three keys.
+class KeyIndex {
+public:
+    static constexpr int none = -1;
+
+    template <std::size_t... N>
+    explicit KeyIndex(const std::array<std::string_view, N>&... lists) {
+        (add(lists), ...);
+        std::stable_sort(order_.begin(), order_.end(),
+                         [this](int a, int b) { return keys_[a].size() < keys_[b].size(); });
+        for (std::size_t len = 0, k = 0; len < first_.size(); ++len) {
+            first_[len] = k;
+            while (k < order_.size() && keys_[order_[k]].size() == len) ++k;
+        }
+    }
+
+    /// The key's position in the lists given to the constructor, one after the
+    /// other; none when it is in none of them.
+    int find(std::string_view key) const noexcept {
+        if (key.size() + 1 >= first_.size()) return none;
+        for (std::size_t k = first_[key.size()]; k < first_[key.size() + 1]; ++k) {
+            const int at = order_[k];
+            if (std::memcmp(keys_[at].data(), key.data(), key.size()) == 0) return at;
+        }
+        return none;
+    }
+
+private:
+    template <std::size_t N>
+    void add(const std::array<std::string_view, N>& list) {
+        for (std::string_view k : list) {
+            order_.push_back(static_cast<int>(keys_.size()));
+            keys_.push_back(k);
+        }
+    }
+
+    std::vector<std::string_view> keys_;
+    std::vector<int> order_;                 // positions in keys_, shortest keys first
+    std::array<std::size_t, 48> first_{};    // first_[len]: the first of order_ of that length
+};
+
+const KeyIndex& event_key_index() {
+    static const KeyIndex index(event_keys);
+    return index;
+}
+
+// hashed_keys first: a position below hashed_keys.size() is a hashed key.
+const KeyIndex& user_key_index() {
+    static const KeyIndex index(hashed_keys, plain_user_keys);
+    return index;
+}
+
+// Positions in event_keys of the members the rules read.
+constexpr int key_event_name = 0, key_event_time = 1, key_action_source = 5, key_user_data = 12;
+static_assert(event_keys[key_event_name] == "event_name" && event_keys[key_event_time] == "event_time" &&
+              event_keys[key_action_source] == "action_source" && event_keys[key_user_data] == "user_data");
 
 char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -191,73 +255,79 @@ bool hashed_value_ok(dom::element v) {
 
 // Checks event `i`; on failure fills `v` and returns false.
 bool check_event(Verdict& v, dom::element element, std::size_t i, std::int64_t now_s) {
+    // Built only for an error message: this runs for every event of every request.
+    const auto where = [i] { return data_param(i); };
     dom::object ev;
-    const std::string where = data_param(i);
     if (element.get_object().get(ev) != simdjson::SUCCESS) {
         fail(v, 400, param_error("(#100) param data[" + std::to_string(i) + "] must be an object.",
-                                 "Invalid event", where + " is not a JSON object."));
+                                 "Invalid event", where() + " is not a JSON object."));
         return false;
     }
+    // One pass over the members: each key must be known, and the first of each
+    // member the rules read is kept (the one ev[key] would find).
+    std::array<std::optional<dom::element>, event_keys.size()> member;
     for (dom::key_value_pair kv : ev) {
-        if (!contains(event_keys, kv.key)) {
+        const int k = event_key_index().find(kv.key);
+        if (k == KeyIndex::none) {
             fail(v, 400, param_error("Server Side Api Parameter Error: Unexpected key \"" +
-                                     std::string(kv.key) + "\" on param \"" + where + "\""));
+                                     std::string(kv.key) + "\" on param \"" + where() + "\""));
             return false;
         }
+        if (!member[static_cast<std::size_t>(k)]) member[static_cast<std::size_t>(k)] = kv.value;
     }
-    for (std::string_view required : {"event_name", "event_time", "action_source"}) {
-        dom::element e;
-        if (ev[required].get(e) != simdjson::SUCCESS || e.is_null()) {
-            fail(v, 400, param_error("(#100) The parameter " + std::string(required) + " is required",
-                                     "Missing required parameter",
-                                     where + " has no " + std::string(required) + "."));
+    for (int required : {key_event_name, key_event_time, key_action_source}) {
+        const auto& e = member[static_cast<std::size_t>(required)];
+        if (!e || e->is_null()) {
+            const std::string name(event_keys[static_cast<std::size_t>(required)]);
+            fail(v, 400, param_error("(#100) The parameter " + name + " is required",
+                                     "Missing required parameter", where() + " has no " + name + "."));
             return false;
         }
     }
     std::string_view name;
-    if (ev["event_name"].get_string().get(name) != simdjson::SUCCESS || name.empty()) {
+    if (member[key_event_name]->get_string().get(name) != simdjson::SUCCESS || name.empty()) {
         fail(v, 400, param_error("(#100) param event_name must be a non-empty string",
-                                 "Invalid event_name", where + "['event_name'] is not a non-empty string."));
+                                 "Invalid event_name", where() + "['event_name'] is not a non-empty string."));
         return false;
     }
-    auto event_time = event_time_of(ev["event_time"].value_unsafe());
+    auto event_time = event_time_of(*member[key_event_time]);
     if (!event_time) {
         fail(v, 400, param_error("(#100) param event_time must be an integer", "Invalid event_time",
-                                 where + "['event_time'] is not Unix seconds."));
+                                 where() + "['event_time'] is not Unix seconds."));
         return false;
     }
     std::string_view source;
-    if (ev["action_source"].get_string().get(source) != simdjson::SUCCESS ||
+    if (member[key_action_source]->get_string().get(source) != simdjson::SUCCESS ||
         !contains(action_sources, source)) {
         fail(v, 400, param_error("(#100) param action_source must be one of {email, website, app, "
                                  "phone_call, chat, physical_store, system_generated, "
                                  "business_messaging, other}",
                                  "Invalid action_source",
-                                 where + "['action_source'] is not a valid action source."));
+                                 where() + "['action_source'] is not a valid action source."));
         return false;
     }
 
-    dom::element user_data;
     bool has_customer_info = false;
-    if (ev["user_data"].get(user_data) == simdjson::SUCCESS) {
+    if (const auto& user_data = member[key_user_data]) {
         dom::object ud;
-        if (user_data.get_object().get(ud) != simdjson::SUCCESS) {
+        if (user_data->get_object().get(ud) != simdjson::SUCCESS) {
             fail(v, 400, param_error("(#100) param user_data must be an object", "Invalid user_data",
-                                     where + "['user_data'] is not a JSON object."));
+                                     where() + "['user_data'] is not a JSON object."));
             return false;
         }
         for (dom::key_value_pair kv : ud) {
-            const bool hashed = contains(hashed_keys, kv.key);
-            if (!hashed && !contains(plain_user_keys, kv.key)) {
+            const int k = user_key_index().find(kv.key);
+            if (k == KeyIndex::none) {
                 fail(v, 400, param_error("Server Side Api Parameter Error: Unexpected key \"" +
-                                         std::string(kv.key) + "\" on param \"" + where +
+                                         std::string(kv.key) + "\" on param \"" + where() +
                                          "['user_data']\""));
                 return false;
             }
+            const bool hashed = static_cast<std::size_t>(k) < hashed_keys.size();
             if (hashed && !hashed_value_ok(kv.value)) {
                 // Meta's systems "do not accept unhashed contact information".
                 fail(v, 400, param_error("(#100) Invalid parameter", "Unhashed customer information",
-                                         "user_data." + std::string(kv.key) + " on param \"" + where +
+                                         "user_data." + std::string(kv.key) + " on param \"" + where() +
                                              "\" must be a SHA-256 hash (64 lowercase hex "
                                              "characters) or an array of them."));
                 return false;
@@ -269,7 +339,7 @@ bool check_event(Verdict& v, dom::element element, std::size_t i, std::int64_t n
         fail(v, 400, param_error("Invalid parameter",
                                  "You haven't added sufficient customer information parameter data "
                                  "for this event",
-                                 "The event on param \"" + where +
+                                 "The event on param \"" + where() +
                                      "\" has no customer information parameters in user_data. "
                                      "Add at least one, e.g. em, ph, external_id, or "
                                      "client_ip_address with client_user_agent.",
@@ -557,9 +627,24 @@ std::optional<std::string_view> json_member(std::string_view o, std::string_view
 }
 
 bool is_sha256_hex(std::string_view s) noexcept {
-    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-           });
+    if (s.size() != 64) return false;
+#if defined(__SSE2__)
+    // 16 characters at a time (8 values per event, every event of every request):
+    // c - '0' <= 9 or c - 'a' <= 5, unsigned, per byte.
+    const __m128i zero = _mm_set1_epi8('0'), a = _mm_set1_epi8('a');
+    const __m128i nine = _mm_set1_epi8(9), five = _mm_set1_epi8(5);
+    __m128i ok = _mm_set1_epi8(-1);
+    for (std::size_t at = 0; at < 64; at += 16) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + at));
+        const __m128i d = _mm_sub_epi8(x, zero), l = _mm_sub_epi8(x, a);
+        const __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(d, nine), d);
+        const __m128i letter = _mm_cmpeq_epi8(_mm_min_epu8(l, five), l);
+        ok = _mm_and_si128(ok, _mm_or_si128(digit, letter));
+    }
+    return _mm_movemask_epi8(ok) == 0xFFFF;
+#else
+    return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+#endif
 }
 
 KnownKeys known_keys() noexcept { return {event_keys, hashed_keys, plain_user_keys}; }
@@ -620,7 +705,8 @@ Verdict evaluate(const Request& req, const Config& cfg) {
         else body_malformed = true;
     } else if (type == "application/json" || (type.empty() && trim(req.body).starts_with('{'))) {
         dom::object obj;
-        if (body_parser.parse(req.body.data(), req.body.size()).get_object().get(obj) != simdjson::SUCCESS) {
+        const bool copy = req.body_padding < simdjson::SIMDJSON_PADDING;
+        if (body_parser.parse(req.body.data(), req.body.size(), copy).get_object().get(obj) != simdjson::SUCCESS) {
             body_malformed = true;
         } else {
             for (dom::key_value_pair kv : obj) {

@@ -24,6 +24,9 @@ struct Request {
     std::string_view content_type;  ///< Content-Type header, parameters included
     std::string_view authorization; ///< Authorization header ("Bearer T" / "OAuth T"), may be empty
     std::string_view body;
+    /// Bytes readable (allocated, of any value) past the end of `body`: with at
+    /// least 64 the JSON parser reads the body where it is instead of copying it.
+    std::size_t body_padding = 0;
 };
 
 struct Config {

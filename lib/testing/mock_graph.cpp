@@ -4,8 +4,10 @@
 // capi-testing: the rules (graph_rules.cpp) and certificates (certs.cpp) are
 // plain C++ and OpenSSL.
 //
-// Answers: a request is read whole, evaluated by rules::evaluate (for the log and
-// the normal answer), then the next scripted Fault, if any, decides what happens:
+// Answers: a request is read whole (into a body string the connection reuses),
+// evaluated by rules::evaluate (for the log and the normal answer), then the next
+// scripted Fault, if any, else a throttling burst's Fault::throttling, decides what
+// happens:
 //   respond   status + body + headers; status 200 with an empty body means the
 //             normal answer for the request (the rules' verdict)
 //   close     TCP FIN without an answer
@@ -14,9 +16,11 @@
 //             closes it or stop() closes it
 //   truncate  the chosen answer's status line and headers (Content-Length of the
 //             whole body), then half of the body, then close without TLS close_notify
-// each after `delay`. Wrong paths get 404 with a Graph error body (code 2500,
-// "Unknown path components"), so a misconfigured endpoint is obvious in a test;
-// other methods than POST get Graph's 400 code 100 "Unsupported get request".
+// each no earlier than MockOptions::delay after the request was read (a timer: the
+// thread serves other connections meanwhile), plus the Fault's own delay. Wrong
+// paths get 404 with a Graph error body (code 2500, "Unknown path components"),
+// so a misconfigured endpoint is obvious in a test; other methods than POST get
+// Graph's 400 code 100 "Unsupported get request".
 #include <capi/testing/mock_graph.hpp>
 
 #include "testing/certs.hpp"
@@ -29,6 +33,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -74,10 +79,39 @@ Fault Fault::graph_error(int status, int code, int subcode, bool transient, std:
     return fault;
 }
 
+Fault Fault::throttling(int code) {
+    // The messages and subcodes Graph sends (reference/graph-api.md); clients
+    // branch on the code, so that is what must be right.
+    switch (code) {
+    case 429: {
+        Fault fault;
+        fault.status = 429;
+        fault.body = "Too Many Requests";
+        return fault;
+    }
+    case 4: return graph_error(403, 4, 0, true, "(#4) Application request limit reached");
+    case 17: return graph_error(400, 17, 2446079, true, "(#17) User request limit reached");
+    case 32: return graph_error(400, 32, 0, true, "(#32) Page request limit reached");
+    case 613: return graph_error(400, 613, 1487742, true, "Calls to this api have exceeded the rate limit.");
+    default:
+        if (code >= 80000 && code <= 80014)
+            return graph_error(400, code, 2446079, true,
+                               "(#" + std::to_string(code) + ") There have been too many calls from this "
+                               "ad-account. Please wait a bit and try again.");
+        return graph_error(400, code, 0, false, "mock error");
+    }
+}
+
 namespace {
 
 constexpr std::size_t header_limit = 64 * 1024;
 constexpr std::size_t body_limit = 64 * 1024 * 1024;
+// Bytes kept readable past a body, so the rules parse it in place (rules::Request).
+constexpr std::size_t body_padding = 64;
+// The read buffer's size (headers, chunked bodies): Beast reads at most its free
+// capacity at a time, and a flat_buffer left to grow by itself stays at 512
+// bytes, one TLS read and one pass through Beast's parser per 512 bytes.
+constexpr std::size_t read_buffer_bytes = 64 * 1024;
 // Bounds on a peer that stalls mid-message; an idle keep-alive connection waits
 // without limit (until the client closes it or stop()).
 constexpr auto handshake_timeout = 10s;
@@ -120,6 +154,17 @@ std::string gzip(std::string_view in) {
     return out;
 }
 
+// One request as read: its header and a view of its body (in the connection's
+// body store, or in `chunked_body` for a chunked request).
+struct Request {
+    http::request_header<> header;
+    std::string_view body;
+    std::size_t body_padding = 0;  // readable bytes past `body` (rules::Request)
+    bool keep_alive = true;
+    std::chrono::steady_clock::time_point received;
+    std::string chunked_body;
+};
+
 struct Connection {
     Connection(tcp::socket socket, net::ssl::context& ctx, std::uint64_t serial_)
         : stream(beast::tcp_stream(std::move(socket)), ctx),
@@ -129,6 +174,10 @@ struct Connection {
     net::ssl::stream<beast::tcp_stream> stream;
     net::steady_timer timer;  // delays and hangs
     std::uint64_t serial;
+    // Bodies with a Content-Length are read straight into this store, which only
+    // grows: no allocation, zero-filling or copy through the read buffer per
+    // request (a 1000-event batch is a megabyte), and padding to parse it in place.
+    std::string body_store;
     bool stopped = false;     // set on the strand by stop()
 
     /// @locality the connection's strand
@@ -156,6 +205,8 @@ struct MockGraphServer::impl {
     mutable std::mutex mu;
     std::condition_variable cv;  // live emptied or the accept loop ended
     std::deque<Fault> faults;
+    ThrottleBurst burst;             // after_requests / requests count down
+    std::size_t throttled_total = 0;
     std::vector<LoggedRequest> log;
     std::size_t accepted_events = 0;
     std::set<std::shared_ptr<Connection>> live;
@@ -275,16 +326,24 @@ struct MockGraphServer::impl {
         }
     }
 
-    std::optional<Fault> pop_fault() {
+    /// Logs the request and picks its answer: the next scripted Fault, else a
+    /// throttling burst's, else none (the rules' verdict). Returns the log index.
+    std::size_t log_and_pick(LoggedRequest entry, std::optional<Fault>& fault) {
         std::lock_guard lock(mu);
-        if (faults.empty()) return std::nullopt;
-        Fault f = std::move(faults.front());
-        faults.pop_front();
-        return f;
-    }
-
-    std::size_t append_log(LoggedRequest entry) {
-        std::lock_guard lock(mu);
+        if (!faults.empty()) {
+            fault = std::move(faults.front());
+            faults.pop_front();
+            entry.fault = true;
+        } else if (burst.requests > 0) {
+            if (burst.after_requests > 0) {
+                --burst.after_requests;
+            } else {
+                --burst.requests;
+                ++throttled_total;
+                entry.throttled = true;
+                fault = Fault::throttling(burst.code);
+            }
+        }
         log.push_back(std::move(entry));
         return log.size() - 1;
     }
@@ -295,15 +354,21 @@ struct MockGraphServer::impl {
         accepted_events += events_accepted;
     }
 
-    /// Waits `d` on the connection's timer; false when the server stopped meanwhile.
+    /// Waits until `t` on the connection's timer (a coroutine suspended, no thread
+    /// held); false when the server stopped meanwhile.
     /// @locality the connection's strand
+    static net::awaitable<bool> wait_until(Connection& c, std::chrono::steady_clock::time_point t) {
+        if (c.stopped) co_return false;
+        if (t <= std::chrono::steady_clock::now()) co_return true;
+        beast::error_code ec;
+        c.timer.expires_at(t);
+        co_await c.timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+        co_return !c.stopped;
+    }
     static net::awaitable<bool> wait(Connection& c, std::chrono::milliseconds d) {
         if (c.stopped) co_return false;
         if (d.count() <= 0) co_return true;
-        beast::error_code ec;
-        c.timer.expires_after(d);
-        co_await c.timer.async_wait(net::redirect_error(net::use_awaitable, ec));
-        co_return !c.stopped;
+        co_return co_await wait_until(c, std::chrono::steady_clock::now() + d);
     }
 
     /// @locality the connection's strand
@@ -317,22 +382,50 @@ struct MockGraphServer::impl {
         if (ec || c->stopped) co_return;  // e.g. the client rejected our certificate
 
         beast::flat_buffer buffer;
+        buffer.reserve(read_buffer_bytes);
         for (;;) {
-            http::request_parser<http::string_body> parser;
-            parser.header_limit(header_limit);
-            parser.body_limit(body_limit);
+            http::request_parser<http::empty_body> head;
+            head.header_limit(header_limit);
+            head.body_limit(body_limit);
             tcp_layer.expires_never();
-            co_await http::async_read_header(c->stream, buffer, parser, tok);
+            co_await http::async_read_header(c->stream, buffer, head, tok);
             if (ec || c->stopped) co_return;  // the client closed, or a bad request
             tcp_layer.expires_after(io_timeout);
-            if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+            if (beast::iequals(head.get()[http::field::expect], "100-continue")) {
                 http::response<http::empty_body> go_on{http::status::continue_, 11};
                 co_await http::async_write(c->stream, go_on, tok);
                 if (ec) co_return;
             }
-            co_await http::async_read(c->stream, buffer, parser, tok);
-            if (ec || c->stopped) co_return;
-            http::request<http::string_body> req = parser.release();
+            Request req;
+            req.keep_alive = head.keep_alive();
+            if (head.chunked()) {  // rare (curl -T -, some SDKs): Beast reads it
+                http::request_parser<http::string_body> full(std::move(head));
+                co_await http::async_read(c->stream, buffer, full, tok);
+                if (ec || c->stopped) co_return;
+                auto message = full.release();
+                req.chunked_body = std::move(message.body());
+                req.header = std::move(message.base());
+                req.body = req.chunked_body;
+                req.body_padding = req.chunked_body.capacity() - req.chunked_body.size();
+            } else {
+                // No Content-Length and not chunked: no body (RFC 9112 6.3).
+                const std::uint64_t length = head.content_length().value_or(0);
+                if (length > body_limit) co_return;  // as Beast's body_limit would
+                const auto len = static_cast<std::size_t>(length);
+                if (c->body_store.size() < len + body_padding) c->body_store.resize(len + body_padding);
+                const std::size_t buffered = std::min(buffer.size(), len);
+                net::buffer_copy(net::buffer(c->body_store.data(), buffered), buffer.data());
+                buffer.consume(buffered);
+                if (len > buffered) {
+                    co_await net::async_read(c->stream, net::buffer(c->body_store.data() + buffered, len - buffered),
+                                             tok);
+                    if (ec || c->stopped) co_return;
+                }
+                req.header = std::move(head.get().base());
+                req.body = std::string_view(c->body_store.data(), len);
+                req.body_padding = c->body_store.size() - len;
+            }
+            req.received = std::chrono::steady_clock::now();
             const bool keep = co_await answer(*c, req);
             if (!keep || c->stopped) co_return;
         }
@@ -340,37 +433,38 @@ struct MockGraphServer::impl {
 
     /// Answers one request; false when the connection must end.
     /// @locality the connection's strand
-    net::awaitable<bool> answer(Connection& c, const http::request<http::string_body>& req) {
+    net::awaitable<bool> answer(Connection& c, const Request& in) {
+        const http::request_header<>& req = in.header;
+        const auto received = in.received;
         beast::error_code ec;
         auto tok = net::redirect_error(net::use_awaitable, ec);
 
         const std::string_view method = req.method_string();
         const std::string_view target = req.target();
         const std::string_view content_type = req[http::field::content_type];
-        rules::Request rr{method, target, content_type, req[http::field::authorization], req.body()};
+        rules::Request rr{method, target, content_type, req[http::field::authorization], in.body, in.body_padding};
         rules::Config cfg{options.access_token, options.app_secret, capi::now(options.clock),
                           static_cast<bool>(options.on_accepted)};
         rules::Verdict verdict = rules::evaluate(rr, cfg);
 
         LoggedRequest entry;
-        entry.received = std::chrono::steady_clock::now();
+        entry.received = received;
         entry.method = std::string(method);
         entry.target = rules::redact_target(target);
         entry.content_type = std::string(content_type);
         entry.user_agent = std::string(req[http::field::user_agent]);
         entry.access_token_ok = verdict.access_token_ok;
         entry.appsecret_proof_ok = verdict.appsecret_proof_ok;
-        entry.body_bytes = req.body().size();
-        entry.event_ids = verdict.event_ids;
+        entry.body_bytes = in.body.size();
+        entry.event_ids = std::move(verdict.event_ids);
         entry.test_event_code = verdict.test_event_code;
         entry.events = verdict.events;
         entry.connection = c.serial;
 
-        std::optional<Fault> fault = pop_fault();
-        entry.fault = fault.has_value();
-        const std::size_t index = append_log(std::move(entry));
+        std::optional<Fault> fault;
+        const std::size_t index = log_and_pick(std::move(entry), fault);
 
-        if (!co_await wait(c, options.delay)) co_return false;
+        if (!co_await wait_until(c, received + options.delay)) co_return false;
         if (fault && !co_await wait(c, fault->delay)) co_return false;
         const auto action = fault ? fault->action : Fault::Action::respond;
         switch (action) {
@@ -421,7 +515,7 @@ struct MockGraphServer::impl {
             body = gzip(body);
             res.set(http::field::content_encoding, "gzip");
         }
-        res.keep_alive(req.keep_alive());
+        res.keep_alive(in.keep_alive);
         const std::size_t full = body.size();
         res.body() = std::move(body);
         res.prepare_payload();
@@ -514,6 +608,21 @@ void MockGraphServer::clear_faults() {
 std::size_t MockGraphServer::pending_faults() const {
     std::lock_guard lock(impl_->mu);
     return impl_->faults.size();
+}
+
+void MockGraphServer::throttle_burst(ThrottleBurst burst) {
+    std::lock_guard lock(impl_->mu);
+    impl_->burst = burst;
+}
+
+std::size_t MockGraphServer::requests_throttled() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->throttled_total;
+}
+
+std::size_t MockGraphServer::request_count() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->log.size();
 }
 
 std::vector<LoggedRequest> MockGraphServer::requests() const {

@@ -32,6 +32,7 @@
 //   command line, where the process list shows it).
 #include "e2e.hpp"
 #include "caller_path.hpp"
+#include "mock_process.hpp"
 #include "purchase_events.hpp"
 #include "tls_floor.hpp"
 
@@ -195,44 +196,10 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
 }
 
 // ---------------------------------------------------------------------------
-// The mock server in a child process.
-
-bool write_all(int fd, std::string_view s) {
-    while (!s.empty()) {
-        const auto n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        s.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-}
-
-bool read_exact(int fd, char* p, std::size_t len) {
-    while (len > 0) {
-        const auto n = ::read(fd, p, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        p += n;
-        len -= static_cast<std::size_t>(n);
-    }
-    return true;
-}
-
-bool read_line(int fd, std::string& line) {
-    line.clear();
-    char c = 0;
-    while (read_exact(fd, &c, 1)) {
-        if (c == '\n') return true;
-        line.push_back(c);
-    }
-    return false;
-}
-
-double process_cpu_seconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+// The mock server runs in a child process: mock_process.hpp.
+using capi_bench::MockCounts;
+using capi_bench::MockProcess;
+using capi_bench::process_cpu_seconds;
 
 using capi_bench::thread_cpu_seconds;  // caller_path.cpp
 using capi_bench::HotEvents;
@@ -263,138 +230,6 @@ std::map<std::string, double> thread_cpu_by_name() {
     closedir(dir);
     return out;
 }
-
-// The child: runs the server, says "ok <port> <pem bytes>\n<pem>", then answers
-// each 'q' with "<events accepted> <connections> <cpu ns>\n" until the socket closes.
-[[noreturn]] void mock_child(int fd, pid_t parent, unsigned threads, const std::string& token) {
-    // Never outlive the benchmark, even when it is killed.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    int status = 0;
-    try {
-        capi::testing::MockOptions mo;
-        mo.access_token = token;
-        mo.threads = threads;
-        capi::testing::MockGraphServer server(mo);
-        const std::string pem = server.ca_pem();
-        if (!write_all(fd, "ok " + std::to_string(server.port()) + " " + std::to_string(pem.size()) +
-                               "\n" + pem))
-            ::_exit(1);
-        char c = 0;
-        while (read_exact(fd, &c, 1)) {
-            if (c != 'q') continue;
-            const auto cpu_ns = static_cast<std::uint64_t>(process_cpu_seconds() * 1e9);
-            if (!write_all(fd, std::to_string(server.events_accepted()) + " " +
-                                   std::to_string(server.connections()) + " " +
-                                   std::to_string(cpu_ns) + "\n"))
-                break;
-        }
-        server.stop();
-    } catch (const std::exception& e) {
-        (void)write_all(fd, std::string("error ") + e.what() + "\n");
-        status = 1;
-    }
-    // _exit: the child must not flush stdio buffers or run handlers it inherited.
-    ::_exit(status);
-}
-
-struct MockCounts {
-    std::uint64_t events_accepted = 0, connections = 0;
-    double cpu_seconds = 0;
-};
-
-class MockProcess {
-public:
-    MockProcess() = default;
-    MockProcess(const MockProcess&) = delete;
-    MockProcess& operator=(const MockProcess&) = delete;
-    ~MockProcess() { stop(); }
-
-    // Forks the child; must run before this process starts any thread (a forked
-    // child of a threaded process may only call async-signal-safe functions).
-    bool start(unsigned threads, const std::string& token, std::string& error) {
-        int fds[2];
-        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-            error = std::string("socketpair: ") + std::strerror(errno);
-            return false;
-        }
-        std::fflush(stdout);
-        std::fflush(stderr);
-        const pid_t parent = ::getpid();
-        pid_ = ::fork();
-        if (pid_ < 0) {
-            error = std::string("fork: ") + std::strerror(errno);
-            ::close(fds[0]);
-            ::close(fds[1]);
-            return false;
-        }
-        if (pid_ == 0) {
-            ::close(fds[0]);
-            mock_child(fds[1], parent, threads, token);
-        }
-        ::close(fds[1]);
-        fd_ = fds[0];
-        std::string line;
-        if (!read_line(fd_, line) || line.rfind("ok ", 0) != 0) {
-            error = line.empty() ? "the mock server process died at start-up" : line;
-            stop();
-            return false;
-        }
-        unsigned port = 0;
-        std::size_t pem_len = 0;
-        if (std::sscanf(line.c_str(), "ok %u %zu", &port, &pem_len) != 2) {
-            error = "bad hello from the mock process: " + line;
-            stop();
-            return false;
-        }
-        ca_pem_.resize(pem_len);
-        if (!read_exact(fd_, ca_pem_.data(), pem_len)) {
-            error = "the mock process died while sending its CA";
-            stop();
-            return false;
-        }
-        url_ = "https://127.0.0.1:" + std::to_string(port);
-        return true;
-    }
-
-    std::optional<MockCounts> counts() {
-        std::string line;
-        if (fd_ < 0 || !write_all(fd_, "q") || !read_line(fd_, line)) return std::nullopt;
-        MockCounts c;
-        unsigned long long accepted = 0, connections = 0, cpu_ns = 0;
-        if (std::sscanf(line.c_str(), "%llu %llu %llu", &accepted, &connections, &cpu_ns) != 3)
-            return std::nullopt;
-        c.events_accepted = accepted;
-        c.connections = connections;
-        c.cpu_seconds = static_cast<double>(cpu_ns) * 1e-9;
-        return c;
-    }
-
-    // Closing the socket tells the child to stop; it gets 5 s before SIGKILL.
-    void stop() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-        if (pid_ <= 0) return;
-        for (int i = 0; i < 500; ++i) {
-            if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-                pid_ = -1;
-                return;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-    }
-
-    const std::string& url() const { return url_; }
-    const std::string& ca_pem() const { return ca_pem_; }
-
-private:
-    pid_t pid_ = -1;
-    int fd_ = -1;
-    std::string url_, ca_pem_;
-};
 
 // ---------------------------------------------------------------------------
 

@@ -55,6 +55,24 @@ struct Fault {
     /// "error_subcode":..,"is_transient":..,"fbtrace_id":..}}.
     static Fault graph_error(int status, int code, int subcode = 0, bool transient = false,
                              std::string message = "mock error");
+    /// Meta's throttling reply for `code`: Graph codes 4 (application request
+    /// limit, HTTP 403), 17 (user request limit), 32 (page request limit), 613
+    /// (rate limit, subcode 1487742), 80000-80014 (Marketing API business use case
+    /// limits, subcode 2446079), each with is_transient; or 429: HTTP 429 with a
+    /// plain-text body, as a proxy in front of Graph answers. Any other code is a
+    /// Graph error with that code and HTTP 400.
+    static Fault throttling(int code);
+};
+
+/// A scripted throttling burst (MockGraphServer::throttle_burst): after
+/// `after_requests` more requests answered as usual, the next `requests` get
+/// Fault::throttling(code) instead of the normal answer (their events are not
+/// accepted), then service is normal again. Requests answered by a scripted
+/// Fault do not count.
+struct ThrottleBurst {
+    std::size_t after_requests = 0;
+    std::size_t requests = 0;
+    int code = 4;
 };
 
 /// One request as the server saw it.
@@ -72,6 +90,7 @@ struct LoggedRequest {
     std::size_t events = 0;              ///< events in data
     int status = 0;                      ///< status answered (0: no answer, a fault)
     bool fault = false;                  ///< answered by a scripted fault
+    bool throttled = false;              ///< answered by a throttling burst
     std::uint64_t connection = 0;        ///< serial number of the TCP connection
 };
 
@@ -87,13 +106,16 @@ struct MockOptions {
     Clock clock;
     /// Answer with Content-Encoding: gzip bodies.
     bool gzip = false;
-    /// Server threads.
+    /// Server threads (`capi mock-server --threads`): connections are spread over
+    /// them; one thread serves any number of connections.
     unsigned threads = 1;
     /// Offer only TLS 1.0 and 1.1 (at OpenSSL security level 0), as an outdated
     /// server would: a client that insists on TLS 1.2+ must refuse it.
     bool legacy_tls_only = false;
-    /// Every answer (normal or scripted) waits this long first: a slow Graph, so
-    /// that a client's queue fills up behind it.
+    /// Server latency: every answer (normal or scripted) goes out no earlier than
+    /// this long after its request was read, on a timer (no server thread waits),
+    /// so any number of connections wait at once: a far or slow Graph
+    /// (`capi mock-server --latency-ms`). A Fault's own delay comes on top.
     std::chrono::milliseconds delay{0};
     /// Called for every request answered with success, before the answer is
     /// written, with the pixel id of its path and each event of its `data`
@@ -123,8 +145,15 @@ public:
     void clear_faults();
     std::size_t pending_faults() const;
 
+    /// Arms a throttling burst, replacing one still pending (requests 0: none).
+    void throttle_burst(ThrottleBurst burst);
+    /// Requests answered by throttling bursts so far.
+    std::size_t requests_throttled() const;
+
     /// Every request so far, in arrival order.
     std::vector<LoggedRequest> requests() const;
+    /// requests().size(), without copying the log.
+    std::size_t request_count() const;
     /// Events in requests answered with success.
     std::size_t events_accepted() const;
     /// TCP connections accepted so far.

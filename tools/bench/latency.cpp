@@ -1,0 +1,435 @@
+// The latency benchmark: capi::Client with default options over TLS to the mock
+// Graph server (child processes, mock_process.hpp) answering every request N ms
+// after it arrived, for N in 0, 50, 200 and 500: throughput, its ratio to the
+// 0 ms run, the concurrency limit the client reached (Stats::concurrency_limit)
+// and the connections it used. Then a throttling burst: at 50 ms, once the
+// client is in steady state, the mock answers M requests with Meta's throttling
+// error; the limit before, its least during the burst, after recovery, and the
+// requests the mock saw against the client's batches (each throttled batch sent
+// again once: no retry storm), every event delivered.
+//
+// Events are made by the producers as they go (tools/bench/purchase_events.hpp),
+// two producer threads keep at most queue_capacity events outstanding (so the
+// reject policy never fires), a sampler reads stats() every 5 ms.
+#include "latency.hpp"
+#include "mock_process.hpp"
+#include "purchase_events.hpp"
+
+#include <capi/client.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr const char* usage_text =
+    "usage: bench_latency | capi bench --latency [options]\n"
+    "  A client with default options against the mock answering each request N ms\n"
+    "  late, for each N: events/s, the ratio to the 0 ms run (goal: 200 ms >= 0.8x),\n"
+    "  the concurrency limit reached, connections; then a throttling burst: the limit\n"
+    "  before, its least during it, after recovery, requests against batches.\n"
+    "  --events N             events per latency run (default 200000)\n"
+    "  --latencies A,B,..     server latencies in ms (default 0,50,200,500; the first\n"
+    "                         is the reference of the ratios)\n"
+    "  --producers P          enqueue() threads (default 2)\n"
+    "  --mock-threads T       threads of each mock server (default 1)\n"
+    "  --scenario WHICH       sweep, burst or both (default both)\n"
+    "  --burst-events N       events of the burst run (default 300000); the burst\n"
+    "                         starts once a third of them are delivered\n"
+    "  --burst-latency-ms L   server latency of the burst run (default 50)\n"
+    "  --burst-requests M     requests throttled (default 20)\n"
+    "  --burst-code C         4, 17, 32, 613, 80000..80014 or 429 (default 4)\n"
+    "  --throttle-backoff-ms B  the client's RetryPolicy::throttle_initial_backoff in\n"
+    "                         the burst run (default 1000; the library's 60 s would\n"
+    "                         make the run last minutes, not change what it shows)\n";
+
+struct Config {
+    std::size_t events = 200'000;
+    std::vector<long long> latencies{0, 50, 200, 500};
+    unsigned producers = 2;
+    unsigned mock_threads = 1;
+    bool sweep = true, burst = true;
+    std::size_t burst_events = 300'000;
+    long long burst_latency_ms = 50;
+    std::size_t burst_requests = 20;
+    int burst_code = 4;
+    long long throttle_backoff_ms = 1000;
+};
+
+int usage_error(const std::string& why) {
+    std::fprintf(stderr, "bench --latency: %s\n%s", why.c_str(), usage_text);
+    return 2;
+}
+
+bool parse_number(std::string_view s, long long lo, long long hi, long long& out) {
+    auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+    return r.ec == std::errc() && r.ptr == s.data() + s.size() && out >= lo && out <= hi;
+}
+
+std::optional<int> parse_args(int argc, char** argv, Config& c) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if (a == "--help" || a == "-h") {
+            std::fputs(usage_text, stdout);
+            return 0;
+        }
+        if (a == "--latency") continue;  // `capi bench --latency` passes it on
+        if (i + 1 >= argc) return usage_error(std::string(a) + " takes a value (or is unknown)");
+        const std::string_view v = argv[++i];
+        long long n = 0;
+        auto number = [&](long long lo, long long hi) {
+            if (parse_number(v, lo, hi, n)) return true;
+            usage_error(std::string(a) + " takes a number from " + std::to_string(lo) + " to " + std::to_string(hi));
+            return false;
+        };
+        if (a == "--events") {
+            if (!number(1000, 100'000'000)) return 2;
+            c.events = static_cast<std::size_t>(n);
+        } else if (a == "--burst-events") {
+            if (!number(1000, 100'000'000)) return 2;
+            c.burst_events = static_cast<std::size_t>(n);
+        } else if (a == "--producers") {
+            if (!number(1, 64)) return 2;
+            c.producers = static_cast<unsigned>(n);
+        } else if (a == "--mock-threads") {
+            if (!number(1, 64)) return 2;
+            c.mock_threads = static_cast<unsigned>(n);
+        } else if (a == "--burst-latency-ms") {
+            if (!number(0, 60'000)) return 2;
+            c.burst_latency_ms = n;
+        } else if (a == "--burst-requests") {
+            if (!number(1, 100'000)) return 2;
+            c.burst_requests = static_cast<std::size_t>(n);
+        } else if (a == "--burst-code") {
+            if (!number(4, 80014) ||
+                !(n == 4 || n == 17 || n == 32 || n == 613 || n == 429 || (n >= 80000 && n <= 80014)))
+                return usage_error("--burst-code takes 4, 17, 32, 613, 80000..80014 or 429");
+            c.burst_code = static_cast<int>(n);
+        } else if (a == "--throttle-backoff-ms") {
+            if (!number(1, 900'000)) return 2;
+            c.throttle_backoff_ms = n;
+        } else if (a == "--latencies") {
+            c.latencies.clear();
+            for (std::string_view rest = v; !rest.empty();) {
+                const auto comma = rest.find(',');
+                if (!parse_number(rest.substr(0, comma), 0, 60'000, n))
+                    return usage_error("--latencies takes milliseconds 0..60000, comma-separated");
+                c.latencies.push_back(n);
+                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            }
+            if (c.latencies.empty()) return usage_error("--latencies needs at least one value");
+        } else if (a == "--scenario") {
+            if (v != "sweep" && v != "burst" && v != "both") return usage_error("--scenario takes sweep, burst or both");
+            c.sweep = v != "burst";
+            c.burst = v != "sweep";
+        } else {
+            return usage_error("unknown option '" + std::string(a) + "'");
+        }
+    }
+    return std::nullopt;
+}
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+const std::string token = "bench-token";
+const std::string pixel = "1234567890";
+
+capi::Options default_options(const capi_bench::MockProcess& mock) {
+    capi::Options o;  // the library's defaults but for where to send
+    o.destination.pixel_id = pixel;
+    o.destination.access_token = token;
+    o.transport.endpoint = mock.url();
+    o.transport.ca_pem = mock.ca_pem();
+    return o;
+}
+
+struct RunResult {
+    std::size_t events = 0;
+    double seconds = 0;
+    double second_half_seconds = 0;  // from half the events delivered to the end
+    double cpu_seconds = 0;          // this process: the client and the producers making events
+    capi::Stats stats;
+    std::uint64_t max_limit = 0;
+    std::optional<capi_bench::MockCounts> before, after;
+    std::uint64_t not_delivered = 0;
+    std::string first_error;
+    bool timed_out = false;
+    // The burst run only.
+    std::uint64_t limit_before = 0, max_before = 0, min_during = 0, limit_after = 0, max_after = 0;
+    bool burst_armed = false;
+};
+
+// Runs `events` events through a client with `opts` against `mock`. When
+// `burst` is set, arms it once a third of the events are delivered, and follows
+// the limit before, during (until the mock has throttled them all) and after.
+RunResult run(const Config& cfg, capi::Options opts, capi_bench::MockProcess& mock, std::size_t first,
+              std::size_t events, std::optional<capi::testing::ThrottleBurst> burst) {
+    RunResult r;
+    r.events = events;
+    std::atomic<std::uint64_t> acked{0}, not_delivered{0};
+    std::mutex error_mutex;
+    const auto window = static_cast<std::int64_t>(opts.queue_capacity);
+    opts.on_delivery = [&](const capi::SendResult& res) {
+        if (res.outcome != capi::Outcome::delivered) {
+            not_delivered.fetch_add(1, std::memory_order_relaxed);
+            std::lock_guard lock(error_mutex);
+            if (r.first_error.empty()) r.first_error = std::string(capi::to_string(res.outcome));
+        }
+        acked.fetch_add(1, std::memory_order_release);
+    };
+    capi::Client client(std::move(opts));
+    r.before = mock.counts();
+
+    std::atomic<std::int64_t> pushed{0};
+    std::atomic<bool> done{false};
+    std::vector<std::thread> producers;
+    const auto t0 = steady::now();
+    const double cpu0 = capi_bench::process_cpu_seconds();
+    steady::time_point half_done{};
+    for (unsigned p = 0; p < cfg.producers; ++p) {
+        const std::size_t lo = first + events * p / cfg.producers, hi = first + events * (p + 1) / cfg.producers;
+        producers.emplace_back([&, lo, hi] {
+            constexpr std::int64_t chunk = 64;
+            for (std::size_t next = lo; next < hi;) {
+                while (pushed.load(std::memory_order_relaxed) + chunk -
+                           static_cast<std::int64_t>(acked.load(std::memory_order_acquire)) > window)
+                    std::this_thread::sleep_for(200us);
+                const std::size_t k = std::min<std::size_t>(chunk, hi - next);
+                for (const auto& ev : capi_bench::make_purchase_events(next, k, unix_now())) {
+                    if (!client.enqueue(ev)) {
+                        not_delivered.fetch_add(1, std::memory_order_relaxed);
+                        acked.fetch_add(1, std::memory_order_release);
+                    }
+                }
+                next += k;
+                pushed.fetch_add(static_cast<std::int64_t>(k), std::memory_order_relaxed);
+            }
+        });
+    }
+    // The sampler: the limit as the client reports it, and the burst's course.
+    std::thread sampler([&] {
+        enum class Stage { before, during, after } stage = Stage::before;
+        while (!done.load(std::memory_order_acquire)) {
+            const capi::Stats s = client.stats();
+            r.max_limit = std::max(r.max_limit, s.concurrency_limit);
+            if (half_done == steady::time_point{} && s.delivered >= events / 2) half_done = steady::now();
+            if (burst) {
+                if (stage == Stage::before) {
+                    r.max_before = std::max(r.max_before, s.concurrency_limit);
+                    if (s.delivered >= events / 3) {
+                        r.limit_before = s.concurrency_limit;
+                        r.min_during = s.concurrency_limit;
+                        r.burst_armed = mock.throttle_burst(*burst);
+                        stage = Stage::during;
+                    }
+                } else if (stage == Stage::during) {
+                    r.min_during = std::min(r.min_during, s.concurrency_limit);
+                    const auto c = mock.counts();
+                    if (c && r.before && c->throttled - r.before->throttled >= burst->requests) stage = Stage::after;
+                } else {
+                    r.min_during = std::min(r.min_during, s.concurrency_limit);  // answers still arriving
+                    r.max_after = std::max(r.max_after, s.concurrency_limit);
+                    r.limit_after = s.concurrency_limit;
+                }
+            }
+            std::this_thread::sleep_for(5ms);
+        }
+    });
+    for (auto& t : producers) t.join();
+    r.timed_out = !client.flush(std::chrono::minutes(5));
+    for (int i = 0; i < 5000 && acked.load(std::memory_order_acquire) < events; ++i)
+        std::this_thread::sleep_for(1ms);
+    const auto t1 = steady::now();
+    r.cpu_seconds = capi_bench::process_cpu_seconds() - cpu0;
+    r.seconds = std::chrono::duration<double>(t1 - t0).count();
+    done.store(true, std::memory_order_release);
+    sampler.join();
+    if (half_done != steady::time_point{}) r.second_half_seconds = std::chrono::duration<double>(t1 - half_done).count();
+    r.stats = client.stats();
+    if (burst) r.limit_after = r.stats.concurrency_limit;
+    r.after = mock.counts();
+    r.not_delivered = not_delivered.load();
+    client.shutdown(std::chrono::seconds(5));
+    return r;
+}
+
+// Checks that every event was delivered and the mock accepted exactly those.
+bool check(const RunResult& r, std::string& why) {
+    if (r.timed_out) why = "timed out waiting for acknowledgements";
+    else if (r.not_delivered || r.stats.delivered != r.events)
+        why = std::to_string(r.events - std::min<std::uint64_t>(r.events, r.stats.delivered)) +
+              " events not delivered (first: " + (r.first_error.empty() ? "?" : r.first_error) + ")";
+    else if (!r.before || !r.after)
+        why = "no counts from the mock";
+    else if (r.after->events_accepted - r.before->events_accepted != r.stats.delivered)
+        why = "mock accepted " + std::to_string(r.after->events_accepted - r.before->events_accepted) +
+              " != delivered " + std::to_string(r.stats.delivered);
+    return why.empty();
+}
+
+} // namespace
+
+int run_latency_bench(int argc, char** argv) {
+    Config cfg;
+    if (auto status = parse_args(argc, argv, cfg)) return *status;
+
+    // Every mock first, forked while this process has no thread.
+    std::vector<std::unique_ptr<capi_bench::MockProcess>> sweep_mocks;
+    std::unique_ptr<capi_bench::MockProcess> burst_mock;
+    std::string error;
+    auto start = [&](long long latency_ms) {
+        auto m = std::make_unique<capi_bench::MockProcess>();
+        capi_bench::MockSetup setup;
+        setup.threads = cfg.mock_threads;
+        setup.latency = std::chrono::milliseconds(latency_ms);
+        if (!m->start(setup, token, error)) m.reset();
+        return m;
+    };
+    if (cfg.sweep) {
+        for (long long l : cfg.latencies) {
+            sweep_mocks.push_back(start(l));
+            if (!sweep_mocks.back()) {
+                std::fprintf(stderr, "bench --latency: cannot start the mock server: %s\n", error.c_str());
+                return 1;
+            }
+        }
+    }
+    if (cfg.burst && !(burst_mock = start(cfg.burst_latency_ms))) {
+        std::fprintf(stderr, "bench --latency: cannot start the mock server: %s\n", error.c_str());
+        return 1;
+    }
+
+    const capi::Options defaults;
+    std::printf("capi latency benchmark: capi::Client with default options (max_connections %zu, adaptive "
+                "concurrency %s) -> TLS -> the mock Graph server on 127.0.0.1 (separate process, %u thread%s), "
+                "every answer sent N ms after its request arrived\n",
+                defaults.transport.max_connections, defaults.concurrency.adaptive ? "on" : "off", cfg.mock_threads,
+                cfg.mock_threads == 1 ? "" : "s");
+    std::printf("Purchase events made by %u producer threads calling enqueue() (at most queue_capacity "
+                "outstanding); every acknowledgement awaited and checked against the mock's count\n",
+                cfg.producers);
+    std::fflush(stdout);
+
+    bool ok = true;
+    std::size_t first = 0;
+    if (cfg.sweep) {
+        std::printf("\n%zu events per run\n", cfg.events);
+        std::printf("  latency   events/s  vs %lld ms  2nd half  vs %lld ms  limit max/end  connections  requests"
+                    "  batches  retries  CPU/event client mock  check\n",
+                    cfg.latencies.front(), cfg.latencies.front());
+        double reference = 0, reference_half = 0;
+        std::optional<double> ratio_200, ratio_200_half;
+        for (std::size_t i = 0; i < cfg.latencies.size(); ++i) {
+            const RunResult r = run(cfg, default_options(*sweep_mocks[i]), *sweep_mocks[i], first, cfg.events, {});
+            first += cfg.events;
+            sweep_mocks[i]->stop();  // its CPU is counted; the next run has the machine
+            std::string why;
+            const bool passed = check(r, why);
+            ok = ok && passed;
+            const double eps = static_cast<double>(r.stats.delivered) / r.seconds;
+            const double half_eps = r.second_half_seconds > 0
+                                        ? static_cast<double>(r.events - r.events / 2) / r.second_half_seconds
+                                        : 0;
+            if (i == 0) {
+                reference = eps;
+                reference_half = half_eps;
+            }
+            const double ratio = reference > 0 ? eps / reference : 0;
+            const double ratio_half = reference_half > 0 ? half_eps / reference_half : 0;
+            if (cfg.latencies[i] == 200) {
+                ratio_200 = ratio;
+                ratio_200_half = ratio_half;
+            }
+            const bool counted = r.before && r.after;
+            const double n = static_cast<double>(std::max<std::uint64_t>(1, r.stats.delivered));
+            std::printf("  %5lld ms  %9.0f  %8.2fx  %8.0f  %8.2fx  %6llu/%-6llu  %11llu  %8llu  %7llu  %7llu"
+                        "  %6.2f %5.2f us  %s\n",
+                        cfg.latencies[i], eps, ratio, half_eps, ratio_half,
+                        static_cast<unsigned long long>(r.max_limit),
+                        static_cast<unsigned long long>(r.stats.concurrency_limit),
+                        counted ? static_cast<unsigned long long>(r.after->connections - r.before->connections) : 0ULL,
+                        counted ? static_cast<unsigned long long>(r.after->requests - r.before->requests) : 0ULL,
+                        static_cast<unsigned long long>(r.stats.batches),
+                        static_cast<unsigned long long>(r.stats.retries), r.cpu_seconds / n * 1e6,
+                        counted ? (r.after->cpu_seconds - r.before->cpu_seconds) / n * 1e6 : 0.0,
+                        passed ? "OK" : ("FAILED: " + why).c_str());
+            std::fflush(stdout);
+        }
+        if (ratio_200)
+            std::printf("goal: throughput at 200 ms >= 0.8x the %lld ms run: %.2fx over the whole run, %.2fx over its "
+                        "second half (%s)\n",
+                        cfg.latencies.front(), *ratio_200, *ratio_200_half, *ratio_200 >= 0.8 ? "met" : "not met");
+        std::printf("(2nd half: the events/s from half the events delivered to the last, past the client's ramp-up;"
+                    " limit: Stats::concurrency_limit, the batches in flight the client allows, 0 = not reported;"
+                    " client CPU: this process, the producers making events included; mock CPU: its process)\n");
+    }
+
+    if (cfg.burst) {
+        capi::Options opts = default_options(*burst_mock);
+        opts.retry.throttle_initial_backoff = std::chrono::milliseconds(cfg.throttle_backoff_ms);
+        capi::testing::ThrottleBurst burst;
+        burst.requests = cfg.burst_requests;
+        burst.code = cfg.burst_code;
+        std::printf("\nthrottling burst: %zu events at %lld ms of latency; once a third are delivered, the next %zu "
+                    "requests get Meta's throttling error (%s %d); default options but "
+                    "RetryPolicy::throttle_initial_backoff = %lld ms\n",
+                    cfg.burst_events, cfg.burst_latency_ms, cfg.burst_requests,
+                    cfg.burst_code == 429 ? "HTTP" : "Graph code", cfg.burst_code, cfg.throttle_backoff_ms);
+        const RunResult r = run(cfg, std::move(opts), *burst_mock, first, cfg.burst_events, burst);
+        std::string why;
+        bool passed = check(r, why);
+        const auto& s = r.stats;
+        const std::uint64_t requests = r.before && r.after ? r.after->requests - r.before->requests : 0;
+        const std::uint64_t throttled = r.before && r.after ? r.after->throttled - r.before->throttled : 0;
+        std::printf("  throughput             : %.0f events/s (%llu events in %.2f s)\n",
+                    static_cast<double>(s.delivered) / r.seconds, static_cast<unsigned long long>(s.delivered),
+                    r.seconds);
+        std::printf("  limit before the burst : %llu (at most %llu so far)\n",
+                    static_cast<unsigned long long>(r.limit_before), static_cast<unsigned long long>(r.max_before));
+        std::printf("  limit during the burst : least %llu (Stats::concurrency_limit_min %llu, %llu cuts)\n",
+                    static_cast<unsigned long long>(r.min_during),
+                    static_cast<unsigned long long>(s.concurrency_limit_min),
+                    static_cast<unsigned long long>(s.concurrency_cuts));
+        std::printf("  limit after recovery   : %llu at the end (at most %llu after the burst)\n",
+                    static_cast<unsigned long long>(r.limit_after), static_cast<unsigned long long>(r.max_after));
+        // Each throttled request's batch goes again once; anything more is a retry storm.
+        const bool no_storm = requests <= s.batches + throttled + s.splits;
+        std::printf("  requests the mock saw  : %llu = %llu batches + %llu retries (%llu throttled answers): %s\n",
+                    static_cast<unsigned long long>(requests), static_cast<unsigned long long>(s.batches),
+                    static_cast<unsigned long long>(s.retries), static_cast<unsigned long long>(throttled),
+                    no_storm ? "no retry storm" : "MORE REQUESTS THAN BATCHES + THROTTLED ANSWERS");
+        if (!r.burst_armed || throttled != cfg.burst_requests) {
+            why = why.empty() ? "the burst did not run as scripted" : why;
+            passed = false;
+        }
+        passed = passed && no_storm;
+        const std::uint64_t accepted = r.before && r.after ? r.after->events_accepted - r.before->events_accepted : 0;
+        std::printf("check: mock accepted %llu %s delivered %llu of %zu: %s\n",
+                    static_cast<unsigned long long>(accepted), accepted == s.delivered ? "=" : "!=",
+                    static_cast<unsigned long long>(s.delivered), cfg.burst_events,
+                    passed ? "OK" : ("FAILED: " + why).c_str());
+        ok = ok && passed;
+    }
+    std::fflush(stdout);
+    if (!ok) {
+        std::fprintf(stderr, "bench --latency: FAILED (see above)\n");
+        return 1;
+    }
+    return 0;
+}
