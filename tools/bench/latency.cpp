@@ -41,7 +41,8 @@ constexpr const char* usage_text =
     "  late, for each N: events/s, the ratio to the 0 ms run (goal: 200 ms >= 0.8x),\n"
     "  the concurrency limit reached, connections; then a throttling burst: the limit\n"
     "  before, its least during it, after recovery, requests against batches.\n"
-    "  --events N             events per latency run (default 200000)\n"
+    "  --events N             events per latency run (default 2000000: at 200 ms a\n"
+    "                         run of 200000 is a few round trips, ramp-up and tail)\n"
     "  --latencies A,B,..     server latencies in ms (default 0,50,200,500; the first\n"
     "                         is the reference of the ratios)\n"
     "  --producers P          enqueue() threads (default 2)\n"
@@ -57,7 +58,7 @@ constexpr const char* usage_text =
     "                         make the run last minutes, not change what it shows)\n";
 
 struct Config {
-    std::size_t events = 200'000;
+    std::size_t events = 2'000'000;
     std::vector<long long> latencies{0, 50, 200, 500};
     unsigned producers = 2;
     unsigned mock_threads = 1;
