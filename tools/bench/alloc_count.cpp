@@ -15,20 +15,37 @@ void* counted_malloc(std::size_t n) noexcept {
     ++allocations;
     return std::malloc(n == 0 ? 1 : n);
 }
+
+// As the standard operator new does: on failure, the new-handler gets its chance
+// (it may free memory or throw); without one, bad_alloc.
+void* counted_new(std::size_t n) {
+    for (;;) {
+        if (void* p = counted_malloc(n)) return p;
+        std::new_handler h = std::get_new_handler();
+        if (!h) throw std::bad_alloc();
+        h();
+    }
+}
 } // namespace
 
 std::uint64_t capi_bench::thread_allocations() noexcept { return allocations; }
 
-[[gnu::noinline]] void* operator new(std::size_t n) {
-    if (void* p = counted_malloc(n)) return p;
-    throw std::bad_alloc();
+[[gnu::noinline]] void* operator new(std::size_t n) { return counted_new(n); }
+[[gnu::noinline]] void* operator new[](std::size_t n) { return counted_new(n); }
+[[gnu::noinline]] void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    try {
+        return counted_new(n);
+    } catch (...) {
+        return nullptr;
+    }
 }
-[[gnu::noinline]] void* operator new[](std::size_t n) {
-    if (void* p = counted_malloc(n)) return p;
-    throw std::bad_alloc();
+[[gnu::noinline]] void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+    try {
+        return counted_new(n);
+    } catch (...) {
+        return nullptr;
+    }
 }
-[[gnu::noinline]] void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_malloc(n); }
-[[gnu::noinline]] void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_malloc(n); }
 [[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
 [[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
 [[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
