@@ -114,6 +114,12 @@ TEST_CASE("a destination at its limit does not hold back another's batches", "[c
     // Long enough that B's batches go while A's hang even under a sanitizer on a
     // loaded machine (the check below waits for B well inside it).
     o.transport.request_timeout = 15s;
+    // Only full batches seal (flush seals the rest): A's 200 events are exactly 4
+    // batches however slowly a sanitizer enqueues them. A partial batch sealed by
+    // linger would add to A's backlog, and past the back-pressure threshold
+    // (limits + batchers + 1 = 6 batches) the batchers stop popping: B's events
+    // would wait in the one queue behind A's (docs/client.md, Destinations).
+    o.linger = 30s;
     std::atomic<int> b_delivered{0};
     o.on_delivery = [&](const capi::SendResult& r) {
         if (r.outcome == capi::Outcome::delivered && r.event_id.rfind("hol-b-", 0) == 0) ++b_delivered;
