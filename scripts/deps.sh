@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages capi builds with, when any is missing, plus
 # any extra package names given as arguments (scripts/fuzz.sh adds clang,
-# scripts/test.sh chromium and curl, scripts/bench_gateway.sh wrk).
+# scripts/test.sh chromium, curl and kcat, scripts/bench_gateway.sh wrk).
+# librdkafka-dev builds capi::kafka (meson feature `kafka`, auto).
 # Run by scripts/build.sh; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
 CAPI_DEB_PACKAGES=(
   g++ meson ninja-build pkg-config
-  libboost1.81-dev libsimdjson-dev libssl-dev libutf8proc-dev catch2
+  libboost1.81-dev libsimdjson-dev libssl-dev libutf8proc-dev catch2 librdkafka-dev
   "$@"
 )
 

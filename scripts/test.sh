@@ -6,9 +6,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${CAPI_BUILD_DIR:-build}
 # The tests' own outside programs: the browser suite drives Debian's chromium,
-# the gateway's shell test uses curl. A test that cannot run them fails.
-if ! bash scripts/deps.sh chromium curl; then
-  echo "installing the test packages (chromium, curl) failed"
+# the gateway's shell test uses curl, the Kafka tests produce with kcat. A test
+# that cannot run them fails.
+if ! bash scripts/deps.sh chromium curl kcat; then
+  echo "installing the test packages (chromium, curl, kcat) failed"
   echo "0 passed, 1 failed"
   exit 1
 fi
