@@ -747,14 +747,41 @@ TEST_CASE("reader: syntax errors name the whole line", "[reader]") {
         CHECK(err.reason.rfind("invalid JSON: ", 0) == 0);
         CHECK(err.reason.size() > std::string("invalid JSON: ").size());
     }
-    // Invalid UTF-8 and raw control characters in strings.
-    for (std::string json : {std::string("{\"event_name\":\"\xff\"}"), std::string("{\"event_name\":\"\xc3\"}"),
-                             std::string("{\"event_name\":\"a\0b\"}", 17),
+    // Raw control characters in strings.
+    for (std::string json : {std::string("{\"event_name\":\"a\0b\"}", 17),
                              std::string("{\"event_name\":\"a\nb\"}")}) {
         const auto err = read_error(json);
         CHECK(err.path.empty());
         CHECK(err.reason.rfind("invalid JSON: ", 0) == 0);
     }
+}
+
+TEST_CASE("reader: invalid UTF-8 names the byte, its offset and the field holding it", "[reader][utf8]") {
+    // In a value: the field, as the reader names fields.
+    CHECK(read_error("{\"event_name\":\"\xff\"}") ==
+          fe("event_name", "invalid UTF-8 (byte 0xff at offset 15 of the line)"));
+    CHECK(read_error("{\"event_name\":\"ab\xc3\"}") ==
+          fe("event_name", "invalid UTF-8 (byte 0xc3 at offset 17 of the line)"));
+    CHECK(read_error("{\"event_name\":\"x\",\"user_data\":{\"em\":[\"a@b.c\",\"\\\"\xe9t\xe9\"]}}") ==
+          fe("user_data.em[1]", "invalid UTF-8 (byte 0xe9 at offset 48 of the line)"));
+    CHECK(read_error("{\"custom_data\":{\"contents\":[{\"id\":\"1\"},{\"id\":\"2\",\"title\":\"\xc0\xaf\"}]}}")
+              .path == "custom_data.contents[1].title");
+    // Overlong, surrogate and past U+10FFFF forms are invalid; valid multi-byte text before them is not.
+    CHECK(read_error("{\"event_id\":\"\xc3\xa9\xed\xa0\x80\"}") ==
+          fe("event_id", "invalid UTF-8 (byte 0xed at offset 15 of the line)"));
+    CHECK(read_error("{\"event_id\":\"\xf4\x90\x80\x80\"}").path == "event_id");
+    CHECK(read_error("{\"event_id\":\"\xf0\x9f\x98\x80\xe0\x80\xaf\"}") ==
+          fe("event_id", "invalid UTF-8 (byte 0xe0 at offset 17 of the line)"));
+    // In a key: the object holding it.
+    CHECK(read_error("{\"user_data\":{\"e\xffm\":[\"x\"]}}") ==
+          fe("user_data", "a member's key is not valid UTF-8 (byte 0xff at offset 16 of the line)"));
+    // Outside any string: the whole line, with the offset.
+    const auto outside = read_error("{\"value\":1\xff}");
+    CHECK(outside.path.empty());
+    CHECK(outside.reason == "invalid JSON: The input is not valid UTF-8 (byte 0xff at offset 10 of the line)");
+    // A sequence cut short by the closing quote.
+    CHECK(read_error("{\"event_name\":\"\xe2\x82\"}") ==
+          fe("event_name", "invalid UTF-8 (byte 0xe2 at offset 15 of the line)"));
 }
 
 TEST_CASE("reader: strings keep their bytes, NUL included", "[reader]") {

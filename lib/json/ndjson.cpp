@@ -12,6 +12,7 @@
 //  - booleans may be 0 or 1 (Meta's own app_data examples send 1).
 #include <capi/ndjson.hpp>
 
+#include "json/utf8_locate.hpp"
 #include "wire/schema.hpp"
 
 #include <simdjson.h>
@@ -466,6 +467,16 @@ bool EventReader::parse(std::string_view json, Event& out, FieldError& error) {
         if (const auto err = s.parser.parse(s.buffer.get(), json.size(), false).get(root)) {
             error.reason = "invalid JSON: ";
             error.reason += simdjson::error_message(err);
+            if (err == simdjson::UTF8_ERROR) {
+                // Name the byte, and the field when the text around it is JSON.
+                if (const auto fault = json::locate_invalid_utf8(json)) {
+                    error.path = fault->path;
+                    if (fault->path.empty() && !fault->in_key)
+                        error.reason += " " + json::position(*fault);
+                    else
+                        error.reason = json::describe(*fault);
+                }
+            }
             return false;
         }
         walker w(s.options, error, s.keys);
