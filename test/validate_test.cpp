@@ -1169,10 +1169,31 @@ TEST_CASE("an event whose verbatim text passes max_event_bytes is refused, namin
         CHECK(reason.find("too large") == 0);
         CHECK(reason.find("4096") != std::string::npos);
     }
-    SECTION("several values, none over the cap alone") {
+    SECTION("several values of one list, none over the cap alone: the list is named") {
         Event ev = full_purchase();
         ev.custom_data->content_ids = {std::string(1500, 'a'), std::string(1600, 'b'), std::string(1500, 'c')};
-        CHECK(only_error_at(capi::validate(ev, now, options), "custom_data.content_ids[1]").find("too large") == 0);
+        const auto reason = only_error_at(capi::validate(ev, now, options), "custom_data.content_ids");
+        CHECK(reason.find("too large: 4600 bytes serialized in its 3 elements") == 0);
+    }
+    SECTION("many small contents: the list is named, not the longest single string") {
+        Event ev = full_purchase();
+        ev.event_source_url = "https://shop.example/" + std::string(300, 'p');
+        ev.custom_data->contents.resize(500);
+        for (auto& c : ev.custom_data->contents) c.id = "sku-123456";
+        const auto reason = only_error_at(capi::validate(ev, now, options), "custom_data.contents");
+        CHECK(reason.find("too large: ") == 0);
+        CHECK(reason.find("in its 500 elements") != std::string::npos);
+    }
+    SECTION("one value heavier than any list: the value is named") {
+        Event ev = full_purchase();
+        ev.custom_data->content_ids = {std::string(1000, 'a'), std::string(1000, 'b')};
+        ev.custom_data->content_name = std::string(3000, 'x');
+        CHECK(only_error_at(capi::validate(ev, now, options), "custom_data.content_name").find("too large: 3000 bytes serialized here") == 0);
+    }
+    SECTION("many small raw members: the object's raw list is named") {
+        Event ev = full_purchase();
+        for (int i = 0; i < 600; ++i) ev.custom_data->custom_properties.push_back({"k" + std::to_string(i), "12345"});
+        CHECK(only_error_at(capi::validate(ev, now, options), "custom_data.custom_properties").find("too large") == 0);
     }
     SECTION("escaping counts: control characters take 6 bytes each") {
         Event ev = full_purchase();

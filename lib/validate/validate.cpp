@@ -338,6 +338,7 @@ public:
                       std::string("not well-formed JSON: ") + simdjson::error_message(err));
             }
             text(m.key.size() + m.json.size(), key_ok ? obj.member(m.key) : obj.member(list, static_cast<std::ptrdiff_t>(i)));
+            add_to_list(obj.head, list, m.key.size() + m.json.size());
         }
     }
 
@@ -351,21 +352,65 @@ public:
             heaviest_bytes_ = bytes;
             heaviest_ = to_path(path);
         }
+        if constexpr (std::is_same_v<P, Where>) {
+            // An element of a list: its bytes count towards the list as well, so
+            // 45,000 small contents are blamed, not the longest single string.
+            if (path.object->index >= 0) add_to_list(path.object->head, {}, bytes, path.object->index);
+            else if (path.element >= 0) add_to_list(path.object->head, path.key, bytes);
+        }
     }
     void count_text(bool on) noexcept { counting_ = on; }
     void check_size(std::size_t cap) {
         if (text_bytes_ <= cap) return;
-        error(heaviest_, "too large: " + std::to_string(heaviest_bytes_) +
-                             " bytes serialized here, and the event at least " +
-                             std::to_string(text_bytes_) + ", over the " + std::to_string(cap) +
-                             "-byte event cap (max_event_bytes)");
+        const List* heaviest_list = nullptr;
+        for (std::size_t i = 0; i < lists_used_; ++i)
+            if (heaviest_list == nullptr || lists_[i].bytes > heaviest_list->bytes) heaviest_list = &lists_[i];
+        const std::string over = ", and the event at least " + std::to_string(text_bytes_) + ", over the " +
+                                 std::to_string(cap) + "-byte event cap (max_event_bytes)";
+        if (heaviest_list != nullptr && heaviest_list->bytes > heaviest_bytes_) {
+            const Path where = heaviest_list->key.empty() ? Path{heaviest_list->head}
+                               : heaviest_list->head.empty() ? Path{heaviest_list->key}
+                                                             : Path{heaviest_list->head, -1, ".", -1, heaviest_list->key};
+            error(where, "too large: " + std::to_string(heaviest_list->bytes) + " bytes serialized in its " +
+                             std::to_string(heaviest_list->elements) + " elements" + over);
+            return;
+        }
+        error(heaviest_, "too large: " + std::to_string(heaviest_bytes_) + " bytes serialized here" + over);
     }
 
 private:
+    // A list of the event (contents, a list of strings, an object's raw members)
+    // and the bytes of its elements: `head` (and `key`, when the list is a member
+    // of the object `head` names).
+    struct List {
+        std::string_view head, key;
+        std::size_t bytes = 0, elements = 0;
+        std::ptrdiff_t item = -1;  // a list of objects: the element the last bytes were in
+    };
+    // `item`: the element's index in a list of objects, whose strings arrive one
+    // by one; -1 when each call is an element.
+    void add_to_list(std::string_view head, std::string_view key, std::size_t bytes,
+                     std::ptrdiff_t item = -1) noexcept {
+        for (std::size_t i = 0; i < lists_used_; ++i) {
+            List& l = lists_[i];
+            if (l.head == head && l.key == key) {
+                l.bytes += bytes;
+                if (item < 0 || item != l.item) ++l.elements;
+                l.item = item;
+                return;
+            }
+        }
+        // More lists than slots is impossible with the schema's lists (a
+        // handful); past it a list just is not tracked.
+        if (lists_used_ < lists_.size()) lists_[lists_used_++] = List{head, key, bytes, 1, item};
+    }
+
     std::vector<FieldError>& errors_;
     bool counting_ = true;
     std::size_t text_bytes_ = 0, heaviest_bytes_ = 0;
     Path heaviest_{"(event)"};
+    std::array<List, 16> lists_{};
+    std::size_t lists_used_ = 0;
 };
 
 bool is_three_ascii_letters(std::string_view s) noexcept {

@@ -265,7 +265,7 @@ TEST_CASE("B2 huge values: refused with too large; hashed PII of any size is fin
                  [](capi::Event& e) {
                      for (int i = 0; i < 10; ++i) e.custom_data->content_ids.push_back(std::string(7000, 'a' + i));
                  },
-                 "custom_data.content_ids[0]", "too large"},
+                 "custom_data.content_ids", "too large"},
                 {"12 K control characters, 6 bytes each escaped",
                  [](capi::Event& e) { e.custom_data->search_string = std::string(12'000, '\x01'); },
                  "custom_data.search_string", "too large"},
