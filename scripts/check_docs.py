@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks the code in the docs: every ```cpp block of docs/*.md and README.md
-compiles against the in-tree public headers, and the option tables of
-docs/options.md match the defaults compiled into the headers.
+compiles against the in-tree public headers, the option tables of
+docs/options.md match the defaults compiled into the headers, and the error
+codes, options and counters the pages and header comments name exist.
 
 Usage: check_docs.py --root DIR [--defaults EXE] [--jobs N] -- CXX [ARGS...]
 
@@ -303,6 +304,53 @@ def check_other_tables(root, printed):
     return errors
 
 
+# Names of the shape of capi::errc's enumerators and of the options and
+# counters around them ("connect_failed", "request_timeout", "queue_full"): a
+# page or a header comment that names one names something the code declares.
+ERROR_LIKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)*_(?:failed|error|timeout|refused|exhausted|full|lost)\b")
+
+
+# Names of that shape that belong to other programs.
+OUTSIDE_NAMES = {"halt_on_error"}  # UBSAN_OPTIONS (docs/fuzzing.md)
+
+
+def strip_comments(text):
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    return re.sub(r"//[^\n]*", " ", text)
+
+
+def check_names(root):
+    """Every error-like name in the docs' backticks and the public headers'
+    comments is declared by the public headers; every capi::errc enumerator is
+    in docs/errors.md."""
+    headers = sorted((root / "include" / "capi").rglob("*.hpp")) + sorted((root / "include" / "capi").rglob("*.in"))
+    code = "\n".join(strip_comments(h.read_text()) for h in headers)
+    declared = set(re.findall(r"\b[a-z_][a-z0-9_]*\b", code))
+    errors = []
+
+    def check(where, name):
+        if name not in declared and name not in OUTSIDE_NAMES:
+            errors.append(f"{where}: `{name}` is not declared by include/capi/ (a renamed error code or option?)")
+
+    for doc in sorted((root / "docs").rglob("*.md")) + [root / "README.md"]:
+        for n, line in enumerate(doc.read_text().splitlines(), 1):
+            for span in re.findall(r"`([^`]+)`", line):
+                for name in ERROR_LIKE.findall(span):
+                    check(f"{doc.relative_to(root)}:{n}", name)
+    for h in headers:
+        for n, line in enumerate(h.read_text().splitlines(), 1):
+            comment = line.split("//", 1)[1] if "//" in line else ""
+            for name in ERROR_LIKE.findall(comment):
+                check(f"{h.relative_to(root)}:{n}", name)
+
+    errc = re.search(r"enum class errc \{(.*?)\};", strip_comments((root / "include/capi/errors.hpp").read_text()), re.S)
+    page = (root / "docs" / "errors.md").read_text()
+    for name in re.findall(r"\b([a-z_]+)\s*(?:=\s*\d+)?\s*,", errc.group(1) + ","):
+        if f"`{name}`" not in page:
+            errors.append(f"docs/errors.md: capi::errc::{name} is not in the page")
+    return errors
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", required=True, type=pathlib.Path)
@@ -343,6 +391,7 @@ def main():
 
     if args.defaults:
         errors += check_defaults(root, args.defaults)
+    errors += check_names(root)
 
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
     print(f"docs: {len(files)} files, cpp blocks: {summary}; {len(jobs)} translation units")

@@ -82,7 +82,7 @@ struct SendResult {
     std::string event_id;
     std::string fbtrace_id;              ///< of the reply that settled the event
     /// The last HTTP attempt's own error when `error` is the retry policy giving
-    /// up (retries_exhausted, expired, shutdown): e.g. connection_refused,
+    /// up (retries_exhausted, expired, shutdown): e.g. connect_failed,
     /// request_timeout, http_error (see http_status) or graph_error (see graph).
     std::error_code cause;
     int http_status = 0;                 ///< of the last reply; 0 when none arrived

@@ -71,7 +71,7 @@ struct PostResult {
     /// 4, 17, 32, 613, 80000-80014).
     unsigned throttled = 0;
     /// Set by Sender: the last attempt's own error (a transport error such as
-    /// connection_refused or request_timeout, http_error or graph_error), when an
+    /// connect_failed or request_timeout, http_error or graph_error), when an
     /// attempt failed. When the Sender gives up (retries_exhausted, expired,
     /// shutdown, cancelled) it says why the attempts did not succeed.
     std::error_code last_error;
