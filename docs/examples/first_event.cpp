@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
         std::cout << capi::to_string(result.outcome) << ": event_id " << result.event_id;
         if (!ec) std::cout << ", fbtrace_id " << result.fbtrace_id << "\n";
         else std::cout << ", error " << ec.message() << "\n";
+        // Why the last attempt failed when capi gave up retrying: "connection
+        // refused", "host name resolution failed", a proxy's "HTTP 407", ...
+        if (result.cause) std::cout << "last attempt: " << result.cause.message() << "\n";
         if (result.graph)
             std::cout << "Graph error " << result.graph->code << "/" << result.graph->error_subcode << ": "
                       << result.graph->message << " (fbtrace_id " << result.graph->fbtrace_id << ")\n";

@@ -11,8 +11,11 @@
 //     <shop> <pixel_id> [<ENV_VAR holding that pixel's token>]   (default CAPI_ACCESS_TOKEN)
 // and orders on stdin, one per line:
 //     <shop> <order_id> <email> <value> <currency>
-// Lines starting with # are comments. Prints one line per shop; exit status 0 when
-// every event was delivered, 1 otherwise, 2 for bad input.
+// Lines starting with # are comments. An order line that is malformed or names a
+// shop without a route is reported and skipped; the others are still sent. Prints
+// one line per shop; exit status 0 when every event was delivered, 1 when some
+// failed, 2 for bad input (a bad option or routes file, or skipped order lines:
+// the shops' lines still report what was sent).
 //
 // Usage (tokens come from the environment: command lines show in `ps`):
 //   CAPI_ACCESS_TOKEN=... multi_pixel_router --routes routes.txt [--test-event-code TEST123]
@@ -112,6 +115,7 @@ int main(int argc, char** argv) {
     if (argc % 2 == 0 || routes.empty()) return usage("--routes is required, every option takes a value");
 
     std::map<std::string, Shop> shops;
+    unsigned skipped = 0;  // order lines not sent
     if (!read_routes(routes, test_event_code, shops)) return 2;
     if (shops.empty()) return usage("the routes file names no shop");
     // No default destination (opt.destination stays empty): every event names its
@@ -130,14 +134,18 @@ int main(int argc, char** argv) {
             std::string shop, order_id, email, currency;
             double value = 0;
             if (!(fields >> shop) || shop.front() == '#') continue;
+            // A bad line is skipped, not a reason to abandon the orders already
+            // passed to async_send: their outcomes are still waited for and reported.
             if (!(fields >> order_id >> email >> value >> currency)) {
-                std::cerr << "stdin:" << n << ": need `shop order_id email value currency`\n";
-                return 2;
+                std::cerr << "stdin:" << n << ": skipped: need `shop order_id email value currency`\n";
+                ++skipped;
+                continue;
             }
             auto it = shops.find(shop);
             if (it == shops.end()) {
-                std::cerr << "stdin:" << n << ": no route for shop " << shop << "\n";
-                return 2;
+                std::cerr << "stdin:" << n << ": skipped: no route for shop " << shop << "\n";
+                ++skipped;
+                continue;
             }
             Shop& s = it->second;
             ++s.sent;
@@ -158,6 +166,7 @@ int main(int argc, char** argv) {
                 shop->first_error += " (Graph code " + std::to_string(r.graph->code) + ", subcode " +
                                      std::to_string(r.graph->error_subcode) + ", fbtrace_id " +
                                      r.graph->fbtrace_id + ")";
+            if (r.cause) shop->first_error += " (last attempt: " + r.cause.message() + ")";
             for (const auto& e : r.invalid) shop->first_error += " " + e.path + ": " + e.reason + ";";
         }
     } catch (const std::exception& e) {
@@ -173,7 +182,9 @@ int main(int argc, char** argv) {
         std::cout << "\n";
         all_delivered = all_delivered && s.failed == 0;
     }
+    if (skipped != 0) std::cout << "skipped " << skipped << " order line(s): see stderr\n";
     if (!test_event_code.empty())
         std::cout << "test_event_code " << test_event_code << ": see Events Manager > Test events\n";
+    if (skipped != 0) return 2;
     return all_delivered ? 0 : 1;
 }

@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
         std::lock_guard lock(print_mu);
         std::cerr << "worker: " << r.event_id << " " << capi::to_string(r.outcome) << ": " << r.error.message();
         if (r.graph) std::cerr << " (Graph code " << r.graph->code << ", fbtrace_id " << r.graph->fbtrace_id << ")";
+        if (r.cause) std::cerr << " (last attempt: " << r.cause.message() << ")";
         std::cerr << "\n";
     };
 

@@ -395,6 +395,26 @@ TEST_CASE("multi_pixel_router sends per-event destinations through one client", 
     CHECK(seen.size() == 6);
 }
 
+TEST_CASE("multi_pixel_router skips a bad order line and still reports the orders it sent", "[examples][net]") {
+    MockGraphServer mock;
+    TempDir dir;
+    const auto ca = dir.write("ca.pem", mock.ca_pem());
+    const auto routes = dir.write("routes.txt", "shoes 111111\n");
+    const auto orders = dir.write("orders.txt",
+                                  "shoes s1 ana@example.com 10.5 USD\n"
+                                  "socks k1 bo@example.com 20 EUR\n"     // no route
+                                  "shoes s2 cy@example.com\n"            // malformed
+                                  "shoes s3 di@example.com 30 USD\n");
+    Child router({program("MULTI_PIXEL_ROUTER"), "--routes", routes, "--endpoint", mock.url(), "--ca", ca},
+                 {"CAPI_ACCESS_TOKEN=mock-token"}, orders);
+    const auto out = router.read_all(20s);
+    CHECK(router.wait(5s) == 2);  // bad input, but everything else was sent and reported
+    INFO(out);
+    CHECK(out.find("shoes pixel 111111: sent 2, delivered 2, failed 0") != std::string::npos);
+    CHECK(out.find("skipped 2 order line(s)") != std::string::npos);
+    CHECK(mock.events_accepted() == 2);
+}
+
 TEST_CASE("first_event and hello_mock: the getting-started programs", "[examples][net]") {
     SECTION("first_event against the mock, with a test_event_code") {
         MockGraphServer mock;
@@ -421,6 +441,23 @@ TEST_CASE("first_event and hello_mock: the getting-started programs", "[examples
         CHECK(out.find("failed: event_id first-") != std::string::npos);
         CHECK(out.find("Graph error 190/") != std::string::npos);
         CHECK(mock.events_accepted() == 0);
+    }
+    SECTION("first_event with nothing listening prints why the last attempt failed") {
+        TempDir dir;
+        std::string url, ca;
+        {
+            MockGraphServer gone;  // its port is free again once it is destroyed
+            url = gone.url();
+            ca = dir.write("ca.pem", gone.ca_pem());
+        }
+        Child first({program("FIRST_EVENT"), "--pixel", "1234567890", "--endpoint", url, "--ca", ca},
+                    {"CAPI_ACCESS_TOKEN=mock-token"});
+        const auto out = first.read_all(30s);  // 6 attempts, at most about 6 s of backoff
+        CHECK(first.wait(5s) == 1);
+        INFO(out);
+        CHECK(out.find("failed: event_id first-") != std::string::npos);
+        CHECK(out.find("retries exhausted") != std::string::npos);
+        CHECK(out.find("last attempt: ") != std::string::npos);
     }
     SECTION("hello_mock") {
         Child hello({program("HELLO_MOCK")}, {});
