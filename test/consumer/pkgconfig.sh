@@ -2,8 +2,10 @@
 # Consumer test: `meson install --destdir` into a build-local stage, check what
 # was installed, then build test/consumer/main.cpp as an outside program with a
 # plain compiler command and `pkg-config --cflags --libs capi capi-testing`,
-# once against the shared libraries and once static (`--static`, the .so files
-# removed), and run both against the mock over TLS on 127.0.0.1.
+# once against the shared libraries and once static (capi-static and
+# capi-testing-static, with the .so files still installed beside the .a files),
+# and run both against the mock over TLS on 127.0.0.1. The stage is used as it
+# is: the .pc files are relocatable, no PKG_CONFIG_SYSROOT_DIR.
 #
 # Usage: pkgconfig.sh MESON BUILD_DIR WORK_DIR LIBDIR INCLUDEDIR BINDIR VERSION DEFAULT_LIBRARY SANITIZE CXX...
 # (directories absolute, under the configured prefix; DEFAULT_LIBRARY both,
@@ -37,7 +39,7 @@ installed=$(cd "$inc" && find . -type f | sort)
   die "headers under $includedir/capi differ from include/capi:"$'\n'"$(diff <(echo "$expected") <(echo "$installed"))"
 want=(pkgconfig/capi.pc pkgconfig/capi-testing.pc)
 [ "$kinds" = static ] || want+=(libcapi.so libcapi-testing.so)
-[ "$kinds" = shared ] || want+=(libcapi.a libcapi-testing.a)
+[ "$kinds" = shared ] || want+=(libcapi.a libcapi-testing.a pkgconfig/capi-static.pc pkgconfig/capi-testing-static.pc)
 for f in "${want[@]}"; do
   [ -e "$lib/$f" ] || die "$libdir/$f is not installed"
 done
@@ -47,12 +49,19 @@ got=$("$stage$bindir/capi" --version) || die "installed capi --version failed"
 case $got in "capi $version "*) ;; *) die "capi --version printed '$got', expected capi $version" ;; esac
 echo "$got"
 
-# pkg-config as a user has it, the stage standing in for / (pkgconf prefixes
-# -I and -L with the sysroot).
-export PKG_CONFIG_SYSROOT_DIR=$stage
+# pkg-config on the staged files as they are: relocatable .pc files give the
+# stage's paths (a user's PKG_CONFIG_SYSROOT_DIR would be wrong here).
+unset PKG_CONFIG_SYSROOT_DIR
 export PKG_CONFIG_PATH=$lib/pkgconfig
 pc_version=$(pkg-config --modversion capi)
 [ "$pc_version" = "$version" ] || die "pkg-config --modversion capi: $pc_version, expected $version"
+pc_libdir=$(pkg-config --variable=libdir capi)
+[ "$(cd "$pc_libdir" && pwd -P)" = "$(cd "$lib" && pwd -P)" ] || die "pkg-config --variable=libdir capi: $pc_libdir, not the stage's $lib"
+# The public headers need no dependency's macros: only -I and -pthread.
+cflags=$(pkg-config --cflags capi capi-testing)
+for w in $cflags; do
+  case $w in -I*|-pthread) ;; *) die "pkg-config --cflags capi capi-testing gives '$w' (only -I and -pthread expected)" ;; esac
+done
 san=()
 if [ "$sanitize" != none ]; then san=("-fsanitize=$sanitize"); fi
 
@@ -73,10 +82,9 @@ if [ "$kinds" != static ]; then
 fi
 
 if [ "$kinds" != shared ]; then
-  step "link static: \$(pkg-config --static --libs capi capi-testing), shared libraries removed"
-  rm -f "$lib"/libcapi*.so*
+  step "link static: \$(pkg-config --libs capi-testing-static capi-static), the .so files still beside the .a files"
   # shellcheck disable=SC2046
-  "${cxx[@]}" "${san[@]}" "$work/main.o" $(pkg-config --static --libs capi capi-testing) -o "$work/consumer-static"
+  "${cxx[@]}" "${san[@]}" "$work/main.o" $(pkg-config --libs capi-testing-static capi-static) -o "$work/consumer-static"
   if readelf -d "$work/consumer-static" | grep NEEDED | grep -q libcapi; then die "consumer-static still needs a libcapi shared library"; fi
   step "run static"
   timeout 60 "$work/consumer-static"
