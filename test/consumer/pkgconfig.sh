@@ -43,6 +43,12 @@ want=(pkgconfig/capi.pc pkgconfig/capi-testing.pc)
 for f in "${want[@]}"; do
   [ -e "$lib/$f" ] || die "$libdir/$f is not installed"
 done
+# The documentation `capi --help` points to.
+docdir=$stage$(dirname "$includedir")/share/doc/capi
+for f in cli.md getting-started.md install.md examples/first_event.cpp; do
+  [ -f "$docdir/$f" ] || die "share/doc/capi/$f is not installed"
+done
+[ ! -e "$docdir/tests" ] || die "share/doc/capi/tests (the docs' own checks) is installed"
 # The per-subsystem static libraries are build internals.
 if ls "$lib" | grep -q '^libcapi_'; then die "internal libraries installed: $(ls "$lib" | grep '^libcapi_')"; fi
 got=$("$stage$bindir/capi" --version) || die "installed capi --version failed"
