@@ -8,7 +8,7 @@ set -euo pipefail
 
 CAPI_DEB_PACKAGES=(
   g++ meson ninja-build pkg-config
-  libboost1.81-dev libsimdjson-dev libssl-dev libutf8proc-dev catch2 librdkafka-dev
+  libboost1.81-dev libsimdjson-dev libssl-dev libutf8proc-dev catch2 librdkafka-dev libcli11-dev
   "$@"
 )
 

@@ -140,7 +140,27 @@ check "bad CAPI_SHA256_IMPL named" grep -q "CAPI_SHA256_IMPL=bogus" <<<"$err"
 TOKEN="tok-$RANDOM$RANDOM-do-not-print"
 printf "%s" "$TOKEN" > "$TMP/token"
 chmod 600 "$TMP/token"
-timeout 120 "$CAPI" mock-server --cert-out "$TMP" --token-file "$TMP/token" >"$TMP/mock.out" 2>"$TMP/mock.err" &
+
+# Its command line: one error line, a pointer to --help, exit 2; never an abort.
+mkdir -p "$TMP/a-directory"
+: > "$TMP/empty-file"
+for bad in "--token-file $TMP/a-directory" "--app-secret-file $TMP/a-directory" \
+           "--token-file $TMP/empty-file" "--cert-out $TMP/empty-file" "--port 70000" "--bogus" \
+           "--threads 0" "--throttle-code 5" "--token=abc"; do
+  # shellcheck disable=SC2086  # the option and its value are two words
+  err=$(timeout 20 "$CAPI" mock-server $bad 2>&1 >/dev/null); rc=$?
+  check "mock-server $bad exits 2" [ $rc -eq 2 ]
+  check "mock-server $bad: two lines, the second points to --help" \
+    [ "$(wc -l <<<"$err")" -eq 2 ] && grep -q "^Run 'capi mock-server --help'" <<<"$err"
+done
+err=$(timeout 20 "$CAPI" mock-server --token-file "$TOKEN" 2>&1 >/dev/null); rc=$?
+check "mock-server --token-file TOKEN exits 2" [ $rc -eq 2 ]
+check "mock-server --token-file TOKEN never echoes it" bash -c '! grep -qF -- "$1" <<<"$2"' _ "$TOKEN" "$err"
+check "mock-server --token-file TOKEN asks whether the token itself was passed" grep -q "secret itself" <<<"$err"
+out=$(timeout 20 "$CAPI" mock-server --help); rc=$?
+check "mock-server --help exits 0" [ $rc -eq 0 ]
+check "mock-server --help lists --latency-ms" grep -q -- "--latency-ms" <<<"$out"
+timeout 120 "$CAPI" mock-server --cert-out="$TMP" --token-file "$TMP/token" >"$TMP/mock.out" 2>"$TMP/mock.err" &
 mock_pid=$!
 bg_pids+=("$mock_pid")
 url=""

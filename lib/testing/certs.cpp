@@ -28,7 +28,7 @@ constexpr long hour = 3600;
 constexpr long day = 24 * hour;
 
 [[noreturn]] void fail(const char* what) {
-    std::string msg = std::string("capi mock server: minting certificates: ") + what;
+    std::string msg = std::string("minting certificates: ") + what;
     if (unsigned long e = ERR_get_error(); e != 0) {
         char buf[256];
         ERR_error_string_n(e, buf, sizeof buf);

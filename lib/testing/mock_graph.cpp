@@ -253,8 +253,10 @@ struct MockGraphServer::impl {
 
     ~impl() { stop(); }
 
-    [[noreturn]] static void fail(beast::error_code ec, const char* what) {
-        throw std::system_error(std::error_code(ec), std::string("capi mock server: ") + what);
+    // The message names the step and its address, not the program: the caller
+    // (a test, `capi mock-server`) adds its own prefix.
+    [[noreturn]] static void fail(beast::error_code ec, const std::string& what) {
+        throw std::system_error(std::error_code(ec), what);
     }
 
     void setup_tls() {
@@ -288,7 +290,7 @@ struct MockGraphServer::impl {
         acceptor.set_option(net::socket_base::reuse_address(true), ec);
         if (ec) fail(ec, "SO_REUSEADDR");
         acceptor.bind(ep, ec);
-        if (ec) fail(ec, "bind 127.0.0.1");
+        if (ec) fail(ec, "bind 127.0.0.1:" + std::to_string(options.port));
         acceptor.listen(net::socket_base::max_listen_connections, ec);
         if (ec) fail(ec, "listen");
         port = acceptor.local_endpoint(ec).port();

@@ -1,0 +1,48 @@
+// What every `capi` command shares on its command line: one parser (CLI11, so
+// `--opt value` and `--opt=value`, generated help, one error style), the refusal
+// of options that would put a secret in argv, and reading the files options
+// name without ever crashing on a directory, a FIFO or a vanished file.
+//
+// Errors are one line, `capi COMMAND: what: why`, then one line pointing to
+// `capi COMMAND --help`, exit status 2: the usage text does not scroll the error
+// away.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace CLI {
+class App;
+}
+
+namespace capi_cli {
+
+/// Exit status of a usage, file or start-up error, for every command.
+inline constexpr int exit_usage = 2;
+
+/// Prints `capi COMMAND: message` and the pointer to --help on stderr; returns 2.
+int fail(std::string_view command, std::string_view message);
+
+/// Parses argv[2..] (argv[1] is the command) into `app`. Refuses first, with the
+/// reason, any option that would carry a secret (--token, --access-token,
+/// --app-secret, in either form). Returns nullopt to go on, or the exit status:
+/// 0 after printing the help (--help, -h), 2 after an error.
+std::optional<int> parse(CLI::App& app, std::string_view command, int argc, char** argv);
+
+/// Reads a secret (an access token, an app secret) from the file `path` that
+/// option `option` names: its content without trailing CR/LF. A pipe works too
+/// (`--token-file <(pass show meta/token)`). The error names the option and the
+/// reason but never the path, since users often pass the secret itself.
+std::optional<std::string> read_secret_file(const std::string& path, std::string_view option, std::string& out);
+
+/// Why the file `path` (named by `option`) cannot be read as input: missing,
+/// unreadable, a directory; nullopt when it can be opened for reading. Regular
+/// files, pipes and character devices (/dev/stdin) are accepted.
+std::optional<std::string> check_readable(const std::string& path, std::string_view option);
+
+/// Why the directory `path` (named by `option`) cannot take a new file: missing,
+/// not a directory, not writable; nullopt when it can.
+std::optional<std::string> check_writable_dir(const std::string& path, std::string_view option);
+
+}  // namespace capi_cli
