@@ -136,6 +136,19 @@ err=$(CAPI_SHA256_IMPL=bogus "$CAPI" --version 2>&1 >/dev/null); rc=$?
 check "bad CAPI_SHA256_IMPL exits 2" [ $rc -eq 2 ]
 check "bad CAPI_SHA256_IMPL named" grep -q "CAPI_SHA256_IMPL=bogus" <<<"$err"
 
+# --- capi bench: its command line --------------------------------------------
+for bad in "--bogus" "--events abc" "--phase nope" "--latency --latencies 0,x" "--latency --burst-code 5" \
+           "--token=abc"; do
+  # shellcheck disable=SC2086
+  err=$(timeout 20 "$CAPI" bench $bad 2>&1 >/dev/null); rc=$?
+  check "bench $bad exits 2" [ $rc -eq 2 ]
+  check "bench $bad: two lines, the second points to --help" \
+    [ "$(wc -l <<<"$err")" -eq 2 ] && grep -q "^Run 'capi bench.* --help'" <<<"$err"
+done
+out=$(timeout 120 "$CAPI" bench --events=2000 --phase=pipeline 2>&1); rc=$?
+check "bench --events=2000 --phase=pipeline runs" [ $rc -eq 0 ]
+check "bench pipeline phase counts every event" grep -q "null transport counted 2000 = delivered 2000: OK" <<<"$out"
+
 # --- capi mock-server -------------------------------------------------------
 TOKEN="tok-$RANDOM$RANDOM-do-not-print"
 printf "%s" "$TOKEN" > "$TMP/token"

@@ -93,7 +93,7 @@ int run_mock_server(int argc, char** argv) {
                 return {};
             },
             ""));
-    if (auto rc = capi_cli::parse(app, command, argc, argv)) return *rc;
+    if (auto rc = capi_cli::parse(app, command, argc - 1, argv + 1)) return *rc;
     options.delay = std::chrono::milliseconds(latency_ms);
     burst.code = static_cast<int>(throttle_code);
     if (!token_file.empty()) {

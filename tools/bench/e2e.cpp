@@ -35,6 +35,9 @@
 #include "mock_process.hpp"
 #include "purchase_events.hpp"
 #include "tls_floor.hpp"
+#include "cli/cli.hpp"
+
+#include <CLI/CLI.hpp>
 
 #include <capi/client.hpp>
 #include <capi/encode.hpp>
@@ -86,24 +89,10 @@ namespace {
 namespace net = boost::asio;
 using steady = std::chrono::steady_clock;
 
-constexpr const char* usage_text =
-    "usage: bench_e2e | capi bench [options]\n"
-    "  --events N           events per phase (default 200000)\n"
-    "  --producers P        enqueue() threads (default 2)\n"
-    "  --coroutines C       co_await async_send() coroutines (default 1000)\n"
-    "  --phase WHICH        enqueue, send, pipeline (enqueue through a null transport:\n"
-    "                       the client without TLS or sockets), both (enqueue and\n"
-    "                       send) or all (default)\n"
-    "  --mock-threads T     threads of the embedded mock server (default 1)\n"
-    "  --batchers B         Options::batchers (default: the client's)\n"
-    "  --linger-ms L        Options::linger (default: the client's)\n"
-    "  --connections K      TransportOptions::max_connections (default: the client's)\n"
-    "  --queue-capacity Q   Options::queue_capacity (default: the client's)\n"
-    "  --endpoint URL       send to URL instead of the embedded mock; the access token\n"
-    "                       comes from $CAPI_ACCESS_TOKEN; needs --pixel ID\n"
-    "  --ca FILE            PEM of CAs to trust for --endpoint (default: system store)\n"
-    "  --pixel ID           pixel (dataset) id for --endpoint\n"
-    "  --test-event-code C  test_event_code for --endpoint (Events Manager's Test Events)\n";
+constexpr const char* description =
+    "End-to-end benchmark: Client -> TLS -> the mock Graph server in a child process,\n"
+    "phase by phase, with the compute and transport floors measured in the same run.\n"
+    "docs/performance.md explains every figure.";
 
 // ---------------------------------------------------------------------------
 // Configuration.
@@ -120,78 +109,59 @@ struct Config {
     std::string endpoint, ca_file, pixel, test_event_code;
 };
 
-int usage_error(const std::string& why) {
-    std::fprintf(stderr, "bench: %s\n%s", why.c_str(), usage_text);
-    return 2;
-}
-
-bool parse_number(std::string_view s, long long lo, long long hi, long long& out) {
-    auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-    return r.ec == std::errc() && r.ptr == s.data() + s.size() && out >= lo && out <= hi;
-}
-
 // Returns the exit status on a usage error or --help, nothing when the run goes on.
 std::optional<int> parse_args(int argc, char** argv, Config& c) {
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        if (a == "--help" || a == "-h") {
-            std::fputs(usage_text, stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) return usage_error(std::string(a) + " takes a value (or is unknown)");
-        const std::string_view v = argv[++i];
-        long long n = 0;
-        auto number = [&](long long lo, long long hi) {
-            if (parse_number(v, lo, hi, n)) return true;
-            usage_error(std::string(a) + " takes a number from " + std::to_string(lo) + " to " +
-                        std::to_string(hi));
-            return false;
-        };
-        if (a == "--events") {
-            if (!number(1, 100'000'000)) return 2;
-            c.events = static_cast<std::size_t>(n);
-        } else if (a == "--producers") {
-            if (!number(1, 256)) return 2;
-            c.producers = static_cast<unsigned>(n);
-        } else if (a == "--coroutines") {
-            if (!number(1, 1'000'000)) return 2;
-            c.coroutines = static_cast<unsigned>(n);
-        } else if (a == "--mock-threads") {
-            if (!number(1, 64)) return 2;
-            c.mock_threads = static_cast<unsigned>(n);
-        } else if (a == "--batchers") {
-            if (!number(0, 256)) return 2;
-            c.batchers = static_cast<unsigned>(n);
-        } else if (a == "--linger-ms") {
-            if (!number(0, 60'000)) return 2;
-            c.linger_ms = static_cast<long>(n);
-        } else if (a == "--connections") {
-            if (!number(1, 1024)) return 2;
-            c.connections = static_cast<std::size_t>(n);
-        } else if (a == "--queue-capacity") {
-            if (!number(1, 1LL << 30)) return 2;
-            c.queue_capacity = static_cast<std::size_t>(n);
-        } else if (a == "--phase") {
-            if (v != "enqueue" && v != "send" && v != "pipeline" && v != "both" && v != "all")
-                return usage_error("--phase takes enqueue, send, pipeline, both or all");
-            c.run_enqueue = v == "enqueue" || v == "both" || v == "all";
-            c.run_send = v == "send" || v == "both" || v == "all";
-            c.run_pipeline = v == "pipeline" || v == "all";
-        } else if (a == "--endpoint") {
-            c.endpoint = v;
-        } else if (a == "--ca") {
-            c.ca_file = v;
-        } else if (a == "--pixel") {
-            c.pixel = v;
-        } else if (a == "--test-event-code") {
-            c.test_event_code = v;
-        } else {
-            return usage_error("unknown option '" + std::string(a) + "'");
-        }
-    }
+    constexpr std::string_view command = "bench";
+    CLI::App app{description, "capi bench"};
+    std::string phase = "all";
+    unsigned batchers = 0;
+    long linger_ms = 0;
+    std::size_t connections = 0, queue_capacity = 0;
+    app.add_option("--events", c.events, "events per phase")->capture_default_str()->check(CLI::Range(1, 100'000'000));
+    app.add_option("--producers", c.producers, "enqueue() threads")->capture_default_str()->check(CLI::Range(1, 256));
+    app.add_option("--coroutines", c.coroutines, "co_await async_send() coroutines")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1'000'000));
+    app.add_option("--phase", phase,
+                   "enqueue, send, pipeline (enqueue through a null transport: the client without\n"
+                   "TLS or sockets), both (enqueue and send) or all")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"enqueue", "send", "pipeline", "both", "all"}));
+    app.add_option("--mock-threads", c.mock_threads, "threads of the embedded mock server")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 64));
+    auto* batchers_opt = app.add_option("--batchers", batchers, "Options::batchers (default: the client's)")
+                             ->check(CLI::Range(0, 256));
+    auto* linger_opt = app.add_option("--linger-ms", linger_ms, "Options::linger (default: the client's)")
+                           ->check(CLI::Range(0, 60'000));
+    auto* connections_opt =
+        app.add_option("--connections", connections, "TransportOptions::max_connections (default: the client's)")
+            ->check(CLI::Range(1, 1024));
+    auto* queue_opt = app.add_option("--queue-capacity", queue_capacity, "Options::queue_capacity (default: the client's)")
+                          ->check(CLI::Range(1LL, 1LL << 30));
+    app.add_option("--endpoint", c.endpoint,
+                   "send to URL instead of the embedded mock; the access token comes from\n"
+                   "$CAPI_ACCESS_TOKEN; needs --pixel ID")
+        ->type_name("URL");
+    app.add_option("--ca", c.ca_file, "PEM of CAs to trust for --endpoint (default: system store)")->type_name("FILE");
+    app.add_option("--pixel", c.pixel, "pixel (dataset) id for --endpoint")->type_name("ID");
+    app.add_option("--test-event-code", c.test_event_code, "test_event_code for --endpoint (Events Manager's Test Events)")
+        ->type_name("CODE");
+    if (auto rc = capi_cli::parse(app, command, argc, argv)) return *rc;
+
+    c.run_enqueue = phase == "enqueue" || phase == "both" || phase == "all";
+    c.run_send = phase == "send" || phase == "both" || phase == "all";
+    c.run_pipeline = phase == "pipeline" || phase == "all";
+    if (batchers_opt->count() != 0) c.batchers = batchers;
+    if (linger_opt->count() != 0) c.linger_ms = linger_ms;
+    if (connections_opt->count() != 0) c.connections = connections;
+    if (queue_opt->count() != 0) c.queue_capacity = queue_capacity;
     if (c.endpoint.empty() && (!c.ca_file.empty() || !c.test_event_code.empty()))
-        return usage_error("--ca and --test-event-code go with --endpoint");
-    if (!c.endpoint.empty() && c.pixel.empty()) return usage_error("--endpoint needs --pixel ID");
+        return capi_cli::fail(command, "--ca and --test-event-code go with --endpoint");
+    if (!c.endpoint.empty() && c.pixel.empty()) return capi_cli::fail(command, "--endpoint needs --pixel ID");
+    if (!c.ca_file.empty()) {
+        if (auto why = capi_cli::check_readable(c.ca_file, "--ca")) return capi_cli::fail(command, *why);
+    }
     return std::nullopt;
 }
 
@@ -857,7 +827,7 @@ int run_e2e_bench(int argc, char** argv) {
     } else {
         const char* token = std::getenv("CAPI_ACCESS_TOKEN");
         if (token == nullptr || *token == '\0')
-            return usage_error("--endpoint needs the access token in $CAPI_ACCESS_TOKEN");
+            return capi_cli::fail("bench", "--endpoint needs the access token in $CAPI_ACCESS_TOKEN");
         target.token = token;
         target.url = cfg.endpoint;
         target.ca_file = cfg.ca_file;

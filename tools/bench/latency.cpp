@@ -14,6 +14,9 @@
 #include "latency.hpp"
 #include "mock_process.hpp"
 #include "purchase_events.hpp"
+#include "cli/cli.hpp"
+
+#include <CLI/CLI.hpp>
 
 #include <capi/client.hpp>
 
@@ -35,27 +38,11 @@ namespace {
 using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-constexpr const char* usage_text =
-    "usage: bench_latency | capi bench --latency [options]\n"
-    "  A client with default options against the mock answering each request N ms\n"
-    "  late, for each N: events/s, the ratio to the 0 ms run (goal: 200 ms >= 0.8x),\n"
-    "  the concurrency limit reached, connections; then a throttling burst: the limit\n"
-    "  before, its least during it, after recovery, requests against batches.\n"
-    "  --events N             events per latency run (default 2000000: at 200 ms a\n"
-    "                         run of 200000 is a few round trips, ramp-up and tail)\n"
-    "  --latencies A,B,..     server latencies in ms (default 0,50,200,500; the first\n"
-    "                         is the reference of the ratios)\n"
-    "  --producers P          enqueue() threads (default 2)\n"
-    "  --mock-threads T       threads of each mock server (default 1)\n"
-    "  --scenario WHICH       sweep, burst or both (default both)\n"
-    "  --burst-events N       events of the burst run (default 300000); the burst\n"
-    "                         starts once a third of them are delivered\n"
-    "  --burst-latency-ms L   server latency of the burst run (default 50)\n"
-    "  --burst-requests M     requests throttled (default 20)\n"
-    "  --burst-code C         4, 17, 32, 613, 80000..80014 or 429 (default 4)\n"
-    "  --throttle-backoff-ms B  the client's RetryPolicy::throttle_initial_backoff in\n"
-    "                         the burst run (default 1000; the library's 60 s would\n"
-    "                         make the run last minutes, not change what it shows)\n";
+constexpr const char* description =
+    "A client with default options against the mock answering each request N ms late,\n"
+    "for each N: events/s, the ratio to the first run (goal: 200 ms >= 0.8x of 0 ms), the\n"
+    "concurrency limit reached, connections; then a throttling burst: the limit before,\n"
+    "its least during it, after recovery, requests against batches.";
 
 struct Config {
     std::size_t events = 2'000'000;
@@ -70,74 +57,69 @@ struct Config {
     long long throttle_backoff_ms = 1000;
 };
 
-int usage_error(const std::string& why) {
-    std::fprintf(stderr, "bench --latency: %s\n%s", why.c_str(), usage_text);
-    return 2;
-}
-
-bool parse_number(std::string_view s, long long lo, long long hi, long long& out) {
-    auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-    return r.ec == std::errc() && r.ptr == s.data() + s.size() && out >= lo && out <= hi;
-}
-
 std::optional<int> parse_args(int argc, char** argv, Config& c) {
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        if (a == "--help" || a == "-h") {
-            std::fputs(usage_text, stdout);
-            return 0;
-        }
-        if (a == "--latency") continue;  // `capi bench --latency` passes it on
-        if (i + 1 >= argc) return usage_error(std::string(a) + " takes a value (or is unknown)");
-        const std::string_view v = argv[++i];
-        long long n = 0;
-        auto number = [&](long long lo, long long hi) {
-            if (parse_number(v, lo, hi, n)) return true;
-            usage_error(std::string(a) + " takes a number from " + std::to_string(lo) + " to " + std::to_string(hi));
-            return false;
-        };
-        if (a == "--events") {
-            if (!number(1000, 100'000'000)) return 2;
-            c.events = static_cast<std::size_t>(n);
-        } else if (a == "--burst-events") {
-            if (!number(1000, 100'000'000)) return 2;
-            c.burst_events = static_cast<std::size_t>(n);
-        } else if (a == "--producers") {
-            if (!number(1, 64)) return 2;
-            c.producers = static_cast<unsigned>(n);
-        } else if (a == "--mock-threads") {
-            if (!number(1, 64)) return 2;
-            c.mock_threads = static_cast<unsigned>(n);
-        } else if (a == "--burst-latency-ms") {
-            if (!number(0, 60'000)) return 2;
-            c.burst_latency_ms = n;
-        } else if (a == "--burst-requests") {
-            if (!number(1, 100'000)) return 2;
-            c.burst_requests = static_cast<std::size_t>(n);
-        } else if (a == "--burst-code") {
-            if (!number(4, 80014) ||
-                !(n == 4 || n == 17 || n == 32 || n == 613 || n == 429 || (n >= 80000 && n <= 80014)))
-                return usage_error("--burst-code takes 4, 17, 32, 613, 80000..80014 or 429");
-            c.burst_code = static_cast<int>(n);
-        } else if (a == "--throttle-backoff-ms") {
-            if (!number(1, 900'000)) return 2;
-            c.throttle_backoff_ms = n;
-        } else if (a == "--latencies") {
-            c.latencies.clear();
-            for (std::string_view rest = v; !rest.empty();) {
-                const auto comma = rest.find(',');
-                if (!parse_number(rest.substr(0, comma), 0, 60'000, n))
-                    return usage_error("--latencies takes milliseconds 0..60000, comma-separated");
-                c.latencies.push_back(n);
-                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-            }
-            if (c.latencies.empty()) return usage_error("--latencies needs at least one value");
-        } else if (a == "--scenario") {
-            if (v != "sweep" && v != "burst" && v != "both") return usage_error("--scenario takes sweep, burst or both");
-            c.sweep = v != "burst";
-            c.burst = v != "sweep";
-        } else {
-            return usage_error("unknown option '" + std::string(a) + "'");
+    constexpr std::string_view command = "bench --latency";
+    CLI::App app{description, "capi bench --latency"};
+    app.add_flag("--latency")->group("");  // `capi bench --latency` passes it on
+    std::string latencies, scenario = "both";
+    app.add_option("--events", c.events,
+                   "events per latency run (at 200 ms a run of 200000 is a few round trips,\n"
+                   "ramp-up and tail)")
+        ->capture_default_str()
+        ->check(CLI::Range(1000, 100'000'000));
+    app.add_option("--latencies", latencies,
+                   "server latencies in ms, comma-separated (default 0,50,200,500; the first is\n"
+                   "the reference of the ratios)")
+        ->type_name("A,B,..");
+    app.add_option("--producers", c.producers, "enqueue() threads")->capture_default_str()->check(CLI::Range(1, 64));
+    app.add_option("--mock-threads", c.mock_threads, "threads of each mock server")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 64));
+    app.add_option("--scenario", scenario, "sweep, burst or both")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"sweep", "burst", "both"}));
+    app.add_option("--burst-events", c.burst_events,
+                   "events of the burst run; the burst starts once a third of them are delivered")
+        ->capture_default_str()
+        ->check(CLI::Range(1000, 100'000'000));
+    app.add_option("--burst-latency-ms", c.burst_latency_ms, "server latency of the burst run")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 60'000));
+    app.add_option("--burst-requests", c.burst_requests, "requests throttled")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100'000));
+    app.add_option("--burst-code", c.burst_code, "4, 17, 32, 613, 80000..80014 or 429")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                int n = 0;
+                auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+                const bool ok = ec == std::errc() && end == v.data() + v.size() &&
+                                (n == 4 || n == 17 || n == 32 || n == 613 || n == 429 || (n >= 80000 && n <= 80014));
+                return ok ? std::string() : "takes 4, 17, 32, 613, 80000..80014 or 429, not " + v;
+            },
+            ""));
+    app.add_option("--throttle-backoff-ms", c.throttle_backoff_ms,
+                   "the client's RetryPolicy::throttle_initial_backoff in the burst run (the\n"
+                   "library's 60 s would make the run last minutes, not change what it shows)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 900'000));
+    if (auto rc = capi_cli::parse(app, command, argc, argv)) return *rc;
+
+    c.sweep = scenario != "burst";
+    c.burst = scenario != "sweep";
+    if (!latencies.empty()) {
+        c.latencies.clear();
+        for (std::string_view rest = latencies; !rest.empty();) {
+            const auto comma = rest.find(',');
+            const auto item = rest.substr(0, comma);
+            long long n = 0;
+            auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+            if (ec != std::errc() || end != item.data() + item.size() || n < 0 || n > 60'000)
+                return capi_cli::fail(command, "--latencies: takes milliseconds 0..60000, comma-separated, not " +
+                                                   std::string(item));
+            c.latencies.push_back(n);
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
         }
     }
     return std::nullopt;

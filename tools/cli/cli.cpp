@@ -30,14 +30,13 @@ int fail(std::string_view command, std::string_view message) {
 }
 
 std::optional<int> parse(CLI::App& app, std::string_view command, int argc, char** argv) {
-    for (int i = 2; i < argc; ++i) {
+    for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--") break;
         if (auto why = secret_option_refusal(arg)) return fail(command, *why);
     }
     try {
-        // CLI11 takes argv[0] as the program's name: give it the command's.
-        app.parse(argc - 1, argv + 1);
+        app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
         std::cout << app.help();
         return 0;

@@ -24,10 +24,12 @@ inline constexpr int exit_usage = 2;
 /// Prints `capi COMMAND: message` and the pointer to --help on stderr; returns 2.
 int fail(std::string_view command, std::string_view message);
 
-/// Parses argv[2..] (argv[1] is the command) into `app`. Refuses first, with the
-/// reason, any option that would carry a secret (--token, --access-token,
-/// --app-secret, in either form). Returns nullopt to go on, or the exit status:
-/// 0 after printing the help (--help, -h), 2 after an error.
+/// Parses argv[1..] into `app` (argv[0] is the command, or a benchmark program's
+/// name: `capi X ...` passes argc - 1, argv + 1). Refuses first, with the reason,
+/// any option that would carry a secret (--token, --access-token, --app-secret,
+/// in either form). Returns nullopt to go on, or the exit status: 0 after
+/// printing the help (--help, -h), 2 after an error. `command` names the command
+/// in errors ("mock-server", "bench --latency").
 std::optional<int> parse(CLI::App& app, std::string_view command, int argc, char** argv);
 
 /// Reads a secret (an access token, an app secret) from the file `path` that
