@@ -138,24 +138,28 @@ expect_usage() {  # expect_usage NAME PATTERN ARGS...
   check "$name: exit 2" [ $rc -eq 2 ]
   check "$name: says '$pattern'" grep -q -- "$pattern" <<<"$out"
   check "$name: no token in the message" bash -c "! grep -q '$TOKEN' <<<'$out'"
+  check "$name: the error, then a pointer to --help" \
+    [ "$(wc -l <<<"$out")" -eq 2 ] && grep -q "^Run 'capi gateway --help'" <<<"$out"
 }
 : >"$TMP/empty"
 expect_usage "--token refused" "--token is refused" --pixel $PIXEL --token "$TOKEN"
 expect_usage "no pixel" "no pixel" --listen 127.0.0.1:0
 expect_usage "pixel not digits" "--pixel" --pixel abc
 expect_usage "bad listen" "--listen" --pixel $PIXEL --listen nowhere
-expect_usage "--ca a directory" "--ca: $TMP is a directory" --pixel $PIXEL --ca "$TMP"
+expect_usage "--ca a directory" "--ca: cannot read $TMP: Is a directory" --pixel $PIXEL --ca "$TMP"
 expect_usage "--ca missing" "--ca: cannot open" --pixel $PIXEL --ca "$TMP/nope.pem"
 expect_usage "--ca empty" "--ca: $TMP/empty is empty" --pixel $PIXEL --ca "$TMP/empty"
 expect_usage "--token-file empty" "--token-file: the file it names is empty" --pixel $PIXEL --token-file "$TMP/empty"
 # The token itself passed where its file belongs: refused without echoing it.
-expect_usage "--token-file given the token" "--token-file: cannot open the file it names" --pixel $PIXEL --token-file "$TOKEN"
-expect_usage "--app-secret-file given the secret" "--app-secret-file: cannot open the file it names" --pixel $PIXEL --app-secret-file "$TOKEN"
+expect_usage "--token-file given the token" "--token-file: the file it names does not exist (did you pass the secret itself?" --pixel $PIXEL --token-file "$TOKEN"
+expect_usage "--app-secret-file given the secret" "--app-secret-file: the file it names does not exist" --pixel $PIXEL --app-secret-file "$TOKEN"
 expect_usage "--tls-cert without key" "--tls-cert needs --tls-key" --pixel $PIXEL --tls-cert "$TMP/m1/ca.pem"
-expect_usage "--tls-cert a directory" "--tls-cert: $TMP is a directory" --pixel $PIXEL --tls-cert "$TMP" --tls-key "$TMP/empty"
+expect_usage "--tls-cert a directory" "--tls-cert: cannot read $TMP: Is a directory" --pixel $PIXEL --tls-cert "$TMP" --tls-key "$TMP/empty"
 expect_usage "--tls-key empty" "--tls-key: $TMP/empty is empty" --pixel $PIXEL --tls-cert "$TMP/m1/ca.pem" --tls-key "$TMP/empty"
 expect_usage "--tls-key not a key" "--tls-key" --pixel $PIXEL --listen 127.0.0.1:0 --tls-cert "$TMP/m1/ca.pem" --tls-key "$TMP/m1/ca.pem"
-expect_usage "unknown option" "unknown option" --pixel $PIXEL --frobnicate 1
+expect_usage "unknown option" "unknown option --frobnicate" --pixel $PIXEL --frobnicate 1
+expect_usage "--pixel=ID form, then a bad --listen" "--listen" --pixel=$PIXEL --listen=nowhere
+expect_usage "--token-file a directory" "--token-file: cannot read the file it names: Is a directory" --pixel $PIXEL --token-file "$TMP"
 out=$(env -u CAPI_ACCESS_TOKEN timeout 20 "$CAPI" gateway --pixel $PIXEL 2>&1 >/dev/null); rc=$?
 check "no token: exit 2" [ $rc -eq 2 ]
 check "no token: says how to give one" grep -q "CAPI_ACCESS_TOKEN" <<<"$out"

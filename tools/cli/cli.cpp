@@ -11,6 +11,7 @@
 #include <iostream>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace capi_cli {
 
@@ -35,6 +36,9 @@ std::optional<int> parse(CLI::App& app, std::string_view command, int argc, char
         if (arg == "--") break;
         if (auto why = secret_option_refusal(arg)) return fail(command, *why);
     }
+    // Extras are reported here rather than by CLI11 ("The following arguments were
+    // not expected: 1 --frobnicate"): the unknown option by its name first.
+    app.allow_extras();
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
@@ -43,26 +47,33 @@ std::optional<int> parse(CLI::App& app, std::string_view command, int argc, char
     } catch (const CLI::ParseError& e) {
         return fail(command, e.what());
     }
+    const std::vector<std::string> rest = app.remaining();
+    for (const auto& r : rest)
+        if (r.size() > 1 && r[0] == '-') return fail(command, "unknown option " + r.substr(0, r.find('=')));
+    if (!rest.empty()) return fail(command, "unexpected argument '" + rest.front() + "'");
     return std::nullopt;
 }
 
-std::optional<std::string> read_secret_file(const std::string& path, std::string_view option, std::string& out) {
-    const std::string name(option);
+namespace {
+
+// Reads the file at `path` whole into `out` with read(2): a directory, a FIFO
+// or a file that vanishes is an errno, never an exception. `named` is how the
+// messages call the file; `open_errno` is open(2)'s error, 0 when it opened.
+std::optional<std::string> slurp(const std::string& path, const std::string& option, const std::string& named,
+                                 std::size_t limit, std::string& out, int& open_errno) {
+    open_errno = 0;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        const int err = errno;
-        if (err == ENOENT)
-            return name + ": the file it names does not exist (did you pass the secret itself? Give the name of "
-                          "a file holding it; the name is not shown, in case it is the secret)";
-        return name + ": cannot open the file it names: " + reason(err);
+        open_errno = errno;
+        return option + ": cannot open " + named + ": " + reason(open_errno);
     }
     struct stat st {};
     if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
         const int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
         ::close(fd);
-        return name + ": cannot read the file it names: " + reason(err);
+        return option + ": cannot read " + named + ": " + reason(err);
     }
-    std::string secret;
+    out.clear();
     char buf[4096];
     for (;;) {
         const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -70,19 +81,44 @@ std::optional<std::string> read_secret_file(const std::string& path, std::string
         if (n < 0) {
             const int err = errno;
             ::close(fd);
-            return name + ": cannot read the file it names: " + reason(err);
+            return option + ": cannot read " + named + ": " + reason(err);
         }
         if (n == 0) break;
-        secret.append(buf, static_cast<std::size_t>(n));
-        if (secret.size() > max_secret_bytes) {
+        out.append(buf, static_cast<std::size_t>(n));
+        if (out.size() > limit) {
             ::close(fd);
-            return name + ": the file it names holds more than 64 KiB: not a token or secret";
+            return option + ": " + named + " holds more than " + std::to_string(limit / 1024) + " KiB";
         }
     }
     ::close(fd);
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> read_secret_file(const std::string& path, std::string_view option, std::string& out) {
+    const std::string name(option);
+    std::string secret;
+    int open_errno = 0;
+    if (auto why = slurp(path, name, "the file it names", max_secret_bytes, secret, open_errno)) {
+        if (open_errno == ENOENT)
+            return name + ": the file it names does not exist (did you pass the secret itself? Give the name of "
+                          "a file holding it; the name is not shown, in case it is the secret)";
+        return why;
+    }
     while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
     if (secret.empty()) return name + ": the file it names is empty";
     out = std::move(secret);
+    return std::nullopt;
+}
+
+std::optional<std::string> read_file(const std::string& path, std::string_view option, std::string& out) {
+    const std::string name(option);
+    std::string content;
+    int open_errno = 0;
+    if (auto why = slurp(path, name, path, std::size_t{16} << 20, content, open_errno)) return why;
+    if (content.empty()) return name + ": " + path + " is empty";
+    out = std::move(content);
     return std::nullopt;
 }
 

@@ -38,6 +38,11 @@ std::optional<int> parse(CLI::App& app, std::string_view command, int argc, char
 /// reason but never the path, since users often pass the secret itself.
 std::optional<std::string> read_secret_file(const std::string& path, std::string_view option, std::string& out);
 
+/// Reads the whole file `path` that option `option` names (a certificate, a
+/// key): the error names the option, the file and the reason; an empty file is
+/// an error. At most 16 MiB.
+std::optional<std::string> read_file(const std::string& path, std::string_view option, std::string& out);
+
 /// Why the file `path` (named by `option`) cannot be read as input: missing,
 /// unreadable, a directory; nullopt when it can be opened for reading. Regular
 /// files, pipes and character devices (/dev/stdin) are accepted.
