@@ -57,6 +57,20 @@ check "omitted gender says omitted" grep -q "omitted" <<<"$err"
 "$CAPI" normalize nosuchfield x >/dev/null 2>&1; rc=$?
 check "unknown field exits 2" [ $rc -eq 2 ]
 
+# A value hashed as given that Meta will not match: a warning; --strict fails.
+err=$("$CAPI" normalize db 31/01/1990 2>&1 >/dev/null); rc=$?
+check "db not YYYYMMDD: exit 0" [ $rc -eq 0 ]
+check "db not YYYYMMDD: a warning" grep -q "^db: warning: not a date in YYYYMMDD" <<<"$err"
+"$CAPI" normalize --strict db 31/01/1990 >/dev/null 2>&1; rc=$?
+check "db not YYYYMMDD with --strict: exit 1" [ $rc -eq 1 ]
+"$CAPI" normalize --strict db 19900131 >/dev/null 2>&1; rc=$?
+check "db in YYYYMMDD with --strict: exit 0" [ $rc -eq 0 ]
+out=$("$CAPI" normalize --help); rc=$?
+check "normalize --help exits 0" [ $rc -eq 0 ]
+check "normalize --help lists --strict" grep -q -- "--strict" <<<"$out"
+out=$("$CAPI" normalize -- ph "-44 20 7183 8750"); rc=$?
+check "normalize -- ph VALUE starting with -" [ "$out" = "442071838750	$(sha 442071838750)" ]
+
 # --- capi send --dry-run -----------------------------------------------------
 NOW=1800000000
 T=$((NOW - 3600))

@@ -692,3 +692,23 @@ TEST_CASE("Normalized::ok", "[normalize][into]") {
     CHECK_FALSE(capi::normalize(Field::fn, " ").ok());
     CHECK_FALSE(capi::normalize(Field::em, "nope").ok());
 }
+
+TEST_CASE("match_warning: values hashed as given that Meta will not match", "[normalize][match]") {
+    using capi::Field;
+    // db: a real day in YYYYMMDD, or a warning.
+    for (const char* ok : {"19900131", "20000229", "19000101", "20991231"})
+        CHECK(capi::match_warning(Field::db, ok).empty());
+    for (const char* bad : {"31/01/1990", "1990-01-31", "january 31, 1990", "19900230", "19000229", "19901301",
+                            "19900100", "1990013", "199001311", "18991231"}) {
+        INFO(bad);
+        CHECK(capi::match_warning(Field::db, bad).find("YYYYMMDD") != std::string_view::npos);
+    }
+    // ph: a national number (leading 0) lacks its country code.
+    CHECK(capi::match_warning(Field::ph, "447911123456").empty());
+    CHECK(capi::match_warning(Field::ph, "07911123456").find("country code") != std::string_view::npos);
+    // Fields without a known rule never warn.
+    CHECK(capi::match_warning(Field::em, "a@b.c").empty());
+    CHECK(capi::match_warning(Field::st, "california").empty());
+    // What normalize() accepts for db is what the warning speaks of.
+    CHECK(capi::normalize(Field::db, "31/01/1990").status == capi::NormalizeStatus::ok);
+}

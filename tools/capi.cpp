@@ -17,6 +17,9 @@
 #include "gateway_cmd.hpp"
 #include "mock_server_cmd.hpp"
 #include "send_cmd.hpp"
+#include "cli/cli.hpp"
+
+#include <CLI/CLI.hpp>
 
 #include <iostream>
 #include <string>
@@ -26,12 +29,13 @@ namespace {
 
 constexpr std::string_view usage_text =
     "usage:\n"
-    "  capi normalize FIELD VALUE\n"
+    "  capi normalize [--strict] FIELD VALUE\n"
     "      FIELD is Meta's wire key: em ph ge db fn ln ct st zp country external_id\n"
     "      f5first f5last fi dobd dobm doby currency. Prints the normalized value, a tab,\n"
     "      and what goes on the wire: its SHA-256 (lowercase hex), the value itself when\n"
     "      it was already hashed, or '-' for a field sent unhashed. A rejected or\n"
-    "      omitted value prints the reason on stderr and exits 1.\n"
+    "      omitted value prints the reason on stderr and exits 1; one Meta will not\n"
+    "      match as given (db not YYYYMMDD) a warning (--strict: exit 1).\n"
     "  capi send [options] [FILE|-]\n"
     "      Sends NDJSON events (one JSON object per line, Meta's wire field names, PII\n"
     "      in clear or hashed) through capi's client: validates, normalizes, hashes,\n"
@@ -68,16 +72,31 @@ int usage_error(std::string_view why) {
 }
 
 int cmd_normalize(int argc, char** argv) {
-    if (argc != 4) return usage_error("normalize takes FIELD and VALUE");
-    auto field = capi::parse_field(argv[2]);
-    if (!field) return usage_error(std::string("unknown field '") + argv[2] + "'");
-    auto n = capi::normalize(*field, argv[3]);
+    constexpr std::string_view command = "normalize";
+    CLI::App app{"Prints the normalized value, a tab, and what goes on the wire: its SHA-256 (lowercase\n"
+                 "hex), the value itself when it was already hashed, or '-' for a field sent unhashed. A\n"
+                 "rejected or omitted value prints the reason on stderr and exits 1. A value hashed\n"
+                 "although Meta will not match it as given (a db not in YYYYMMDD, a phone without its\n"
+                 "country code) prints a warning on stderr; --strict makes that exit 1 too.",
+                 "capi normalize"};
+    std::string field_name, value;
+    bool strict = false;
+    app.add_option("FIELD", field_name,
+                   "Meta's wire key: em ph ge db fn ln ct st zp country external_id f5first f5last fi\n"
+                   "dobd dobm doby currency")
+        ->required();
+    app.add_option("VALUE", value, "the value, as your data holds it")->required();
+    app.add_flag("--strict", strict, "exit 1 when the value will not match at Meta as given");
+    if (auto rc = capi_cli::parse(app, command, argc - 1, argv + 1)) return *rc;
+    auto field = capi::parse_field(field_name);
+    if (!field) return capi_cli::fail(command, "unknown field '" + field_name + "'");
+    auto n = capi::normalize(*field, value);
     if (n.status == capi::NormalizeStatus::rejected) {
-        std::cerr << argv[2] << ": rejected: " << n.reason << "\n";
+        std::cerr << field_name << ": rejected: " << n.reason << "\n";
         return 1;
     }
     if (n.status == capi::NormalizeStatus::omitted) {
-        std::cerr << argv[2] << ": omitted: " << n.reason << "\n";
+        std::cerr << field_name << ": omitted: " << n.reason << "\n";
         return 1;
     }
     std::string wire;
@@ -90,6 +109,12 @@ int cmd_normalize(int argc, char** argv) {
         wire = "-";
     }
     std::cout << n.value << '\t' << wire << '\n';
+    if (n.status == capi::NormalizeStatus::ok) {
+        if (const auto warning = capi::match_warning(*field, n.value); !warning.empty()) {
+            std::cerr << field_name << ": warning: " << warning << "\n";
+            if (strict) return 1;
+        }
+    }
     return 0;
 }
 

@@ -61,6 +61,14 @@ Normalized normalize(Field field, std::string_view value);
 NormalizeStatus normalize_into(Field field, std::string_view value, std::string& out,
                                std::string_view& reason);
 
+/// Why a value normalize() accepted (status ok) will not match at Meta as it is,
+/// or an empty view when nothing is known against it. Meta compares hashes, so
+/// a `db` of `31/01/1990` is hashed and sent, exactly as Meta's SDKs do, and never
+/// matches anyone. Known today: `db` not a real date in YYYYMMDD; `ph` starting
+/// with 0 (a national number without its country code). Static storage.
+/// `capi normalize` prints it as a warning.
+std::string_view match_warning(Field field, std::string_view normalized) noexcept;
+
 /// True when `s` is 64 or 32 lowercase-or-uppercase hex characters.
 bool looks_hashed(std::string_view s) noexcept;
 

@@ -47,7 +47,8 @@ std::optional<int> parse(CLI::App& app, std::string_view command, int argc, char
     } catch (const CLI::ParseError& e) {
         return fail(command, e.what());
     }
-    const std::vector<std::string> rest = app.remaining();
+    std::vector<std::string> rest = app.remaining();
+    std::erase(rest, std::string("--"));  // the end of the options, not an argument
     for (const auto& r : rest)
         if (r.size() > 1 && r[0] == '-') return fail(command, "unknown option " + r.substr(0, r.find('=')));
     if (!rest.empty()) return fail(command, "unexpected argument '" + rest.front() + "'");
