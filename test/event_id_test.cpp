@@ -76,19 +76,20 @@ TEST_CASE("a derived id is what docs/client.md says is hashed", "[event_id]") {
     const auto at = json.find("\"event_id\":\"" + id + "\"");
     REQUIRE(at != std::string::npos);  // written into the event, in place of the placeholder
 
-    // The record: the JSON with the id as 32 '0' and the digest as 64 '0', the
-    // normalized value, and its (value offset, length, hole offset) triple,
-    // little-endian 32-bit integers.
-    std::string record = json;
-    record.replace(at + 12, 32, std::string(32, '0'));
+    // The message: the pixel, a newline, the JSON without the id and without
+    // the digest's 64-character hole, then the normalized value after its
+    // length (4 bytes, little-endian).
     const std::string value = "user@example.com";
     const auto hole = json.find("\"em\":[\"" + std::string(64, '0') + "\"]");
     REQUIRE(hole != std::string::npos);
-    record += value;
-    put_u32le(record, 0);
-    put_u32le(record, static_cast<std::uint32_t>(value.size()));
-    put_u32le(record, static_cast<std::uint32_t>(hole + 7));
-    const auto outer = sha256_raw("1234567890\n" + sha256_raw(record));
+    REQUIRE(at < hole);
+    std::string msg = "1234567890\n";
+    msg += json.substr(0, at + 12);                          // ... "event_id":"
+    msg += json.substr(at + 44, hole + 7 - (at + 44));       // ", ... "em":["
+    msg += json.substr(hole + 7 + 64);                        // "], ...
+    put_u32le(msg, static_cast<std::uint32_t>(value.size()));
+    msg += value;
+    const auto outer = sha256_raw(msg);
     CHECK(id == hex(outer).substr(0, 32));
 }
 
@@ -97,7 +98,7 @@ TEST_CASE("derived ids: same event same id, any difference another id", "[event_
     const auto a = derive(purchase("user@example.com"), "1234567890", p);
     // Known answer: the scheme never changes silently (every user's re-run
     // across an upgrade depends on it).
-    CHECK(a == "abb1b4ce34059df6911e94433f592f4f");
+    CHECK(a == "8bcd32d12fe5a5ff1fb4536cdcb20787");
     CHECK(derive(purchase("user@example.com"), "1234567890", p) == a);
     CHECK(derive(purchase(" USER@example.com"), "1234567890", p) == a);  // the same once normalized
     CHECK(derive(purchase("other@example.com"), "1234567890", p) != a);  // PII counts, though hashed later
