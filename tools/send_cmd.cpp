@@ -8,12 +8,17 @@
 // (the client runs with Overflow::block behind that as a second guard).
 #include "send_cmd.hpp"
 
+#include "send/checkpoint.hpp"
+#include "send/input.hpp"
+#include "send/outcome_log.hpp"
+
 #include <capi/client.hpp>
 #include <capi/encode.hpp>
 #include <capi/ndjson.hpp>
 #include <capi/normalize.hpp>
 #include <capi/validate.hpp>
 
+#include "json/prepared.hpp"
 #include "wire/schema.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -70,6 +75,8 @@ std::optional<std::string> secret_option_refusal(std::string_view a) {
 namespace {
 
 using namespace std::chrono_literals;
+using capi_send::Input;
+using capi_send::LineOutcome;
 using steady = std::chrono::steady_clock;
 
 constexpr std::string_view send_usage_text =
@@ -92,12 +99,17 @@ constexpr std::string_view send_usage_text =
     "    --pass-unknown          pass keys capi does not model through to Meta\n"
     "    --reject-invalid-pii    reject the event when a PII value is invalid\n"
     "    --hash-external-id      hash user_data.external_id (default: sent raw)\n"
+    "    --event-ids MODE        id of an event without one: deterministic (default;\n"
+    "                            from the pixel and the event), random, none\n"
     "  reports:\n"
     "    --rejects FILE          one line per rejected input line (TSV: line, fields,\n"
     "                            reasons, the input line)\n"
     "    --failed FILE           one line per failed, expired or dropped input line\n"
     "                            (TSV: line, outcome, code, subcode, fbtrace_id,\n"
     "                            message, the input line)\n"
+    "                            (the line with the event_id its attempts used)\n"
+    "    --checkpoint FILE       record durably how far every line has an outcome;\n"
+    "                            started again with it, resume there (a file input)\n"
     "    --progress | --no-progress   progress bar on stderr (default: when a terminal)\n"
     "  tuning:\n"
     "    --max-in-flight N       events read but without an outcome (default:\n"
@@ -145,7 +157,8 @@ struct Args {
     std::optional<std::chrono::system_clock::time_point> fixed_now;
     std::string input = "-";
     std::string pixel, endpoint = "https://graph.facebook.com", api_version = "v24.0", ca_file;
-    std::string token_file, app_secret_file, rejects_path, failed_path;
+    std::string token_file, app_secret_file, rejects_path, failed_path, checkpoint_path;
+    capi::EventIdMode event_ids = capi::EventIdMode::deterministic;
     std::size_t max_in_flight = 0, connections = 8;  // max_in_flight 0: 2 x connections x max batch
     unsigned max_attempts = 6;
     std::chrono::milliseconds linger{50}, request_timeout{10'000};
@@ -252,6 +265,16 @@ std::optional<int> parse_args(int argc, char** argv, Args& a, std::ostream& out,
             if (!string_opt(a.rejects_path)) return usage_error(err, "--rejects takes a file");
         } else if (o == "--failed") {
             if (!string_opt(a.failed_path)) return usage_error(err, "--failed takes a file");
+        } else if (o == "--checkpoint") {
+            if (!string_opt(a.checkpoint_path) || a.checkpoint_path.empty())
+                return usage_error(err, "--checkpoint takes a file");
+        } else if (o == "--event-ids") {
+            std::string v;
+            if (!string_opt(v)) return usage_error(err, "--event-ids takes deterministic, random or none");
+            if (v == "deterministic") a.event_ids = capi::EventIdMode::deterministic;
+            else if (v == "random") a.event_ids = capi::EventIdMode::random;
+            else if (v == "none") a.event_ids = capi::EventIdMode::none;
+            else return usage_error(err, "--event-ids takes deterministic, random or none, not '" + v + "'");
         } else if (o == "--max-in-flight") {
             if (!number_opt(1, 1 << 24, n)) return usage_error(err, "--max-in-flight takes a number from 1 to 16777216");
             a.max_in_flight = static_cast<std::size_t>(n);
@@ -277,6 +300,15 @@ std::optional<int> parse_args(int argc, char** argv, Args& a, std::ostream& out,
             return usage_error(err, "send takes one input file");
         }
     }
+    if (!a.checkpoint_path.empty()) {
+        if (a.dry_run) return usage_error(err, "--checkpoint applies to sending only, not to --dry-run");
+        if (a.input == "-")
+            return usage_error(err, "--checkpoint needs an input file: stdin cannot be read again from a "
+                                    "position (save it to a file first, then send the file)");
+    }
+    if (a.pixel.empty()) {
+        if (const char* p = std::getenv("CAPI_PIXEL_ID"); p != nullptr) a.pixel = p;
+    }
     if (!a.dry_run) {
         if (a.form) return usage_error(err, "--form applies to --dry-run only (the client sends JSON bodies)");
         if (a.fixed_now)
@@ -284,97 +316,6 @@ std::optional<int> parse_args(int argc, char** argv, Args& a, std::ostream& out,
     }
     return std::nullopt;
 }
-
-// The input, read with read(2) rather than an istream: a signal interrupts a read
-// from a stalled pipe (libstdc++ retries EINTR), and a line has a length cap, so
-// neither a producer that stops nor a file without line breaks holds the send.
-class Input {
-public:
-    /// Longest line kept; longer lines are skipped and reported (an event is at
-    /// most ValidationOptions::max_event_bytes = 64 KiB once serialized).
-    static constexpr std::size_t max_line = 16 << 20;
-    enum class Got : std::uint8_t { line, too_long, end };
-
-    ~Input() {
-        if (fd_ > 0) ::close(fd_);
-    }
-    bool open(const std::string& path, std::ostream& err) {
-        if (path == "-") {
-            fd_ = 0;
-        } else {
-            fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd_ < 0) {
-                err << "capi send: cannot open " << path << ": " << std::strerror(errno) << "\n";
-                return false;
-            }
-        }
-        struct stat st {};
-        if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode)) size_ = static_cast<std::uint64_t>(st.st_size);
-        buf_.resize(1 << 20);
-        return true;
-    }
-
-    /// The next non-blank line (CR stripped), or too_long (line_no set, line
-    /// empty), or end (EOF, a read error, or an interrupt).
-    Got next(std::string& line) {
-        for (;;) {
-            line.clear();
-            bool too_long = false;
-            if (!raw_line(line, too_long)) return Got::end;
-            ++line_no_;
-            if (too_long) return Got::too_long;
-            if (!line.empty() && line.back() == '\r') line.pop_back();
-            if (line.find_first_not_of(" \t") != std::string::npos) return Got::line;
-        }
-    }
-
-    std::size_t line_no() const noexcept { return line_no_; }
-    std::uint64_t bytes() const noexcept { return bytes_; }
-    std::uint64_t size() const noexcept { return size_; }  ///< 0 when unknown (a pipe)
-    int error() const noexcept { return error_; }
-
-private:
-    bool raw_line(std::string& line, bool& too_long) {
-        bool any = false;
-        for (;;) {
-            if (begin_ < end_) {
-                any = true;
-                const char* start = buf_.data() + begin_;
-                const auto* nl = static_cast<const char*>(std::memchr(start, '\n', end_ - begin_));
-                const std::size_t n = nl ? static_cast<std::size_t>(nl - start) : end_ - begin_;
-                if (!too_long && line.size() + n <= max_line) {
-                    line.append(start, n);
-                } else {
-                    too_long = true;
-                    line.clear();
-                }
-                begin_ += n + (nl ? 1 : 0);
-                bytes_ += n + (nl ? 1 : 0);
-                if (nl) return true;
-            }
-            if (eof_) return any;
-            const auto r = ::read(fd_, buf_.data(), buf_.size());
-            if (r > 0) {
-                begin_ = 0;
-                end_ = static_cast<std::size_t>(r);
-            } else if (r == 0) {
-                eof_ = true;
-            } else if (errno == EINTR) {
-                if (interrupted()) return false;
-            } else {
-                error_ = errno;
-                return false;
-            }
-        }
-    }
-
-    int fd_ = -1;
-    std::vector<char> buf_;
-    std::size_t begin_ = 0, end_ = 0, line_no_ = 0;
-    std::uint64_t bytes_ = 0, size_ = 0;
-    bool eof_ = false;
-    int error_ = 0;
-};
 
 const capi::FieldError too_long_error{
     "", "line longer than " + std::to_string(Input::max_line >> 20) + " MiB, skipped"};
@@ -403,6 +344,23 @@ int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
         out.put('\n');
         encoder.clear();
     };
+    // The ids a send to the same pixel gives events without one (EventIdMode::
+    // deterministic), prepared and derived as capi::Client does; without a pixel,
+    // or with --event-ids random or none, such events are shown without an id.
+    using capi::detail::batch_access;
+    const bool derive = a.event_ids == capi::EventIdMode::deterministic && !a.pixel.empty();
+    capi::BatchEncoder staging(a.enc);
+    capi::detail::PreparedEvent prepared;
+    std::string id;
+    auto add = [&](const capi::Event& e, std::chrono::system_clock::time_point now) {
+        if (!derive || e.event_id) return encoder.add(e, now);
+        auto r = batch_access::prepare(staging, e, now, prepared, capi::detail::derived_id_placeholder);
+        if (r.status != capi::EncodeStatus::added) return r;
+        batch_access::derive_event_id(prepared, a.pixel, id);
+        auto added = batch_access::add_prepared(encoder, prepared, now);
+        added.dropped = std::move(r.dropped);
+        return added;
+    };
     auto report = [&](const capi::FieldError& e, std::string_view prefix = {}) {
         err << "line " << in.line_no() << ": " << prefix;
         if (!e.path.empty()) err << e.path << ": ";
@@ -421,10 +379,10 @@ int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
             continue;
         }
         auto now = a.fixed_now ? *a.fixed_now : std::chrono::system_clock::now();
-        auto r = encoder.add(ev, now);
+        auto r = add(ev, now);
         if (r.status == capi::EncodeStatus::batch_full) {
             emit();
-            r = encoder.add(ev, now);
+            r = add(ev, now);
         }
         for (const auto& d : r.dropped) report(d, "value dropped: ");
         dropped += r.dropped.size();
@@ -526,6 +484,8 @@ struct SendState {
     std::mutex mu;  // guards everything below and writes to `err`
     std::condition_variable cv;
     std::map<FailKey, FailGroup> groups;
+    capi_send::OutcomeLog log;  // lines between reading and their records, in input order
+    std::atomic<std::size_t> kept{0};  // log.size(), read without mu
     std::ofstream rejects, failures;
     bool write_rejects = false, write_failures = false;
     std::ostream* err = nullptr;
@@ -550,10 +510,13 @@ struct SendState {
         bar_shown = false;
     }
 
-    /// A line that never reached the client, or that it refused. Takes mu.
-    void reject(std::size_t line_no, const std::vector<capi::FieldError>& errors, std::string_view line) {
+    /// A line that never reached the client, or that it refused: its outcome
+    /// (`ticket` from log.add). Takes mu.
+    void reject(std::uint64_t ticket, std::size_t line_no, const std::vector<capi::FieldError>& errors,
+                std::string_view line) {
         rejected.fetch_add(1, std::memory_order_relaxed);
         std::lock_guard lock(mu);
+        std::string record;
         if (write_rejects) {
             std::string paths, reasons;
             for (const auto& e : errors) {
@@ -561,7 +524,7 @@ struct SendState {
                 paths += e.path.empty() ? "-" : tsv(e.path);
                 reasons += tsv(e.reason);
             }
-            rejects << line_no << '\t' << paths << '\t' << reasons << '\t' << line << '\n';
+            record = std::to_string(line_no) + '\t' + paths + '\t' + reasons + '\t' + std::string(line) + '\n';
         } else if (rejects_printed++ < max_printed_rejects) {
             clear_bar();
             for (const auto& e : errors) {
@@ -570,10 +533,21 @@ struct SendState {
                 *err << e.reason << "\n";
             }
         }
+        settle_line(ticket, LineOutcome::rejected, {}, std::move(record));
     }
 
-    /// An accepted event's outcome. Runs on the io thread.
-    void settle(std::size_t line_no, std::string_view line, const capi::SendResult& r) {
+    /// A line read, in input order (the reader's thread). Takes mu.
+    std::uint64_t read_line(std::uint64_t end, std::size_t line_no) {
+        std::lock_guard lock(mu);
+        const auto t = log.add(end, line_no);
+        kept.store(log.size(), std::memory_order_relaxed);
+        return t;
+    }
+
+    /// An accepted event's outcome. Runs on the io thread. `had_id`: the input
+    /// line carried its own event_id.
+    void settle(std::uint64_t ticket, std::size_t line_no, std::string_view line, bool had_id,
+                const capi::SendResult& r) {
         // The encoder's checks that need the normalized values (an invalid PII value
         // under --reject-invalid-pii, an event over the size cap) run in the client's
         // batcher, which fails the event with the fields; it was never sent, so for
@@ -581,13 +555,18 @@ struct SendState {
         const bool never_sent = r.outcome == capi::Outcome::failed && r.error == capi::errc::invalid_event &&
                                 !r.invalid.empty();
         switch (never_sent ? capi::Outcome::rejected : r.outcome) {
-        case capi::Outcome::delivered: delivered.fetch_add(1, std::memory_order_relaxed); break;
+        case capi::Outcome::delivered: {
+            delivered.fetch_add(1, std::memory_order_relaxed);
+            std::lock_guard lock(mu);
+            settle_line(ticket, LineOutcome::delivered, {}, {});
+            break;
+        }
         case capi::Outcome::rejected: {
             // Refused by the client after our own validation passed (a clock tick
             // across a window edge, queue_full, shutdown): still a rejected line.
             auto errors = r.invalid;
             if (errors.empty()) errors.push_back({"", r.error.message()});
-            reject(line_no, errors, line);
+            reject(ticket, line_no, errors, line);
             break;
         }
         case capi::Outcome::expired:
@@ -613,14 +592,24 @@ struct SendState {
                 if (g.count++ == 0) g.message = message;
                 if (g.fbtrace_id.empty()) g.fbtrace_id = trace;
             }
+            std::string record;
             if (write_failures) {
-                failures << line_no << '\t' << capi::to_string(r.outcome) << '\t';
+                // The line goes back with the id its attempts used, so re-sending
+                // it (cut -f7-) is deduplicated by Meta against what may have arrived.
+                std::ostringstream f;
+                f << line_no << '\t' << capi::to_string(r.outcome) << '\t';
                 if (r.graph)
-                    failures << r.graph->code << '\t' << r.graph->error_subcode;
+                    f << r.graph->code << '\t' << r.graph->error_subcode;
                 else
-                    failures << "-\t-";
-                failures << '\t' << (trace.empty() ? "-" : trace) << '\t' << tsv(message) << '\t' << line << '\n';
+                    f << "-\t-";
+                f << '\t' << (trace.empty() ? "-" : trace) << '\t' << tsv(message) << '\t'
+                  << capi_send::line_with_event_id(line, had_id, r.event_id) << '\n';
+                record = std::move(f).str();
             }
+            settle_line(ticket, r.outcome == capi::Outcome::expired   ? LineOutcome::expired
+                                : r.outcome == capi::Outcome::dropped ? LineOutcome::dropped
+                                                                      : LineOutcome::failed,
+                        std::move(record), {});
             break;
         }
         }
@@ -629,6 +618,20 @@ struct SendState {
             std::lock_guard lock(mu);
             cv.notify_all();
         }
+    }
+
+    // Holds mu.
+    void settle_line(std::uint64_t ticket, LineOutcome o, std::string failed_record, std::string reject_record) {
+        log.settle(ticket, o, std::move(failed_record), std::move(reject_record));
+        kept.store(log.size(), std::memory_order_relaxed);
+    }
+
+    /// Waits (in 100 ms slices) until at most `limit` lines are kept in the log
+    /// or an interrupt arrives: lines settled behind one still in flight wait
+    /// there, with their records, and this bounds them.
+    void wait_kept(std::size_t limit) {
+        std::unique_lock lock(mu);
+        while (kept.load(std::memory_order_relaxed) > limit && !interrupted()) cv.wait_for(lock, 100ms);
     }
 
     /// Waits until at most `limit` events are in flight, the time passes or (when
@@ -679,7 +682,7 @@ void draw_bar(SendState& st, std::uint64_t total_bytes, steady::time_point start
 }
 
 void print_summary(SendState& st, const Args& a, std::ostream& out, std::size_t lines, double secs,
-                   bool read_all) {
+                   bool read_all, std::string_view checkpoint_note) {
     const auto delivered = st.delivered.load(), failed = st.failed.load(), expired = st.expired.load(),
                dropped = st.dropped.load(), rejected = st.rejected.load();
     const auto accepted = delivered + failed + expired + dropped;
@@ -715,6 +718,7 @@ void print_summary(SendState& st, const Args& a, std::ostream& out, std::size_t 
     if (dropped) row("dropped", dropped);
     if (st.values_dropped)
         row("pii_dropped", st.values_dropped, "invalid customer-information values left out; their events were sent");
+    if (!checkpoint_note.empty()) out << "  " << std::left << std::setw(12) << "checkpoint" << std::right << "  " << checkpoint_note << "\n";
     out << "  " << std::left << std::setw(12) << "throughput" << std::right << std::setw(12)
         << static_cast<std::uint64_t>(secs > 0 ? static_cast<double>(delivered) / secs : 0.0)
         << "  events/s delivered\n";
@@ -746,9 +750,6 @@ std::thread without_signals(F&& f) {
 int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, std::ostream& err) {
     // The destination: never from argv (see secret_option_refusal).
     capi::Options opt;
-    if (a.pixel.empty()) {
-        if (const char* p = std::getenv("CAPI_PIXEL_ID"); p != nullptr) a.pixel = p;
-    }
     if (a.pixel.empty()) return usage_error(err, "no pixel: use --pixel ID or set CAPI_PIXEL_ID");
     if (!std::all_of(a.pixel.begin(), a.pixel.end(), [](char c) { return c >= '0' && c <= '9'; }))
         return usage_error(err, "--pixel: a pixel id is a string of digits");
@@ -784,6 +785,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     opt.retry.max_attempts = a.max_attempts;
     opt.linger = a.linger;
     opt.overflow = capi::Overflow::block;
+    opt.event_ids = a.event_ids;
     // The queue holds only events not yet batched; --max-in-flight bounds the rest.
     opt.queue_capacity = std::clamp<std::size_t>(a.max_in_flight, 1024, 1 << 16);
 
@@ -792,18 +794,54 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         if (!ca) return usage_error(err, "--ca: cannot open " + a.ca_file + ": " + std::strerror(errno));
     }
 
+    // --checkpoint: this input's identity, and where an earlier run stopped.
+    std::optional<capi_send::Checkpoint> resume;
+    capi_send::Checkpoint base;  // the identity, and the tallies of earlier runs
+    if (!a.checkpoint_path.empty()) {
+        auto id = capi_send::identify_input(a.input, why);
+        if (!id) {
+            err << "capi send: --checkpoint: " << why << "\n";
+            return send_usage;
+        }
+        resume = capi_send::read_checkpoint(a.checkpoint_path, why);
+        if (!resume && !why.empty()) {
+            err << "capi send: --checkpoint: " << why << "\n";
+            return send_usage;
+        }
+        if (resume) {
+            if (auto m = capi_send::checkpoint_mismatch(*resume, *id); !m.empty()) {
+                err << "capi send: --checkpoint " << a.checkpoint_path << " belongs to another input: " << m
+                    << ". Give this input its own checkpoint file, or delete this one to send it from the start\n";
+                return send_usage;
+            }
+            base = *resume;
+        } else {
+            base.input = *id;
+        }
+    }
+
     SendState st;
     st.err = &err;
     st.low_water = a.max_in_flight - a.max_in_flight / 4;
-    if (!a.rejects_path.empty()) {
-        st.rejects.open(a.rejects_path, std::ios::binary | std::ios::trunc);
-        if (!st.rejects) return usage_error(err, "--rejects: cannot write " + a.rejects_path);
-        st.write_rejects = true;
+    std::uint64_t failed_base = 0, rejects_base = 0;
+    for (auto [path, stream, flag, recorded, at_open, name] :
+         {std::tuple{&a.rejects_path, &st.rejects, &st.write_rejects, resume ? resume->rejects_bytes : 0,
+                     &rejects_base, "--rejects"},
+          std::tuple{&a.failed_path, &st.failures, &st.write_failures, resume ? resume->failed_bytes : 0,
+                     &failed_base, "--failed"}}) {
+        if (path->empty()) continue;
+        std::string note;
+        if (!capi_send::open_report(*path, *stream, resume.has_value(), recorded, *at_open, why, note))
+            return usage_error(err, std::string(name) + ": " + why);
+        if (!note.empty()) err << "capi send: " << name << ": " << note << "\n";
+        *flag = true;
     }
-    if (!a.failed_path.empty()) {
-        st.failures.open(a.failed_path, std::ios::binary | std::ios::trunc);
-        if (!st.failures) return usage_error(err, "--failed: cannot write " + a.failed_path);
-        st.write_failures = true;
+    st.log.set_sinks(st.write_failures ? &st.failures : nullptr, st.write_rejects ? &st.rejects : nullptr);
+    if (resume) {
+        if (!input.seek(resume->position, static_cast<std::size_t>(resume->line), err)) return send_usage;
+        st.log.start_at(resume->position, resume->line);
+        err << "capi send: resuming " << a.input << " after line " << resume->line << " (byte " << resume->position
+            << " of " << input.size() << "), as " << a.checkpoint_path << " records\n";
     }
 
     // Our own io_context, so every completion runs, also those shutdown() posts.
@@ -855,6 +893,35 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         });
     }
 
+    std::optional<capi_send::Checkpointer> checkpointer;
+    std::thread checkpoint_thread;
+    if (!a.checkpoint_path.empty()) {
+        std::vector<std::string> sync_paths;
+        if (st.write_failures) sync_paths.push_back(a.failed_path);
+        if (st.write_rejects) sync_paths.push_back(a.rejects_path);
+        checkpointer.emplace(
+            a.checkpoint_path,
+            [&st, &base, failed_base, rejects_base] {
+                capi_send::Checkpoint cp = base;
+                std::lock_guard lock(st.mu);
+                if (st.write_failures) st.failures.flush();
+                if (st.write_rejects) st.rejects.flush();
+                cp.position = st.log.position();
+                cp.line = st.log.line();
+                cp.failed_bytes = failed_base + st.log.failed_bytes();
+                cp.rejects_bytes = rejects_base + st.log.rejects_bytes();
+                const auto& t = st.log.tally();
+                cp.tally.delivered += t.delivered;
+                cp.tally.rejected += t.rejected;
+                cp.tally.failed += t.failed;
+                cp.tally.expired += t.expired;
+                cp.tally.dropped += t.dropped;
+                return cp;
+            },
+            std::move(sync_paths));
+        checkpoint_thread = without_signals([&] { checkpointer->run(); });
+    }
+
     capi::EventReader reader(a.rd);
     capi::Event ev;
     capi::FieldError perr;
@@ -868,18 +935,19 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         ++lines;
         const auto line_no = input.line_no();
         st.bytes_read.store(input.bytes(), std::memory_order_relaxed);
+        const auto ticket = st.read_line(input.bytes(), line_no);
         if (got == Input::Got::too_long) {
-            st.reject(line_no, {too_long_error}, "-");
+            st.reject(ticket, line_no, {too_long_error}, "-");
             continue;
         }
         if (!reader.parse(line, ev, perr)) {
-            st.reject(line_no, {perr}, line);
+            st.reject(ticket, line_no, {perr}, line);
             continue;
         }
         // Checked here as the client will check it, so rejects are reported in input
         // order by this thread (the client's check, still made, then passes).
         if (auto errors = capi::validate(ev, std::chrono::system_clock::now(), a.enc.validation); !errors.empty()) {
-            st.reject(line_no, errors, line);
+            st.reject(ticket, line_no, errors, line);
             continue;
         }
         if (check_pii) {
@@ -893,10 +961,19 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
             client->async_flush([](std::error_code) {});
             if (!st.wait_in_flight(st.low_water, steady::time_point::max(), true)) break;  // interrupted
         }
+        if (st.kept.load(std::memory_order_relaxed) >= 4 * a.max_in_flight) {
+            // Lines settled behind one still in flight, kept for their records.
+            client->async_flush([](std::error_code) {});
+            st.wait_kept(2 * a.max_in_flight);
+            if (interrupted()) break;
+        }
         st.in_flight.fetch_add(1, std::memory_order_seq_cst);
         st.sent.fetch_add(1, std::memory_order_relaxed);
-        client->async_send(std::move(ev), [&st, line_no, kept = keep_lines ? line : std::string()](
-                                              std::error_code, capi::SendResult r) { st.settle(line_no, kept, r); });
+        const bool had_id = ev.event_id.has_value();
+        client->async_send(std::move(ev), [&st, ticket, line_no, had_id, kept = keep_lines ? line : std::string()](
+                                              std::error_code, capi::SendResult r) {
+            st.settle(ticket, line_no, kept, had_id, r);
+        });
     }
     const bool read_error = input.error() != 0;
     const bool read_all = !interrupted() && !read_error;
@@ -925,6 +1002,25 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     ioc.stop();
     io_thread.join();
     const double secs = std::chrono::duration<double>(steady::now() - start).count();
+    if (read_all) {
+        std::lock_guard g(st.mu);
+        st.log.input_ends_at(input.bytes());  // blank lines at the end, if any
+    }
+    std::string checkpoint_note;
+    if (checkpointer) {
+        checkpointer->stop();
+        checkpoint_thread.join();
+        checkpointer->save();  // every line now has its outcome, or never will in this run
+        std::lock_guard g(st.mu);
+        const auto& t = st.log.tally();
+        std::ostringstream note;
+        note << a.checkpoint_path << ": every line up to " << st.log.line() << " has its outcome (byte "
+             << st.log.position() << " of " << input.size() << "); all runs: delivered "
+             << base.tally.delivered + t.delivered << ", rejected " << base.tally.rejected + t.rejected
+             << ", failed " << base.tally.failed + t.failed + base.tally.expired + t.expired + base.tally.dropped + t.dropped;
+        if (resume) note << "; this run resumed after line " << resume->line;
+        checkpoint_note = note.str();
+    }
 
     if (bar.joinable()) {
         {
@@ -946,7 +1042,11 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     }
     st.rejects.close();
     st.failures.close();
-    print_summary(st, a, out, lines, secs, read_all);
+    print_summary(st, a, out, lines, secs, read_all, checkpoint_note);
+    if (checkpointer && !checkpointer->error().empty()) {
+        err << "capi send: --checkpoint: " << checkpointer->error() << "\n";
+        return send_usage;
+    }
 
     if (read_error) {
         err << "capi send: read error on " << a.input << ": " << std::strerror(input.error()) << "\n";
@@ -981,7 +1081,7 @@ int run_send(int argc, char** argv, const SendStreams& io) {
         sigaction(SIGINT, &sa, nullptr);
         sigaction(SIGTERM, &sa, nullptr);
     }
-    Input input;
+    Input input(interrupted);
     if (!input.open(a.input, err)) return send_usage;
     if (a.dry_run) return dry_run(a, input, out, err);
     return real_send(a, input, streams, out, err);
