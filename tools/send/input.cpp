@@ -10,6 +10,9 @@
 
 namespace capi_send {
 
+const capi::FieldError too_long_error{
+    "", "line longer than " + std::to_string(Input::max_line >> 20) + " MiB, skipped"};
+
 Input::~Input() {
     if (fd_ > 0) ::close(fd_);
 }

@@ -1,6 +1,8 @@
 // capi send's input: NDJSON lines from a file or stdin, read with read(2).
 #pragma once
 
+#include <capi/validate.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <ostream>
@@ -54,5 +56,8 @@ private:
     bool eof_ = false, regular_ = false;
     int error_ = 0;
 };
+
+/// The rejection of a line longer than Input::max_line.
+extern const capi::FieldError too_long_error;
 
 } // namespace capi_send
