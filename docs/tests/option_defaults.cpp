@@ -53,6 +53,7 @@ std::string name(capi::Overflow o) {
     }
     return "?";
 }
+std::string name(capi::EventIdMode m) { return code(capi::to_string(m)); }
 std::string name(capi::InvalidPiiPolicy p) {
     return code(p == capi::InvalidPiiPolicy::drop_value ? "drop_value" : "reject_event");
 }
@@ -84,6 +85,7 @@ int main() {
     row("Options.max_batches_in_flight", count(o.max_batches_in_flight));
     row("Options.concurrency", see("capi::Options::Concurrency"));
     row("Options.io_threads", count(o.io_threads));
+    row("Options.event_ids", name(o.event_ids));
     row("Options.assign_event_id", text(o.assign_event_id));
     row("Options.clock", callable(o.clock));
     row("Options.on_delivery", callable(o.on_delivery));
