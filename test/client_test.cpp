@@ -486,7 +486,7 @@ TEST_CASE("duplicate event_ids: all sent, counted within a batch only", "[client
     opts.batchers = 1;
     capi::Client client(opts);
     for (const char* id : {"d", "d", "e", "d", "f", "e"}) REQUIRE(client.enqueue(purchase_event(id)));
-    for (int i = 0; i < 3; ++i) {  // assigned ids are never duplicates
+    for (int i = 0; i < 3; ++i) {  // assigned ids are not counted (these three share one derived id)
         auto ev = purchase_event("");
         ev.event_id.reset();
         REQUIRE(client.enqueue(std::move(ev)));
