@@ -53,7 +53,14 @@ std::string name(capi::Overflow o) {
     }
     return "?";
 }
-std::string name(capi::EventIdMode m) { return code(capi::to_string(m)); }
+std::string name(capi::EventIdMode m) {
+    switch (m) {
+    case capi::EventIdMode::deterministic: return code("deterministic");
+    case capi::EventIdMode::random: return code("random");
+    case capi::EventIdMode::none: return code("none");
+    }
+    return "?";
+}
 std::string name(capi::InvalidPiiPolicy p) {
     return code(p == capi::InvalidPiiPolicy::drop_value ? "drop_value" : "reject_event");
 }
