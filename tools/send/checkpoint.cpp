@@ -236,7 +236,7 @@ void Checkpointer::run() {
         // Half a second: "at least every second" with room for a slow fsync.
         if (cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return stop_; })) break;
         lock.unlock();
-        save();
+        save(false);
         lock.lock();
     }
 }
@@ -249,14 +249,19 @@ void Checkpointer::stop() {
     cv_.notify_all();
 }
 
-bool Checkpointer::save() {
+bool Checkpointer::save(bool force) {
     std::lock_guard one(save_mu_);
     const auto cp = snapshot_();
+    // An idle second (everything waiting on one slow batch) costs no fsync.
+    if (!force && last_ && last_->position == cp.position && last_->failed_bytes == cp.failed_bytes &&
+        last_->rejects_bytes == cp.rejects_bytes)
+        return true;
     std::string why;
     bool ok = true;
     for (const auto& p : sync_paths_)
         if (ok && !sync_file(p, why)) ok = false;
     if (ok) ok = write_checkpoint(path_, cp, why);
+    if (ok) last_ = cp;
     if (!ok) {
         std::lock_guard lock(mu_);
         if (error_.empty()) error_ = why;

@@ -81,8 +81,9 @@ public:
 
     void run();
     void stop();
-    /// Writes one now. False with the reason, which error() also keeps (the first).
-    bool save();
+    /// Writes one now (unless nothing moved since the last one and `force` is
+    /// false). False with the reason, which error() also keeps (the first).
+    bool save(bool force = true);
     std::string error() const;
 
 private:
@@ -92,6 +93,7 @@ private:
     mutable std::mutex mu_;  // guards stop_, error_; save() runs on one thread at a time
     std::mutex save_mu_;
     std::condition_variable cv_;
+    std::optional<Checkpoint> last_;  // guarded by save_mu_
     bool stop_ = false;
     std::string error_;
 };
