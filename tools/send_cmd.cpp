@@ -219,6 +219,39 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
             << " of " << input.size() << "), as " << a.checkpoint_path << " records\n";
     }
 
+    std::optional<capi_send::Checkpointer> checkpointer;
+    std::thread checkpoint_thread;
+    if (!a.checkpoint_path.empty()) {
+        std::vector<std::string> sync_paths;
+        if (st.write_failures) sync_paths.push_back(a.failed_path);
+        if (st.write_rejects) sync_paths.push_back(a.rejects_path);
+        checkpointer.emplace(
+            a.checkpoint_path,
+            [&st, &base, failed_base, rejects_base] {
+                capi_send::Checkpoint cp = base;
+                std::lock_guard lock(st.mu);
+                if (st.write_failures) st.failures.flush();
+                if (st.write_rejects) st.rejects.flush();
+                cp.position = st.log.position();
+                cp.line = st.log.line();
+                cp.failed_bytes = failed_base + st.log.failed_bytes();
+                cp.rejects_bytes = rejects_base + st.log.rejects_bytes();
+                const auto& t = st.log.tally();
+                cp.tally.delivered += t.delivered;
+                cp.tally.rejected += t.rejected;
+                cp.tally.failed += t.failed;
+                cp.tally.expired += t.expired;
+                cp.tally.dropped += t.dropped;
+                return cp;
+            },
+            std::move(sync_paths));
+        // One now: a checkpoint that cannot be written stops the send before it starts.
+        if (!checkpointer->save()) {
+            err << "capi send: --checkpoint: " << checkpointer->error() << "\n";
+            return send_usage;
+        }
+    }
+
     // Our own io_context, so every completion runs, also those shutdown() posts.
     boost::asio::io_context ioc(1);
     auto work = boost::asio::make_work_guard(ioc);
@@ -268,34 +301,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         });
     }
 
-    std::optional<capi_send::Checkpointer> checkpointer;
-    std::thread checkpoint_thread;
-    if (!a.checkpoint_path.empty()) {
-        std::vector<std::string> sync_paths;
-        if (st.write_failures) sync_paths.push_back(a.failed_path);
-        if (st.write_rejects) sync_paths.push_back(a.rejects_path);
-        checkpointer.emplace(
-            a.checkpoint_path,
-            [&st, &base, failed_base, rejects_base] {
-                capi_send::Checkpoint cp = base;
-                std::lock_guard lock(st.mu);
-                if (st.write_failures) st.failures.flush();
-                if (st.write_rejects) st.rejects.flush();
-                cp.position = st.log.position();
-                cp.line = st.log.line();
-                cp.failed_bytes = failed_base + st.log.failed_bytes();
-                cp.rejects_bytes = rejects_base + st.log.rejects_bytes();
-                const auto& t = st.log.tally();
-                cp.tally.delivered += t.delivered;
-                cp.tally.rejected += t.rejected;
-                cp.tally.failed += t.failed;
-                cp.tally.expired += t.expired;
-                cp.tally.dropped += t.dropped;
-                return cp;
-            },
-            std::move(sync_paths));
-        checkpoint_thread = without_signals([&] { checkpointer->run(); });
-    }
+    if (checkpointer) checkpoint_thread = without_signals([&] { checkpointer->run(); });
 
     capi::EventReader reader(a.rd);
     capi::Event ev;

@@ -173,12 +173,12 @@ inline EnvelopePtr Intake::prepare(const Event& ev, std::optional<Destination> d
     // writer reaches them. Its last event's size is the likely size of this one.
     prefetch<for_write>(env->prep.json_with_holes());
     const auto if_absent = assign_id(ev, *env);
+    const bool derive = !env->own_id && opts_.assign_event_id && opts_.event_ids == EventIdMode::deterministic;
     // The pixel before check(), which forgets a destination equal to the default.
     const std::string_view pixel = dest ? std::string_view(dest->pixel_id) : opts_.destination.pixel_id;
     env->invalid = check(ev, dest, env->prep, if_absent);
     // Derived from the bytes just encoded, in place: no second encoding.
-    if (if_absent.data() == detail::derived_id_placeholder.data() && env->invalid.empty())
-        batch_access::derive_event_id(env->prep, pixel, env->event_id);
+    if (derive && env->invalid.empty()) batch_access::derive_event_id(env->prep, pixel, env->event_id);
     env->dest = std::move(dest);
     return env;
 }
