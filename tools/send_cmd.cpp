@@ -25,7 +25,6 @@
 #include <capi/ndjson.hpp>
 #include <capi/validate.hpp>
 
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 

@@ -44,8 +44,8 @@ constexpr std::string_view send_usage_text =
     "                            reasons, the input line)\n"
     "    --failed FILE           one line per failed, expired or dropped input line\n"
     "                            (TSV: line, outcome, code, subcode, fbtrace_id,\n"
-    "                            message, the input line)\n"
-    "                            (the line with the event_id its attempts used)\n"
+    "                            message, the input line with the event_id its\n"
+    "                            attempts used)\n"
     "    --checkpoint FILE       record durably how far every line has an outcome;\n"
     "                            started again with it, resume there (a file input)\n"
     "    --progress | --no-progress   progress bar on stderr (default: when a terminal)\n"
@@ -61,9 +61,6 @@ constexpr std::string_view send_usage_text =
     "  Exit status: 0 every event delivered, 1 some lines rejected or events failed,\n"
     "  expired or dropped, 2 usage, I/O or configuration error, 130 interrupted.\n";
 
-} // namespace
-
-namespace {
 
 bool parse_uint(std::string_view s, long long& out) {
     auto r = std::from_chars(s.data(), s.data() + s.size(), out);

@@ -20,7 +20,6 @@ std::string tsv(std::string_view s) {
     return o;
 }
 
-
 std::string message_of(const capi::SendResult& r) {
     // e.g. "retries exhausted (last attempt: connection refused)"
     if (!r.graph)
@@ -32,12 +31,10 @@ std::string message_of(const capi::SendResult& r) {
     return m;
 }
 
-
 std::string fbtrace_of(const capi::SendResult& r) {
     if (!r.fbtrace_id.empty()) return r.fbtrace_id;
     return r.graph ? r.graph->fbtrace_id : std::string{};
 }
-
 
 void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi::FieldError>& out) {
     namespace wire = capi::wire;
@@ -63,7 +60,6 @@ void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi:
         if (const auto& value = ud.*k.member) check(k.field, k.key, *value, std::nullopt);
 }
 
-
 void SendState::reject(std::uint64_t ticket, std::size_t line_no, const std::vector<capi::FieldError>& errors,
             std::string_view line) {
     rejected.fetch_add(1, std::memory_order_relaxed);
@@ -88,14 +84,12 @@ void SendState::reject(std::uint64_t ticket, std::size_t line_no, const std::vec
     settle_line(ticket, LineOutcome::rejected, {}, std::move(record));
 }
 
-
 std::uint64_t SendState::read_line(std::uint64_t end, std::size_t line_no) {
     std::lock_guard lock(mu);
     const auto t = log.add(end, line_no);
     kept.store(log.size(), std::memory_order_relaxed);
     return t;
 }
-
 
 void SendState::settle(std::uint64_t ticket, std::size_t line_no, std::string_view line, bool had_id,
             const capi::SendResult& r) {
@@ -170,7 +164,6 @@ void SendState::settle(std::uint64_t ticket, std::size_t line_no, std::string_vi
         cv.notify_all();
     }
 }
-
 
 void SendState::dropped_values(std::size_t line_no, const std::vector<capi::FieldError>& drops) {
     std::lock_guard lock(mu);

@@ -19,6 +19,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace capi_send {
@@ -52,7 +53,6 @@ std::string fbtrace_of(const capi::SendResult& r);
 /// drop_value): the client sends the event without them and says nothing, the dry
 /// run reports them, so the send reports them too. Paths as the encoder's.
 void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi::FieldError>& out);
-
 
 // Shared by the reader (main thread), the completions (io thread) and the progress thread.
 struct SendState {
