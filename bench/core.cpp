@@ -245,6 +245,15 @@ int main(int argc, char** argv) {
             return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
         };
         std::vector<capi::detail::PreparedEvent> prepared(n);
+        // The same events without their event_id, as capi::Client prepares them:
+        // given a random id (EventIdMode::random; the draw itself not counted),
+        // or the placeholder and then the id derived from the bytes
+        // (EventIdMode::deterministic, the default).
+        auto no_ids = events;
+        for (auto& ev : no_ids) ev.event_id.reset();
+        const std::string some_id = "0123456789abcdef0123456789abcdef";
+        std::string id;
+        double best_ids[2] = {1e300, 1e300};
         double best[4] = {1e300, 1e300, 1e300, 1e300};
         std::size_t sink = 0;
         for (int r = 0; r < std::max(rounds, 5); ++r) {
@@ -268,12 +277,30 @@ int main(int argc, char** argv) {
             const double t4 = cpu_ns();
             const double step[4] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3};
             for (int k = 0; k < 4; ++k) best[k] = std::min(best[k], step[k] / static_cast<double>(n));
+            const double u0 = cpu_ns();
+            for (std::size_t i = 0; i < n; ++i)
+                if (batch_access::prepare(encoder, no_ids[i], now, prepared[i], some_id).status != capi::EncodeStatus::added)
+                    std::abort();
+            const double u1 = cpu_ns();
+            for (std::size_t i = 0; i < n; ++i) {
+                if (batch_access::prepare(encoder, no_ids[i], now, prepared[i], capi::detail::derived_id_placeholder)
+                        .status != capi::EncodeStatus::added)
+                    std::abort();
+                if (!batch_access::derive_event_id(prepared[i], "1234567890", id)) std::abort();
+            }
+            const double u2 = cpu_ns();
+            best_ids[0] = std::min(best_ids[0], (u1 - u0) / static_cast<double>(n));
+            best_ids[1] = std::min(best_ids[1], (u2 - u1) / static_cast<double>(n));
         }
         std::printf("thread CPU per event, best of %d passes:\n", std::max(rounds, 5));
         std::printf("  validate()                                           : %7.1f ns\n", best[0]);
         std::printf("  prepare() (validate, normalize, serialize with holes): %7.1f ns\n", best[1]);
         std::printf("  add_prepared() + json_body() (copy, hash, fill)      : %7.1f ns\n", best[2]);
         std::printf("  add() + json_body() (all of it: the floor)           : %7.1f ns\n", best[3]);
+        std::printf("events without an event_id:\n");
+        std::printf("  prepare() with a given id (EventIdMode::random)      : %7.1f ns\n", best_ids[0]);
+        std::printf("  prepare() + derive_event_id() (::deterministic)      : %7.1f ns\n", best_ids[1]);
+        std::printf("  the derived id's cost                                : %7.1f ns\n", best_ids[1] - best_ids[0]);
         return sink == 0 ? 1 : 0;
     }
     if (has_flag(argc, argv, "--profile-prepare")) {  // only prepare(), for perf record

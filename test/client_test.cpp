@@ -128,7 +128,7 @@ TEST_CASE("one event through async_send with a callback is delivered", "[client]
     CHECK(capi::to_string(Outcome::delivered) == "delivered");
 }
 
-TEST_CASE("events without an event_id get a random one, unless assign_event_id is off", "[client]") {
+TEST_CASE("EventIdMode::random: events without an event_id get a random one, unless assign_event_id is off", "[client]") {
     MockGraphServer mock;
     auto is_hex32 = [](const std::string& id) {
         return id.size() == 32 &&
@@ -137,6 +137,7 @@ TEST_CASE("events without an event_id get a random one, unless assign_event_id i
     std::set<std::string> reported;
     {
         auto o = options_for(mock);
+        o.event_ids = capi::EventIdMode::random;  // 50 identical events: 50 ids
         std::mutex m;
         o.on_delivery = [&](const capi::SendResult& r) {
             std::lock_guard lock(m);
@@ -171,6 +172,83 @@ TEST_CASE("events without an event_id get a random one, unless assign_event_id i
     CHECK(!ec);
     CHECK(r.event_id.empty());
     CHECK(ids_accepted(mock).count("") == 1);  // sent without one
+}
+
+TEST_CASE("EventIdMode::none sends events without an id", "[client]") {
+    MockGraphServer mock;
+    auto o = options_for(mock);
+    o.event_ids = capi::EventIdMode::none;
+    capi::Client client(std::move(o));
+    auto ev = purchase_event("z");
+    ev.event_id.reset();
+    auto fut = client.async_send(std::move(ev), asio::use_future);
+    REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+    auto [ec, r] = fut.get();
+    CHECK(!ec);
+    CHECK(r.outcome == Outcome::delivered);
+    CHECK(r.event_id.empty());
+    CHECK(ids_accepted(mock).count("") == 1);
+}
+
+TEST_CASE("EventIdMode::deterministic (the default): same event same id, in any client; different events different ids",
+          "[client]") {
+    MockGraphServer mock;
+    CHECK(capi::Options{}.event_ids == capi::EventIdMode::deterministic);
+    CHECK(capi::to_string(capi::EventIdMode::deterministic) == "deterministic");
+    const auto now = std::chrono::system_clock::now();
+    auto event = [&](int i) {
+        auto ev = purchase_event(capi_test::numbered("user", i), now);
+        ev.event_id.reset();
+        return ev;
+    };
+    capi::Destination other;
+    other.pixel_id = "555";
+    other.access_token = "mock-token";
+    // One client's ids of events 0..19, then event 0 again, then event 0 to another pixel.
+    auto run = [&] {
+        capi::Client client(options_for(mock));
+        std::vector<std::string> ids;
+        auto send = [&](capi::Event ev, std::optional<capi::Destination> d) {
+            auto fut = d ? client.async_send(std::move(ev), *d, asio::use_future)
+                         : client.async_send(std::move(ev), asio::use_future);
+            REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+            auto [ec, r] = fut.get();
+            CHECK(!ec);
+            CHECK(r.outcome == Outcome::delivered);
+            ids.push_back(r.event_id);
+        };
+        for (int i = 0; i < 20; ++i) send(event(i), std::nullopt);
+        send(event(0), std::nullopt);
+        send(event(0), other);
+        REQUIRE(client.shutdown(5s));
+        return ids;
+    };
+    const auto first = run();
+    const auto second = run();  // another client: nothing shared but the bytes
+    REQUIRE(first.size() == 22);
+    CHECK(first == second);
+    const std::set<std::string> distinct(first.begin(), first.begin() + 20);
+    CHECK(distinct.size() == 20);  // different PII, different ids
+    CHECK(first[20] == first[0]);  // the same event again
+    CHECK(first[21] != first[0]);  // the same event to another pixel
+    for (const auto& id : first) {
+        CHECK(id.size() == 32);
+        CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+    }
+    // What Meta got is what the results said: each id of events 1..19 twice
+    // (two clients), event 0's four times, the other pixel's twice.
+    auto got = ids_accepted(mock);
+    CHECK(got.size() == 21);
+    for (int i = 1; i < 20; ++i) CHECK(got[first[static_cast<std::size_t>(i)]] == 2);
+    CHECK(got[first[0]] == 4);
+    CHECK(got[first[21]] == 2);
+    // An event with its own id keeps it.
+    capi::Client client(options_for(mock));
+    auto own = event(0);
+    own.event_id = "order-1";
+    auto fut = client.async_send(std::move(own), asio::use_future);
+    REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+    CHECK(std::get<1>(fut.get()).event_id == "order-1");
 }
 
 TEST_CASE("10,000 concurrent co_await async_send on one io_context thread", "[client]") {
@@ -408,7 +486,7 @@ TEST_CASE("duplicate event_ids: all sent, counted within a batch only", "[client
     opts.batchers = 1;
     capi::Client client(opts);
     for (const char* id : {"d", "d", "e", "d", "f", "e"}) REQUIRE(client.enqueue(purchase_event(id)));
-    for (int i = 0; i < 3; ++i) {  // assigned ids are never duplicates
+    for (int i = 0; i < 3; ++i) {  // assigned ids are not counted (these three share one derived id)
         auto ev = purchase_event("");
         ev.event_id.reset();
         REQUIRE(client.enqueue(std::move(ev)));

@@ -53,6 +53,14 @@ std::string name(capi::Overflow o) {
     }
     return "?";
 }
+std::string name(capi::EventIdMode m) {
+    switch (m) {
+    case capi::EventIdMode::deterministic: return code("deterministic");
+    case capi::EventIdMode::random: return code("random");
+    case capi::EventIdMode::none: return code("none");
+    }
+    return "?";
+}
 std::string name(capi::InvalidPiiPolicy p) {
     return code(p == capi::InvalidPiiPolicy::drop_value ? "drop_value" : "reject_event");
 }
@@ -84,6 +92,7 @@ int main() {
     row("Options.max_batches_in_flight", count(o.max_batches_in_flight));
     row("Options.concurrency", see("capi::Options::Concurrency"));
     row("Options.io_threads", count(o.io_threads));
+    row("Options.event_ids", name(o.event_ids));
     row("Options.assign_event_id", text(o.assign_event_id));
     row("Options.clock", callable(o.clock));
     row("Options.on_delivery", callable(o.on_delivery));

@@ -64,6 +64,21 @@ enum class Overflow : std::uint8_t {
                   ///< enqueue behaves as reject
 };
 
+/// Options::event_ids: the id an event accepted without an event_id gets.
+/// docs/client.md ("Event ids") has the trade-off and what is hashed.
+enum class EventIdMode : std::uint8_t {
+    /// 32 lowercase hex digits of SHA-256 over the destination's pixel id and the
+    /// event as capi encodes it (before its digests and its id): a re-send of the
+    /// same event, from any run or process, carries the same id. Two byte-identical
+    /// events to one pixel are one event at Meta.
+    deterministic,
+    /// A random 128-bit id (32 lowercase hex digits), new at every enqueue.
+    random,
+    /// Sent without one.
+    none,
+};
+std::string_view to_string(EventIdMode) noexcept;
+
 enum class Outcome : std::uint8_t {
     delivered,  ///< Meta acknowledged the batch that carried the event
     rejected,   ///< invalid; never accepted, never sent
@@ -156,9 +171,13 @@ struct Options {
         double rtt_tolerance = 2.0;
     };
     Concurrency concurrency;
-    /// An event accepted without an event_id gets a random 128-bit one (32 lowercase
-    /// hex digits, reported in its SendResult), so a batch resent after an attempt
-    /// that may have been delivered is deduplicated by Meta (event_name + event_id).
+    /// How an event accepted without an event_id gets one (reported in its
+    /// SendResult), so that a resend of an attempt that may have been delivered is
+    /// deduplicated by Meta (event_name + event_id). Default deterministic: the
+    /// same event to the same pixel gets the same id in every run and process.
+    EventIdMode event_ids = EventIdMode::deterministic;
+    /// False: no id at all, whatever event_ids says (EventIdMode::none; kept for
+    /// code written before event_ids).
     bool assign_event_id = true;
     /// Wall clock for the 7/62-day windows (not linger); empty: the system clock.
     Clock clock;

@@ -142,17 +142,24 @@ inline std::vector<FieldError> Intake::check(const Event& ev, std::optional<Dest
 }
 
 /// The id the envelope's event travels with: its own (hashed here, off the
-/// batcher, for the duplicate count), a fresh one, or none.
-inline void Intake::assign_id(const Event& ev, Envelope& env) const {
+/// batcher, for the duplicate count), a fresh random one, or none yet (a derived
+/// one comes once the event is encoded). Returns what the encoder writes for an
+/// event without an id: the random id, the placeholder a derived one replaces,
+/// or nothing.
+inline std::string_view Intake::assign_id(const Event& ev, Envelope& env) const {
     env.own_id = ev.event_id.has_value();
+    env.event_id.clear();  // keeps a recycled envelope's capacity
     if (env.own_id) {
         env.event_id.assign(*ev.event_id);
         env.id_hash = std::hash<std::string_view>{}(env.event_id);
-    } else if (opts_.assign_event_id) {
-        new_event_id(env.event_id);
-    } else {
-        env.event_id.clear();
+        return {};
     }
+    const auto mode = opts_.assign_event_id ? opts_.event_ids : EventIdMode::none;
+    if (mode == EventIdMode::random) {
+        new_event_id(env.event_id);
+        return env.event_id;
+    }
+    return mode == EventIdMode::deterministic ? detail::derived_id_placeholder : std::string_view{};
 }
 
 EnvelopePtr Intake::prepare_send(const Event& ev, std::optional<Destination> dest) {
@@ -165,8 +172,13 @@ inline EnvelopePtr Intake::prepare(const Event& ev, std::optional<Destination> d
     // for writing now, all at once, rather than one miss at a time as the
     // writer reaches them. Its last event's size is the likely size of this one.
     prefetch<for_write>(env->prep.json_with_holes());
-    assign_id(ev, *env);
-    env->invalid = check(ev, dest, env->prep, env->event_id);
+    const auto if_absent = assign_id(ev, *env);
+    const bool derive = !env->own_id && opts_.assign_event_id && opts_.event_ids == EventIdMode::deterministic;
+    // The pixel before check(), which forgets a destination equal to the default.
+    const std::string_view pixel = dest ? std::string_view(dest->pixel_id) : opts_.destination.pixel_id;
+    env->invalid = check(ev, dest, env->prep, if_absent);
+    // Derived from the bytes just encoded, in place: no second encoding.
+    if (derive && env->invalid.empty()) batch_access::derive_event_id(env->prep, pixel, env->event_id);
     env->dest = std::move(dest);
     return env;
 }

@@ -70,7 +70,7 @@ private:
     BatchEncoder& staging_encoder();
     std::vector<FieldError> check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out,
                                   std::string_view assigned_id);
-    void assign_id(const Event& ev, Envelope& env) const;
+    std::string_view assign_id(const Event& ev, Envelope& env) const;
 
     static constexpr std::size_t spare_envelope_count = 2048;
     // Envelopes a producer thread takes from the shared spares at once (one

@@ -17,6 +17,15 @@ std::string_view to_string(Outcome o) noexcept {
     return "unknown";
 }
 
+std::string_view to_string(EventIdMode m) noexcept {
+    switch (m) {
+    case EventIdMode::deterministic: return "deterministic";
+    case EventIdMode::random: return "random";
+    case EventIdMode::none: return "none";
+    }
+    return "unknown";
+}
+
 std::uint64_t Histogram::percentile(double q) const noexcept {
     if (count == 0) return 0;
     if (!(q > 0)) q = 0;

@@ -100,7 +100,7 @@ struct Envelope {
     completion_ptr done;              // null for enqueue()
     steady::time_point accepted;
     bool taken = false;               // its Pending was made (settled or in a batch)
-    bool own_id = false;              // the caller gave the event_id (an assigned one is unique)
+    bool own_id = false;              // the caller gave the event_id (assigned ones are not in duplicate_ids)
     std::vector<FieldError> invalid;  // async_send: why the prepared event cannot go in
     std::uint64_t id_hash = 0;        // of a caller's event_id, for Stats::duplicate_ids
 };

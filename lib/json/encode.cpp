@@ -110,6 +110,7 @@ struct BatchEncoder::impl {
     explicit impl(EncodeOptions o) : options(std::move(o)) {}
 
     std::string_view event_id_if_absent;  // set by prepare() for one call
+    std::size_t id_at = 0;                // where prepare() wrote it (0: not written)
     bool user_data_ok = false;            // write_user_data()'s verdict for write_event()
 
     // The fused checks. validate() walks the whole event on its own, before the
@@ -342,8 +343,12 @@ struct BatchEncoder::impl {
             if constexpr (wire::is_member<R, &Event::event_id>) {
                 if (v)
                     w.member(R::key, *v);
-                else if (!event_id_if_absent.empty())
+                else if (!event_id_if_absent.empty()) {
                     w.member(R::key, event_id_if_absent);
+                    // Its value ends before the closing quote: an assigned id
+                    // needs no escaping, so it is there verbatim.
+                    id_at = buf.size() - 1 - event_id_if_absent.size();
+                }
             } else if constexpr (R::kind == Kind::raw) {
                 write_raw(w, v);
             } else if constexpr (R::kind == Kind::normalized) {
@@ -487,7 +492,8 @@ PreparedEvent::PreparedEvent(const PreparedEvent& other)
       action_source(other.action_source),
       json_size_(other.json_size_),
       values_size_(other.values_size_),
-      holes_(other.holes_) {
+      holes_(other.holes_),
+      id_at_(other.id_at_) {
     const std::size_t n = std::size_t{json_size_} + values_size_ + std::size_t{holes_} * 12;
     if (n == 0) return;
     data_ = static_cast<char*>(std::malloc(n));
@@ -577,6 +583,7 @@ EncodeResult BatchEncoder::prepare(const Event& ev, std::chrono::system_clock::t
     // measurably slower.
     if (d.buf.capacity() == 0) d.buf.reserve(std::max<std::size_t>(256, d.prepared_bytes));
     d.event_id_if_absent = event_id_if_absent;
+    d.id_at = 0;
     EncodeResult r;
     if (!d.encode(ev, now, true, r)) {
         r.status = EncodeStatus::invalid;
@@ -598,6 +605,7 @@ EncodeResult BatchEncoder::prepare(const Event& ev, std::chrono::system_clock::t
     out.json_size_ = static_cast<std::uint32_t>(json_size);
     out.values_size_ = static_cast<std::uint32_t>(values.size());
     out.holes_ = static_cast<std::uint32_t>(holes);
+    out.id_at_ = static_cast<std::uint32_t>(d.id_at);
     out.event_time = ev.event_time;
     out.action_source = ev.action_source;
     return r;

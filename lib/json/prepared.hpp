@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -52,6 +53,7 @@ private:
         std::swap(json_size_, o.json_size_);
         std::swap(values_size_, o.values_size_);
         std::swap(holes_, o.holes_);
+        std::swap(id_at_, o.id_at_);
     }
     // JSON object, then the normalized values to hash, then one
     // {value offset, value length, hole offset} triple of uint32 per value.
@@ -60,7 +62,15 @@ private:
     char* data_ = nullptr;
     std::size_t capacity_ = 0;
     std::uint32_t json_size_ = 0, values_size_ = 0, holes_ = 0;
+    // Where the event_id prepare() was given for an event without one sits in
+    // the JSON (32 characters); 0 when it wrote none.
+    std::uint32_t id_at_ = 0;
+    friend struct batch_access;
 };
+
+/// The placeholder capi::Client prepares an event without an event_id with,
+/// when its id is derived from the event (EventIdMode::deterministic).
+inline constexpr std::string_view derived_id_placeholder = "00000000000000000000000000000000";
 
 /// The library's one way to BatchEncoder's private plumbing (inline: a direct
 /// call to the member, nothing between).
@@ -75,6 +85,13 @@ struct batch_access {
                                 PreparedEvent& out, std::string_view event_id_if_absent = {}) {
         return enc.prepare(ev, now, out, event_id_if_absent);
     }
+    /// EventIdMode::deterministic: the id of an event prepared with
+    /// derived_id_placeholder as its `event_id_if_absent`, written into the
+    /// event's JSON in place of the placeholder and into `id` (32 lowercase hex
+    /// digits). False (nothing written) when the event had its own id.
+    /// What is hashed is documented in docs/client.md ("Event ids") and pinned
+    /// by test/event_id_test.cpp: do not change it without a new scheme name.
+    static bool derive_event_id(PreparedEvent& ev, std::string_view pixel_id, std::string& id);
     /// Appends a prepared event (from any BatchEncoder with the same options):
     /// re-checks only the event_time window at `now` (an event ages while it
     /// waits), and the batch's cap.
