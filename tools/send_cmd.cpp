@@ -13,6 +13,7 @@
 // summary), outcome_log (lines in input order until they have an outcome) and
 // checkpoint (the durable position).
 #include "send_cmd.hpp"
+#include "cli/cli.hpp"
 
 #include "send/checkpoint.hpp"
 #include "send/dry_run.hpp"
@@ -54,24 +55,6 @@
 #include <thread>
 #include <tuple>
 #include <vector>
-
-// Options that would put a secret in argv, where every user sees it (ps,
-// /proc/PID/cmdline) and the shell history keeps it: refused, never read.
-std::optional<std::string> secret_option_refusal(std::string_view a) {
-    const auto name = a.substr(0, a.find('='));
-    for (std::string_view t : {"--token", "--access-token", "--access_token", "--accesstoken"})
-        if (name == t)
-            return std::string(name) +
-                   " is refused: a token on the command line is visible to every user in the process "
-                   "list and stays in the shell history. Set CAPI_ACCESS_TOKEN or put the token in a "
-                   "file and use --token-file FILE";
-    for (std::string_view s : {"--app-secret", "--app_secret", "--appsecret", "--secret"})
-        if (name == s)
-            return std::string(name) +
-                   " is refused: a secret on the command line is visible to every user in the process "
-                   "list and stays in the shell history. Set CAPI_APP_SECRET or use --app-secret-file FILE";
-    return std::nullopt;
-}
 
 namespace {
 
@@ -133,8 +116,8 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     if (a.max_in_flight == 0) a.max_in_flight = 2 * a.connections * a.enc.max_batch_events;
     std::string why;
     if (!a.token_file.empty()) {
-        opt.destination.access_token = read_secret(a.token_file, why, err);
-        if (opt.destination.access_token.empty()) return usage_error(err, "--token-file: " + why);
+        opt.destination.access_token = read_secret(a.token_file, "--token-file", why, err);
+        if (opt.destination.access_token.empty()) return usage_error(err, why);
     } else if (const char* t = std::getenv("CAPI_ACCESS_TOKEN"); t != nullptr && *t != '\0') {
         opt.destination.access_token = t;
     } else {
@@ -142,8 +125,8 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
                                 "(never the command line, where the process list shows it)");
     }
     if (!a.app_secret_file.empty()) {
-        opt.destination.app_secret = read_secret(a.app_secret_file, why, err);
-        if (opt.destination.app_secret.empty()) return usage_error(err, "--app-secret-file: " + why);
+        opt.destination.app_secret = read_secret(a.app_secret_file, "--app-secret-file", why, err);
+        if (opt.destination.app_secret.empty()) return usage_error(err, why);
     } else if (const char* s = std::getenv("CAPI_APP_SECRET"); s != nullptr && *s != '\0') {
         opt.destination.app_secret = s;
     }
@@ -164,8 +147,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     opt.queue_capacity = std::clamp<std::size_t>(a.max_in_flight, 1024, 1 << 16);
 
     if (!a.ca_file.empty()) {
-        std::ifstream ca(a.ca_file);
-        if (!ca) return usage_error(err, "--ca: cannot open " + a.ca_file + ": " + std::strerror(errno));
+        if (auto e = capi_cli::check_readable(a.ca_file, "--ca")) return usage_error(err, *e);
     }
 
     // --checkpoint: this input's identity, and where an earlier run stopped.

@@ -29,8 +29,3 @@ enum SendExit : int {
 /// argv[0] is the program, argv[1] "send"; the options and the input follow.
 int run_send(int argc, char** argv, const SendStreams& streams = {});
 
-/// Why option `arg` (as given: "--token" or "--token=..") must be refused
-/// because it would put a secret in argv, where every user sees it (ps,
-/// /proc/PID/cmdline) and the shell history keeps it; nullopt for other options.
-/// `capi gateway` refuses the same options with the same words.
-std::optional<std::string> secret_option_refusal(std::string_view arg);

@@ -1,8 +1,6 @@
 // tools/cli/cli.hpp: the command line every `capi` command shares.
 #include "cli/cli.hpp"
 
-#include "send_cmd.hpp"  // secret_option_refusal: one rule and one wording
-
 #include <CLI/CLI.hpp>
 
 #include <cerrno>
@@ -24,17 +22,40 @@ std::string reason(int err) { return std::strerror(err); }
 
 }  // namespace
 
-int fail(std::string_view command, std::string_view message) {
-    std::cerr << "capi " << command << ": " << message << "\n"
-              << "Run 'capi " << command << " --help' for every option.\n";
+std::optional<std::string> secret_option_refusal(std::string_view a) {
+    const auto name = a.substr(0, a.find('='));
+    for (std::string_view t : {"--token", "--access-token", "--access_token", "--accesstoken"})
+        if (name == t)
+            return std::string(name) +
+                   " is refused: a token on the command line is visible to every user in the process "
+                   "list and stays in the shell history. Set CAPI_ACCESS_TOKEN or put the token in a "
+                   "file and use --token-file FILE";
+    for (std::string_view s : {"--app-secret", "--app_secret", "--appsecret", "--secret"})
+        if (name == s)
+            return std::string(name) +
+                   " is refused: a secret on the command line is visible to every user in the process "
+                   "list and stays in the shell history. Set CAPI_APP_SECRET or use --app-secret-file FILE";
+    return std::nullopt;
+}
+
+int fail(std::string_view command, std::string_view message) { return fail(command, message, std::cerr); }
+
+int fail(std::string_view command, std::string_view message, std::ostream& err) {
+    err << "capi " << command << ": " << message << "\n"
+        << "Run 'capi " << command << " --help' for every option.\n";
     return exit_usage;
 }
 
 std::optional<int> parse(CLI::App& app, std::string_view command, int argc, char** argv) {
+    return parse(app, command, argc, argv, std::cout, std::cerr);
+}
+
+std::optional<int> parse(CLI::App& app, std::string_view command, int argc, char** argv, std::ostream& out,
+                         std::ostream& err) {
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--") break;
-        if (auto why = secret_option_refusal(arg)) return fail(command, *why);
+        if (auto why = secret_option_refusal(arg)) return fail(command, *why, err);
     }
     // Extras are reported here rather than by CLI11 ("The following arguments were
     // not expected: 1 --frobnicate"): the unknown option by its name first.
@@ -42,16 +63,16 @@ std::optional<int> parse(CLI::App& app, std::string_view command, int argc, char
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
-        std::cout << app.help();
+        out << app.help();
         return 0;
     } catch (const CLI::ParseError& e) {
-        return fail(command, e.what());
+        return fail(command, e.what(), err);
     }
     std::vector<std::string> rest = app.remaining();
     std::erase(rest, std::string("--"));  // the end of the options, not an argument
     for (const auto& r : rest)
-        if (r.size() > 1 && r[0] == '-') return fail(command, "unknown option " + r.substr(0, r.find('=')));
-    if (!rest.empty()) return fail(command, "unexpected argument '" + rest.front() + "'");
+        if (r.size() > 1 && r[0] == '-') return fail(command, "unknown option " + r.substr(0, r.find('=')), err);
+    if (!rest.empty()) return fail(command, "unexpected argument '" + rest.front() + "'", err);
     return std::nullopt;
 }
 

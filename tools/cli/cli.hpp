@@ -8,6 +8,7 @@
 // away.
 #pragma once
 
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,11 +19,19 @@ class App;
 
 namespace capi_cli {
 
+/// Why option `arg` (as given: "--token" or "--token=..") must be refused
+/// because it would put a secret in argv, where every user sees it (ps,
+/// /proc/PID/cmdline) and the shell history keeps it; nullopt for other options.
+/// Every command refuses the same options with the same words (parse() does).
+std::optional<std::string> secret_option_refusal(std::string_view arg);
+
 /// Exit status of a usage, file or start-up error, for every command.
 inline constexpr int exit_usage = 2;
 
-/// Prints `capi COMMAND: message` and the pointer to --help on stderr; returns 2.
+/// Prints `capi COMMAND: message` and the pointer to --help on stderr (or `err`);
+/// returns 2.
 int fail(std::string_view command, std::string_view message);
+int fail(std::string_view command, std::string_view message, std::ostream& err);
 
 /// Parses argv[1..] into `app` (argv[0] is the command, or a benchmark program's
 /// name: `capi X ...` passes argc - 1, argv + 1). Refuses first, with the reason,
@@ -31,6 +40,9 @@ int fail(std::string_view command, std::string_view message);
 /// printing the help (--help, -h), 2 after an error. `command` names the command
 /// in errors ("mock-server", "bench --latency").
 std::optional<int> parse(CLI::App& app, std::string_view command, int argc, char** argv);
+/// The same, printing the help to `out` and errors to `err` (tests pass string streams).
+std::optional<int> parse(CLI::App& app, std::string_view command, int argc, char** argv, std::ostream& out,
+                         std::ostream& err);
 
 /// Reads a secret (an access token, an app secret) from the file `path` that
 /// option `option` names: its content without trailing CR/LF. A pipe works too

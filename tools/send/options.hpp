@@ -37,12 +37,14 @@ struct Args {
 /// Parses argv into `a`; returns an exit status when the command must stop.
 std::optional<int> parse_args(int argc, char** argv, Args& a, std::ostream& out, std::ostream& err);
 
-/// Prints `why` and the usage; returns send_usage.
+/// Prints `capi send: why` and a pointer to --help; returns send_usage.
 int usage_error(std::ostream& err, std::string_view why);
 
-/// Reads a secret (trailing newlines dropped). Empty string and an error message
-/// when unreadable or empty; the secret itself never appears in a message.
-std::string read_secret(const std::string& path, std::string& why, std::ostream& err);
+/// Reads a secret from the file `option` names (trailing newlines dropped). Empty
+/// string and an error message naming the option when unreadable or empty; neither
+/// the secret nor the file's name (often the secret itself) appears in a message.
+/// Warns on `err` when other users can read the file.
+std::string read_secret(const std::string& path, std::string_view option, std::string& why, std::ostream& err);
 
 /// The hint that events are read from a terminal.
 void terminal_hint(const Args& a, std::ostream& err);
