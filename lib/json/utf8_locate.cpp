@@ -114,7 +114,7 @@ std::optional<Utf8Fault> locate_invalid_utf8(std::string_view s) {
             expect_key = true;
             break;
         case '[':
-            levels.push_back(Level{true});
+            levels.push_back(Level{true, 0, {}, false});
             break;
         case '}':
         case ']':
