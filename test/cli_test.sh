@@ -150,6 +150,34 @@ err=$(CAPI_SHA256_IMPL=bogus "$CAPI" --version 2>&1 >/dev/null); rc=$?
 check "bad CAPI_SHA256_IMPL exits 2" [ $rc -eq 2 ]
 check "bad CAPI_SHA256_IMPL named" grep -q "CAPI_SHA256_IMPL=bogus" <<<"$err"
 
+# --dry-run writes the rejects file a send would; --failed does not apply.
+"$CAPI" send --dry-run --now=$NOW --rejects "$TMP/dry-rejects.tsv" "$TMP/in.ndjson" >/dev/null 2>"$TMP/err"; rc=$?
+check "dry run with --rejects exits 1" [ $rc -eq 1 ]
+check "dry run writes --rejects: 2 lines" [ "$(wc -l <"$TMP/dry-rejects.tsv" 2>/dev/null)" = 2 ]
+check "dry run --rejects: line 4's field" grep -q "^4	event_time	" "$TMP/dry-rejects.tsv"
+check "dry run with --rejects: summary points to it" grep -q "accepted 3, rejected 2 (see $TMP/dry-rejects.tsv)" "$TMP/err"
+err=$("$CAPI" send --dry-run --failed "$TMP/f.tsv" "$TMP/in.ndjson" 2>&1 >/dev/null); rc=$?
+check "dry run with --failed: exit 2" [ $rc -eq 2 ]
+check "dry run with --failed: says why" grep -q -- "--failed applies to sending only" <<<"$err"
+# A UTF-8 byte-order mark (Windows, spreadsheets) is not part of line 1.
+printf '\xef\xbb\xbf' > "$TMP/bom.ndjson"
+head -n 1 "$TMP/in.ndjson" >> "$TMP/bom.ndjson"
+err=$("$CAPI" send --dry-run --now $NOW "$TMP/bom.ndjson" 2>&1 >/dev/null); rc=$?
+check "a leading BOM is skipped" [ $rc -eq 0 ] && grep -q "^accepted 1, rejected 0$" <<<"$err"
+# Paths that are not files: one line, exit 2, never a summary or an abort.
+mkdir -p "$TMP/a-dir"
+err=$(CAPI_ACCESS_TOKEN=t timeout 20 "$CAPI" send --pixel 1 "$TMP/a-dir" 2>&1); rc=$?
+check "send DIR: exit 2" [ $rc -eq 2 ]
+check "send DIR: one line, no summary" [ "$(wc -l <<<"$err")" -eq 1 ] && grep -q "is a directory" <<<"$err"
+err=$(timeout 20 "$CAPI" send --pixel 1 --token-file "$TMP/a-dir" "$TMP/in.ndjson" 2>&1); rc=$?
+check "send --token-file DIR: exit 2, no abort" [ $rc -eq 2 ] && grep -q "^capi send: --token-file: cannot read the file it names" <<<"$err"
+err=$(timeout 20 "$CAPI" send --pixel 1 --token-file "tok-secret-$$" "$TMP/in.ndjson" 2>&1); rc=$?
+check "send --token-file TOKEN: exit 2" [ $rc -eq 2 ]
+check "send --token-file TOKEN: never echoed" bash -c '! grep -q "tok-secret" <<<"$1"' _ "$err"
+err=$(timeout 20 "$CAPI" send --bogus 2>&1); rc=$?
+check "send --bogus: exit 2, the error and a pointer to --help" \
+  [ $rc -eq 2 ] && [ "$(wc -l <<<"$err")" -eq 2 ] && grep -q "^capi send: unknown option --bogus" <<<"$err"
+
 # --- capi bench: its command line --------------------------------------------
 for bad in "--bogus" "--events abc" "--phase nope" "--latency --latencies 0,x" "--latency --burst-code 5" \
            "--token=abc"; do

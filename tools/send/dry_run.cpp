@@ -2,10 +2,14 @@
 #include "send/dry_run.hpp"
 
 #include "send_cmd.hpp"
+#include "send/options.hpp"
+#include "send/report.hpp"
 
 #include "json/prepared.hpp"
 
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 namespace capi_send {
@@ -48,16 +52,28 @@ int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
         if (!e.path.empty()) err << e.path << ": ";
         err << e.reason << "\n";
     };
+    // --rejects: the file a send writes, so a dry run checks a file before it goes.
+    std::ofstream rejects;
+    if (!a.rejects_path.empty()) {
+        rejects.open(a.rejects_path, std::ios::binary | std::ios::trunc);
+        if (!rejects) return usage_error(err, "--rejects: cannot write " + a.rejects_path + ": " + std::strerror(errno));
+    }
+    auto reject = [&](const std::vector<capi::FieldError>& errors) {
+        ++rejected;
+        if (rejects.is_open()) {
+            rejects << reject_record(in.line_no(), errors, line);
+        } else {
+            for (const auto& e : errors) report(e);
+        }
+    };
 
     for (Input::Got got; (got = in.next(line)) != Input::Got::end;) {
         if (got == Input::Got::too_long) {
-            ++rejected;
-            report(too_long_error);
+            reject({too_long_error});
             continue;
         }
         if (!reader.parse(line, ev, perr)) {
-            ++rejected;
-            report(perr);
+            reject({perr});
             continue;
         }
         auto now = a.fixed_now ? *a.fixed_now : std::chrono::system_clock::now();
@@ -71,19 +87,24 @@ int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
         if (r.status == capi::EncodeStatus::added) {
             ++accepted;
         } else {
-            ++rejected;
-            for (const auto& e : r.errors) report(e);
+            reject(r.errors);
         }
     }
     emit();
     out.flush();
+    if (rejects.is_open()) {
+        rejects.close();
+        if (!rejects) return usage_error(err, "--rejects: cannot write " + a.rejects_path + ": " + std::strerror(errno));
+    }
     if (in.error() != 0) {
         err << "capi send: read error on " << a.input << ": " << std::strerror(in.error()) << "\n";
         return send_usage;
     }
     if (interrupted()) return send_interrupted;
     if (dropped) err << "values dropped " << dropped << "\n";
-    err << "accepted " << accepted << ", rejected " << rejected << "\n";
+    err << "accepted " << accepted << ", rejected " << rejected;
+    if (rejected != 0 && !a.rejects_path.empty()) err << " (see " << a.rejects_path << ")";
+    err << "\n";
     // Like grep: 0 when every event was accepted, 1 when some line was rejected
     // (all other lines were still processed), 2 for usage and I/O errors.
     return rejected ? send_some_failed : send_ok;

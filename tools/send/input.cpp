@@ -31,6 +31,12 @@ bool Input::open(const std::string& path, std::ostream& err) {
     if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode)) {
         size_ = static_cast<std::uint64_t>(st.st_size);
         regular_ = true;
+    } else if (S_ISDIR(st.st_mode)) {
+        // Refused here, as a missing file is: not a summary of zeros and a read error.
+        err << "capi send: cannot read " << (path == "-" ? std::string("stdin") : path) << ": it is a directory\n";
+        if (fd_ != 0) ::close(fd_);
+        fd_ = -1;
+        return false;
     }
     buf_.resize(1 << 20);
     return true;
@@ -53,9 +59,13 @@ Input::Got Input::next(std::string& line) {
     for (;;) {
         line.clear();
         bool too_long = false;
+        const bool at_start = bytes_ == 0;
         if (!raw_line(line, too_long)) return Got::end;
         ++line_no_;
         if (too_long) return Got::too_long;
+        // A UTF-8 byte-order mark, as Windows tools and spreadsheets write at the
+        // start of a file: not part of the first line (nor counted as one).
+        if (at_start && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (line.find_first_not_of(" \t") != std::string::npos) return Got::line;
     }

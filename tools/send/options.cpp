@@ -170,6 +170,9 @@ std::optional<int> parse_args(int argc, char** argv, Args& a, std::ostream& out,
                                         : capi::EventIdMode::deterministic;
     if (a.input.empty()) a.input = "-";
 
+    if (a.dry_run && !a.failed_path.empty())
+        return usage_error(err, "--failed applies to sending only: a dry run fails nothing (--rejects works with "
+                                "--dry-run)");
     if (!a.checkpoint_path.empty()) {
         if (a.dry_run) return usage_error(err, "--checkpoint applies to sending only, not to --dry-run");
         if (a.input == "-")

@@ -60,19 +60,23 @@ void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi:
         if (const auto& value = ud.*k.member) check(k.field, k.key, *value, std::nullopt);
 }
 
+std::string reject_record(std::size_t line_no, const std::vector<capi::FieldError>& errors, std::string_view line) {
+    std::string paths, reasons;
+    for (const auto& e : errors) {
+        if (!paths.empty()) paths += ',', reasons += " | ";
+        paths += e.path.empty() ? "-" : tsv(e.path);
+        reasons += tsv(e.reason);
+    }
+    return std::to_string(line_no) + '\t' + paths + '\t' + reasons + '\t' + std::string(line) + '\n';
+}
+
 void SendState::reject(std::uint64_t ticket, std::size_t line_no, const std::vector<capi::FieldError>& errors,
             std::string_view line) {
     rejected.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(mu);
     std::string record;
     if (write_rejects) {
-        std::string paths, reasons;
-        for (const auto& e : errors) {
-            if (!paths.empty()) paths += ',', reasons += " | ";
-            paths += e.path.empty() ? "-" : tsv(e.path);
-            reasons += tsv(e.reason);
-        }
-        record = std::to_string(line_no) + '\t' + paths + '\t' + reasons + '\t' + std::string(line) + '\n';
+        record = reject_record(line_no, errors, line);
     } else if (rejects_printed++ < max_printed_rejects) {
         clear_bar();
         for (const auto& e : errors) {

@@ -55,6 +55,10 @@ std::string fbtrace_of(const capi::SendResult& r);
 void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi::FieldError>& out);
 
 // Shared by the reader (main thread), the completions (io thread) and the progress thread.
+/// One line of the --rejects file: line number, field paths, reasons, the input
+/// line (docs/cli.md, Report files). The send and the dry run write the same.
+std::string reject_record(std::size_t line_no, const std::vector<capi::FieldError>& errors, std::string_view line);
+
 struct SendState {
     std::atomic<std::uint64_t> in_flight{0}, sent{0}, delivered{0}, failed{0}, expired{0}, dropped{0},
         rejected{0}, bytes_read{0};
