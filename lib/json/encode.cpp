@@ -465,8 +465,19 @@ struct BatchEncoder::impl {
             return false;
         }
         if (bytes > options.validation.max_event_bytes) {
-            r.errors.push_back({"", "event is " + std::to_string(bytes) + " bytes serialized, over the " +
-                                        std::to_string(options.validation.max_event_bytes) + "-byte cap"});
+            // Name what weighs most, as validate()'s own bound does: its size
+            // check with a cap of 0 names the heaviest value or list (the event
+            // is otherwise valid, so that is its only error). Rare: errors only.
+            ValidationOptions probe = options.validation;
+            probe.max_event_bytes = 0;
+            std::string heaviest;
+            for (auto& e : validate(ev, now, probe))
+                if (e.reason.starts_with("too large")) heaviest = std::move(e.path);
+            r.errors.push_back({heaviest, "too large: the event is " + std::to_string(bytes) +
+                                              " bytes serialized, over the " +
+                                              std::to_string(options.validation.max_event_bytes) +
+                                              "-byte event cap (max_event_bytes)" +
+                                              (heaviest.empty() ? "" : "; this field weighs most")});
             return false;
         }
         return true;

@@ -294,7 +294,8 @@ TEST_CASE("B2 huge values: refused with too large; hashed PII of any size is fin
         const auto refused = rig.client->enqueue(ev);
         CHECK(refused.status == capi::EnqueueResult::Status::invalid);
         REQUIRE(refused.errors.size() == 1);
-        CHECK(refused.errors[0].reason.find("byte cap") != std::string::npos);
+        CHECK(refused.errors[0].reason.find("-byte event cap") != std::string::npos);
+        CHECK(refused.errors[0].path == "custom_data.contents");  // what weighs most, named
         REQUIRE(rig.client->enqueue(capi_test::purchase_event("B2-after")));
         REQUIRE(rig.client->flush(30s));
         REQUIRE(rig.reports.wait_for(2, 10s));

@@ -101,6 +101,13 @@ std::optional<int> parse_args(int argc, char** argv, Args& a, std::ostream& out,
         ->capture_default_str()
         ->check(CLI::IsMember({"deterministic", "random", "none"}))
         ->group(events);
+    app.add_option("--max-event-bytes", a.enc.validation.max_event_bytes,
+                   "the largest event, serialized: a bigger one is rejected naming its heaviest\n"
+                   "field or list")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(CLI::Range(1024, 4 * 1024 * 1024))
+        ->group(events);
     auto* reports = "reports";
     app.add_option("--rejects", a.rejects_path,
                    "one line per rejected input line (TSV: line, fields, reasons, the input line)")
