@@ -43,6 +43,8 @@ void validate_options(const ForwarderOptions& o) {
         if (t == o.dead_letter_topic)
             invalid_option("ForwarderOptions::dead_letter_topic: '" + t + "' is also a topic to consume");
     }
+    if (o.client.destination.access_token.empty())
+        invalid_option("ForwarderOptions::client.destination.access_token: required (every record's pixel uses it)");
     if (o.group.empty()) invalid_option("ForwarderOptions::group: required (the consumer group id)");
     if (o.max_pending == 0) invalid_option("ForwarderOptions::max_pending: must be at least 1");
     if (o.commit_interval.count() <= 0) invalid_option("ForwarderOptions::commit_interval: must be positive");
@@ -192,7 +194,11 @@ Forwarder::impl::impl(ForwarderOptions o) : opts(std::move(o)), reader(opts.read
     wake_read = fds[0];
     wake_write = fds[1];
     try {
-        client.emplace(opts.client);
+        // Without a default pixel every record names its own (the header): the
+        // client then has no default destination and each event carries one.
+        Options co = opts.client;
+        if (co.destination.pixel_id.empty()) co.destination = Destination{};
+        client.emplace(std::move(co));
     } catch (...) {
         rd_kafka_conf_destroy(consumer_conf);
         if (producer_conf) rd_kafka_conf_destroy(producer_conf);
