@@ -526,16 +526,29 @@ void Forwarder::impl::commit(const std::vector<detail::PartPtr>& which, bool syn
     if (list->cnt > 0) {
         // Asynchronous commits report on commit_queue (served by service());
         // a synchronous one serves its callback before returning.
-        rd_kafka_commit_queue(consumer, list, sync ? nullptr : commit_queue, commit_cb, this);
+        if (!sync) {
+            commit_in_flight = true;
+            commit_sent = std::chrono::steady_clock::now();
+        }
+        const auto err = rd_kafka_commit_queue(consumer, list, sync ? nullptr : commit_queue, commit_cb, this);
+        if (err && !sync) commit_in_flight = false;
+        if (err && sync) log(std::string("synchronous offset commit: ") + rd_kafka_err2str(err));
     }
     rd_kafka_topic_partition_list_destroy(list);
 }
 
 void Forwarder::impl::on_commit(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets) noexcept {
     try {
+        commit_in_flight = false;
         if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;  // nothing to commit
         bool ok = !err;
         std::string why = err ? rd_kafka_err2str(err) : "";
+        bool rebalancing = err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION;
+        for (int i = 0; offsets && i < offsets->cnt; ++i)
+            rebalancing = rebalancing || offsets->elems[i].err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+                          offsets->elems[i].err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION;
+        // Held until the rebalance callback (or a bound, should none come).
+        if (rebalancing) commits_held_until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         {
             std::lock_guard lk(mu);
             for (int i = 0; offsets && i < offsets->cnt; ++i) {
@@ -551,7 +564,7 @@ void Forwarder::impl::on_commit(rd_kafka_resp_err_t err, rd_kafka_topic_partitio
             }
             ++(ok ? st.commits : st.commit_errors);
         }
-        if (!ok) log("offset commit failed: " + why + " (retried at the next commit)");
+        if (!ok) log("offset commit failed: " + why + (rebalancing ? " (retried once the group has rebalanced)" : " (retried at the next commit)"));
     } catch (...) {
     }
 }
@@ -584,7 +597,10 @@ bool Forwarder::impl::iterate(int max_wait_ms) {
     retry_waiting();
     apply_pauses();
     const auto now = std::chrono::steady_clock::now();
-    if (now >= next_commit) {
+    if (commit_in_flight && now - commit_sent > std::max<std::chrono::steady_clock::duration>(
+                                                     std::chrono::seconds(5), 2 * opts.commit_interval))
+        commit_in_flight = false;
+    if (now >= next_commit && !commit_in_flight && now >= commits_held_until) {
         next_commit = now + opts.commit_interval;
         std::vector<detail::PartPtr> all;
         {

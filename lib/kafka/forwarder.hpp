@@ -100,6 +100,12 @@ struct [[gnu::visibility("hidden")]] Forwarder::impl {  // lib/ only: not export
     Event event;
     std::chrono::steady_clock::time_point next_commit;
     std::chrono::steady_clock::time_point next_retry;
+    // One asynchronous commit at a time, and none while the group rebalances:
+    // a commit queued behind a JoinGroup on the coordinator's connection comes
+    // back with an old generation, which librdkafka takes as the assignment lost.
+    bool commit_in_flight = false;  // run() thread (on_commit runs there too)
+    std::chrono::steady_clock::time_point commit_sent;  // a report librdkafka drops frees the slot later
+    std::chrono::steady_clock::time_point commits_held_until;  // after "rebalance in progress"
     bool running = false;
     std::mutex run_mu;
     std::condition_variable run_cv;
