@@ -188,7 +188,13 @@ TEST_CASE("forwarder: every record of a multi-partition topic reaches the Graph 
         expected.insert(id.empty() ? position_id("orders", p, off) : id);
         ends[static_cast<std::size_t>(p)] = off + 1;
     }
-    Running f(options_for(c, g, log, "g1", {"orders"}));
+    auto o = options_for(c, g, log, "g1", {"orders"});
+    std::atomic<int> kafka_stats{0};
+    o.kafka_properties.emplace_back("statistics.interval.ms", "200");
+    o.on_kafka_stats = [&](std::string_view json) {
+        if (json.find("\"consumer\"") != std::string_view::npos) ++kafka_stats;  // "type": "consumer"
+    };
+    Running f(std::move(o));
     REQUIRE(wait_until([&] { return g.received() >= 400; }, 30s));
     REQUIRE(wait_until([&] { return committed_to(c, "g1", "orders", ends); }, 10s));
     CHECK(f.stop());
@@ -203,6 +209,7 @@ TEST_CASE("forwarder: every record of a multi-partition topic reaches the Graph 
     CHECK(s.client.delivered == 400);
     check_stats_add_up(s);
     CHECK(log.contains("has no committed offset"));
+    CHECK(kafka_stats > 0);
 }
 
 TEST_CASE("forwarder: during a Graph outage committed offsets never pass an undelivered record, then catch up",
