@@ -188,7 +188,9 @@ std::string usage_text() {
          "  from $CAPI_ACCESS_TOKEN or --token-file, never the command line.\n"
          "options:\n";
     for (const auto& f : flags) {
-        std::string head = "  " + std::string(f.name) + (f.value.empty() ? "" : " " + std::string(f.value));
+        std::string head(2, ' ');
+        head.append(f.name);
+        if (!f.value.empty()) head.append(" ").append(f.value);
         u << head;
         std::string_view help = f.help;
         std::size_t col = head.size();

@@ -72,7 +72,7 @@ std::string parse_topic(std::string_view spec, std::pair<std::string, int>& out)
     if (colon == std::string_view::npos || !parse_int(spec.substr(colon + 1), 1, 100'000, n))
         return "a topic is NAME:PARTITIONS (partitions from 1 to 100000), not '" + std::string(spec) + "'";
     if (!valid_topic(spec.substr(0, colon)))
-        return "'" + std::string(spec.substr(0, colon)) + "' is not a topic name (1 to 249 of a-z A-Z 0-9 . _ -)";
+        return std::string(spec.substr(0, colon)).insert(0, 1, '\'') + "' is not a topic name (1 to 249 of a-z A-Z 0-9 . _ -)";
     out = {std::string(spec.substr(0, colon)), static_cast<int>(n)};
     return {};
 }
