@@ -4,11 +4,15 @@
 # into `capi mock-server` over TLS, side by side in one run with `capi send` of
 # the same events (an NDJSON file) to the same kind of mock.
 #
-# Usage: scripts/bench_kafka.sh [--events N] [--partitions P] [--instances "1 2 4"]
-# Events/s: N over the time from the first record read to the last delivered
-# (the group's join is before it). CPU per event: each process's utime + stime
-# (/proc/PID/stat, read once every record is delivered) over the events it
-# delivered; `capi send`'s from /usr/bin/time. On a small machine the mock
+# Usage: scripts/bench_kafka.sh [--events N] [--partitions P] [--instances "1 2 4"] [-- FORWARD_OPTION...]
+# (options after -- go to every `capi forward`, e.g. -- --kafka-prop fetch.max.bytes=1048576)
+# Each group reads a topic of its own: the instances join while it is empty,
+# and once every partition has had one owner for 2 s, kcat produces the N
+# events (keyed by event id, so spread evenly) and the clock starts. Events/s: N
+# over the time from the first record produced to the last delivered (the
+# counters are read every 0.2 s; kcat runs meanwhile). CPU per event: each
+# instance's utime + stime (/proc/PID/stat) over the same span, over the events
+# it delivered; `capi send`'s (whole run) from /usr/bin/time. On a small machine the mock
 # cluster, the mock Graph server and the instances share the cores: the CPU per
 # event is the figure that carries over to a real cluster (docs/scale-out.md).
 set -euo pipefail
@@ -21,6 +25,7 @@ while [ $# -gt 0 ]; do
     --events) EVENTS=$2; shift 2 ;;
     --partitions) PARTITIONS=$2; shift 2 ;;
     --instances) INSTANCES=$2; shift 2 ;;
+    --) shift; break ;;
     *) echo "usage: $0 [--events N] [--partitions P] [--instances \"1 2 4\"]" >&2; exit 2 ;;
   esac
 done
@@ -57,21 +62,35 @@ python3 - "$EVENTS" >"$TMP/events.ndjson" <<'PY'
 import sys, time
 n = int(sys.argv[1]); t = int(time.time()) - 60
 for i in range(n):
-    print('{"event_name":"Purchase","event_time":%d,"event_id":"b-%d","action_source":"website",'
+    print('b-%d\t' % i + '{"event_name":"Purchase","event_time":%d,"event_id":"b-%d","action_source":"website",'
           '"event_source_url":"https://shop.example/p/%d","user_data":{"em":["buyer%d@example.com"],'
           '"ph":["+1 650 555 %04d"],"client_ip_address":"203.0.113.%d","client_user_agent":"Mozilla/5.0"},'
           '"custom_data":{"currency":"USD","value":%d.99,"content_ids":["sku-%d"]}}'
           % (t, i, i % 5000, i, i % 10000, i % 250, i % 500, i % 5000))
 PY
+mv "$TMP/events.ndjson" "$TMP/keyed.tsv"
 
 mkfifo "$TMP/km.in"
 exec 7<>"$TMP/km.in"
-"$CAPI" kafka-mock --brokers 3 --topic ev:$PARTITIONS <"$TMP/km.in" >"$TMP/km.out" 2>"$TMP/km.err" &
+"$CAPI" kafka-mock --brokers 3 <"$TMP/km.in" >"$TMP/km.out" 2>"$TMP/km.err" &
 pids+=($!)
 KM=$!
 BOOT=$(first_line "$TMP/km.out")
-timeout 300 kcat -P -b "$BOOT" -t ev -p -1 -X log_level=2 -X linger.ms=20 -l "$TMP/events.ndjson"
-echo "bench_kafka: $EVENTS events in $PARTITIONS partitions of kafka-mock ($BOOT)"
+cut -f2- "$TMP/keyed.tsv" >"$TMP/events.ndjson"
+echo "bench_kafka: $EVENTS events; kafka-mock at $BOOT"
+control() {  # control LINE: a control line to kafka-mock; fails unless it answers ok
+  local before
+  before=$(wc -l <"$TMP/km.out")
+  echo "$1" >&7
+  for _ in $(seq 50); do
+    if [ "$(wc -l <"$TMP/km.out")" -gt "$before" ]; then
+      [ "$(sed -n "$((before + 1))p" "$TMP/km.out")" = ok ] && return 0
+      echo "bench_kafka: kafka-mock: $1: $(sed -n "$((before + 1))p" "$TMP/km.out")" >&2; exit 1
+    fi
+    sleep 0.1
+  done
+  echo "bench_kafka: kafka-mock did not answer" >&2; exit 1
+}
 
 start_mock() {  # start_mock DIR: a fresh mock Graph server; prints its URL
   mkdir -p "$1"
@@ -93,41 +112,55 @@ results+=("$(awk -v n="$EVENTS" -v d="$delivered" -v w="$wall" -v u="$user" -v s
   'BEGIN { printf "capi send          1  %9d  %9.0f  %8.2f  %s  mock %.2f us/event", d, n / w, (u + s) * 1e6 / n, "-", m / t * 1e6 / n }')")
 kill -TERM "$(cat "$TMP/send/pid")"
 
+# counter NAME FILE: the last stats line's forwarder counter NAME (0 before any).
+counter() { { grep ' stats ' "$2" || true; } | tail -1 | sed -n "s/.* stats .*\b$1=\([0-9]*\).*|.*/\1/p" | grep . || echo 0; }
 for k in $INSTANCES; do
+  # A topic of its own, empty while the group forms: the clock starts with a
+  # stable group, as a deployment's steady state, not with its join.
   D="$TMP/fwd$k"
+  control "topic ev$k:$PARTITIONS"
   MOCK=$(start_mock "$D")
   fwd=()
   for i in $(seq "$k"); do
-    "$CAPI" forward --brokers "$BOOT" --topic ev --group "bench-$k" --pixel $PIXEL --endpoint "$MOCK" --ca "$D/ca.pem" \
-      --stats-interval 0.2 --no-progress >"$D/f$i.out" 2>"$D/f$i.err" &
+    "$CAPI" forward --brokers "$BOOT" --topic "ev$k" --group "bench-$k" --pixel $PIXEL --endpoint "$MOCK" \
+      --ca "$D/ca.pem" --stats-interval 0.2 --no-progress "$@" >"$D/f$i.out" 2>"$D/f$i.err" &
     pids+=($!)
     fwd+=($!)
   done
-  # counter NAME FILE: the last stats line's forwarder counter NAME (0 before any).
-  counter() { { grep ' stats ' "$2" || true; } | tail -1 | sed -n "s/.* stats .*\b$1=\([0-9]*\).*|.*/\1/p" | grep . || echo 0; }
-  t0="" t1=""
-  for _ in $(seq 3000); do  # 10 minutes at most
-    now=$(date +%s.%N)
-    records=0 delivered=0
+  stable=0
+  for _ in $(seq 300); do  # 60 s at most: every partition owned, unchanged for 2 s
+    owned=0
     for i in $(seq "$k"); do
-      records=$((records + $(counter records "$D/f$i.err")))
-      delivered=$((delivered + $(counter delivered "$D/f$i.err")))
+      owned=$((owned + $(counter assigned "$D/f$i.err") - $(counter revoked "$D/f$i.err")))
     done
-    [ -z "$t0" ] && [ "$records" -gt 0 ] && t0=$now
-    if [ "$delivered" -ge "$EVENTS" ]; then t1=$now; break; fi
+    if [ "$owned" -eq "$PARTITIONS" ]; then stable=$((stable + 1)); else stable=0; fi
+    [ $stable -ge 10 ] && break
+    sleep 0.2
+  done
+  [ $stable -ge 10 ] || { echo "bench_kafka: the group of $k never owned all $PARTITIONS partitions" >&2; exit 1; }
+  t0=$(date +%s.%N)
+  ticks0=()
+  for p in "${fwd[@]}"; do ticks0+=($(cpu_ticks "$p")); done
+  # Keyed by event id (the key before a tab): the partitioner spreads them evenly.
+  timeout 300 kcat -P -b "$BOOT" -t "ev$k" -K '\t' -X log_level=2 -X linger.ms=20 -l "$TMP/keyed.tsv"
+  t1=""
+  for tick in $(seq 3000); do  # 10 minutes at most (0.2 s sleeps)
+    delivered=0
+    for i in $(seq "$k"); do delivered=$((delivered + $(counter delivered "$D/f$i.err"))); done
+    if [ "$delivered" -ge "$EVENTS" ]; then t1=$(date +%s.%N); break; fi
+    [ $((tick % 50)) -eq 0 ] && echo "bench_kafka: $k instances: $delivered of $EVENTS delivered" >&2
     sleep 0.2
   done
   [ -n "$t1" ] || { echo "bench_kafka: $k instances did not deliver $EVENTS events in 10 minutes" >&2; exit 1; }
-  line="capi forward  x$k"
   per=()
+  total_ticks=0
   for i in $(seq "$k"); do
     d=$(counter delivered "$D/f$i.err")
-    c=$(cpu_ticks "${fwd[$((i - 1))]}")
+    c=$(($(cpu_ticks "${fwd[$((i - 1))]}") - ticks0[i - 1]))
+    total_ticks=$((total_ticks + c))
     per+=("$(awk -v c="$c" -v t="$TICK" -v d="$d" 'BEGIN { printf "%d:%.2f", d, d ? c / t * 1e6 / d : 0 }')")
   done
   mock_ticks=$(cpu_ticks "$(cat "$D/pid")")
-  total_ticks=0
-  for p in "${fwd[@]}"; do total_ticks=$((total_ticks + $(cpu_ticks "$p"))); done
   results+=("$(awk -v k="$k" -v n="$EVENTS" -v t0="$t0" -v t1="$t1" -v c="$total_ticks" -v t="$TICK" -v m="$mock_ticks" -v per="${per[*]}" \
     'BEGIN { printf "capi forward  %4d  %9d  %9.0f  %8.2f  %s  mock %.2f us/event", k, n, n / (t1 - t0), c / t * 1e6 / n, per, m / t * 1e6 / n }')")
   kill -TERM "${fwd[@]}" "$(cat "$D/pid")"

@@ -243,11 +243,13 @@ std::string read_option_file(std::string_view option, const std::string& path, b
 }
 
 // What never reaches stderr: the token, the app secret, secret librdkafka values.
+// The library never logs them; this is the second line. Values shorter than 6
+// characters are left alone: replacing every "t" would garble every message.
 struct Scrubber {
     std::vector<std::string> secrets;
     std::string operator()(std::string s) const {
         for (const auto& secret : secrets)
-            for (std::size_t at; !secret.empty() && (at = s.find(secret)) != std::string::npos;)
+            for (std::size_t at; secret.size() >= 6 && (at = s.find(secret)) != std::string::npos;)
                 s.replace(at, secret.size(), "(hidden)");
         return s;
     }
