@@ -121,6 +121,10 @@ struct ForwarderOptions {
     /// notes on assignment ("topic[3] resumes at offset 1200"). Called on the run()
     /// thread; never contains a token. Empty: discarded.
     std::function<void(std::string_view)> on_log;
+    /// librdkafka's statistics (its JSON document, one per handle and
+    /// statistics.interval.ms, which kafka_properties must set: librdkafka's
+    /// default is 0, none). Called on the run() thread. Empty: not asked for.
+    std::function<void(std::string_view json)> on_kafka_stats;
 };
 
 struct ForwarderStats {

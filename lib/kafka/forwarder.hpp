@@ -1,7 +1,8 @@
 // The forwarder's inner parts shared by its translation units: the state of one
 // assigned partition and the forwarder's implementation (lib/kafka/forwarder.cpp
-// runs the loop, lib/kafka/rebalance.cpp follows the group, lib/kafka/dead_letter.cpp
-// writes problems to the dead-letter topic).
+// configures librdkafka, records.cpp turns records into events and outcomes into
+// settled offsets, loop.cpp runs the loop and commits, rebalance.cpp follows the
+// group, dead_letter.cpp writes problems to the dead-letter topic).
 //
 // Threads: run() owns librdkafka (consumer, producer, callbacks); the client's io
 // threads deliver outcomes. Everything both touch is under impl::mu.
@@ -70,7 +71,7 @@ struct [[gnu::visibility("hidden")]] Forwarder::impl {  // lib/ only: not export
     explicit impl(ForwarderOptions o);
     ~impl();
 
-    // --- configuration (forwarder.cpp) ---
+    // --- configuration and handles (forwarder.cpp; handles created by run()) ---
     ForwarderOptions opts;
     rd_kafka_conf_t* consumer_conf = nullptr;  // owned until run() creates the handle
     rd_kafka_conf_t* producer_conf = nullptr;
@@ -100,6 +101,12 @@ struct [[gnu::visibility("hidden")]] Forwarder::impl {  // lib/ only: not export
     Event event;
     std::chrono::steady_clock::time_point next_commit;
     std::chrono::steady_clock::time_point next_retry;
+    // One asynchronous commit at a time, and none while the group rebalances:
+    // a commit queued behind a JoinGroup on the coordinator's connection comes
+    // back with an old generation, which librdkafka takes as the assignment lost.
+    bool commit_in_flight = false;  // run() thread (on_commit runs there too)
+    std::chrono::steady_clock::time_point commit_sent;  // a report librdkafka drops frees the slot later
+    std::chrono::steady_clock::time_point commits_held_until;  // after "rebalance in progress"
     bool running = false;
     std::mutex run_mu;
     std::condition_variable run_cv;
@@ -113,7 +120,7 @@ struct [[gnu::visibility("hidden")]] Forwarder::impl {  // lib/ only: not export
     void log(std::string_view line) noexcept;
     void report(const Problem& p) noexcept;
 
-    // forwarder.cpp: records and outcomes
+    // records.cpp
     void on_message(const rd_kafka_message_t* m);
     void hand(const detail::PartPtr& p, std::int64_t offset);
     void on_outcome(const detail::PartPtr& p, std::int64_t offset, SendResult&& r) noexcept;
@@ -121,6 +128,7 @@ struct [[gnu::visibility("hidden")]] Forwarder::impl {  // lib/ only: not export
     void retry_waiting();
     void apply_pauses();
     void service();  // problems, producer events, commit results
+    // loop.cpp
     bool iterate(int max_wait_ms);
     void commit(const std::vector<detail::PartPtr>& which, bool sync);
     void on_commit(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets) noexcept;
@@ -137,6 +145,7 @@ struct [[gnu::visibility("hidden")]] Forwarder::impl {  // lib/ only: not export
     static void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
     static void error_cb(rd_kafka_t* rk, int err, const char* reason, void*);
     static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void*);
+    static int stats_cb(rd_kafka_t* rk, char* json, size_t len, void*);
     static void dr_msg_cb(rd_kafka_t* rk, const rd_kafka_message_t* m, void*);
     static void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets, void* opaque);
 

@@ -10,6 +10,10 @@ namespace capi::kafka {
 void Forwarder::impl::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) noexcept {
     const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(consumer), "COOPERATIVE") == 0;
     const bool assigning = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    // The group settled (for this member): commit again. An asynchronous commit's
+    // report may have been dropped with the old assignment.
+    commits_held_until = {};
+    commit_in_flight = false;
     try {
         if (assigning)
             assign(partitions);
@@ -29,6 +33,9 @@ void Forwarder::impl::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_parti
                       : rd_kafka_incremental_unassign(consumer, partitions);
     else
         aerr = rd_kafka_assign(consumer, assigning ? partitions : nullptr);
+    // A partition this member paused when it was revoked stays paused in
+    // librdkafka when it comes back: a new assignment starts fetching.
+    if (assigning && partitions->cnt > 0) rd_kafka_resume_partitions(consumer, partitions);
     if (e) {
         try {
             log(std::string(assigning ? "assign" : "unassign") + " failed: " + rd_kafka_error_string(e));
