@@ -12,7 +12,9 @@
 # over the time from the first record produced to the last delivered (the
 # counters are read every 0.2 s; kcat runs meanwhile). CPU per event: each
 # instance's utime + stime (/proc/PID/stat) over the same span, over the events
-# it delivered; `capi send`'s (whole run) from /usr/bin/time. On a small machine the mock
+# it delivered; `capi send`'s (whole run) from /usr/bin/time. The forwarders'
+# counters are read every 0.2 s (--stats-interval; librdkafka's own statistics
+# off: their JSON would cost CPU a deployment does not spend). On a small machine the mock
 # cluster, the mock Graph server and the instances share the cores: the CPU per
 # event is the figure that carries over to a real cluster (docs/scale-out.md).
 set -euo pipefail
@@ -92,17 +94,18 @@ control() {  # control LINE: a control line to kafka-mock; fails unless it answe
   echo "bench_kafka: kafka-mock did not answer" >&2; exit 1
 }
 
-start_mock() {  # start_mock DIR: a fresh mock Graph server; prints its URL
+start_mock() {  # start_mock DIR: a fresh mock Graph server; its URL in DIR/url.out, its pid in DIR/pid
   mkdir -p "$1"
   "$CAPI" mock-server --cert-out "$1" >"$1/url.out" 2>"$1/url.err" &
   pids+=($!)
   echo $! >"$1/pid"
-  first_line "$1/url.out"
+  first_line "$1/url.out" >/dev/null
 }
 
 results=()
 # capi send: the same events, the same kind of mock.
-MOCK=$(start_mock "$TMP/send")
+start_mock "$TMP/send"
+MOCK=$(head -n1 "$TMP/send/url.out")
 /usr/bin/time -f "%e %U %S" -o "$TMP/send/time" "$CAPI" send --pixel $PIXEL --endpoint "$MOCK" \
   --ca "$TMP/send/ca.pem" "$TMP/events.ndjson" >"$TMP/send/summary" 2>"$TMP/send/err" || true
 read -r wall user sys <"$TMP/send/time"
@@ -113,17 +116,19 @@ results+=("$(awk -v n="$EVENTS" -v d="$delivered" -v w="$wall" -v u="$user" -v s
 kill -TERM "$(cat "$TMP/send/pid")"
 
 # counter NAME FILE: the last stats line's forwarder counter NAME (0 before any).
-counter() { { grep ' stats ' "$2" || true; } | tail -1 | sed -n "s/.* stats .*\b$1=\([0-9]*\).*|.*/\1/p" | grep . || echo 0; }
+counter() { { grep ' stats records=' "$2" || true; } | tail -1 | sed -n "s/.* stats .*\b$1=\([0-9]*\).*|.*/\1/p" | grep . || echo 0; }
 for k in $INSTANCES; do
   # A topic of its own, empty while the group forms: the clock starts with a
   # stable group, as a deployment's steady state, not with its join.
   D="$TMP/fwd$k"
   control "topic ev$k:$PARTITIONS"
-  MOCK=$(start_mock "$D")
+  start_mock "$D"
+  MOCK=$(head -n1 "$D/url.out")
   fwd=()
   for i in $(seq "$k"); do
     "$CAPI" forward --brokers "$BOOT" --topic "ev$k" --group "bench-$k" --pixel $PIXEL --endpoint "$MOCK" \
-      --ca "$D/ca.pem" --stats-interval 0.2 --no-progress "$@" >"$D/f$i.out" 2>"$D/f$i.err" &
+      --ca "$D/ca.pem" --stats-interval 0.2 --kafka-prop statistics.interval.ms=0 --no-progress "$@" \
+      >"$D/f$i.out" 2>"$D/f$i.err" &
     pids+=($!)
     fwd+=($!)
   done

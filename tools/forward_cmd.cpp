@@ -11,6 +11,8 @@
 
 #include <capi/kafka.hpp>
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -168,8 +170,8 @@ const Flag flags[] = {
          a.o.client.encode.max_batch_events = static_cast<std::size_t>(n);
          return std::string();
      }},
-    {"--stats-interval", "SEC", "print the forwarder's and the client's counters on stderr\n"
-                                "this often; default 0 (never)",
+    {"--stats-interval", "SEC", "print the forwarder's, the client's and librdkafka's counters\n"
+                                "on stderr this often; default 0 (never)",
      [](Args& a, std::string_view v) {
          return parse_number(v, 0, 86'400, a.stats_interval) ? std::string()
                                                               : std::string("--stats-interval takes seconds from 0 to 86400");
@@ -307,6 +309,40 @@ std::string summary_title(const capi::kafka::ForwarderOptions& o) {
     return s + " to " + o.client.transport.endpoint;
 }
 
+// One line out of librdkafka's statistics document (STATISTICS.md): the handle's
+// totals and, for the consumer, its lag summed over the partitions it owns.
+std::string kafka_counters(std::string_view json) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(json.data(), json.size()).get(doc)) return "librdkafka statistics: unreadable JSON";
+    std::ostringstream o;
+    std::string_view name = "?", type = "?";
+    if (doc["name"].get(name)) name = "?";
+    if (doc["type"].get(type)) type = "?";
+    o << "librdkafka " << name << " (" << type << ")";
+    for (const char* key : {"replyq", "msg_cnt", "tx", "rx", "txmsgs", "rxmsgs", "txerrs", "rxerrs"}) {
+        std::int64_t v = 0;
+        if (!doc[key].get(v)) o << ' ' << key << '=' << v;
+    }
+    std::int64_t lag = 0, owned = 0;
+    simdjson::dom::object topics;
+    if (type == "consumer" && !doc["topics"].get(topics)) {
+        for (auto [topic_name, topic] : topics) {
+            simdjson::dom::object partitions;
+            if (topic["partitions"].get(partitions)) continue;
+            for (auto [id, part] : partitions) {
+                std::int64_t l = -1;
+                // Partition "-1" is librdkafka's unassigned bucket; -1 lag: unknown yet.
+                if (id == "-1" || part["consumer_lag"].get(l) || l < 0) continue;
+                lag += l;
+                ++owned;
+            }
+        }
+        o << " consumer_lag=" << lag << " (" << owned << " partitions)";
+    }
+    return o.str();
+}
+
 void print_summary(const std::string& title, const capi::kafka::ForwarderStats& s, double secs, bool settled) {
     auto& out = std::cout;
     auto row = [&](std::string_view name, std::uint64_t n, std::string_view note = {}) {
@@ -432,9 +468,18 @@ int run_forward(int argc, char** argv) {
     Scrubber scrub;
     if (auto why = resolve_files(a, scrub); !why.empty()) return usage_error(scrub(why));
 
+    // librdkafka's own counters at the same interval, unless a property says otherwise.
+    if (a.stats_interval > 0 &&
+        std::none_of(a.o.kafka_properties.begin(), a.o.kafka_properties.end(),
+                     [](const auto& kv) { return kv.first == "statistics.interval.ms"; }))
+        a.o.kafka_properties.emplace_back("statistics.interval.ms",
+                                          std::to_string(std::max<long long>(seconds_ms(a.stats_interval).count(), 100)));
+
     Console console;
     console.tty = a.progress && ::isatty(STDERR_FILENO) == 1;
     a.o.on_log = [&](std::string_view line) { console.line("capi forward: " + scrub(std::string(line))); };
+    if (a.stats_interval > 0)
+        a.o.on_kafka_stats = [&](std::string_view json) { console.line("capi forward: stats " + kafka_counters(json)); };
     if (a.o.dead_letter_topic.empty()) {
         a.o.on_problem = [&](const capi::kafka::Problem& p) {
             if (console.problems_printed++ < Console::max_problems_printed) console.line(scrub(problem_line(p)));
