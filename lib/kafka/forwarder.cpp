@@ -98,9 +98,10 @@ void Forwarder::impl::dr_msg_cb(rd_kafka_t* rk, const rd_kafka_message_t* m, voi
     static_cast<impl*>(rd_kafka_opaque(rk))->on_dead_letter_report(m);
 }
 
-void Forwarder::impl::commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
+void Forwarder::impl::commit_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
                                 void* opaque) {
-    static_cast<impl*>(opaque)->on_commit(err, offsets);
+    static_cast<impl*>(rd_kafka_opaque(rk))
+        ->on_commit(err, offsets, static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(opaque)));
 }
 
 namespace {

@@ -105,6 +105,10 @@ struct [[gnu::visibility("hidden")]] Forwarder::impl {  // lib/ only: not export
     // a commit queued behind a JoinGroup on the coordinator's connection comes
     // back with an old generation, which librdkafka takes as the assignment lost.
     bool commit_in_flight = false;  // run() thread (on_commit runs there too)
+    // Every commit is asynchronous on commit_queue, numbered; a "synchronous" one
+    // waits (bounded) for its own report, so a coordinator that never answers
+    // cannot hang a revocation or stop.
+    std::uint64_t commit_seq = 0, commit_async_seq = 0, commit_reported = 0;
     std::chrono::steady_clock::time_point commit_sent;  // a report librdkafka drops frees the slot later
     std::chrono::steady_clock::time_point commits_held_until;  // after "rebalance in progress"
     bool running = false;
@@ -131,7 +135,7 @@ struct [[gnu::visibility("hidden")]] Forwarder::impl {  // lib/ only: not export
     // loop.cpp
     bool iterate(int max_wait_ms);
     void commit(const std::vector<detail::PartPtr>& which, bool sync);
-    void on_commit(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets) noexcept;
+    void on_commit(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets, std::uint64_t seq) noexcept;
 
     // rebalance.cpp
     void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) noexcept;
@@ -140,7 +144,7 @@ struct [[gnu::visibility("hidden")]] Forwarder::impl {  // lib/ only: not export
     void wait_settled(const std::vector<detail::PartPtr>& which, std::chrono::milliseconds bound);
 
     // librdkafka's callbacks (forwarder.cpp): they find the forwarder through the
-    // handle's opaque (commit_cb: the call's).
+    // handle's opaque (commit_cb's opaque is the commit's number).
     static rd_kafka_conf_t* make_conf(const ForwarderOptions& o, bool producer);
     static void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
     static void error_cb(rd_kafka_t* rk, int err, const char* reason, void*);

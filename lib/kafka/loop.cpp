@@ -5,6 +5,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 
 namespace capi::kafka {
@@ -23,22 +24,33 @@ void Forwarder::impl::commit(const std::vector<detail::PartPtr>& which, bool syn
         }
     }
     if (list->cnt > 0) {
-        // Asynchronous commits report on commit_queue (served by service());
-        // a synchronous one serves its callback before returning.
+        const std::uint64_t seq = ++commit_seq;
         if (!sync) {
             commit_in_flight = true;
+            commit_async_seq = seq;
             commit_sent = std::chrono::steady_clock::now();
         }
-        const auto err = rd_kafka_commit_queue(consumer, list, sync ? nullptr : commit_queue, commit_cb, this);
-        if (err && !sync) commit_in_flight = false;
-        if (err && sync) log(std::string("synchronous offset commit: ") + rd_kafka_err2str(err));
+        const auto err = rd_kafka_commit_queue(consumer, list, commit_queue, commit_cb,
+                                               reinterpret_cast<void*>(static_cast<std::uintptr_t>(seq)));
+        if (err) {
+            if (!sync) commit_in_flight = false;
+            log(std::string("offset commit not sent: ") + rd_kafka_err2str(err));
+        } else if (sync) {
+            // Its report, at most 10 s (and the reports of earlier commits meanwhile).
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            while (commit_reported < seq && std::chrono::steady_clock::now() < deadline)
+                rd_kafka_queue_poll_callback(commit_queue, 20);
+            if (commit_reported < seq) log("offset commit: no answer within 10 s");
+        }
     }
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-void Forwarder::impl::on_commit(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets) noexcept {
+void Forwarder::impl::on_commit(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
+                                std::uint64_t seq) noexcept {
     try {
-        commit_in_flight = false;
+        commit_reported = std::max(commit_reported, seq);
+        if (seq == commit_async_seq) commit_in_flight = false;
         if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;  // nothing to commit
         bool ok = !err;
         std::string why = err ? rd_kafka_err2str(err) : "";
@@ -199,8 +211,25 @@ bool Forwarder::impl::run() {
     rd_kafka_queue_io_event_enable(commit_queue, -1, nullptr, 0);
     rd_kafka_queue_destroy(consumer_queue);
     consumer_queue = nullptr;
-    const rd_kafka_resp_err_t cerr = rd_kafka_consumer_close(consumer);
-    if (cerr) log(std::string("leaving the group: ") + rd_kafka_err2str(cerr));
+    // Closed on a queue this thread serves (the revocation callback runs here),
+    // within a bound: a coordinator that never answers cannot hold run().
+    bool closed = false;
+    if (rd_kafka_queue_t* close_queue = rd_kafka_queue_new(consumer)) {
+        if (rd_kafka_error_t* e = rd_kafka_consumer_close_queue(consumer, close_queue)) {
+            log(std::string("leaving the group: ") + rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        } else {
+            const auto deadline =
+                std::chrono::steady_clock::now() + opts.revoke_timeout + std::chrono::seconds(15);
+            while (!rd_kafka_consumer_closed(consumer) && std::chrono::steady_clock::now() < deadline) {
+                rd_kafka_queue_poll_callback(close_queue, 50);
+                if (producer) rd_kafka_poll(producer, 0);
+            }
+            closed = rd_kafka_consumer_closed(consumer);
+            if (!closed) log("leaving the group: not done within revoke_timeout + 15 s; the session timeout ends it");
+        }
+        rd_kafka_queue_destroy(close_queue);
+    }
     rd_kafka_queue_poll_callback(commit_queue, 0);
     rd_kafka_queue_destroy(commit_queue);
     commit_queue = nullptr;
@@ -212,7 +241,7 @@ bool Forwarder::impl::run() {
         rd_kafka_poll(producer, 0);
     }
     client->shutdown(std::chrono::seconds(5));
-    rd_kafka_destroy(consumer);
+    rd_kafka_destroy_flags(consumer, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     consumer = nullptr;
     if (producer) {
         rd_kafka_destroy(producer);
