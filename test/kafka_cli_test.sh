@@ -15,7 +15,7 @@
 # Usage: kafka_cli_test.sh PATH_TO_CAPI
 set -uo pipefail
 CAPI=$1
-for tool in kcat python3 pgrep; do
+for tool in kcat python3; do
   if ! command -v $tool >/dev/null 2>&1; then
     echo "kafka_cli_test: $tool is required (scripts/test.sh installs it)" >&2
     exit 1
@@ -25,7 +25,15 @@ TMP=$(mktemp -d)
 bg_pids=()
 # The process `timeout` runs: a SIGKILL must reach it, not `timeout` (whose
 # child would live on).
-child_of() { pgrep -P "$1" | head -n1; }
+child_of() {  # child_of PID: its first child's pid, from /proc (no procps needed)
+  local parent=$1 f s fields
+  for f in /proc/[0-9]*/stat; do
+    { read -r s <"$f"; } 2>/dev/null || continue
+    read -r -a fields <<<"${s##*) }"  # past "pid (comm) ": a comm may hold spaces
+    [ "${fields[1]:-}" = "$parent" ] && { f=${f#/proc/}; echo "${f%/stat}"; return 0; }
+  done
+  return 1
+}
 cleanup() {  # TERM first: `timeout` passes it on to the process it runs
   local p all=()
   for p in "${bg_pids[@]}"; do all+=("$p" $(child_of "$p")); done
@@ -128,6 +136,7 @@ check "--kafka-prop without = exits 2" [ $rc -eq 2 ]
 check "unknown option exits 2" [ $rc -eq 2 ]
 "$CAPI" kafka-mock --topic ev:zero >/dev/null 2>&1; rc=$?
 check "kafka-mock --topic NAME:notanumber exits 2" [ $rc -eq 2 ]
+check "capi --help lists forward and kafka-mock (built with kafka)" bash -c "'$CAPI' --help | grep -q 'capi forward' && '$CAPI' --help | grep -q 'capi kafka-mock'"
 "$CAPI" forward --help | grep -q -- "--dead-letter-topic"
 check "forward --help lists --dead-letter-topic" [ $? -eq 0 ]
 
