@@ -144,8 +144,9 @@ int main(int argc, char** argv) {
     if (cmd == "kafka-mock") return run_kafka_mock(argc, argv);
 #else
     if (cmd == "forward" || cmd == "kafka-mock") {
-        std::cerr << "capi: " << cmd << ": this capi was built without Kafka support (librdkafka was not "
-                  << "found when it was configured: install librdkafka-dev and configure with -Dkafka=enabled)\n";
+        std::cerr << "capi: " << cmd << ": this capi was built without Kafka support (the meson feature kafka "
+                  << "was disabled or librdkafka was not found: install librdkafka-dev and configure with "
+                  << "-Dkafka=enabled)\n";
         return 2;
     }
 #endif
