@@ -6,6 +6,8 @@
 //   capi gateway                    a first-party pixel endpoint: browser hits -> server events
 //   capi bench                      end-to-end benchmark
 //   capi bench --latency            server latency sweep and a throttling burst
+//   capi forward                    Kafka topics -> Meta, as a consumer group (built with kafka)
+//   capi kafka-mock                 librdkafka's mock Kafka cluster on 127.0.0.1 (built with kafka)
 //   capi --version | --help
 // docs/cli.md documents every command, option and exit status.
 #include <capi/normalize.hpp>
@@ -18,6 +20,10 @@
 #include "mock_server_cmd.hpp"
 #include "send_cmd.hpp"
 #include "cli/cli.hpp"
+#ifdef CAPI_HAVE_KAFKA
+#include "forward_cmd.hpp"
+#include "kafka_mock_cmd.hpp"
+#endif
 
 #include <CLI/CLI.hpp>
 
@@ -63,6 +69,18 @@ constexpr std::string_view usage_text =
     "      $CAPI_ACCESS_TOKEN or --token-file. capi gateway --help lists every option.\n"
     "      Exit status: 0 all delivered, 1 some events failed, 2 usage or start-up error.\n"
     "  capi bench [--events N] [--producers P] [--coroutines C] ...   end-to-end benchmark (--help)\n"    "  capi bench --latency [--latencies 0,50,200,500] ...   server latency and throttling (--help)\n"
+#ifdef CAPI_HAVE_KAFKA
+    "  capi forward --brokers LIST --topic T [--topic T ...] --group G [--pixel ID] [options]\n"
+    "      Forwards Kafka records (one event each, the NDJSON line format of capi send)\n"
+    "      as a consumer group, committing only offsets whose records have an outcome;\n"
+    "      invalid records go to --dead-letter-topic or stderr. Token as for capi send.\n"
+    "      SIGTERM drains and prints a summary. capi forward --help lists every option.\n"
+    "      Exit status: 0 everything read settled and committed, 1 some failed, expired,\n"
+    "      invalid or uncommitted, 2 usage or configuration error.\n"
+    "  capi kafka-mock [--brokers N] [--topic NAME:PARTITIONS ...]\n"
+    "      Runs librdkafka's mock Kafka cluster on 127.0.0.1 until SIGTERM; prints the\n"
+    "      bootstrap servers; control lines on stdin (broker-down ID, request-errors ...).\n"
+#endif
     "  capi --version\n"
     "docs/cli.md documents every command, option and exit status.\n";
 
@@ -146,6 +164,17 @@ int main(int argc, char** argv) {
     }
     if (cmd == "mock-server") return run_mock_server(argc, argv);
     if (cmd == "gateway") return run_gateway(argc, argv);
+#ifdef CAPI_HAVE_KAFKA
+    if (cmd == "forward") return run_forward(argc, argv);
+    if (cmd == "kafka-mock") return run_kafka_mock(argc, argv);
+#else
+    if (cmd == "forward" || cmd == "kafka-mock") {
+        std::cerr << "capi: " << cmd << ": this capi was built without Kafka support (the meson feature kafka "
+                  << "was disabled or librdkafka was not found: install librdkafka-dev and configure with "
+                  << "-Dkafka=enabled)\n";
+        return 2;
+    }
+#endif
     if (cmd == "bench") {
         if (argc > 2 && std::string_view(argv[2]) == "--latency") return run_latency_bench(argc - 1, argv + 1);
         return run_e2e_bench(argc - 1, argv + 1);
