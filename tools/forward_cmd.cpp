@@ -317,7 +317,7 @@ int run_forward(int argc, char** argv) {
     Args a;
     for (int i = 2; i < argc; ++i) {
         const std::string_view arg = argv[i];
-        if (auto why = secret_option_refusal(arg)) {
+        if (auto why = capi_cli::secret_option_refusal(arg)) {
             std::cerr << "capi forward: " << *why << "\n";
             return forward_usage;
         }
