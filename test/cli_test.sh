@@ -174,6 +174,13 @@ check "send --token-file DIR: exit 2, no abort" [ $rc -eq 2 ] && grep -q "^capi 
 err=$(timeout 20 "$CAPI" send --pixel 1 --token-file "tok-secret-$$" "$TMP/in.ndjson" 2>&1); rc=$?
 check "send --token-file TOKEN: exit 2" [ $rc -eq 2 ]
 check "send --token-file TOKEN: never echoed" bash -c '! grep -q "tok-secret" <<<"$1"' _ "$err"
+err=$(CAPI_ACCESS_TOKEN=t timeout 20 "$CAPI" send --pixel 1 --endpoint http://127.0.0.1:1 "$TMP/in.ndjson" 2>&1); rc=$?
+check "send --endpoint http://: exit 2" [ $rc -eq 2 ]
+check "send --endpoint http://: named as the option, no code words appended" \
+  bash -c 'grep -q "^capi send: --endpoint: " <<<"$1" && ! grep -q "invalid option" <<<"$1"' _ "$err"
+printf '{"event_name":"Purchase","event_time":%s,"action_source":"website","event_source_url":"https://a.example","user_data":{"em":["a@b.co"],"client_user_agent":"ua"},"custom_data":{"currency":"dollars","value":1}}\n' $T > "$TMP/cur.ndjson"
+err=$("$CAPI" send --dry-run --now $NOW "$TMP/cur.ndjson" 2>&1 >/dev/null)
+check "a bad currency is said once" grep -q "^line 1: custom_data.currency: must be an ISO 4217 currency code$" <<<"$err"
 err=$(timeout 20 "$CAPI" send --bogus 2>&1); rc=$?
 check "send --bogus: exit 2, the error and a pointer to --help" \
   [ $rc -eq 2 ] && [ "$(wc -l <<<"$err")" -eq 2 ] && grep -q "^capi send: unknown option --bogus" <<<"$err"

@@ -392,10 +392,12 @@ TEST_CASE("seeded random events serialize, validate and normalize as pinned", "[
     rejecting.invalid_pii = capi::InvalidPiiPolicy::reject_event;
     rejecting.max_batch_events = 50;
     rejecting.validation.max_event_bytes = 1500;
+    // Re-pinned when a reason's wording changed on purpose: a bad currency is said
+    // once, an event over the cap names what weighs most.
     const Setup setups[] = {
-        {capi::EncodeOptions{}, 1000, "03217af4b3b8f33a94816e88c8912a18f05da68ad6a6c60f183967dfc16b5655"},
-        {hashing, 1000, "60e66b2a3a825d62d818d13d65a7ed0cd6d6e2cafbe944b28c6da14088b7d8b6"},
-        {rejecting, 100, "5fffebf0c4c80ccde2111af644b5b42c895288c8ea3d83b63d06b9c3815e93d7"},
+        {capi::EncodeOptions{}, 1000, "412a7838eddee5b84a8a6fd66a57febe2aa6109976fd70ddd44bccb9eb85e996"},
+        {hashing, 1000, "f3c7be9e05d37475e89b85ced1182f5a4d805e23a4501dc23326f5ca812860dd"},
+        {rejecting, 100, "fff56105da6cd1415fbf862edbfe4c7b70edfe0d8f97a795c307d347b342082d"},
     };
     std::uint64_t seed = 1;
     for (const auto& setup : setups) {

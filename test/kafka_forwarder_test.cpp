@@ -212,6 +212,29 @@ TEST_CASE("forwarder: every record of a multi-partition topic reaches the Graph 
     CHECK(kafka_stats > 0);
 }
 
+TEST_CASE("forwarder: event ids from content: the same event in two records carries one id", "[kafka][ids]") {
+    Cluster c;
+    c.create_topic("orders", 2);
+    Graph g;
+    Log log;
+    std::vector<std::int64_t> ends(2, 0);
+    // One event without an id, twice (two partitions), and a different one.
+    const std::string same = event_json("");
+    ends[0] = c.produce("orders", 0, same, {}) + 1;
+    ends[1] = c.produce("orders", 1, same, {}) + 1;
+    auto o = options_for(c, g, log, "g-ids", {"orders"});
+    o.event_ids = capi::kafka::EventIds::from_content;
+    Running f(std::move(o));
+    REQUIRE(wait_until([&] { return g.received() >= 2; }, 30s));
+    REQUIRE(wait_until([&] { return committed_to(c, "g-ids", "orders", ends); }, 10s));
+    CHECK(f.stop());
+    const auto ids = g.snapshot();
+    REQUIRE(ids.size() == 2);
+    CHECK(*ids.begin() == *ids.rbegin());                  // one id: Meta keeps one
+    CHECK(ids.begin()->size() == 32);                      // the client's derived id
+    CHECK(*ids.begin() != position_id("orders", 0, 0));  // not the position's
+}
+
 TEST_CASE("forwarder: during a Graph outage committed offsets never pass an undelivered record, then catch up",
           "[kafka]") {
     Cluster c;

@@ -82,7 +82,8 @@ constexpr std::string_view usage_text =
     "      bootstrap servers; control lines on stdin (broker-down ID, request-errors ...).\n"
 #endif
     "  capi --version\n"
-    "docs/cli.md documents every command, option and exit status.\n";
+    "docs/cli.md documents every command, option and exit status; installed, it is\n"
+    "  " CAPI_DOC_DIR "/cli.md\n";
 
 int usage_error(std::string_view why) {
     std::cerr << "capi: " << why << "\n" << usage_text;

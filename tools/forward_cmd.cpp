@@ -118,12 +118,14 @@ const Flag flags[] = {
     {"--kafka-config", "FILE", "librdkafka properties, KEY=VALUE lines (# comments): keeps\n"
                                "sasl.password out of the command line",
      [](Args& a, std::string_view v) { a.kafka_config = v; return std::string(); }},
-    {"--event-ids", "position|random", "id of a record without event_id; default position (the\n"
-                                       "same id when the record is read again)",
+    {"--event-ids", "position|content|random", "id of a record without event_id; default position (the\n"
+                                       "same id when the record is read again); content: from the pixel\n"
+                                       "and the event, as capi send derives it",
      [](Args& a, std::string_view v) {
          if (v == "position") a.o.event_ids = capi::kafka::EventIds::from_position;
+         else if (v == "content") a.o.event_ids = capi::kafka::EventIds::from_content;
          else if (v == "random") a.o.event_ids = capi::kafka::EventIds::random;
-         else return "--event-ids takes position or random, not '" + std::string(v) + "'";
+         else return "--event-ids takes position, content or random, not '" + std::string(v) + "'";
          return std::string();
      }},
     {"--max-pending", "N", "records read and not settled before pausing; default 50000",

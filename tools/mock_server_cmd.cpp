@@ -161,8 +161,11 @@ int run_mock_server(int argc, char** argv) {
         while (sigwait(&signals, &sig) != 0) {
         }
         server.stop();
-        std::cerr << "capi mock-server: " << server.request_count() << " requests, "
-                  << server.events_accepted() << " events accepted";
+        const auto plural = [](std::uint64_t n, const char* one, const char* many) {
+            return std::to_string(n) + " " + (n == 1 ? one : many);
+        };
+        std::cerr << "capi mock-server: " << plural(server.request_count(), "request", "requests") << ", "
+                  << plural(server.events_accepted(), "event", "events") << " accepted";
         if (burst.requests > 0) std::cerr << ", " << server.requests_throttled() << " throttled";
         std::cerr << "\n";
     } catch (const std::exception& e) {

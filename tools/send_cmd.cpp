@@ -260,8 +260,12 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         } catch (const std::exception& e) {
             pthread_sigmask(SIG_SETMASK, &old, nullptr);
             // The message names the option, never its value (tokens stay out of it).
-            err << "capi send: " << e.what() << "\n";
-            return send_usage;
+            return usage_error(err, capi_cli::option_error(e, {{"transport.ca_file", "--ca"},
+                                                               {"transport.endpoint", "--endpoint"},
+                                                               {"transport.api_version", "--api-version"},
+                                                               {"ca_file", "--ca"},
+                                                               {"endpoint", "--endpoint"},
+                                                               {"api_version", "--api-version"}}));
         }
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
@@ -396,8 +400,9 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         std::lock_guard g(st.mu);
         st.clear_bar();
         if (!st.write_rejects && st.rejects_printed > SendState::max_printed_rejects)
-            err << "capi send: " << st.rejects_printed - SendState::max_printed_rejects
-                << " more rejected lines not shown (--rejects FILE writes them all)\n";
+            err << "capi send: " << st.rejects_printed - SendState::max_printed_rejects << " more rejected "
+                << (st.rejects_printed - SendState::max_printed_rejects == 1 ? "line" : "lines")
+                << " not shown (--rejects FILE writes them all)\n";
         if (st.drops_printed > SendState::max_printed_drops)
             err << "capi send: " << st.drops_printed - SendState::max_printed_drops
                 << " more dropped values not shown (capi send --dry-run lists them all)\n";

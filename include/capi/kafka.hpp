@@ -57,7 +57,13 @@ enum class EventIds : std::uint8_t {
     /// 32 lowercase hex digits of SHA-256 over "topic/partition/offset": a record
     /// read twice carries the same id. Default.
     from_position,
-    /// Options::assign_event_id's random id (a redelivered record gets a new one).
+    /// The client's deterministic id (EventIdMode::deterministic: SHA-256 over the
+    /// pixel and the event's content, docs/client.md "Event ids"): a record read
+    /// again, and the same event sent again in another record or by `capi send`,
+    /// carry the same id; two byte-identical events become one at Meta.
+    from_content,
+    /// The client's random id (EventIdMode::random): a redelivered record gets a
+    /// new one, so Meta may count it twice.
     random,
 };
 

@@ -154,7 +154,14 @@ rd_kafka_conf_t* Forwarder::impl::make_conf(const ForwarderOptions& o, bool prod
 Forwarder::impl::impl(ForwarderOptions o) : opts(std::move(o)), reader(opts.reader) {
     validate_options(opts);
     opts.client.overflow = Overflow::reject;  // full queue: pause partitions instead
-    if (opts.event_ids == EventIds::random) opts.client.assign_event_id = true;
+    // A record without an id: its position's (records.cpp), or the client's own.
+    if (opts.event_ids == EventIds::random) {
+        opts.client.assign_event_id = true;
+        opts.client.event_ids = EventIdMode::random;
+    } else if (opts.event_ids == EventIds::from_content) {
+        opts.client.assign_event_id = true;
+        opts.client.event_ids = EventIdMode::deterministic;
+    }
     consumer_conf = make_conf(opts, false);
     if (!opts.dead_letter_topic.empty()) {
         try {

@@ -221,8 +221,16 @@ bool Forwarder::impl::run() {
         } else {
             const auto deadline =
                 std::chrono::steady_clock::now() + opts.revoke_timeout + std::chrono::seconds(15);
+            // Served with the event API, not rd_kafka_queue_poll_callback: the
+            // group's queue forwarded here also carries fetched messages and
+            // errors, which callback serving cannot hand on (librdkafka asserts
+            // on them). A rebalance goes to the same handler as the callback.
             while (!rd_kafka_consumer_closed(consumer) && std::chrono::steady_clock::now() < deadline) {
-                rd_kafka_queue_poll_callback(close_queue, 50);
+                if (rd_kafka_event_t* ev = rd_kafka_queue_poll(close_queue, 50)) {
+                    if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                        on_rebalance(rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev));
+                    rd_kafka_event_destroy(ev);  // messages after stop: read again by the next owner
+                }
                 if (producer) rd_kafka_poll(producer, 0);
             }
             closed = rd_kafka_consumer_closed(consumer);

@@ -609,7 +609,8 @@ void check_custom_data(Checker& c, const CustomData& cd, bool purchase) {
             c.error(Path{"custom_data.currency"}, "must be an ISO 4217 currency code");
         } else if (st == NormalizeStatus::rejected || !is_iso4217(code)) {
             std::string reason = "must be an ISO 4217 currency code";
-            if (st == NormalizeStatus::rejected && !why.empty()) {
+            // The rule's own reason, unless it only says the same thing again.
+            if (st == NormalizeStatus::rejected && !why.empty() && why.find("ISO 4217") == std::string_view::npos) {
                 reason += " (";
                 reason += why;
                 reason += ')';

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <iostream>
+#include <system_error>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -36,6 +37,22 @@ std::optional<std::string> secret_option_refusal(std::string_view a) {
                    " is refused: a secret on the command line is visible to every user in the process "
                    "list and stays in the shell history. Set CAPI_APP_SECRET or use --app-secret-file FILE";
     return std::nullopt;
+}
+
+std::string option_error(const std::exception& e,
+                         std::initializer_list<std::pair<std::string_view, std::string_view>> names) {
+    std::string m = e.what();
+    if (const auto* se = dynamic_cast<const std::system_error*>(&e)) {
+        const std::string suffix = ": " + se->code().message();
+        if (m.size() > suffix.size() && m.ends_with(suffix)) m.resize(m.size() - suffix.size());
+    }
+    for (const auto& [field, option] : names) {
+        if (m.starts_with(field)) {
+            m = std::string(option) + m.substr(field.size());
+            break;
+        }
+    }
+    return m;
 }
 
 int fail(std::string_view command, std::string_view message) { return fail(command, message, std::cerr); }

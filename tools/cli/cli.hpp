@@ -8,10 +8,13 @@
 // away.
 #pragma once
 
+#include <exception>
+#include <initializer_list>
 #include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace CLI {
 class App;
@@ -24,6 +27,13 @@ namespace capi_cli {
 /// /proc/PID/cmdline) and the shell history keeps it; nullopt for other options.
 /// Every command refuses the same options with the same words (parse() does).
 std::optional<std::string> secret_option_refusal(std::string_view arg);
+
+/// The message of an exception from the library's constructors, as a command
+/// line's user should read it: a capi::errc error without the code's own words
+/// appended ("...: invalid option"), and the library's option names replaced by
+/// the command's (`names`: {"transport.ca_file", "--ca"}, ...; the longest first).
+std::string option_error(const std::exception& e,
+                         std::initializer_list<std::pair<std::string_view, std::string_view>> names);
 
 /// Exit status of a usage, file or start-up error, for every command.
 inline constexpr int exit_usage = 2;

@@ -207,8 +207,11 @@ int run_gateway(int argc, char** argv) {
             if (m.starts_with(field)) m = opt + m.substr(std::strlen(field));
         return capi_cli::fail(command, m);
     } catch (const std::exception& e) {
-        std::cerr << "capi gateway: " << e.what() << "\n";
-        return gateway_usage;
+        return capi_cli::fail(command, capi_cli::option_error(e, {{"transport.ca_file", "--ca"},
+                                                                  {"transport.endpoint", "--endpoint"},
+                                                                  {"ca_file", "--ca"},
+                                                                  {"endpoint", "--endpoint"},
+                                                                  {"api_version", "--api-version"}}));
     }
     std::cout << gw->url() << std::endl;  // flushed: scripts read it to find the port
 
