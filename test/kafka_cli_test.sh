@@ -137,8 +137,13 @@ check "a token passed as --token-file: asks whether the secret itself was passed
 check "--kafka-prop without = exits 2" [ $rc -eq 2 ]
 "$CAPI" forward --brokers 127.0.0.1:1 --topic ev --group g --no-such-option >/dev/null 2>&1; rc=$?
 check "unknown option exits 2" [ $rc -eq 2 ]
+"$CAPI" forward --brokers 127.0.0.1:1 --topic ev --group g --no-such-option >/dev/null 2>"$TMP/u6"; rc=$?
+check "unknown option: the error and a pointer to --help" \
+  bash -c 'grep -q "^capi forward: unknown option --no-such-option" "$1" && grep -q "^Run .capi forward --help." "$1"' _ "$TMP/u6"
 "$CAPI" kafka-mock --topic ev:zero >/dev/null 2>&1; rc=$?
 check "kafka-mock --topic NAME:notanumber exits 2" [ $rc -eq 2 ]
+"$CAPI" kafka-mock --brokers=0 >/dev/null 2>&1; rc=$?
+check "kafka-mock --brokers=0 (the = form) exits 2" [ $rc -eq 2 ]
 check "capi --help lists forward and kafka-mock (built with kafka)" bash -c "'$CAPI' --help | grep -q 'capi forward' && '$CAPI' --help | grep -q 'capi kafka-mock'"
 "$CAPI" forward --help | grep -q -- "--dead-letter-topic"
 check "forward --help lists --dead-letter-topic" [ $? -eq 0 ]
@@ -146,7 +151,7 @@ check "forward --help lists --dead-letter-topic" [ $? -eq 0 ]
 # --- the cluster, Meta, and the control channel --------------------------------
 mkfifo "$TMP/km.in"
 exec 7<>"$TMP/km.in"  # read-write: opening does not wait for the reader, and EOF never comes
-timeout 150 "$CAPI" kafka-mock --topic ev:6 --topic dlq:1 --topic pz:1 <"$TMP/km.in" >"$TMP/km.out" 2>"$TMP/km.err" &
+timeout 150 "$CAPI" kafka-mock --topic=ev:6 --topic dlq:1 --topic pz:1 <"$TMP/km.in" >"$TMP/km.out" 2>"$TMP/km.err" &
 bg_pids+=($!)
 KM=$!
 BOOT=$(first_line "$TMP/km.out") || { echo "FAIL: kafka-mock did not start"; cat "$TMP/km.err"; exit 1; }

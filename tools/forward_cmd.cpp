@@ -12,6 +12,8 @@
 
 #include <capi/kafka.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -180,37 +182,40 @@ const Flag flags[] = {
      [](Args& a, std::string_view) { a.progress = false; return std::string(); }},
 };
 
-std::string usage_text() {
-    std::ostringstream u;
-    u << "usage: capi forward --brokers LIST --topic T [--topic T ...] --group G [options]\n"
-         "  Reads Kafka records as a member of consumer group G, one event per record in Meta's\n"
-         "  wire names (the NDJSON line format of capi send), and sends them through capi's\n"
-         "  client. An offset is committed only when every record up to it was delivered, or\n"
-         "  failed / expired / invalid and dead-lettered (or reported). The access token comes\n"
-         "  from $CAPI_ACCESS_TOKEN or --token-file, never the command line.\n"
-         "options:\n";
-    for (const auto& f : flags) {
-        std::string head(2, ' ');
-        head.append(f.name);
-        if (!f.value.empty()) head.append(" ").append(f.value);
-        u << head;
-        std::string_view help = f.help;
-        std::size_t col = head.size();
-        for (bool first = true; !help.empty(); first = false) {
-            const auto nl = help.find('\n');
-            const auto line = help.substr(0, nl);
-            if (!first || col >= 27) u << "\n" << std::string(29, ' ');
-            else u << std::string(29 - col, ' ');
-            u << line;
-            help = nl == std::string_view::npos ? std::string_view() : help.substr(nl + 1);
+constexpr const char* description =
+    "Reads Kafka records as a member of consumer group G, one event per record in Meta's\n"
+    "wire names (the NDJSON line format of capi send), and sends them through capi's\n"
+    "client. An offset is committed only when every record up to it was delivered, or\n"
+    "failed / expired / invalid and dead-lettered (or reported). The access token comes\n"
+    "from $CAPI_ACCESS_TOKEN or --token-file, never the command line.";
+
+constexpr const char* footer =
+    "SIGINT/SIGTERM: stop fetching, wait for outcomes (--drain-timeout), commit, leave the\n"
+    "group, print a summary on stdout. Exit status: 0 every record read was delivered and\n"
+    "committed, 1 some were invalid, failed or expired, or left uncommitted (the next owner\n"
+    "reads them again), 2 usage or configuration error.";
+
+/// The option table as a CLI11 app: each option's `apply` runs once per
+/// occurrence, in order; its error becomes the parse error.
+void add_flags(CLI::App& app, Args& a) {
+    for (const Flag& f : flags) {
+        const std::string name(f.name), help(f.help);
+        if (f.value.empty()) {
+            app.add_flag_callback(name, [&a, &f] {
+                if (auto why = f.apply(a, {}); !why.empty()) throw CLI::ValidationError(why);
+            }, help);
+        } else {
+            app.add_option_function<std::vector<std::string>>(
+                   name,
+                   [&a, &f](const std::vector<std::string>& values) {
+                       for (const auto& v : values)
+                           if (auto why = f.apply(a, v); !why.empty()) throw CLI::ValidationError(why);
+                   },
+                   help)
+                ->type_name(std::string(f.value))
+                ->allow_extra_args(false);
         }
-        u << "\n";
     }
-    u << "SIGINT/SIGTERM: stop fetching, wait for outcomes (--drain-timeout), commit, leave the\n"
-         "group, print a summary on stdout. Exit status: 0 every record read was delivered and\n"
-         "committed, 1 some were invalid, failed or expired, or left uncommitted (the next owner\n"
-         "reads them again), 2 usage or configuration error.\n";
-    return u.str();
 }
 
 int usage_error(std::string_view why) { return capi_cli::fail("forward", why); }
@@ -317,31 +322,10 @@ std::string resolve_files(Args& a, Scrubber& scrub) {
 
 int run_forward(int argc, char** argv) {
     Args a;
-    for (int i = 2; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        if (auto why = capi_cli::secret_option_refusal(arg)) {
-            std::cerr << "capi forward: " << *why << "\n";
-            return forward_usage;
-        }
-        if (arg == "--help" || arg == "-h") {
-            std::cout << usage_text();
-            return forward_ok;
-        }
-        const auto eq = arg.find('=');
-        const std::string_view name = arg.substr(0, eq);
-        const Flag* f = nullptr;
-        for (const auto& candidate : flags)
-            if (candidate.name == name) f = &candidate;
-        if (f == nullptr) return usage_error("unknown option '" + std::string(name) + "'");
-        std::string_view value;
-        if (eq != std::string_view::npos) {
-            value = arg.substr(eq + 1);
-        } else if (!f->value.empty()) {
-            if (i + 1 >= argc) return usage_error(std::string(name) + " takes " + std::string(f->value));
-            value = argv[++i];
-        }
-        if (auto why = f->apply(a, value); !why.empty()) return usage_error(why);
-    }
+    CLI::App app{description, "capi forward"};
+    app.footer(footer);
+    add_flags(app, a);
+    if (auto rc = capi_cli::parse(app, "forward", argc - 1, argv + 1)) return *rc;
     if (a.o.brokers.empty()) return usage_error("no brokers: use --brokers host:port[,host:port...]");
     if (a.o.topics.empty()) return usage_error("no topic: use --topic T (once per topic)");
     if (a.o.group.empty()) return usage_error("no consumer group: use --group G");

@@ -4,6 +4,10 @@
 // closed or from a pipe they keep open).
 #include "kafka_mock_cmd.hpp"
 
+#include "cli/cli.hpp"
+
+#include <CLI/CLI.hpp>
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -26,32 +30,28 @@
 
 namespace {
 
-constexpr std::string_view usage_text =
-    "usage: capi kafka-mock [--brokers N] [--topic NAME:PARTITIONS ...] [--verbose]\n"
-    "  Runs librdkafka's mock Kafka cluster on 127.0.0.1 (N brokers, default 3) and\n"
-    "  creates the topics (replication factor min(3, N)); other topics are created on\n"
-    "  first use. Prints the bootstrap servers (host:port,host:port...) as the first\n"
-    "  line of stdout, then reads control lines on stdin, answering each with one line\n"
-    "  on stdout, 'ok' or 'error: WHY':\n"
-    "    broker-down ID                      disconnect broker ID (1..N), refuse connections\n"
-    "    broker-up ID                        accept connections again\n"
-    "    broker-rtt ID MS                    delay broker ID's answers by MS milliseconds\n"
-    "    request-errors APIKEY ERR [COUNT]   fail the next COUNT (default 1) requests of\n"
-    "                                        APIKEY (a number, or Produce, Fetch, Metadata,\n"
-    "                                        OffsetCommit, OffsetFetch, FindCoordinator,\n"
-    "                                        JoinGroup, Heartbeat, SyncGroup...) with ERR\n"
-    "                                        (a Kafka error code or name: 6 or\n"
-    "                                        NOT_LEADER_FOR_PARTITION; _TRANSPORT disconnects)\n"
-    "    clear-request-errors APIKEY         forget the errors not yet used\n"
-    "    topic NAME:PARTITIONS               create a topic\n"
-    "  The end of stdin does not stop it: it runs until SIGINT or SIGTERM (exit 0).\n"
-    "  --verbose passes librdkafka's log to stderr. Exit status 2: usage error, or the\n"
-    "  cluster or a topic could not be created.\n";
+constexpr const char* description =
+    "Runs librdkafka's mock Kafka cluster on 127.0.0.1 (N brokers, default 3) and\n"
+    "creates the topics (replication factor min(3, N)); other topics are created on\n"
+    "first use. Prints the bootstrap servers (host:port,host:port...) as the first\n"
+    "line of stdout, then reads control lines on stdin, answering each with one line\n"
+    "on stdout, 'ok' or 'error: WHY':\n"
+    "  broker-down ID                      disconnect broker ID (1..N), refuse connections\n"
+    "  broker-up ID                        accept connections again\n"
+    "  broker-rtt ID MS                    delay broker ID's answers by MS milliseconds\n"
+    "  request-errors APIKEY ERR [COUNT]   fail the next COUNT (default 1) requests of\n"
+    "                                      APIKEY (a number, or Produce, Fetch, Metadata,\n"
+    "                                      OffsetCommit, OffsetFetch, FindCoordinator,\n"
+    "                                      JoinGroup, Heartbeat, SyncGroup...) with ERR\n"
+    "                                      (a Kafka error code or name: 6 or\n"
+    "                                      NOT_LEADER_FOR_PARTITION; _TRANSPORT disconnects)\n"
+    "  clear-request-errors APIKEY         forget the errors not yet used\n"
+    "  topic NAME:PARTITIONS               create a topic\n"
+    "The end of stdin does not stop it: it runs until SIGINT or SIGTERM (exit 0).\n"
+    "--verbose passes librdkafka's log to stderr. Exit status 2: usage error, or the\n"
+    "cluster or a topic could not be created.\n";
 
-int usage_error(std::string_view why) {
-    std::cerr << "capi kafka-mock: " << why << "\n(capi kafka-mock --help lists the options)\n";
-    return kafka_mock_usage;
-}
+int usage_error(std::string_view why) { return capi_cli::fail("kafka-mock", why); }
 
 bool parse_int(std::string_view s, long long lo, long long hi, long long& out) {
     auto r = std::from_chars(s.data(), s.data() + s.size(), out);
@@ -203,28 +203,19 @@ int run_kafka_mock(int argc, char** argv) {
     Cluster c;
     bool verbose = false;
     std::vector<std::pair<std::string, int>> topics;
-    for (int i = 2; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        if (a == "--help" || a == "-h") {
-            std::cout << usage_text;
-            return kafka_mock_ok;
-        }
-        if (a == "--verbose") {
-            verbose = true;
-            continue;
-        }
-        if (a != "--brokers" && a != "--topic") return usage_error("unknown option '" + std::string(a) + "'");
-        if (i + 1 >= argc) return usage_error(std::string(a) + " takes a value");
-        const std::string_view v = argv[++i];
-        if (a == "--brokers") {
-            long long n = 0;
-            if (!parse_int(v, 1, 64, n)) return usage_error("--brokers takes a number from 1 to 64");
-            c.brokers = static_cast<int>(n);
-        } else {
-            std::pair<std::string, int> t;
-            if (auto why = parse_topic(v, t); !why.empty()) return usage_error("--topic: " + why);
-            topics.push_back(std::move(t));
-        }
+    CLI::App app{description, "capi kafka-mock"};
+    std::vector<std::string> topic_args;
+    app.add_option("--brokers", c.brokers, "brokers of the cluster")->type_name("N")->capture_default_str()
+        ->check(CLI::Range(1, 64));
+    app.add_option("--topic", topic_args, "a topic to create; repeat for several")
+        ->type_name("NAME:PARTITIONS")
+        ->allow_extra_args(false);
+    app.add_flag("--verbose", verbose, "librdkafka's log on stderr");
+    if (auto rc = capi_cli::parse(app, "kafka-mock", argc - 1, argv + 1)) return *rc;
+    for (const auto& v : topic_args) {
+        std::pair<std::string, int> t;
+        if (auto why = parse_topic(v, t); !why.empty()) return usage_error("--topic: " + why);
+        topics.push_back(std::move(t));
     }
 
     // Blocked before librdkafka starts its threads, so they inherit the mask and the
