@@ -265,6 +265,20 @@ good() {  # good ID: one valid event
   good g3
 } > "$TMP/mixed.ndjson"
 
+# --strict: a send whose customer information was dropped or will not match
+# fails (exit 1) although every event was delivered; without it, exit 0.
+echo "{\"event_name\":\"Lead\",\"event_time\":$T2,\"event_id\":\"st1\",\"action_source\":\"email\",\"user_data\":{\"em\":\"not-an-email\",\"ph\":\"+1 650 555 1212\",\"db\":\"1990-01-31\"}}" \
+  > "$TMP/strict.ndjson"
+CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" "$TMP/strict.ndjson" >"$TMP/st.out" 2>"$TMP/st.err"; rc=$?
+check "send with a dropped email and an unmatchable db: exit 0 without --strict" [ $rc -eq 0 ]
+check "send: the unmatchable db is warned about" grep -q "^line 1: warning: user_data.db: not a date in YYYYMMDD" "$TMP/st.err"
+check "send summary: pii_unmatchable 1" [ "$(val pii_unmatchable "$TMP/st.out")" = 1 ]
+CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" --strict "$TMP/strict.ndjson" >/dev/null 2>&1; rc=$?
+check "send --strict with a dropped email and an unmatchable db: exit 1" [ $rc -eq 1 ]
+delivered_total=$((delivered_total + 2))
+"$CAPI" send --dry-run --strict "$TMP/strict.ndjson" >/dev/null 2>&1; rc=$?
+check "dry run --strict: exit 1" [ $rc -eq 1 ]
+
 # Token from the environment; the unknown key passes the client (--pass-unknown)
 # and the mock refuses its batch with code 100: the client splits the batch and
 # only that event fails.

@@ -295,7 +295,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     std::size_t lines = 0;
     const bool keep_lines = st.write_rejects || st.write_failures;
     const bool check_pii = a.enc.invalid_pii == capi::InvalidPiiPolicy::drop_value;
-    std::vector<capi::FieldError> drops;
+    std::vector<capi::FieldError> drops, unmatchable;
     std::string scratch;
     for (Input::Got got; !interrupted() && (got = input.next(line)) != Input::Got::end;) {
         ++lines;
@@ -318,8 +318,10 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         }
         if (check_pii) {
             drops.clear();
-            pii_drops(ev.user_data, scratch, drops);
+            unmatchable.clear();
+            pii_drops(ev.user_data, scratch, drops, &unmatchable);
             if (!drops.empty()) st.dropped_values(line_no, drops);
+            if (!unmatchable.empty()) st.unmatchable_values(line_no, unmatchable);
         }
         if (st.in_flight.load(std::memory_order_seq_cst) >= a.max_in_flight) {
             // Partial batches would otherwise sit out their linger while reading
@@ -425,7 +427,9 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     }
     if (interrupted()) return send_interrupted;
     const bool all_ok = st.rejected.load() + st.failed.load() + st.expired.load() + st.dropped.load() == 0;
-    return all_ok ? send_ok : send_some_failed;
+    // --strict: customer information that will not match fails the run too.
+    const bool pii_ok = !a.strict || st.values_dropped + st.values_unmatchable == 0;
+    return all_ok && pii_ok ? send_ok : send_some_failed;
 }
 
 } // namespace

@@ -21,7 +21,9 @@ int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
     capi::Event ev;
     capi::FieldError perr;
     std::string line;
-    std::size_t accepted = 0, rejected = 0, dropped = 0;
+    std::size_t accepted = 0, rejected = 0, dropped = 0, unmatchable = 0;
+    std::vector<capi::FieldError> drops_scratch, unmatchable_scratch;  // --strict's count
+    std::string scratch;
 
     auto emit = [&] {
         if (encoder.empty()) return;
@@ -85,6 +87,13 @@ int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
         for (const auto& d : r.dropped) report(d, "value dropped: ");
         dropped += r.dropped.size();
         if (r.status == capi::EncodeStatus::added) {
+            drops_scratch.clear();
+            unmatchable_scratch.clear();
+            pii_drops(ev.user_data, scratch, drops_scratch, &unmatchable_scratch);
+            for (const auto& u : unmatchable_scratch) report(u, "warning: ");
+            unmatchable += unmatchable_scratch.size();
+        }
+        if (r.status == capi::EncodeStatus::added) {
             ++accepted;
         } else {
             reject(r.errors);
@@ -102,11 +111,13 @@ int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
     }
     if (interrupted()) return send_interrupted;
     if (dropped) err << "values dropped " << dropped << "\n";
+    if (unmatchable) err << "values that will not match " << unmatchable << "\n";
     err << "accepted " << accepted << ", rejected " << rejected;
     if (rejected != 0 && !a.rejects_path.empty()) err << " (see " << a.rejects_path << ")";
     err << "\n";
     // Like grep: 0 when every event was accepted, 1 when some line was rejected
     // (all other lines were still processed), 2 for usage and I/O errors.
+    if (a.strict && dropped + unmatchable != 0) return send_some_failed;
     return rejected ? send_some_failed : send_ok;
 }
 

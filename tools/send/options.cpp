@@ -94,6 +94,10 @@ std::optional<int> parse_args(int argc, char** argv, Args& a, std::ostream& out,
         ->group(events);
     app.add_flag("--hash-external-id", a.enc.hash_external_id, "hash user_data.external_id (default: sent raw)")
         ->group(events);
+    app.add_flag("--strict", a.strict,
+                 "exit 1 also when customer-information values were dropped as invalid or\n"
+                 "will not match as given (a db not in YYYYMMDD, ...)")
+        ->group(events);
     app.add_option("--event-ids", event_ids,
                    "id of an event without one: deterministic (from the pixel and the event),\n"
                    "random, none")

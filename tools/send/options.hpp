@@ -21,6 +21,7 @@ bool interrupted();
 
 struct Args {
     bool dry_run = false, form = false;
+    bool strict = false;  // exit 1 when customer information was dropped or will not match
     int progress = -1;  // -1 auto (a terminal), 0 off, 1 on
     capi::EncodeOptions enc;
     capi::ReaderOptions rd;

@@ -36,11 +36,21 @@ std::string fbtrace_of(const capi::SendResult& r) {
     return r.graph ? r.graph->fbtrace_id : std::string{};
 }
 
-void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi::FieldError>& out) {
+void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi::FieldError>& out,
+               std::vector<capi::FieldError>* unmatchable) {
     namespace wire = capi::wire;
     auto check = [&](capi::Field f, std::string_view key, std::string_view value, std::optional<std::size_t> index) {
         std::string_view reason;
-        if (capi::normalize_into(f, value, scratch, reason) != capi::NormalizeStatus::rejected) return;
+        const auto status = capi::normalize_into(f, value, scratch, reason);
+        if (status == capi::NormalizeStatus::ok && unmatchable != nullptr) {
+            if (const auto warning = capi::match_warning(f, scratch); !warning.empty()) {
+                std::string path(wire::schema<capi::UserData>::name);
+                path += '.';
+                path += key;
+                unmatchable->push_back({std::move(path), std::string(warning)});
+            }
+        }
+        if (status != capi::NormalizeStatus::rejected) return;
         std::string path(wire::schema<capi::UserData>::name);
         path += '.';
         path += key;
@@ -179,6 +189,16 @@ void SendState::dropped_values(std::size_t line_no, const std::vector<capi::Fiel
     }
 }
 
+void SendState::unmatchable_values(std::size_t line_no, const std::vector<capi::FieldError>& values) {
+    std::lock_guard lock(mu);
+    for (const auto& v : values) {
+        ++values_unmatchable;
+        if (unmatchable_printed++ >= max_printed_drops) continue;
+        clear_bar();
+        *err << "line " << line_no << ": warning: " << v.path << ": " << v.reason << "\n";
+    }
+}
+
 void SendState::clear_bar() {
     if (bar_shown) *err << "\r\033[K";
     bar_shown = false;
@@ -274,6 +294,8 @@ void print_summary(SendState& st, const Args& a, std::ostream& out, std::size_t 
     if (dropped) row("dropped", dropped);
     if (st.values_dropped)
         row("pii_dropped", st.values_dropped, "invalid customer-information values left out; their events were sent");
+    if (st.values_unmatchable)
+        row("pii_unmatchable", st.values_unmatchable, "values hashed as given that Meta will not match (see the warnings)");
     if (!checkpoint_note.empty()) out << "  " << std::left << std::setw(12) << "checkpoint" << std::right << "  " << checkpoint_note << "\n";
     out << "  " << std::left << std::setw(12) << "throughput" << std::right << std::setw(12)
         << static_cast<std::uint64_t>(secs > 0 ? static_cast<double>(delivered) / secs : 0.0)

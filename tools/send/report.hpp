@@ -52,7 +52,10 @@ std::string fbtrace_of(const capi::SendResult& r);
 /// The customer-information values the client's encoder will drop (InvalidPiiPolicy::
 /// drop_value): the client sends the event without them and says nothing, the dry
 /// run reports them, so the send reports them too. Paths as the encoder's.
-void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi::FieldError>& out);
+/// `unmatchable` (when not null) gets the values sent hashed as given although
+/// Meta will not match them (capi::match_warning: a db not in YYYYMMDD, ...).
+void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi::FieldError>& out,
+               std::vector<capi::FieldError>* unmatchable = nullptr);
 
 // Shared by the reader (main thread), the completions (io thread) and the progress thread.
 /// One line of the --rejects file: line number, field paths, reasons, the input
@@ -75,10 +78,13 @@ struct SendState {
     std::ostream* err = nullptr;
     bool bar_shown = false;  // a progress line is on the screen
     std::uint64_t rejects_printed = 0, values_dropped = 0, drops_printed = 0;
+    std::uint64_t values_unmatchable = 0, unmatchable_printed = 0;
     static constexpr std::uint64_t max_printed_rejects = 10, max_printed_drops = 10;
 
     /// Values the encoder will drop from an event that is still sent. Takes mu.
     void dropped_values(std::size_t line_no, const std::vector<capi::FieldError>& drops);
+    /// Values hashed as given that Meta will not match: counted, the first ones printed.
+    void unmatchable_values(std::size_t line_no, const std::vector<capi::FieldError>& values);
 
     // Wipes the progress line before other text goes to the terminal. Holds mu.
     void clear_bar();
