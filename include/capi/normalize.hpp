@@ -96,7 +96,8 @@ std::optional<DateOrder> parse_date_order(std::string_view) noexcept;
 struct EnhancedNormalization {
     bool enabled = false;
     /// ISO 3166-1 alpha-2 (any case) whose calling code is added to phone
-    /// numbers given without one; empty: the event's country, else none added.
+    /// numbers given without one when the event has no country (the event's
+    /// country comes first); empty: only the event's country.
     std::string default_phone_country;
     DateOrder date_order = DateOrder::unspecified;
 };
@@ -140,8 +141,10 @@ struct NormalizeContext {
 };
 
 /// normalize_into() with context: the enhanced rules when `ctx` enables them,
-/// and what became of the value (`outcome`, which match_warning() decides
-/// between as_given/converted and unmatchable).
+/// and what became of the value (`outcome`; match_warning()'s rules, knowing
+/// the event's country and whether a phone number was written with '+' or 00,
+/// decide unmatchable). For an unmatchable value `reason` says why it will not
+/// match (static storage).
 NormalizeStatus normalize_into(Field field, std::string_view value, std::string& out,
                                std::string_view& reason, const NormalizeContext& ctx,
                                MatchOutcome& outcome);

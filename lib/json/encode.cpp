@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 #include <utility>
@@ -108,6 +109,30 @@ struct BatchEncoder::impl {
     std::array<std::uint32_t, multi_keys.size() + single_keys.size() + 1> slot_begin{};
 
     explicit impl(EncodeOptions o) : options(std::move(o)) {}
+
+    // The match-quality report: each value's outcome, per event (reset by
+    // normalize_user_data, so a walk done twice counts once), added to the totals
+    // when the event is accepted. Unmatchable values wait as views (keys and
+    // reasons are static) until then: FieldErrors only for accepted events.
+    struct Unmatchable {
+        std::string_view key;
+        std::uint32_t index;
+        bool indexed;
+        std::string_view why;
+    };
+    std::vector<std::uint8_t> outcomes;  // field * match_outcome_count + outcome
+    std::vector<Unmatchable> unmatchable;
+    std::shared_ptr<detail::MatchCounters> counters = std::make_shared<detail::MatchCounters>();
+    std::string country;  // the event's, for st, zp and ph
+    NormalizeContext context() const noexcept {
+        return {options.enhanced.enabled ? &options.enhanced : nullptr, country};
+    }
+    void count_event(EncodeResult& r) {
+        for (const auto v : outcomes) counters->add(v / match_outcome_count, v % match_outcome_count);
+        for (const auto& u : unmatchable)
+            r.unmatchable.push_back({element_path(wire::schema<UserData>::name, u.key, u.index, u.indexed),
+                                     std::string(u.why)});
+    }
 
     std::string_view event_id_if_absent;  // set by prepare() for one call
     std::size_t id_at = 0;                // where prepare() wrote it (0: not written)
@@ -200,7 +225,12 @@ struct BatchEncoder::impl {
     void take(Field f, std::string_view value, std::string_view key, std::size_t index,
               bool indexed, std::uint32_t first_slot, EncodeResult& r) {
         std::string_view reason;
-        auto st = normalize_into(f, value, tmp, reason);
+        MatchOutcome outcome;
+        auto st = normalize_into(f, value, tmp, reason, context(), outcome);
+        outcomes.push_back(static_cast<std::uint8_t>(static_cast<std::size_t>(f) * match_outcome_count +
+                                                     static_cast<std::size_t>(outcome)));
+        if (outcome == MatchOutcome::unmatchable)
+            unmatchable.push_back({key, static_cast<std::uint32_t>(index), indexed, reason});
         if (st == NormalizeStatus::omitted) return;
         if (st == NormalizeStatus::rejected) {
             if (checking) {  // validate() reports it (or the policy drops it): not the fused walk's
@@ -233,6 +263,10 @@ struct BatchEncoder::impl {
     // arena back if the event fails).
     void normalize_user_data(const UserData& ud, EncodeResult& r) {
         slots.clear();
+        outcomes.clear();
+        unmatchable.clear();
+        if (ud.country.empty()) country.clear();
+        else context_country(ud.country, options.enhanced.enabled ? &options.enhanced : nullptr, country);
         std::size_t k = 0;
         for (const auto& mk : multi_keys) {
             slot_begin[k] = static_cast<std::uint32_t>(slots.size());
@@ -450,7 +484,10 @@ struct BatchEncoder::impl {
     // invalid: buf, arena and pending may then hold part of it, for the caller
     // to truncate.
     bool encode(const Event& ev, std::chrono::system_clock::time_point now, bool first, EncodeResult& r) {
-        if (encode_checked(ev, now, first)) return true;
+        if (encode_checked(ev, now, first)) {
+            count_event(r);
+            return true;
+        }
         checking = false;
         r.errors = validate(ev, now, options.validation);
         if (!r.errors.empty()) return false;
@@ -480,6 +517,7 @@ struct BatchEncoder::impl {
                                               (heaviest.empty() ? "" : "; this field weighs most")});
             return false;
         }
+        count_event(r);
         return true;
     }
 
@@ -697,6 +735,16 @@ std::string_view BatchEncoder::event_json(std::size_t i) {
 }
 
 std::size_t BatchEncoder::size() const noexcept { return impl_->count; }
+MatchQuality BatchEncoder::match_quality() const noexcept {
+    MatchQuality q;
+    impl_->counters->add_to(q);
+    return q;
+}
+
+std::shared_ptr<const detail::MatchCounters> detail::batch_access::match_counters(const BatchEncoder& enc) {
+    return enc.impl_->counters;
+}
+
 bool BatchEncoder::full() const noexcept { return impl_->count >= impl_->options.max_batch_events; }
 void BatchEncoder::reserve(std::size_t bytes) { impl_->buf.reserve(bytes); }
 

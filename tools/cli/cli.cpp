@@ -183,8 +183,8 @@ std::optional<std::string> check_writable_dir(const std::string& path, std::stri
     return std::nullopt;
 }
 
-void add_enhanced_options(CLI::App& app, capi::EnhancedNormalization& out) {
-    app.add_flag("--enhanced", out.enabled,
+void add_enhanced_options(CLI::App& app, capi::EnhancedNormalization& out, std::string_view group) {
+    auto* enhanced = app.add_flag("--enhanced", out.enabled,
                  "Opt-in conversions into the form Meta matches: dates, state and country names, gender words, "
                  "phone numbers without their country code, ZIP+4 (docs/normalization.md, \"Enhanced, opt-in\")");
     app.add_option_function<std::string>(
@@ -209,6 +209,12 @@ void add_enhanced_options(CLI::App& app, capi::EnhancedNormalization& out) {
            "Order of day and month in numeric dates of birth with the year last (dmy: 31/01/1990, mdy: "
            "01/31/1990; ymd: year first only); implies --enhanced")
         ->type_name("dmy|mdy|ymd");
+    if (!group.empty()) {
+        const std::string g(group);
+        enhanced->group(g);
+        app.get_option("--phone-country")->group(g);
+        app.get_option("--date-order")->group(g);
+    }
 }
 
 void print_match_quality(std::ostream& out, const capi::MatchQuality& q, std::string_view indent) {

@@ -83,7 +83,8 @@ std::optional<std::string> check_writable_dir(const std::string& path, std::stri
 /// `out`: --enhanced, --phone-country CC (implies --enhanced), --date-order
 /// dmy|mdy|ymd (implies --enhanced). The parser checks CC is an ISO 3166-1
 /// alpha-2 code and the order one of the three, naming the option.
-void add_enhanced_options(CLI::App& app, capi::EnhancedNormalization& out);
+/// `group`: the help section they are listed in (none: the first).
+void add_enhanced_options(CLI::App& app, capi::EnhancedNormalization& out, std::string_view group = {});
 
 /// The match-quality report as summary lines, one per field that had values:
 /// `<indent>em  as_given N  converted N  ...` (only the non-zero outcomes), after
