@@ -3,6 +3,7 @@
 normalization rules (docs/normalization.md, "Enhanced, opt-in").
 
 Usage: gen_normalize_tables.py [--iso-codes DIR] > lib/normalize/tables.cpp
+       gen_normalize_tables.py --markdown   (the lists docs/normalization.md shows)
 
 Inputs: Debian's iso-codes JSON (iso_3166-1.json: every alpha-2 and alpha-3 code
 and the English name, common name and official name; iso_3166-2.json: the names of
@@ -11,8 +12,8 @@ abbreviations, native names, gender words, telephone numbering plans). The
 generated file is committed and built; nothing reads a file at run time.
 
 Every key is written in the shape the default rules leave a value in: lowercase,
-letters only (Unicode letters kept, so "québec"), and is added both as written and
-with its diacritics removed ("quebec"). The script fails on any key that two
+letters only (Unicode letters kept, so "québec"), and is added as written, with its
+diacritics removed ("quebec") and decomposed (NFD: the default rules do not compose). The script fails on any key that two
 sources map to different values, unless the key is listed as ambiguous, and on any
 variant that would shadow an ISO 3166-1 code.
 """
@@ -266,16 +267,19 @@ class Table:
         self.what = what
         self.rows = {}
 
-    def add(self, key, value, allow_fold=True):
-        for k in {key, fold(key)} if allow_fold else {key}:
+    def add(self, key, value):
+        for k in {key, fold(key)}:
             if not k:
                 sys.exit(f"{self.what}: empty key for {value!r}")
             if squeeze(k) != k:
                 sys.exit(f"{self.what}: key {k!r} is not squeezed")
-            old = self.rows.get(k)
-            if old is not None and old != value:
-                sys.exit(f"{self.what}: {k!r} maps to {old!r} and {value!r}")
-            self.rows[k] = value
+            # The default rules do not compose: "québec" may arrive decomposed
+            # (e + U+0301), and must be found all the same.
+            for kk in {k, unicodedata.normalize("NFD", k)}:
+                old = self.rows.get(kk)
+                if old is not None and old != value:
+                    sys.exit(f"{self.what}: {kk!r} maps to {old!r} and {value!r}")
+                self.rows[kk] = value
 
     def sorted(self):
         return sorted(self.rows.items(), key=lambda kv: kv[0].encode())
@@ -388,9 +392,38 @@ def pack(cells, indent="    ", width=100):
     return "\n".join(lines)
 
 
+def markdown(iso, iso2, plans, documented):
+    """The hand-written lists as docs/normalization.md shows them."""
+    names = {e["alpha_2"].lower(): e.get("common_name", e["name"]) for e in iso}
+    code = lambda ks: ", ".join(f"`{k}`" for k in ks)
+    out = ["country variants:", "", "| code | variants (besides the ISO names) |", "|---|---|"]
+    for a2 in sorted(COUNTRY_VARIANTS):
+        out.append(f"| `{a2}` {names[a2]} | {code(COUNTRY_VARIANTS[a2])} |")
+    out += ["", "ambiguous: " + code(AMBIGUOUS_COUNTRIES), "", "US abbreviations:", "",
+            "| code | name | abbreviations |", "|---|---|---|"]
+    sub = {e["code"].lower(): e["name"] for e in iso2}
+    for c in sorted(US_ABBREVIATIONS):
+        out.append(f"| `{c}` | {sub['us-' + c]} | {code(US_ABBREVIATIONS[c])} |")
+    out += ["", "| code | province or territory | French names and abbreviations |", "|---|---|---|"]
+    for c in sorted(CA_NAMES):
+        out.append(f"| `{c}` | {sub['ca-' + c]} | {code(CA_NAMES[c])} |")
+    for g, words in GENDER.items():
+        out += ["", f"gender {g}: " + code(words)]
+    out += ["", "| country | calling code | trunk prefix | national number digits |",
+            "|---|---|---|---|"]
+    for a2, cc, trunk, lo, hi in plans:
+        if a2 in documented and cc != "1":
+            digits = str(lo) if lo == hi else f"{lo}-{hi}"
+            out.append(f"| `{a2}` {names[a2]} | {cc} | {trunk or 'none'} | {digits} |")
+    out += ["", "NANP: " + code(a2 for a2, cc, *_ in plans if cc == "1")]
+    out += ["", "no lengths: " + code(a2 for a2, _, _, lo, _ in plans if lo == 0)]
+    return "\n".join(out) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--iso-codes", default="/usr/share/iso-codes/json")
+    ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
     root = pathlib.Path(args.iso_codes)
     iso = json.loads((root / "iso_3166-1.json").read_text(encoding="utf-8"))["3166-1"]
@@ -400,6 +433,9 @@ def main():
     us, ca = state_tables(iso2)
     gender = gender_table()
     plans, documented = phone_plans(iso)
+    if args.markdown:
+        sys.stdout.write(markdown(iso, iso2, plans, documented))
+        return
 
     def entries(t):
         return pack([f"{{{cpp_str(k)}, {cpp_str(v)}}}," for k, v in t.sorted()])
@@ -413,8 +449,9 @@ def main():
 // script and regenerate, do not edit the tables by hand.
 //
 // Keys are in the shape the default rules leave a value in (lowercase, letters
-// only, UTF-8, composed), each also without its diacritics. Sorted by bytes, as
-// std::string_view compares, and checked sorted and unique at compile time.
+// only, UTF-8), each also without its diacritics and, since those rules do not
+// compose, decomposed (NFD). Sorted by bytes, as std::string_view compares, and
+// checked sorted and unique at compile time.
 #include "normalize/tables.hpp"
 
 #include <algorithm>
