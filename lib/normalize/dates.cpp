@@ -34,8 +34,7 @@ namespace {
 
 // The reasons: static storage, and none of them quotes the value (a date of
 // birth is personal data; the reason goes into logs and warnings).
-constexpr std::string_view not_a_form =
-    "date of birth is not in a form capi reads (docs/normalization.md, \"Enhanced, opt-in\")";
+constexpr std::string_view not_a_form = "date of birth is not in a form capi reads (docs/normalization.md)";
 constexpr std::string_view ambiguous =
     "date of birth is ambiguous: day and month could be either way round "
     "(configure the date order: dmy or mdy)";
