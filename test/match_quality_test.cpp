@@ -141,6 +141,15 @@ TEST_CASE("enhanced: the phone country and the date order", "[enhanced]") {
     CHECK(no_country.value == "07911123456");
     CHECK(no_country.outcome == MatchOutcome::unmatchable);  // starts with 0
 
+    // Digits alone: in a country dialed with a trunk prefix a number is national
+    // only with it; in one dialed without, a national number's length is national
+    // (numbers of other countries are written with + or 00 to be left alone).
+    CHECK(run(Field::ph, "447911123456", &none, "de").value == "447911123456");
+    CHECK(run(Field::ph, "15112345678", &none, "de").outcome == MatchOutcome::as_given);
+    CHECK(run(Field::ph, "4712345678", &none, "us").value == "14712345678");
+    CHECK(run(Field::ph, "+47 12345678", &none, "us").value == "4712345678");
+    CHECK(run(Field::ph, "1125551234", &none, "us").value == "1125551234");  // no NANP area code starts with 1
+
     const auto dmy = on({}, capi::DateOrder::dmy);
     const auto mdy = on({}, capi::DateOrder::mdy);
     const auto ymd = on({}, capi::DateOrder::ymd);

@@ -79,47 +79,63 @@ const detail::tables::PhonePlan* phone_plan(const NormalizeContext& ctx) noexcep
     return nullptr;
 }
 
-// Adds the calling code to a national number (digits, trunk prefix and all);
-// true when it did. Order matters for idempotence: a number already carrying
-// the calling code is recognized before it could be read as national.
-bool add_calling_code(std::string& digits, const detail::tables::PhonePlan& p) {
-    if (p.max_length == 0) return false;  // lengths unknown: never guess
-    const std::string_view d = digits;
+// What the digits of a phone number written without '+' or 00 are, for the
+// plan of the event's country. Digits alone cannot tell a national number from
+// an international one, so a number counts as national only when its form says
+// so: dialed with the trunk prefix (07911 123456 in GB), or, in a country whose
+// numbers are dialed without one (NANP, where the trunk prefix is the calling
+// code; IT, ES, NO, ...), exactly a national number's length. A number without
+// the trunk prefix of a country that has one is left alone: it is either
+// international already (447911123456 in a German event) or ambiguous.
+enum class PhoneForm : std::uint8_t { international, national_trunk, national, too_short, unknown };
+
+PhoneForm phone_form(std::string_view d, const detail::tables::PhonePlan& p) noexcept {
+    if (p.max_length == 0) return PhoneForm::unknown;  // lengths unknown: never guess
     const auto& cc = p.calling_code;
     const auto& trunk = p.trunk_prefix;
-    if (!trunk.empty() && d.starts_with(trunk) && in_range(d.size() - trunk.size(), p)) {
-        // A national number dialed with the trunk prefix (07911 123456 in GB; in
-        // NANP the trunk prefix is the calling code, so this changes nothing).
+    if (!trunk.empty() && d.starts_with(trunk) && in_range(d.size() - trunk.size(), p))
+        return PhoneForm::national_trunk;
+    if (d.starts_with(cc) && in_range(d.size() - cc.size(), p)) return PhoneForm::international;
+    const bool dialed_with_trunk = !trunk.empty() && trunk != cc;
+    if (!dialed_with_trunk && in_range(d.size(), p)) {
+        // NANP area codes start with 2-9: 1xx... of that length is not one.
+        if (cc == "1" && (d.empty() || d.front() < '2')) return PhoneForm::unknown;
+        return PhoneForm::national;
+    }
+    if (d.starts_with(cc) && d.size() - cc.size() < p.min_length) return PhoneForm::too_short;
+    return PhoneForm::unknown;
+}
+
+// Adds the calling code to a national number (phone_form); true when that
+// changed it (in NANP the trunk prefix is the calling code: 1 650... stays).
+bool add_calling_code(std::string& digits, const detail::tables::PhonePlan& p) {
+    switch (phone_form(digits, p)) {
+    case PhoneForm::national_trunk: {
         std::string out;
-        out.reserve(cc.size() + d.size() - trunk.size());
-        out.append(cc).append(d.substr(trunk.size()));
+        out.reserve(p.calling_code.size() + digits.size() - p.trunk_prefix.size());
+        out.append(p.calling_code).append(std::string_view(digits).substr(p.trunk_prefix.size()));
         const bool changed = out != digits;
         digits = std::move(out);
         return changed;
     }
-    if (d.starts_with(cc) && in_range(d.size() - cc.size(), p)) return false;  // already international
-    if (in_range(d.size(), p)) {
-        digits.insert(0, cc);
-        return true;
+    case PhoneForm::national: digits.insert(0, p.calling_code); return true;
+    default: return false;
     }
-    return false;
 }
 
 // Why a phone number will not match, knowing the plan of its country: national
 // digits without the calling code, or fewer digits than the country's numbers.
 std::string_view phone_warning(std::string_view d, const detail::tables::PhonePlan& p) noexcept {
-    if (p.max_length == 0) return {};
-    const auto& cc = p.calling_code;
-    if (d.starts_with(cc) && in_range(d.size() - cc.size(), p)) return {};
-    if (!p.trunk_prefix.empty() && d.starts_with(p.trunk_prefix) && in_range(d.size() - p.trunk_prefix.size(), p))
+    switch (phone_form(d, p)) {
+    case PhoneForm::national_trunk:
+        if (p.trunk_prefix == p.calling_code) return {};  // 1 650 555 1234: the calling code is there
+        [[fallthrough]];
+    case PhoneForm::national:
         return "a national number of the address's country, without its country code: Meta will not match it "
                "(--enhanced with the country or --phone-country adds it)";
-    if (in_range(d.size(), p))
-        return "a national number of the address's country, without its country code: Meta will not match it "
-               "(--enhanced with the country or --phone-country adds it)";
-    if (d.starts_with(cc) && d.size() - cc.size() < p.min_length)
-        return "fewer digits than the numbers of the address's country: Meta will not match it";
-    return {};
+    case PhoneForm::too_short: return "fewer digits than the numbers of the address's country: Meta will not match it";
+    default: return {};
+    }
 }
 
 // The 5 digits Meta asks for of a US ZIP code.
