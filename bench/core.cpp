@@ -304,6 +304,7 @@ int main(int argc, char** argv) {
         return sink == 0 ? 1 : 0;
     }
     if (has_flag(argc, argv, "--profile-prepare")) {  // only prepare(), for perf record
+        batch_access::count_only(encoder);  // as capi::Client's staging encoders
         constexpr std::size_t hot = 64;
         std::vector<capi::detail::PreparedEvent> prepared(hot);
         auto a = measure(seconds, n, [&] {

@@ -24,15 +24,12 @@
 #include <cstring>
 #include <ctime>
 #include <exception>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <mutex>
 #include <pthread.h>
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <sys/stat.h>
 #include <system_error>
 #include <thread>
 #include <unistd.h>

@@ -11,12 +11,14 @@
 #include "json/buffer.hpp"
 #include "json/prepared.hpp"
 #include "json/writer.hpp"
+#include "normalize/refine.hpp"
 #include "normalize/unicode.hpp"
 #include "validate/rules.hpp"
 #include "wire/schema.hpp"
 #include "wire/window.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <cmath>
 #include <cstdlib>
@@ -75,8 +77,10 @@ std::string element_path(std::string_view object, std::string_view key, std::siz
     p += '.';
     p += key;
     if (indexed) {
+        char digits[24];
+        const auto end = std::to_chars(digits, digits + sizeof digits, index).ptr;
         p += '[';
-        p += std::to_string(index);
+        p.append(digits, end);
         p += ']';
     }
     return p;
@@ -120,15 +124,42 @@ struct BatchEncoder::impl {
         bool indexed;
         std::string_view why;
     };
-    std::vector<std::uint8_t> outcomes;  // field * match_outcome_count + outcome
+    // MatchCounters::index(field, outcome) of each value: the first ones inline
+    // (a store), the rest of a long list in `more`.
+    std::array<std::uint8_t, 48> outcomes{};
+    std::size_t n_outcomes = 0;
+    std::vector<std::uint8_t> more;
+    void note(std::uint8_t v) {
+        if (n_outcomes < outcomes.size()) [[likely]]
+            outcomes[n_outcomes++] = v;
+        else
+            more.push_back(v);
+    }
     std::vector<Unmatchable> unmatchable;
+    // Build EncodeResult::unmatchable (capi::Client's staging encoders do not:
+    // it counts, and never reads the result's lists but errors).
+    bool report_values = true;
     std::shared_ptr<detail::MatchCounters> counters = std::make_shared<detail::MatchCounters>();
     std::string country;  // the event's, for st, zp and ph
-    NormalizeContext context() const noexcept {
-        return {options.enhanced.enabled ? &options.enhanced : nullptr, country};
+    // Per event: the fields whose ok values refine() may change (every field
+    // with the enhanced rules on; else db and ph, and st and zp with a country).
+    // A value of any other field has the outcome its status says.
+    std::uint32_t refine_fields = 0;
+    [[gnu::noinline]] void set_context(const UserData& ud) {
+        const bool on = options.enhanced.enabled;
+        if (ud.country.empty()) country.clear();
+        else context_country(ud.country, on ? &options.enhanced : nullptr, country);
+        constexpr auto bit = [](Field f) { return 1u << static_cast<unsigned>(f); };
+        refine_fields = on ? ~0u : bit(Field::db) | bit(Field::ph) | (country.empty() ? 0u : bit(Field::st) | bit(Field::zp));
     }
     void count_event(EncodeResult& r) {
-        for (const auto v : outcomes) counters->add(v / match_outcome_count, v % match_outcome_count);
+        auto& c = *counters;
+        for (std::size_t i = 0; i < n_outcomes; ++i) c.add(outcomes[i]);
+        for (const auto v : more) c.add(v);
+        if (!unmatchable.empty()) [[unlikely]]
+            report_unmatchable(r);
+    }
+    [[gnu::noinline, gnu::cold]] void report_unmatchable(EncodeResult& r) const {
         for (const auto& u : unmatchable)
             r.unmatchable.push_back({element_path(wire::schema<UserData>::name, u.key, u.index, u.indexed),
                                      std::string(u.why)});
@@ -147,7 +178,7 @@ struct BatchEncoder::impl {
     bool checking = false;  // the walk checks what validate() checks
     bool failed = false;    // ... and found something it cannot vouch for
 
-    void check_text(std::string_view s) noexcept {
+    [[gnu::always_inline]] void check_text(std::string_view s) noexcept {
         if (!detail::is_ascii(s) && !is_valid_utf8(s)) failed = true;
     }
     // The rules a string row's flags name, for a non-empty value (validate.cpp's
@@ -222,14 +253,17 @@ struct BatchEncoder::impl {
     }
 
     // Normalizes one value into the arena; reports a reject per the policy.
-    void take(Field f, std::string_view value, std::string_view key, std::size_t index,
+    [[gnu::always_inline]] inline void take(Field f, std::string_view value, std::string_view key, std::size_t index,
               bool indexed, std::uint32_t first_slot, EncodeResult& r) {
         std::string_view reason;
-        MatchOutcome outcome;
-        auto st = normalize_into(f, value, tmp, reason, context(), outcome);
-        outcomes.push_back(static_cast<std::uint8_t>(static_cast<std::size_t>(f) * match_outcome_count +
-                                                     static_cast<std::size_t>(outcome)));
-        if (outcome == MatchOutcome::unmatchable)
+        auto st = normalize_into(f, value, tmp, reason);
+        MatchOutcome outcome = detail::outcome_of(st);
+        if ((refine_fields >> static_cast<unsigned>(f) & 1u) != 0 &&
+            (st == NormalizeStatus::ok || options.enhanced.enabled)) [[unlikely]]
+            st = detail::refine(f, value, st, tmp, reason,
+                                {options.enhanced.enabled ? &options.enhanced : nullptr, country}, outcome);
+        note(detail::MatchCounters::index(f, outcome));
+        if (outcome == MatchOutcome::unmatchable && report_values) [[unlikely]]
             unmatchable.push_back({key, static_cast<std::uint32_t>(index), indexed, reason});
         if (st == NormalizeStatus::omitted) return;
         if (st == NormalizeStatus::rejected) {
@@ -263,10 +297,10 @@ struct BatchEncoder::impl {
     // arena back if the event fails).
     void normalize_user_data(const UserData& ud, EncodeResult& r) {
         slots.clear();
-        outcomes.clear();
+        n_outcomes = 0;
+        more.clear();
         unmatchable.clear();
-        if (ud.country.empty()) country.clear();
-        else context_country(ud.country, options.enhanced.enabled ? &options.enhanced : nullptr, country);
+        set_context(ud);
         std::size_t k = 0;
         for (const auto& mk : multi_keys) {
             slot_begin[k] = static_cast<std::uint32_t>(slots.size());
@@ -744,6 +778,8 @@ MatchQuality BatchEncoder::match_quality() const noexcept {
 std::shared_ptr<const detail::MatchCounters> detail::batch_access::match_counters(const BatchEncoder& enc) {
     return enc.impl_->counters;
 }
+
+void detail::batch_access::count_only(BatchEncoder& enc) noexcept { enc.impl_->report_values = false; }
 
 bool BatchEncoder::full() const noexcept { return impl_->count >= impl_->options.max_batch_events; }
 void BatchEncoder::reserve(std::size_t bytes) { impl_->buf.reserve(bytes); }

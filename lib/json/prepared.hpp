@@ -76,16 +76,22 @@ private:
 /// by the encoder's one thread (a load and a store, no read-modify-write), read
 /// by any (capi::Client sums its producer threads' encoders in stats()).
 struct MatchCounters {
-    std::array<std::array<std::atomic<std::uint64_t>, match_outcome_count>, field_count> counts{};
+    /// index(field, outcome): a shift and an or.
+    static constexpr std::size_t stride = 8;
+    static_assert(match_outcome_count <= stride);
+    static constexpr std::uint8_t index(Field f, MatchOutcome o) noexcept {
+        return static_cast<std::uint8_t>(static_cast<std::size_t>(f) * stride + static_cast<std::size_t>(o));
+    }
+    std::array<std::atomic<std::uint64_t>, field_count * stride> counts{};
 
-    void add(std::size_t field, std::size_t outcome) noexcept {
-        auto& a = counts[field][outcome];
+    void add(std::uint8_t i) noexcept {
+        auto& a = counts[i];
         a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
     void add_to(MatchQuality& q) const noexcept {
         for (std::size_t f = 0; f < field_count; ++f)
             for (std::size_t o = 0; o < match_outcome_count; ++o)
-                q.counts[f][o] += counts[f][o].load(std::memory_order_relaxed);
+                q.counts[f][o] += counts[f * stride + o].load(std::memory_order_relaxed);
     }
 };
 
@@ -116,6 +122,9 @@ struct batch_access {
     /// The encoder's match-quality totals, shared: they outlive the encoder (a
     /// thread's staging encoder may go before the client reads them).
     static std::shared_ptr<const MatchCounters> match_counters(const BatchEncoder& enc);
+    /// The encoder counts match outcomes but leaves EncodeResult::unmatchable
+    /// empty (capi::Client's staging encoders: nobody reads it there).
+    static void count_only(BatchEncoder& enc) noexcept;
     /// Appends a prepared event (from any BatchEncoder with the same options):
     /// re-checks only the event_time window at `now` (an event ages while it
     /// waits), and the batch's cap.

@@ -11,6 +11,7 @@
 #include <capi/normalize.hpp>
 
 #include "normalize/dates.hpp"
+#include "normalize/refine.hpp"
 #include "normalize/tables.hpp"
 #include "normalize/unicode.hpp"
 
@@ -67,14 +68,30 @@ bool in_range(std::size_t n, const detail::tables::PhonePlan& p) noexcept {
 }
 
 // The plan the phone rules read: the event's country, else the default.
+// find_phone_plan() for a country, remembered per thread: the events of a
+// stream mostly share their country, and every phone number of the default
+// path asks (for the match report).
+const detail::tables::PhonePlan* plan_of(std::string_view country) noexcept {
+    thread_local char last[2] = {0, 0};
+    thread_local const detail::tables::PhonePlan* last_plan = nullptr;
+    if (country.size() == 2 && country[0] == last[0] && country[1] == last[1]) return last_plan;
+    const auto* plan = detail::tables::find_phone_plan(country);
+    if (country.size() == 2) {
+        last[0] = country[0];
+        last[1] = country[1];
+        last_plan = plan;
+    }
+    return plan;
+}
+
 const detail::tables::PhonePlan* phone_plan(const NormalizeContext& ctx) noexcept {
-    if (!ctx.country.empty()) return detail::tables::find_phone_plan(ctx.country);
+    if (!ctx.country.empty()) return plan_of(ctx.country);
     if (ctx.enhanced != nullptr && ctx.enhanced->enabled && !ctx.enhanced->default_phone_country.empty()) {
         char cc[2];
         const auto& d = ctx.enhanced->default_phone_country;
         if (d.size() != 2) return nullptr;
         for (int i = 0; i < 2; ++i) cc[i] = static_cast<char>(d[i] | 0x20);
-        return detail::tables::find_phone_plan(std::string_view(cc, 2));
+        return plan_of(std::string_view(cc, 2));
     }
     return nullptr;
 }
@@ -156,7 +173,7 @@ std::string_view warning_of(Field field, std::string_view v, std::string_view co
                    "Meta will not match it";
         return {};
     case Field::st:
-        if ((country == "us" || country == "ca") && detail::code_point_count(v) > 2)
+        if ((country == "us" || country == "ca") && v.size() > 2 && detail::code_point_count(v) > 2)
             return "a US or Canadian state must be its 2-letter code (california -> ca): Meta will not match it "
                    "(--enhanced converts names)";
         return {};
@@ -225,7 +242,7 @@ MatchQuality& MatchQuality::operator+=(const MatchQuality& other) noexcept {
 
 std::string_view match_warning(Field field, std::string_view normalized, std::string_view country) noexcept {
     const detail::tables::PhonePlan* plan = nullptr;
-    if (field == Field::ph && !country.empty()) plan = detail::tables::find_phone_plan(country);
+    if (field == Field::ph && !country.empty()) plan = plan_of(country);
     return warning_of(field, normalized, country, plan, false);
 }
 
@@ -258,9 +275,28 @@ void context_country(const std::vector<std::string>& countries, const EnhancedNo
 
 NormalizeStatus normalize_into(Field field, std::string_view value, std::string& out, std::string_view& reason,
                                const NormalizeContext& ctx, MatchOutcome& outcome) {
-    NormalizeStatus st = normalize_into(field, value, out, reason);
+    const NormalizeStatus st = normalize_into(field, value, out, reason);
+    outcome = detail::outcome_of(st);
+    if (!detail::needs_refine(field, st, ctx)) return st;
+    return detail::refine(field, value, st, out, reason, ctx, outcome);
+}
+
+NormalizeStatus detail::refine(Field field, std::string_view value, NormalizeStatus st, std::string& out,
+                               std::string_view& reason, const NormalizeContext& ctx, MatchOutcome& outcome) {
     const bool enhanced = ctx.enhanced != nullptr && ctx.enhanced->enabled;
     bool converted = false;
+    if (!enhanced) {
+        // The default rules, a value needs_refine() sent: the outcome is the
+        // status unless a rule of warning_of() knows something against it.
+        if (st != NormalizeStatus::ok) return st;
+        const bool intl = field == Field::ph && written_international(value);
+        const auto* plan = field == Field::ph && !intl && !ctx.country.empty() ? plan_of(ctx.country) : nullptr;
+        if (const auto why = warning_of(field, out, ctx.country, plan, intl); !why.empty()) {
+            outcome = MatchOutcome::unmatchable;
+            reason = why;
+        }
+        return st;
+    }
 
     if (enhanced) {
         switch (field) {
