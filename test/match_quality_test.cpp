@@ -303,6 +303,7 @@ TEST_CASE("the encoder counts every value's outcome, per field, for the events i
     CHECK(p.unmatchable[0].reason.find("YYYYMMDD") != std::string::npos);
     auto us = enhanced_event("e4");
     us.user_data.country = {"US"};
+    us.user_data.ph.push_back("+44 7911 123456");  // written international: nothing against it
     auto pu = plain.add(us, now);
     REQUIRE(pu.status == capi::EncodeStatus::added);
     std::vector<std::string> paths;
@@ -315,6 +316,7 @@ TEST_CASE("the encoder counts every value's outcome, per field, for the events i
     CHECK(pq.count(Field::db, MatchOutcome::unmatchable) == 2);
     CHECK(pq.count(Field::country, MatchOutcome::as_given) == 1);
     CHECK(pq.total(MatchOutcome::unmatchable) == 5);
+    CHECK(pq.count(Field::ph, MatchOutcome::as_given) == 2);  // e2's (no country) and e4's +44
     CHECK(pq.total(MatchOutcome::converted) == 0);
 
     // An invalid event counts nothing; clear() keeps the totals.

@@ -258,8 +258,11 @@ struct BatchEncoder::impl {
         std::string_view reason;
         auto st = normalize_into(f, value, tmp, reason);
         MatchOutcome outcome = detail::outcome_of(st);
+        // (A phone number written with '+' is international: nothing to refine
+        // or warn about unless the enhanced rules are on. Most are.)
         if ((refine_fields >> static_cast<unsigned>(f) & 1u) != 0 &&
-            (st == NormalizeStatus::ok || options.enhanced.enabled)) [[unlikely]]
+            (st == NormalizeStatus::ok || options.enhanced.enabled) &&
+            (f != Field::ph || value.front() != '+' || options.enhanced.enabled)) [[unlikely]]
             st = detail::refine(f, value, st, tmp, reason,
                                 {options.enhanced.enabled ? &options.enhanced : nullptr, country}, outcome);
         note(detail::MatchCounters::index(f, outcome));
