@@ -68,6 +68,34 @@ check "db in YYYYMMDD with --strict: exit 0" [ $rc -eq 0 ]
 out=$("$CAPI" normalize --help); rc=$?
 check "normalize --help exits 0" [ $rc -eq 0 ]
 check "normalize --help lists --strict" grep -q -- "--strict" <<<"$out"
+# --enhanced (opt-in): into the form Meta matches; the default stays as it was.
+enh() {  # enh EXPECTED ARGS...: normalize ARGS prints EXPECTED<TAB>sha
+  local want=$1; shift
+  local got; got=$("$CAPI" normalize "$@" 2>/dev/null)
+  check "normalize $* -> $want" [ "$got" = "$want	$(sha "$want")" ]
+}
+enh ca --enhanced st California
+enh california st California
+enh us --enhanced country "United States"
+enh gb --enhanced country UK
+enh f --enhanced ge Woman
+enh 447911123456 --phone-country GB ph "07911 123456"
+enh 447911123456 --phone-country US ph "+44 7911 123456"
+enh 16505551212 --enhanced --country US ph "(650) 555-1212"
+enh 94025 --enhanced --country US zp 940251234
+enh 19900131 --enhanced db "January 31, 1990"
+enh 19900302 --date-order dmy db 02/03/1990
+enh 19900203 --date-order mdy db 02/03/1990
+err=$("$CAPI" normalize --enhanced db 02/03/1990 2>&1 >/dev/null); rc=$?
+check "enhanced db 02/03/1990 without an order: exit 1" [ $rc -eq 1 ]
+check "enhanced db 02/03/1990 without an order: ambiguous" grep -q "^db: rejected: .*ambiguous" <<<"$err"
+err=$("$CAPI" normalize --enhanced country Congo 2>&1 >/dev/null); rc=$?
+check "enhanced country Congo: rejected as ambiguous" grep -q "^country: rejected: ambiguous country name" <<<"$err"
+err=$("$CAPI" normalize --country US st California 2>&1 >/dev/null); rc=$?
+check "st California for a US address without --enhanced: a warning" grep -q "^st: warning: a US or Canadian state" <<<"$err"
+"$CAPI" normalize --phone-country XX ph 1 >/dev/null 2>"$TMP/pc.err"; rc=$?
+check "normalize --phone-country XX: exit 2" [ $rc -eq 2 ]
+check "normalize --phone-country XX: names the option" grep -q -- "--phone-country: 'XX' is not an ISO 3166-1 alpha-2" "$TMP/pc.err"
 out=$("$CAPI" normalize -- ph "-44 20 7183 8750"); rc=$?
 check "normalize -- ph VALUE starting with -" [ "$out" = "442071838750	$(sha 442071838750)" ]
 
@@ -271,7 +299,32 @@ echo "{\"event_name\":\"Lead\",\"event_time\":$T2,\"event_id\":\"st1\",\"action_
   > "$TMP/strict.ndjson"
 CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" "$TMP/strict.ndjson" >"$TMP/st.out" 2>"$TMP/st.err"; rc=$?
 check "send with a dropped email and an unmatchable db: exit 0 without --strict" [ $rc -eq 0 ]
-check "send: the unmatchable db is warned about" grep -q "^line 1: warning: user_data.db: not a date in YYYYMMDD" "$TMP/st.err"
+check "send: the unmatchable db is warned about" grep -q "^line 1: warning: user_data.db\[0\]: not a date in YYYYMMDD" "$TMP/st.err"
+check "send summary: the match-quality report (db unmatchable 1)" grep -qE "^    db +unmatchable 1$" "$TMP/st.out"
+check "send summary: the match-quality report (em dropped 1)" grep -qE "^    em +dropped 1$" "$TMP/st.out"
+
+# --enhanced: the same kind of event, names and dates converted into Meta's form
+# and delivered; the summary counts them converted, nothing will-not-match.
+echo "{\"event_name\":\"Lead\",\"event_time\":$T2,\"event_id\":\"en1\",\"action_source\":\"email\",\"user_data\":{\"em\":\"en@example.com\",\"ph\":\"(650) 555-1212\",\"db\":\"1990-01-31\",\"st\":\"California\",\"country\":\"United States\",\"zp\":\"94025-1234\",\"ge\":\"Woman\"}}" \
+  > "$TMP/enh.ndjson"
+CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" "$TMP/enh.ndjson" >"$TMP/en0.out" 2>"$TMP/en0.err"; rc=$?
+check "send without --enhanced: exit 0" [ $rc -eq 0 ]
+check "send without --enhanced: country name dropped" grep -qE "^    country +dropped 1$" "$TMP/en0.out"
+check "send without --enhanced: db will not match" grep -qE "^    db +unmatchable 1$" "$TMP/en0.out"
+CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" --enhanced --strict "$TMP/enh.ndjson" >"$TMP/en1.out" 2>"$TMP/en1.err"; rc=$?
+check "send --enhanced --strict: exit 0 (everything converted)" [ $rc -eq 0 ]
+for f in ph db st country ge; do
+  check "send --enhanced: $f converted 1" grep -qE "^    $f +converted 1$" "$TMP/en1.out"
+done
+check "send --enhanced: zp as given (ZIP+4 cut by the default rule)" grep -qE "^    zp +as_given 1$" "$TMP/en1.out"
+check "send --enhanced: no pii_unmatchable row" [ -z "$(val pii_unmatchable "$TMP/en1.out")" ]
+delivered_total=$((delivered_total + 2))
+err=$("$CAPI" send --dry-run --enhanced "$TMP/enh.ndjson" 2>&1 >/dev/null); rc=$?
+check "dry run --enhanced: exit 0" [ $rc -eq 0 ]
+check "dry run --enhanced: the report on stderr" grep -qE "^  st +converted 1$" <<<"$err"
+"$CAPI" send --dry-run --date-order xyz "$TMP/enh.ndjson" >/dev/null 2>"$TMP/en2.err"; rc=$?
+check "send --date-order xyz: exit 2" [ $rc -eq 2 ]
+check "send --date-order xyz: names the option" grep -q -- "--date-order" "$TMP/en2.err"
 check "send summary: pii_unmatchable 1" [ "$(val pii_unmatchable "$TMP/st.out")" = 1 ]
 CAPI_ACCESS_TOKEN="$TOKEN" timeout 60 "$CAPI" send "${M[@]}" --strict "$TMP/strict.ndjson" >/dev/null 2>&1; rc=$?
 check "send --strict with a dropped email and an unmatchable db: exit 1" [ $rc -eq 1 ]

@@ -2,8 +2,11 @@
 # End-to-end tests of `capi gateway` as a process, with `capi mock-server
 # --events-out` as Meta: the seed's image pixel sent by curl arrives as a correct
 # server event; 2000 hits then SIGTERM while events are still queued behind a
-# slow Graph: exit 0, the summary adds up, the mock has every event; usage and
-# file errors exit 2 naming the option; the token is never printed.
+# slow Graph: exit 0, the summary adds up, the mock has every event; --enhanced
+# --phone-country US converts a state, a country, a phone number and a date, and
+# /metrics counts each value's outcome (capi_gateway_pii_values_total), as it
+# counts the default rules' outcomes for the same event; usage and file errors
+# exit 2 naming the option; the token is never printed.
 # Every background process runs under `timeout` and is killed by the EXIT trap.
 # Usage: gateway_cli_test.sh PATH_TO_CAPI
 set -uo pipefail
@@ -102,6 +105,70 @@ check "gateway exits 0 after SIGTERM" [ $rc -eq 0 ]
 check "summary: 1 accepted, 1 delivered" grep -q "events: 1 accepted, 1 delivered, 0 failed, 1 rejected" "$TMP/g1.err"
 check "the token is never printed" bash -c "! grep -q '$TOKEN' '$TMP/g1.out' '$TMP/g1.err'"
 
+# --- --enhanced --phone-country US: the flags reach the encoder, /metrics counts -
+# The mock from above is Meta again. One event whose values match only once
+# converted (a state and a country by name, a US number without +1, an ISO date),
+# to a gateway with the flags and to one without.
+timeout 120 "$CAPI" gateway --listen 127.0.0.1:0 --pixel $PIXEL --endpoint "$MOCK" --ca "$TMP/m1/ca.pem" \
+  --linger-ms 5 --enhanced --phone-country US >"$TMP/g3.out" 2>"$TMP/g3.err" &
+G3=$!
+bg_pids+=($G3)
+timeout 120 "$CAPI" gateway --listen 127.0.0.1:0 --pixel $PIXEL --endpoint "$MOCK" --ca "$TMP/m1/ca.pem" \
+  --linger-ms 5 >"$TMP/g4.out" 2>"$TMP/g4.err" &
+G4=$!
+bg_pids+=($G4)
+GW3=$(first_line "$TMP/g3.out") || { echo "FAIL: gateway --enhanced did not start"; cat "$TMP/g3.err"; exit 1; }
+GW4=$(first_line "$TMP/g4.out") || { echo "FAIL: gateway did not start"; cat "$TMP/g4.err"; exit 1; }
+lead() {  # lead EVENT_ID: the event, as POST /events takes it
+  printf '{"data":[{"event_name":"Lead","event_id":"%s","event_time":%d,"action_source":"website",' "$1" "$(date +%s)"
+  printf '"event_source_url":"%s","user_data":{"st":["California"],"country":["United States"],' "$PAGE"
+  printf '"ph":["(650) 555-1234"],"db":["1990-01-31"]}}]}'
+}
+code=$(curl -s -o /dev/null -w '%{http_code}' -A "$UA" -H 'Content-Type: application/json' \
+  --data-binary "$(lead cli-lead-enhanced)" "$GW3/events?id=$PIXEL")
+check "--enhanced: the event is accepted" [ "$code" = 200 ]
+code=$(curl -s -o /dev/null -w '%{http_code}' -A "$UA" -H 'Content-Type: application/json' \
+  --data-binary "$(lead cli-lead-default)" "$GW4/events?id=$PIXEL")
+check "default rules: the event is accepted" [ "$code" = 200 ]
+check "the mock received both" [ "$(lines "$TMP/m1/events.jsonl" 3)" -eq 3 ]
+check "--enhanced: st, country, ph, db arrive as Meta matches them; the default rules' bytes unchanged" \
+  python3 - "$TMP/m1/events.jsonl" <<'EOF'
+import hashlib, json, sys
+h = lambda s: hashlib.sha256(s.encode()).hexdigest()
+ev = {e.get("event_id"): e for e in map(json.loads, open(sys.argv[1]))}
+enh, dflt = ev["cli-lead-enhanced"]["user_data"], ev["cli-lead-default"]["user_data"]
+ok = (enh.get("st") == [h("ca")] and enh.get("country") == [h("us")] and enh.get("ph") == [h("16505551234")]
+      and enh.get("db") == [h("19900131")]
+      # the default rules: no name mapped, the country rejected (dropped, the event sent)
+      and dflt.get("st") == [h("california")] and "country" not in dflt and dflt.get("db") == [h("1990-01-31")])
+if not ok: print(json.dumps({"enhanced": enh, "default": dflt}, indent=1))
+sys.exit(0 if ok else 1)
+EOF
+curl -s "$GW3/metrics" >"$TMP/metrics3"
+curl -s "$GW4/metrics" >"$TMP/metrics4"
+for f in st country ph db; do
+  check "--enhanced: /metrics counts $f converted" \
+    grep -q "^capi_gateway_pii_values_total{field=\"$f\",outcome=\"converted\"} 1$" "$TMP/metrics3"
+done
+check "--enhanced: every outcome of st, zeros included" \
+  [ "$(grep -c '^capi_gateway_pii_values_total{field="st",outcome="[a-z_]*"} [0-9]*$' "$TMP/metrics3")" -eq 6 ]
+check "capi_gateway_pii_values_total: HELP once" \
+  [ "$(grep -c '^# HELP capi_gateway_pii_values_total ' "$TMP/metrics4")" -eq 1 ]
+check "capi_gateway_pii_values_total: TYPE once, a counter" \
+  [ "$(grep -c '^# TYPE capi_gateway_pii_values_total counter$' "$TMP/metrics4")" -eq 1 ]
+check "default rules: /metrics counts st as_given" \
+  grep -q '^capi_gateway_pii_values_total{field="st",outcome="as_given"} 1$' "$TMP/metrics4"
+check "default rules: /metrics counts country dropped" \
+  grep -q '^capi_gateway_pii_values_total{field="country",outcome="dropped"} 1$' "$TMP/metrics4"
+check "default rules: /metrics counts db unmatchable" \
+  grep -q '^capi_gateway_pii_values_total{field="db",outcome="unmatchable"} 1$' "$TMP/metrics4"
+check "default rules: nothing converted" bash -c "! grep -q 'outcome=\"converted\"} [1-9]' '$TMP/metrics4'"
+kill -TERM $G3 $G4
+wait $G3; rc3=$?
+wait $G4; rc4=$?
+check "gateway --enhanced exits 0 after SIGTERM" [ $rc3 -eq 0 ]
+check "gateway without it exits 0 after SIGTERM" [ $rc4 -eq 0 ]
+
 # --- 2000 hits, SIGTERM while events are queued behind a slow Graph ------------
 N=2000
 mkdir -p "$TMP/m2"
@@ -137,7 +204,8 @@ expect_usage() {  # expect_usage NAME PATTERN ARGS...
   out=$(timeout 20 "$CAPI" gateway "$@" 2>&1 >/dev/null); rc=$?
   check "$name: exit 2" [ $rc -eq 2 ]
   check "$name: says '$pattern'" grep -q -- "$pattern" <<<"$out"
-  check "$name: no token in the message" bash -c "! grep -q '$TOKEN' <<<'$out'"
+  # Arguments, not text spliced into the script: the message quotes 'capi gateway --help'.
+  check "$name: no token in the message" bash -c '! grep -qF -- "$1" <<<"$2"' _ "$TOKEN" "$out"
   check "$name: the error, then a pointer to --help" \
     [ "$(wc -l <<<"$out")" -eq 2 ] && grep -q "^Run 'capi gateway --help'" <<<"$out"
 }
@@ -158,6 +226,10 @@ expect_usage "--tls-cert a directory" "--tls-cert: cannot read $TMP: Is a direct
 expect_usage "--tls-key empty" "--tls-key: $TMP/empty is empty" --pixel $PIXEL --tls-cert "$TMP/m1/ca.pem" --tls-key "$TMP/empty"
 expect_usage "--tls-key not a key" "--tls-key" --pixel $PIXEL --listen 127.0.0.1:0 --tls-cert "$TMP/m1/ca.pem" --tls-key "$TMP/m1/ca.pem"
 expect_usage "unknown option" "unknown option --frobnicate" --pixel $PIXEL --frobnicate 1
+expect_usage "--phone-country not a country" "--phone-country" --pixel $PIXEL --phone-country XX
+expect_usage "--phone-country: the value refused" "'XX' is not an ISO 3166-1 alpha-2 country code" --pixel $PIXEL --phone-country XX
+expect_usage "--date-order not an order" "--date-order" --pixel $PIXEL --date-order foo
+expect_usage "--date-order: the value refused" "'foo' is not dmy, mdy or ymd" --pixel $PIXEL --date-order=foo
 expect_usage "--pixel=ID form, then a bad --listen" "--listen" --pixel=$PIXEL --listen=nowhere
 expect_usage "--token-file a directory" "--token-file: cannot read the file it names: Is a directory" --pixel $PIXEL --token-file "$TMP"
 out=$(env -u CAPI_ACCESS_TOKEN timeout 20 "$CAPI" gateway --pixel $PIXEL 2>&1 >/dev/null); rc=$?

@@ -8,6 +8,8 @@
 #include "testing/certs.hpp"
 #include "testing/graph_rules.hpp"
 
+#include <capi/normalize.hpp>
+#include <capi/sha256.hpp>
 #include <capi/testing/mock_graph.hpp>
 
 #include <boost/asio/connect.hpp>
@@ -577,6 +579,134 @@ TEST_CASE("gateway: /healthz and /metrics; the counters add up", "[gateway]") {
     CHECK(metric(t, "capi_gateway_request_duration_seconds_count") >= hits);
     CHECK(metric(t, "capi_gateway_request_duration_seconds_count") <= hits + 1);
     CHECK(metric(t, "capi_gateway_delivery_duration_seconds_count") == hits);
+}
+
+namespace {
+
+std::string sha256_hex(std::string_view s) {
+    char hex[64];
+    capi::sha256::to_hex(capi::sha256::hash(s), hex);
+    return std::string(hex, 64);
+}
+
+/// The samples of one metric family, "labels" -> value.
+std::map<std::string, double> family(const std::string& text, const std::string& name) {
+    std::map<std::string, double> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.starts_with(name + "{")) continue;
+        const auto close = line.find("} ");
+        REQUIRE(close != std::string::npos);
+        out[line.substr(name.size() + 1, close - name.size() - 1)] = std::stod(line.substr(close + 2));
+    }
+    return out;
+}
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
+
+/// POST /events with one event whose customer information needs the enhanced
+/// rules to match: a state and a country by name, a US phone number without
+/// its country code, an ISO date of birth.
+Reply post_enhanced_candidate(const Env& env) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    return request(env, http::verb::post, std::string("/events?id=") + pixel,
+                   {{"User-Agent", ua}, {"Content-Type", "application/json"}},
+                   R"({"data":[{"event_name":"Lead","event_id":"lead-1","event_time":)" + std::to_string(now) +
+                       R"(,"action_source":"website","event_source_url":")" + page +
+                       R"(","user_data":{"st":["California"],"country":["United States"],)"
+                       R"("ph":["(650) 555-1234"],"db":["1990-01-31"]}}]})");
+}
+
+constexpr const char* pii = "capi_gateway_pii_values_total";
+
+}  // namespace
+
+TEST_CASE("gateway /metrics: capi_gateway_pii_values_total, all six outcomes of each field that had a value",
+          "[gateway][metrics]") {
+    capi_gateway::Metrics m;
+    capi::Stats s;
+    SECTION("no value yet: the family is declared, without samples") {
+        const std::string t = m.render(s);
+        CHECK(occurrences(t, std::string("# HELP ") + pii + " ") == 1);
+        CHECK(occurrences(t, std::string("# TYPE ") + pii + " counter\n") == 1);
+        CHECK(family(t, pii).empty());
+    }
+    SECTION("the fields seen, each with every outcome, zeros included") {
+        s.match_quality.at(capi::Field::st, capi::MatchOutcome::converted) = 2;
+        s.match_quality.at(capi::Field::st, capi::MatchOutcome::as_given) = 1;
+        s.match_quality.at(capi::Field::db, capi::MatchOutcome::unmatchable) = 5;
+        s.match_quality.at(capi::Field::em, capi::MatchOutcome::already_hashed) = 7;
+        const std::string t = m.render(s);
+        CHECK(occurrences(t, std::string("# TYPE ") + pii + " counter\n") == 1);
+        const auto f = family(t, pii);
+        CHECK(f.size() == 3 * capi::match_outcome_count);
+        CHECK(f.at(R"(field="st",outcome="converted")") == 2);
+        CHECK(f.at(R"(field="st",outcome="as_given")") == 1);
+        CHECK(f.at(R"(field="st",outcome="dropped")") == 0);
+        CHECK(f.at(R"(field="db",outcome="unmatchable")") == 5);
+        CHECK(f.at(R"(field="db",outcome="omitted")") == 0);
+        CHECK(f.at(R"(field="em",outcome="already_hashed")") == 7);
+        for (const char* o : {"as_given", "converted", "already_hashed", "unmatchable", "dropped", "omitted"})
+            CHECK(f.count(std::string(R"(field="em",outcome=")") + o + "\"") == 1);
+        CHECK(f.count(R"(field="ph",outcome="as_given")") == 0);  // no ph value: no ph series
+        // The wire key names the field: country, not an enum spelling.
+        s.match_quality.at(capi::Field::country, capi::MatchOutcome::dropped) = 1;
+        CHECK(family(m.render(s), pii).at(R"(field="country",outcome="dropped")") == 1);
+    }
+}
+
+// Needs the enhanced rules and the encoder's counting (lib/normalize, lib/json).
+TEST_CASE("gateway: enhanced normalization reaches the encoder; /metrics counts each value's outcome",
+          "[gateway][enhanced]") {
+    SECTION("enhanced, phone country US: every value converted into the form Meta matches") {
+        Env env([](capi_gateway::GatewayOptions& o) {
+            o.client.encode.enhanced.enabled = true;
+            o.client.encode.enhanced.default_phone_country = "US";
+        });
+        CHECK(post_enhanced_candidate(env).status == 200);
+        const auto events = env.received.wait(1);
+        REQUIRE(events.size() == 1);
+        simdjson::dom::parser p;
+        const auto ev = parse(p, events[0].second);
+        CHECK(str(ev, "/user_data/st/0") == sha256_hex("ca"));
+        CHECK(str(ev, "/user_data/country/0") == sha256_hex("us"));
+        CHECK(str(ev, "/user_data/ph/0") == sha256_hex("16505551234"));
+        CHECK(str(ev, "/user_data/db/0") == sha256_hex("19900131"));
+        REQUIRE(env.gw->flush(10s));
+        const auto f = family(env.gw->metrics_text(), pii);
+        for (const char* field : {"st", "country", "ph", "db"}) {
+            INFO(field);
+            const std::string at = std::string("field=\"") + field + "\",outcome=\"";
+            CHECK(f.count(at + "converted\"") == 1);
+            if (f.count(at + "converted\"")) CHECK(f.at(at + "converted\"") == 1);
+            if (f.count(at + "as_given\"")) CHECK(f.at(at + "as_given\"") == 0);
+        }
+        CHECK(f.size() == 4 * capi::match_outcome_count);
+    }
+    SECTION("default rules: the same event is hashed as the SDKs do, and the report says what will not match") {
+        Env env;
+        CHECK(post_enhanced_candidate(env).status == 200);
+        const auto events = env.received.wait(1);
+        REQUIRE(events.size() == 1);
+        simdjson::dom::parser p;
+        const auto ev = parse(p, events[0].second);
+        CHECK(str(ev, "/user_data/st/0") == sha256_hex("california"));
+        CHECK(str(ev, "/user_data/db/0") == sha256_hex("1990-01-31"));
+        CHECK(str(ev, "/user_data/country/0") == "<absent>");  // rejected: dropped, the event sent
+        REQUIRE(env.gw->flush(10s));
+        const auto f = family(env.gw->metrics_text(), pii);
+        auto value = [&](const std::string& labels) { return f.count(labels) ? f.at(labels) : -1.0; };
+        CHECK(value(R"(field="st",outcome="as_given")") == 1);
+        CHECK(value(R"(field="st",outcome="converted")") == 0);
+        CHECK(value(R"(field="country",outcome="dropped")") == 1);
+        CHECK(value(R"(field="db",outcome="unmatchable")") == 1);
+        CHECK(value(R"(field="ph",outcome="converted")") == 0);
+    }
 }
 
 TEST_CASE("gateway: stop() with events queued behind a slow Graph loses none", "[gateway]") {

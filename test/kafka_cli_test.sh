@@ -7,6 +7,8 @@
 #      duplicate only comes from a range the new owner resumed (its "resumes at
 #      offset N" lines); a broker down and up, and injected fetch errors, lose nothing;
 #   2. a lone member exits 0 and its summary adds up;
+#   2b. --enhanced --date-order dmy converts dates, states and countries, and the
+#      summary (and --stats-interval) prints the match-quality block;
 #   3. poison records reach the dead-letter topic with capi-problem headers, or
 #      stderr without one; the exit statuses and the summary;
 #   (first) usage errors exit 2; the token, a token passed as --token-file, and a
@@ -140,6 +142,12 @@ check "unknown option exits 2" [ $rc -eq 2 ]
 "$CAPI" forward --brokers 127.0.0.1:1 --topic ev --group g --no-such-option >/dev/null 2>"$TMP/u6"; rc=$?
 check "unknown option: the error and a pointer to --help" \
   bash -c 'grep -q "^capi forward: unknown option --no-such-option" "$1" && grep -q "^Run .capi forward --help." "$1"' _ "$TMP/u6"
+"$CAPI" forward --brokers 127.0.0.1:1 --topic ev --group g --date-order foo >/dev/null 2>"$TMP/u7"; rc=$?
+check "forward --date-order foo exits 2" [ $rc -eq 2 ]
+check "forward --date-order foo: the error names the option and the value" \
+  grep -q "^capi forward: --date-order: 'foo' is not dmy, mdy or ymd" "$TMP/u7"
+"$CAPI" forward --brokers 127.0.0.1:1 --topic ev --group g --phone-country XX >/dev/null 2>"$TMP/u8"; rc=$?
+check "forward --phone-country XX exits 2, naming the option" bash -c '[ $0 -eq 2 ] && grep -q -- "--phone-country" "$1"' $rc "$TMP/u8"
 "$CAPI" kafka-mock --topic ev:zero >/dev/null 2>&1; rc=$?
 check "kafka-mock --topic NAME:notanumber exits 2" [ $rc -eq 2 ]
 "$CAPI" kafka-mock --brokers=0 >/dev/null 2>&1; rc=$?
@@ -267,6 +275,43 @@ check "its summary: 40 delivered" grep -Eq '^  delivered +40$' "$TMP/o1.out"
 check "its summary: commits" grep -Eq '^  commits +[1-9]' "$TMP/o1.out"
 check "--stats-interval prints the counters" grep -q 'stats records=[0-9]* .*| client accepted=' "$TMP/o1.err"
 
+# --- 2b. --enhanced --date-order dmy: the flags reach the encoder; the summary's
+# match-quality block (and --stats-interval's) counts what became of each value.
+control "topic enh:1" >/dev/null
+t=$(($(date +%s) - 60))
+for n in 0 1 2; do
+  printf '{"event_name":"Lead","event_time":%d,"event_id":"enh-0-%d","action_source":"website",' $t $n
+  printf '"event_source_url":"https://shop.example/lead","user_data":{"em":["e%d@example.com"],' $n
+  printf '"db":["31/01/1990"],"st":["California"],"country":["United States"],"client_user_agent":"ua"}}\n'
+done | timeout 30 kcat -P -b "$BOOT" -t enh -p 0 -X log_level=2
+before=$(unique_ids "$TMP/m/events.jsonl")
+timeout 60 "$CAPI" forward --brokers "$BOOT" --topic enh --group g5 "${GRAPH[@]}" "${FAST[@]}" \
+  --enhanced --date-order dmy --stats-interval 0.5 >"$TMP/e1.out" 2>"$TMP/e1.err" &
+bg_pids+=($!)
+E1=$!
+n=$(wait_ids "$TMP/m/events.jsonl" $((before + 3)) 30)
+check "forward --enhanced --date-order dmy delivers every record" [ "$n" -eq $((before + 3)) ]
+sleep 0.6  # one more --stats-interval line, after the deliveries
+kill -TERM $E1
+wait_exit $E1 30; rc=$?
+check "forward --enhanced exits 0 on SIGTERM (got $rc)" [ $rc -eq 0 ]
+check "its startup line says enhanced normalization and the date order" \
+  grep -q "enhanced normalization (date order dmy)" "$TMP/e1.err"
+check "--enhanced --date-order dmy: db, st, country arrive as Meta matches them" \
+  python3 - "$TMP/m/events.jsonl" <<'EOF'
+import hashlib, json, sys
+h = lambda s: hashlib.sha256(s.encode()).hexdigest()
+uds = [e["user_data"] for e in map(json.loads, open(sys.argv[1])) if e.get("event_id", "").startswith("enh-")]
+ok = len(uds) >= 3 and all(u.get("db") == [h("19900131")] and u.get("st") == [h("ca")]
+                           and u.get("country") == [h("us")] for u in uds)
+if not ok: print(json.dumps(uds, indent=1))
+sys.exit(0 if ok else 1)
+EOF
+check "its summary has a match-quality block" grep -q '^  match quality (values per field):$' "$TMP/e1.out"
+check "... db: 3 converted" grep -Eq '^    db +.*converted 3( |$)' "$TMP/e1.out"
+check "... em: 3 as given" grep -Eq '^    em +as_given 3( |$)' "$TMP/e1.out"
+check "--stats-interval prints the match-quality block too" grep -q '^  match quality (values per field):$' "$TMP/e1.err"
+
 # --- 3. poison records: the dead-letter topic, or stderr ------------------------
 produce pz 0 0 6 2
 echo '{"event_name":"Purchase","event_time":"yesterday","event_id":"pz-0-6","action_source":"website"}' |
@@ -321,7 +366,7 @@ check "kafka-mock exits 0 on SIGTERM (got $rc)" [ $rc -eq 0 ]
 
 if [ $fails -gt 0 ]; then
   echo "kafka_cli_test: $fails of $checks checks failed"
-  for f in f1 f2 f3 o1 p1 p2; do echo "--- $f.err"; tail -n 20 "$TMP/$f.err" 2>/dev/null; done
+  for f in f1 f2 f3 o1 e1 p1 p2; do echo "--- $f.err"; tail -n 20 "$TMP/$f.err" 2>/dev/null; done
   exit 1
 fi
 echo "kafka_cli_test: $checks checks passed"

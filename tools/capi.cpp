@@ -35,7 +35,8 @@ namespace {
 
 constexpr std::string_view usage_text =
     "usage:\n"
-    "  capi normalize [--strict] FIELD VALUE\n"
+    "  capi normalize [--strict] [--enhanced [--phone-country CC] [--date-order dmy|mdy|ymd]]\n"
+    "                 [--country COUNTRY] FIELD VALUE\n"
     "      FIELD is Meta's wire key: em ph ge db fn ln ct st zp country external_id\n"
     "      f5first f5last fi dobd dobm doby currency. Prints the normalized value, a tab,\n"
     "      and what goes on the wire: its SHA-256 (lowercase hex), the value itself when\n"
@@ -98,18 +99,32 @@ int cmd_normalize(int argc, char** argv) {
                  "although Meta will not match it as given (a db not in YYYYMMDD, a phone without its\n"
                  "country code) prints a warning on stderr; --strict makes that exit 1 too.",
                  "capi normalize"};
-    std::string field_name, value;
+    std::string field_name, value, country;
     bool strict = false;
+    capi::EnhancedNormalization enhanced;
     app.add_option("FIELD", field_name,
                    "Meta's wire key: em ph ge db fn ln ct st zp country external_id f5first f5last fi\n"
                    "dobd dobm doby currency")
         ->required();
     app.add_option("VALUE", value, "the value, as your data holds it")->required();
     app.add_flag("--strict", strict, "exit 1 when the value will not match at Meta as given");
+    capi_cli::add_enhanced_options(app, enhanced);
+    app.add_option("--country", country,
+                   "the event's country (as user_data.country holds it), which the st, zp and ph rules read")
+        ->type_name("COUNTRY");
     if (auto rc = capi_cli::parse(app, command, argc - 1, argv + 1)) return *rc;
     auto field = capi::parse_field(field_name);
     if (!field) return capi_cli::fail(command, "unknown field '" + field_name + "'");
-    auto n = capi::normalize(*field, value);
+    std::string country_code;
+    if (!country.empty()) {
+        capi::context_country({country}, &enhanced, country_code);
+        if (country_code.empty())
+            return capi_cli::fail(command, "--country: '" + country + "' is not a country " +
+                                               (enhanced.enabled ? "capi knows" : "code (ISO 3166-1 alpha-2; --enhanced reads names)"));
+    }
+    capi::Normalized n;
+    capi::MatchOutcome outcome;
+    n.status = capi::normalize_into(*field, value, n.value, n.reason, {&enhanced, country_code}, outcome);
     if (n.status == capi::NormalizeStatus::rejected) {
         std::cerr << field_name << ": rejected: " << n.reason << "\n";
         return 1;
@@ -128,11 +143,9 @@ int cmd_normalize(int argc, char** argv) {
         wire = "-";
     }
     std::cout << n.value << '\t' << wire << '\n';
-    if (n.status == capi::NormalizeStatus::ok) {
-        if (const auto warning = capi::match_warning(*field, n.value); !warning.empty()) {
-            std::cerr << field_name << ": warning: " << warning << "\n";
-            if (strict) return 1;
-        }
+    if (outcome == capi::MatchOutcome::unmatchable) {
+        std::cerr << field_name << ": warning: " << n.reason << "\n";
+        if (strict) return 1;
     }
     return 0;
 }

@@ -24,15 +24,12 @@
 #include <cstring>
 #include <ctime>
 #include <exception>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <mutex>
 #include <pthread.h>
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <sys/stat.h>
 #include <system_error>
 #include <thread>
 #include <unistd.h>
@@ -270,6 +267,13 @@ std::string startup_line(const Args& a) {
                                                  : ", pixel " + a.o.client.destination.pixel_id + " (header " +
                                                        a.o.pixel_header + " overrides)";
     s += a.o.dead_letter_topic.empty() ? ", problems on stderr" : ", dead letters to " + a.o.dead_letter_topic;
+    if (const auto& e = a.o.client.encode.enhanced; e.enabled) {
+        std::string details;
+        if (!e.default_phone_country.empty()) details = "phone country " + e.default_phone_country;
+        if (e.date_order != capi::DateOrder::unspecified)
+            details += (details.empty() ? "" : ", ") + std::string("date order ") + std::string(capi::to_string(e.date_order));
+        s += ", enhanced normalization" + (details.empty() ? std::string() : " (" + details + ")");
+    }
     for (const auto& [k, v] : a.o.kafka_properties) s += ", " + k + "=" + (secret_property(k) ? "(hidden)" : v);
     return s;
 }
@@ -325,6 +329,7 @@ int run_forward(int argc, char** argv) {
     CLI::App app{description, "capi forward"};
     app.footer(footer);
     add_flags(app, a);
+    capi_cli::add_enhanced_options(app, a.o.client.encode.enhanced);
     if (auto rc = capi_cli::parse(app, "forward", argc - 1, argv + 1)) return *rc;
     if (a.o.brokers.empty()) return usage_error("no brokers: use --brokers host:port[,host:port...]");
     if (a.o.topics.empty()) return usage_error("no topic: use --topic T (once per topic)");
@@ -401,7 +406,9 @@ int run_forward(int argc, char** argv) {
         }
         const auto now = steady::now();
         if (stats_every.count() > 0 && now >= next_stats) {
-            console.line("capi forward: stats " + counters(fwd->stats()));
+            const auto st = fwd->stats();
+            console.line("capi forward: stats " + counters(st));
+            if (auto report = match_quality_report(st); !report.empty()) console.line(report);
             next_stats = now + stats_every;
         }
         if (console.tty) {

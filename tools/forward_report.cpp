@@ -1,6 +1,8 @@
 // capi forward's output (forward_report.hpp).
 #include "forward_report.hpp"
 
+#include "cli/cli.hpp"
+
 #include <simdjson.h>
 
 #include <cstdint>
@@ -33,6 +35,14 @@ std::string counters(const capi::kafka::ForwarderStats& s) {
       << " latency_p50_us=" << s.client.latency_us.percentile(0.5)
       << " latency_p99_us=" << s.client.latency_us.percentile(0.99);
     return o.str();
+}
+
+std::string match_quality_report(const capi::kafka::ForwarderStats& s) {
+    std::ostringstream o;
+    capi_cli::print_match_quality(o, s.client.match_quality);
+    std::string text = o.str();
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
 }
 
 std::string summary_title(const capi::kafka::ForwarderOptions& o) {
@@ -99,6 +109,7 @@ void print_summary(const std::string& title, const capi::kafka::ForwarderStats& 
     out << "  " << std::left << std::setw(14) << "elapsed" << std::right << std::setw(12) << std::fixed
         << std::setprecision(3) << secs << "  s\n";
     if (!settled) out << "  not every record read was committed: the group's next owner reads them again\n";
+    capi_cli::print_match_quality(out, s.client.match_quality);
     out.flush();
 }
 

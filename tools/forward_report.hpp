@@ -13,6 +13,10 @@ std::string problem_line(const capi::kafka::Problem& p);
 /// The forwarder's and the client's counters, key=value, one line.
 std::string counters(const capi::kafka::ForwarderStats& s);
 
+/// The client's match-quality report (capi_cli::print_match_quality), without
+/// the last newline; empty while no customer-information value was seen.
+std::string match_quality_report(const capi::kafka::ForwarderStats& s);
+
 /// One line out of librdkafka's statistics document (its STATISTICS.md): the
 /// handle's totals and, for a consumer, its lag summed over its partitions.
 std::string kafka_counters(std::string_view json);

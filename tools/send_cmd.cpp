@@ -319,7 +319,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         if (check_pii) {
             drops.clear();
             unmatchable.clear();
-            pii_drops(ev.user_data, scratch, drops, &unmatchable);
+            pii_drops(ev.user_data, a.enc.enhanced, scratch, drops, &unmatchable);
             if (!drops.empty()) st.dropped_values(line_no, drops);
             if (!unmatchable.empty()) st.unmatchable_values(line_no, unmatchable);
         }
@@ -362,6 +362,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     }
     // After an interrupt the 5 s have been waited already: what is left fails now.
     client->shutdown(interrupted() ? 500ms : 5s);
+    st.match_quality = client->stats().match_quality;
     client.reset();
     // The completions shutdown() failed are posted to ioc: let them run (every
     // line then has its outcome), then stop, so no idle timer holds the join.

@@ -61,6 +61,15 @@ std::string name(capi::EventIdMode m) {
     }
     return "?";
 }
+std::string name(capi::DateOrder o) {
+    switch (o) {
+    case capi::DateOrder::unspecified: return code("unspecified");
+    case capi::DateOrder::dmy: return code("dmy");
+    case capi::DateOrder::mdy: return code("mdy");
+    case capi::DateOrder::ymd: return code("ymd");
+    }
+    return "?";
+}
 std::string name(capi::InvalidPiiPolicy p) {
     return code(p == capi::InvalidPiiPolicy::drop_value ? "drop_value" : "reject_event");
 }
@@ -130,6 +139,10 @@ int main() {
     row("EncodeOptions.invalid_pii", name(e.invalid_pii));
     row("EncodeOptions.hash_external_id", text(e.hash_external_id));
     row("EncodeOptions.max_batch_events", count(e.max_batch_events));
+    row("EncodeOptions.enhanced", see("capi::EnhancedNormalization"));
+    row("EnhancedNormalization.enabled", text(e.enhanced.enabled));
+    row("EnhancedNormalization.default_phone_country", text(e.enhanced.default_phone_country));
+    row("EnhancedNormalization.date_order", name(e.enhanced.date_order));
 
     const capi::ValidationOptions v;
     row("ValidationOptions.max_age", duration(v.max_age));

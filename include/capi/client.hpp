@@ -217,6 +217,10 @@ struct Stats {
     std::uint64_t concurrency_limit = 0, concurrency_limit_min = 0, concurrency_bound = 0;
     /// Times a limit was cut (throttling, timeouts, 5xx), all destinations together.
     std::uint64_t concurrency_cuts = 0;
+    /// Per customer-information field, how many values of the accepted events
+    /// were hashed as given, converted by enhanced normalization, sent although
+    /// Meta will not match them, dropped as invalid, ... (MatchQuality).
+    MatchQuality match_quality;
     Histogram latency_us;   ///< accepted -> outcome, microseconds
     Histogram batch_events; ///< events per sent batch
 };

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <capi/event.hpp>
+#include <capi/normalize.hpp>
 #include <capi/validate.hpp>
 
 // Declared before the push: lib-private, so hidden (not exported).
@@ -41,6 +42,9 @@ struct EncodeOptions {
     bool hash_external_id = false;
     /// Events per request body; Meta accepts at most 1000.
     std::size_t max_batch_events = 1000;
+    /// Opt-in conversions into the form Meta matches (off: the default rules,
+    /// byte for byte). docs/normalization.md, "Enhanced, opt-in".
+    EnhancedNormalization enhanced{};
 };
 
 enum class EncodeStatus : std::uint8_t {
@@ -53,6 +57,10 @@ struct EncodeResult {
     EncodeStatus status = EncodeStatus::added;
     std::vector<FieldError> errors;   ///< why the event is invalid
     std::vector<FieldError> dropped;  ///< PII values dropped (drop_value policy)
+    /// PII values sent hashed that Meta will not match as they are (a `db` not
+    /// in YYYYMMDD, a phone without its country code, ...): match_warning()'s
+    /// reason, for added events.
+    std::vector<FieldError> unmatchable;
 };
 
 /// Builds one request body of at most max_batch_events events.
@@ -88,6 +96,10 @@ public:
     void reserve(std::size_t bytes);
 
     const EncodeOptions& options() const noexcept;
+    /// What normalization made of the customer information of every event this
+    /// encoder added (add() and prepared events), since it was made; clear()
+    /// keeps it.
+    MatchQuality match_quality() const noexcept;
 
 private:
     // Client plumbing, reached through detail::batch_access (lib/json/prepared.hpp,

@@ -9,10 +9,13 @@
 // Thread safety: all functions are reentrant.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #pragma GCC visibility push(default)  // exported: docs/install.md#symbol-visibility
 namespace capi {
@@ -61,6 +64,97 @@ Normalized normalize(Field field, std::string_view value);
 NormalizeStatus normalize_into(Field field, std::string_view value, std::string& out,
                                std::string_view& reason);
 
+/// Which of day and month comes first in numeric dates with the year last
+/// (`01/02/1990`), for the enhanced `db` rule. Year-first dates are always
+/// year-month-day.
+enum class DateOrder : std::uint8_t {
+    unspecified,  ///< only unambiguous dates (day > 12): `02/03/1990` is rejected
+    dmy,          ///< `31/01/1990`
+    mdy,          ///< `01/31/1990`
+    ymd,          ///< numeric dates are year first; year-last ones are rejected
+};
+/// "dmy", "mdy", "ymd", "unspecified".
+std::string_view to_string(DateOrder) noexcept;
+/// DateOrder for "dmy", "mdy", "ymd"; nullopt otherwise.
+std::optional<DateOrder> parse_date_order(std::string_view) noexcept;
+
+/// Enhanced normalization: opt-in conversions into the form Meta matches, beyond
+/// what Meta's SDKs do (docs/normalization.md, "Enhanced, opt-in"). Off by
+/// default: with `enabled` false every byte is as the default rules make it.
+///  - db: dates in common forms -> YYYYMMDD; ambiguous or impossible dates are
+///    rejected with the reason, never guessed;
+///  - st: US state and territory names and abbreviations -> the 2-letter code
+///    (Canadian provinces when the country is CA);
+///  - country: English names, alpha-3 codes and common variants -> alpha-2;
+///  - ge: common words in a documented list -> f / m;
+///  - ph: numbers without a country calling code get the one of
+///    `default_phone_country`, the trunk prefix removed (a leading 0 in GB, DE, FR);
+///  - zp: ZIP+4 and 9-digit ZIPs -> the 5-digit ZIP when the country is US.
+/// st, zp and ph read the event's country (user_data.country's first value);
+/// without one, st searches US and Canadian names and ph uses
+/// default_phone_country.
+struct EnhancedNormalization {
+    bool enabled = false;
+    /// ISO 3166-1 alpha-2 (any case) whose calling code is added to phone
+    /// numbers given without one when the event has no country (the event's
+    /// country comes first); empty: only the event's country.
+    std::string default_phone_country;
+    DateOrder date_order = DateOrder::unspecified;
+};
+
+/// What normalization made of one value, for the match-quality report.
+enum class MatchOutcome : std::uint8_t {
+    as_given,        ///< normalized by the default rules, nothing known against it
+    converted,       ///< an enhanced rule put it in the form Meta matches
+    already_hashed,  ///< a digest, sent as is
+    unmatchable,     ///< hashed, but Meta will not match it as it is (match_warning)
+    dropped,         ///< rejected by the field rule
+    omitted,         ///< empty, or carrying no information (a gender not listed)
+};
+inline constexpr std::size_t match_outcome_count = 6;
+/// "as_given", "converted", "already_hashed", "unmatchable", "dropped", "omitted".
+std::string_view to_string(MatchOutcome) noexcept;
+
+/// Per field, how many values came out each way (values of events accepted).
+struct MatchQuality {
+    std::array<std::array<std::uint64_t, match_outcome_count>, field_count> counts{};
+
+    std::uint64_t& at(Field f, MatchOutcome o) noexcept {
+        return counts[static_cast<std::size_t>(f)][static_cast<std::size_t>(o)];
+    }
+    std::uint64_t count(Field f, MatchOutcome o) const noexcept {
+        return counts[static_cast<std::size_t>(f)][static_cast<std::size_t>(o)];
+    }
+    /// All values of a field.
+    std::uint64_t values(Field f) const noexcept;
+    /// One outcome over all fields.
+    std::uint64_t total(MatchOutcome o) const noexcept;
+    MatchQuality& operator+=(const MatchQuality& other) noexcept;
+};
+
+/// What the rules of one value may read beyond the value.
+struct NormalizeContext {
+    /// The enhanced rules; null or not enabled: the default rules only.
+    const EnhancedNormalization* enhanced = nullptr;
+    /// The event's country, normalized (alpha-2, lowercase); empty when unknown.
+    std::string_view country;
+};
+
+/// normalize_into() with context: the enhanced rules when `ctx` enables them,
+/// and what became of the value (`outcome`; match_warning()'s rules, knowing
+/// the event's country and whether a phone number was written with '+' or 00,
+/// decide unmatchable). For an unmatchable value `reason` says why it will not
+/// match (static storage).
+NormalizeStatus normalize_into(Field field, std::string_view value, std::string& out,
+                               std::string_view& reason, const NormalizeContext& ctx,
+                               MatchOutcome& outcome);
+
+/// The event's country as the rules of its other values read it: the first
+/// value of user_data.country that normalizes (with the enhanced rules when
+/// `enhanced` enables them), written into `out`; empty when none does.
+void context_country(const std::vector<std::string>& countries, const EnhancedNormalization* enhanced,
+                     std::string& out);
+
 /// Why a value normalize() accepted (status ok) will not match at Meta as it is,
 /// or an empty view when nothing is known against it. Meta compares hashes, so
 /// a `db` of `31/01/1990` is hashed and sent, exactly as Meta's SDKs do, and never
@@ -68,6 +162,11 @@ NormalizeStatus normalize_into(Field field, std::string_view value, std::string&
 /// with 0 (a national number without its country code). Static storage.
 /// `capi normalize` prints it as a warning.
 std::string_view match_warning(Field field, std::string_view normalized) noexcept;
+
+/// match_warning() knowing the event's country (normalized alpha-2, may be
+/// empty): also a `st` longer than 2 letters for a US or Canadian address, and a
+/// `ph` that lacks the country's calling code or is shorter than its numbers.
+std::string_view match_warning(Field field, std::string_view normalized, std::string_view country) noexcept;
 
 /// True when `s` is 64 or 32 lowercase-or-uppercase hex characters.
 bool looks_hashed(std::string_view s) noexcept;

@@ -51,12 +51,14 @@
 //                                           in-flight counts, the limiters, closing_
 //   RefusedTokens::mu_    (dispatcher.hpp)  the tokens Meta refused
 //   Pipeline::shutdown_mu (impl.hpp)        shut, shut_result; held through shutdown()
+//   MatchRegistry::mu_    (outcomes.hpp)    the staging encoders' match-quality totals
 //   The queue, the intake gate and the outcome counters are lock-free.
 //
 // Lock order
 //   shutdown_mu -> { Destinations::mu_, Batchers::wake_mu_, Flush::mu_,
 //                    Dispatcher::mu_, RefusedTokens::mu_ } -> EncoderPool::mu
-//   Intake::Spares::mu_ is a leaf too: nothing else is taken while it is held.
+//   Intake::Spares::mu_ and MatchRegistry::mu_ are leaves too: nothing else is
+//   taken while either is held.
 //   No two of the locks in braces are ever held together: a stage releases its
 //   lock before it calls into another stage. EncoderPool::mu is a leaf (a batch
 //   freed under a lock gives its encoder back). No user code (completion handler,

@@ -85,6 +85,8 @@ inline BatchEncoder& Intake::staging_encoder() {
     auto& sl = slots[next_victim++ % slots.size()];
     sl.enc.emplace(opts_.encode);
     sl.client = serial_;
+    batch_access::count_only(*sl.enc);
+    c_.outcomes.match.add(batch_access::match_counters(*sl.enc));
     return *sl.enc;
 }
 

@@ -151,6 +151,7 @@ void Outcomes::report(SendResult r, bool on_io) {
 
 Stats Outcomes::stats() const {
     Stats s;
+    match.add_to(s.match_quality);
     s.delivered = delivered.load(std::memory_order_seq_cst);
     s.failed = failed.load(std::memory_order_seq_cst);
     s.expired = expired.load(std::memory_order_seq_cst);

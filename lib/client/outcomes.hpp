@@ -4,8 +4,33 @@
 #pragma once
 
 #include "client/pipeline.hpp"
+#include "json/prepared.hpp"
+
+#include <memory>
+#include <mutex>
+#include <vector>
 
 namespace capi::pipeline {
+
+/// The match-quality totals of the encoders that prepare this client's events
+/// (a staging encoder per producer thread, intake.cpp), summed by stats(). An
+/// encoder's totals stay here after it is gone. Its mutex is a leaf, taken once
+/// per staging encoder made and once per stats().
+class MatchRegistry {
+public:
+    void add(std::shared_ptr<const detail::MatchCounters> c) {
+        std::lock_guard lock(mu_);
+        all_.push_back(std::move(c));
+    }
+    void add_to(MatchQuality& q) const {
+        std::lock_guard lock(mu_);
+        for (const auto& c : all_) c->add_to(q);
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<std::shared_ptr<const detail::MatchCounters>> all_;
+};
 
 class Outcomes {
 public:
@@ -44,6 +69,7 @@ public:
     std::atomic<std::uint64_t> retries{0}, batches{0}, bytes{0}, splits{0};
     std::atomic<std::uint64_t> possibly_delivered{0}, throttled{0}, receipt_mismatch{0}, duplicate_ids{0};
     AtomicHistogram latency_us, batch_events;
+    MatchRegistry match;
 
 private:
     std::atomic<std::uint64_t>& outcome_counter(Outcome o) noexcept;

@@ -11,16 +11,19 @@
 #include "json/buffer.hpp"
 #include "json/prepared.hpp"
 #include "json/writer.hpp"
+#include "normalize/refine.hpp"
 #include "normalize/unicode.hpp"
 #include "validate/rules.hpp"
 #include "wire/schema.hpp"
 #include "wire/window.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 #include <utility>
@@ -74,8 +77,10 @@ std::string element_path(std::string_view object, std::string_view key, std::siz
     p += '.';
     p += key;
     if (indexed) {
+        char digits[24];
+        const auto end = std::to_chars(digits, digits + sizeof digits, index).ptr;
         p += '[';
-        p += std::to_string(index);
+        p.append(digits, end);
         p += ']';
     }
     return p;
@@ -109,6 +114,57 @@ struct BatchEncoder::impl {
 
     explicit impl(EncodeOptions o) : options(std::move(o)) {}
 
+    // The match-quality report: each value's outcome, per event (reset by
+    // normalize_user_data, so a walk done twice counts once), added to the totals
+    // when the event is accepted. Unmatchable values wait as views (keys and
+    // reasons are static) until then: FieldErrors only for accepted events.
+    struct Unmatchable {
+        std::string_view key;
+        std::uint32_t index;
+        bool indexed;
+        std::string_view why;
+    };
+    // MatchCounters::index(field, outcome) of each value: the first ones inline
+    // (a store), the rest of a long list in `more`.
+    std::array<std::uint8_t, 48> outcomes{};
+    std::size_t n_outcomes = 0;
+    std::vector<std::uint8_t> more;
+    void note(std::uint8_t v) {
+        if (n_outcomes < outcomes.size()) [[likely]]
+            outcomes[n_outcomes++] = v;
+        else
+            more.push_back(v);
+    }
+    std::vector<Unmatchable> unmatchable;
+    // Build EncodeResult::unmatchable (capi::Client's staging encoders do not:
+    // it counts, and never reads the result's lists but errors).
+    bool report_values = true;
+    std::shared_ptr<detail::MatchCounters> counters = std::make_shared<detail::MatchCounters>();
+    std::string country;  // the event's, for st, zp and ph
+    // Per event: the fields whose ok values refine() may change (every field
+    // with the enhanced rules on; else db and ph, and st and zp with a country).
+    // A value of any other field has the outcome its status says.
+    std::uint32_t refine_fields = 0;
+    [[gnu::noinline]] void set_context(const UserData& ud) {
+        const bool on = options.enhanced.enabled;
+        if (ud.country.empty()) country.clear();
+        else context_country(ud.country, on ? &options.enhanced : nullptr, country);
+        constexpr auto bit = [](Field f) { return 1u << static_cast<unsigned>(f); };
+        refine_fields = on ? ~0u : bit(Field::db) | bit(Field::ph) | (country.empty() ? 0u : bit(Field::st) | bit(Field::zp));
+    }
+    void count_event(EncodeResult& r) {
+        auto& c = *counters;
+        for (std::size_t i = 0; i < n_outcomes; ++i) c.add(outcomes[i]);
+        for (const auto v : more) c.add(v);
+        if (!unmatchable.empty()) [[unlikely]]
+            report_unmatchable(r);
+    }
+    [[gnu::noinline, gnu::cold]] void report_unmatchable(EncodeResult& r) const {
+        for (const auto& u : unmatchable)
+            r.unmatchable.push_back({element_path(wire::schema<UserData>::name, u.key, u.index, u.indexed),
+                                     std::string(u.why)});
+    }
+
     std::string_view event_id_if_absent;  // set by prepare() for one call
     std::size_t id_at = 0;                // where prepare() wrote it (0: not written)
     bool user_data_ok = false;            // write_user_data()'s verdict for write_event()
@@ -122,7 +178,7 @@ struct BatchEncoder::impl {
     bool checking = false;  // the walk checks what validate() checks
     bool failed = false;    // ... and found something it cannot vouch for
 
-    void check_text(std::string_view s) noexcept {
+    [[gnu::always_inline]] void check_text(std::string_view s) noexcept {
         if (!detail::is_ascii(s) && !is_valid_utf8(s)) failed = true;
     }
     // The rules a string row's flags name, for a non-empty value (validate.cpp's
@@ -197,10 +253,21 @@ struct BatchEncoder::impl {
     }
 
     // Normalizes one value into the arena; reports a reject per the policy.
-    void take(Field f, std::string_view value, std::string_view key, std::size_t index,
+    [[gnu::always_inline]] inline void take(Field f, std::string_view value, std::string_view key, std::size_t index,
               bool indexed, std::uint32_t first_slot, EncodeResult& r) {
         std::string_view reason;
         auto st = normalize_into(f, value, tmp, reason);
+        MatchOutcome outcome = detail::outcome_of(st);
+        // (A phone number written with '+' is international: nothing to refine
+        // or warn about unless the enhanced rules are on. Most are.)
+        if ((refine_fields >> static_cast<unsigned>(f) & 1u) != 0 &&
+            (st == NormalizeStatus::ok || options.enhanced.enabled) &&
+            (f != Field::ph || value.front() != '+' || options.enhanced.enabled)) [[unlikely]]
+            st = detail::refine(f, value, st, tmp, reason,
+                                {options.enhanced.enabled ? &options.enhanced : nullptr, country}, outcome);
+        note(detail::MatchCounters::index(f, outcome));
+        if (outcome == MatchOutcome::unmatchable && report_values) [[unlikely]]
+            unmatchable.push_back({key, static_cast<std::uint32_t>(index), indexed, reason});
         if (st == NormalizeStatus::omitted) return;
         if (st == NormalizeStatus::rejected) {
             if (checking) {  // validate() reports it (or the policy drops it): not the fused walk's
@@ -233,6 +300,10 @@ struct BatchEncoder::impl {
     // arena back if the event fails).
     void normalize_user_data(const UserData& ud, EncodeResult& r) {
         slots.clear();
+        n_outcomes = 0;
+        more.clear();
+        unmatchable.clear();
+        set_context(ud);
         std::size_t k = 0;
         for (const auto& mk : multi_keys) {
             slot_begin[k] = static_cast<std::uint32_t>(slots.size());
@@ -450,7 +521,10 @@ struct BatchEncoder::impl {
     // invalid: buf, arena and pending may then hold part of it, for the caller
     // to truncate.
     bool encode(const Event& ev, std::chrono::system_clock::time_point now, bool first, EncodeResult& r) {
-        if (encode_checked(ev, now, first)) return true;
+        if (encode_checked(ev, now, first)) {
+            count_event(r);
+            return true;
+        }
         checking = false;
         r.errors = validate(ev, now, options.validation);
         if (!r.errors.empty()) return false;
@@ -480,6 +554,7 @@ struct BatchEncoder::impl {
                                               (heaviest.empty() ? "" : "; this field weighs most")});
             return false;
         }
+        count_event(r);
         return true;
     }
 
@@ -697,6 +772,18 @@ std::string_view BatchEncoder::event_json(std::size_t i) {
 }
 
 std::size_t BatchEncoder::size() const noexcept { return impl_->count; }
+MatchQuality BatchEncoder::match_quality() const noexcept {
+    MatchQuality q;
+    impl_->counters->add_to(q);
+    return q;
+}
+
+std::shared_ptr<const detail::MatchCounters> detail::batch_access::match_counters(const BatchEncoder& enc) {
+    return enc.impl_->counters;
+}
+
+void detail::batch_access::count_only(BatchEncoder& enc) noexcept { enc.impl_->report_values = false; }
+
 bool BatchEncoder::full() const noexcept { return impl_->count >= impl_->options.max_batch_events; }
 void BatchEncoder::reserve(std::size_t bytes) { impl_->buf.reserve(bytes); }
 

@@ -5,6 +5,10 @@
 
 #include <capi/encode.hpp>
 
+#include <array>
+#include <atomic>
+#include <memory>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -68,6 +72,29 @@ private:
     friend struct batch_access;
 };
 
+/// A BatchEncoder's match-quality totals (BatchEncoder::match_quality()): written
+/// by the encoder's one thread (a load and a store, no read-modify-write), read
+/// by any (capi::Client sums its producer threads' encoders in stats()).
+struct MatchCounters {
+    /// index(field, outcome): a shift and an or.
+    static constexpr std::size_t stride = 8;
+    static_assert(match_outcome_count <= stride);
+    static constexpr std::uint8_t index(Field f, MatchOutcome o) noexcept {
+        return static_cast<std::uint8_t>(static_cast<std::size_t>(f) * stride + static_cast<std::size_t>(o));
+    }
+    std::array<std::atomic<std::uint64_t>, field_count * stride> counts{};
+
+    void add(std::uint8_t i) noexcept {
+        auto& a = counts[i];
+        a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    void add_to(MatchQuality& q) const noexcept {
+        for (std::size_t f = 0; f < field_count; ++f)
+            for (std::size_t o = 0; o < match_outcome_count; ++o)
+                q.counts[f][o] += counts[f * stride + o].load(std::memory_order_relaxed);
+    }
+};
+
 /// The placeholder capi::Client prepares an event without an event_id with,
 /// when its id is derived from the event (EventIdMode::deterministic).
 inline constexpr std::string_view derived_id_placeholder = "00000000000000000000000000000000";
@@ -92,6 +119,12 @@ struct batch_access {
     /// What is hashed is documented in docs/client.md ("Event ids") and pinned
     /// by test/event_id_test.cpp: do not change it without a new scheme name.
     static bool derive_event_id(PreparedEvent& ev, std::string_view pixel_id, std::string& id);
+    /// The encoder's match-quality totals, shared: they outlive the encoder (a
+    /// thread's staging encoder may go before the client reads them).
+    static std::shared_ptr<const MatchCounters> match_counters(const BatchEncoder& enc);
+    /// The encoder counts match outcomes but leaves EncodeResult::unmatchable
+    /// empty (capi::Client's staging encoders: nobody reads it there).
+    static void count_only(BatchEncoder& enc) noexcept;
     /// Appends a prepared event (from any BatchEncoder with the same options):
     /// re-checks only the event_time window at `now` (an event ages while it
     /// waits), and the batch's cap.

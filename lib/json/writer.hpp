@@ -38,7 +38,7 @@ struct EscapeTable {
 inline constexpr EscapeTable escape_table{};
 
 /// Length of the longest prefix of `s` that needs no escaping.
-inline std::size_t plain_prefix(std::string_view s) noexcept {
+[[gnu::always_inline]] inline std::size_t plain_prefix(std::string_view s) noexcept {
     const char* const begin = s.data();
     const char* p = begin;
     const char* const end = p + s.size();

@@ -380,42 +380,4 @@ Normalized normalize(Field field, std::string_view value) {
     return result;
 }
 
-namespace {
-
-bool all_digits(std::string_view s) noexcept {
-    return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// YYYYMMDD naming a day that exists, years 1900 to 2099.
-bool is_yyyymmdd(std::string_view s) noexcept {
-    if (s.size() != 8 || !all_digits(s)) return false;
-    const auto num = [&](std::size_t at, std::size_t n) {
-        int v = 0;
-        for (std::size_t i = at; i < at + n; ++i) v = v * 10 + (s[i] - '0');
-        return v;
-    };
-    const int y = num(0, 4), m = num(4, 2), d = num(6, 2);
-    if (y < 1900 || y > 2099 || m < 1 || m > 12 || d < 1) return false;
-    static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return d <= days[m - 1] + (m == 2 && leap ? 1 : 0);
-}
-
-} // namespace
-
-std::string_view match_warning(Field field, std::string_view v) noexcept {
-    switch (field) {
-    case Field::db:
-        if (!is_yyyymmdd(v)) return "not a date in YYYYMMDD (e.g. 19900131): hashed as given, Meta will not match it";
-        return {};
-    case Field::ph:
-        // (Fewer than 7 digits is already rejected by the field rule.)
-        if (!v.empty() && v.front() == '0')
-            return "starts with 0: a national number without its country code (44 for the UK, 1 for the US, ...), "
-                   "Meta will not match it";
-        return {};
-    default: return {};
-    }
-}
-
 } // namespace capi

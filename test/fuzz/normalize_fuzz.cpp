@@ -158,6 +158,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             check(r.reason != "invalid UTF-8");
         }
 
+        // Enhanced normalization (opt-in): off, byte for byte the default; on,
+        // in one context, a value it accepts is accepted again unchanged and
+        // never reported as converted the second time.
+        for (const std::string_view country : {std::string_view{}, std::string_view("us"), std::string_view("gb")}) {
+            capi::MatchOutcome outcome{};
+            std::string out;
+            std::string_view why;
+            const capi::EnhancedNormalization off{};
+            check(capi::normalize_into(f, in, out, why, {&off, country}, outcome) == r.status && out == r.value);
+            static const capi::EnhancedNormalization on{true, "DE", capi::DateOrder::unspecified};
+            const auto st = capi::normalize_into(f, in, out, why, {&on, country}, outcome);
+            if (st != NormalizeStatus::ok || f == Field::external_id || idempotence_exception(f, out)) continue;
+            check(!out.empty() && capi::is_valid_utf8(out));
+            std::string out2;
+            capi::MatchOutcome outcome2{};
+            check(capi::normalize_into(f, out, out2, why, {&on, country}, outcome2) == NormalizeStatus::ok);
+            check(out2 == out && outcome2 != capi::MatchOutcome::converted);
+        }
+
         if (f == Field::fn) fn = r;
         if (f == Field::f5first || f == Field::f5last || f == Field::fi) {
             // fn and the cuts share trim + lowercase + the digest check.

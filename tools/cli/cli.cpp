@@ -2,7 +2,9 @@
 #include "cli/cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <capi/normalize.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -179,6 +181,63 @@ std::optional<std::string> check_writable_dir(const std::string& path, std::stri
     if (!S_ISDIR(st.st_mode)) return name + ": " + path + ": not a directory";
     if (::access(path.c_str(), W_OK | X_OK) != 0) return name + ": " + path + ": " + reason(errno);
     return std::nullopt;
+}
+
+void add_enhanced_options(CLI::App& app, capi::EnhancedNormalization& out, std::string_view group) {
+    auto* enhanced = app.add_flag("--enhanced", out.enabled,
+                 "Opt-in conversions into the form Meta matches: dates, state and country names, gender words, "
+                 "phone numbers without their country code, ZIP+4 (docs/normalization.md, \"Enhanced, opt-in\")");
+    app.add_option_function<std::string>(
+           "--phone-country",
+           [&out](const std::string& cc) {
+               if (!capi::is_iso3166_alpha2(cc) || cc.size() != 2)
+                   throw CLI::ValidationError("--phone-country", "'" + cc + "' is not an ISO 3166-1 alpha-2 country code");
+               out.default_phone_country = cc;
+               out.enabled = true;
+           },
+           "Country (ISO alpha-2, e.g. US, GB) whose calling code is added to phone numbers given without one; "
+           "implies --enhanced")
+        ->type_name("CC");
+    app.add_option_function<std::string>(
+           "--date-order",
+           [&out](const std::string& v) {
+               const auto o = capi::parse_date_order(v);
+               if (!o) throw CLI::ValidationError("--date-order", "'" + v + "' is not dmy, mdy or ymd");
+               out.date_order = *o;
+               out.enabled = true;
+           },
+           "Order of day and month in numeric dates of birth with the year last (dmy: 31/01/1990, mdy: "
+           "01/31/1990; ymd: year first only); implies --enhanced")
+        ->type_name("dmy|mdy|ymd");
+    if (!group.empty()) {
+        const std::string g(group);
+        enhanced->group(g);
+        app.get_option("--phone-country")->group(g);
+        app.get_option("--date-order")->group(g);
+    }
+}
+
+void print_match_quality(std::ostream& out, const capi::MatchQuality& q, std::string_view indent) {
+    bool any = false;
+    for (std::size_t f = 0; f < capi::field_count; ++f) {
+        const auto field = static_cast<capi::Field>(f);
+        if (q.values(field) == 0) continue;
+        if (!any) out << indent << "match quality (values per field):\n";
+        any = true;
+        std::string line(indent);
+        line += "  ";
+        line += capi::to_string(field);
+        line.resize(std::max(line.size() + 1, indent.size() + 14), ' ');
+        for (std::size_t o = 0; o < capi::match_outcome_count; ++o) {
+            const auto n = q.counts[f][o];
+            if (n == 0) continue;
+            line += ' ';
+            line += capi::to_string(static_cast<capi::MatchOutcome>(o));
+            line += ' ';
+            line += std::to_string(n);
+        }
+        out << line << '\n';
+    }
 }
 
 }  // namespace capi_cli

@@ -19,6 +19,10 @@
 namespace CLI {
 class App;
 }
+namespace capi {
+struct EnhancedNormalization;
+struct MatchQuality;
+}
 
 namespace capi_cli {
 
@@ -73,5 +77,19 @@ std::optional<std::string> check_readable(const std::string& path, std::string_v
 /// Why the directory `path` (named by `option`) cannot take a new file: missing,
 /// not a directory, not writable; nullopt when it can.
 std::optional<std::string> check_writable_dir(const std::string& path, std::string_view option);
+
+/// The enhanced-normalization options of every command that normalizes
+/// customer information (normalize, send, gateway, forward), written into
+/// `out`: --enhanced, --phone-country CC (implies --enhanced), --date-order
+/// dmy|mdy|ymd (implies --enhanced). The parser checks CC is an ISO 3166-1
+/// alpha-2 code and the order one of the three, naming the option.
+/// `group`: the help section they are listed in (none: the first).
+void add_enhanced_options(CLI::App& app, capi::EnhancedNormalization& out, std::string_view group = {});
+
+/// The match-quality report as summary lines, one per field that had values:
+/// `<indent>em  as_given N  converted N  ...` (only the non-zero outcomes), after
+/// a heading line `<indent>match quality (values per field):`. Nothing when no
+/// value was seen.
+void print_match_quality(std::ostream& out, const capi::MatchQuality& q, std::string_view indent = "  ");
 
 }  // namespace capi_cli

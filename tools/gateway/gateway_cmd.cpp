@@ -144,6 +144,7 @@ int run_gateway(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 24));
     app.add_option("--threads", o.threads, "HTTP threads")->type_name("N")->capture_default_str()->check(CLI::Range(1, 256));
+    capi_cli::add_enhanced_options(app, o.client.encode.enhanced);
     if (auto rc = capi_cli::parse(app, command, argc - 1, argv + 1)) return *rc;
 
     if (!parse_listen(listen, o.listen_host, o.port))

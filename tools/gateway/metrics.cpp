@@ -1,5 +1,7 @@
 #include "metrics.hpp"
 
+#include <capi/normalize.hpp>
+
 #include <cstdio>
 
 namespace capi_gateway {
@@ -234,6 +236,25 @@ std::string Metrics::render(const capi::Stats& client) const {
     sample(out, "capi_gateway_client_retries_total", {}, client.retries);
     header(out, "capi_gateway_client_throttled_total", "counter", "Attempts Meta answered with throttling.");
     sample(out, "capi_gateway_client_throttled_total", {}, client.throttled);
+
+    // Every field that had a value, with all six outcomes, zeros included: a
+    // rate of `converted` or `unmatchable` exists from the field's first value
+    // on. Fields without any value stay out (18 x 6 series, most never used).
+    header(out, "capi_gateway_pii_values_total", "counter",
+           "Customer-information values of accepted events, by field (wire key) and what normalization made "
+           "of them: as_given, converted (enhanced), already_hashed, unmatchable, dropped, omitted.");
+    const capi::MatchQuality& q = client.match_quality;
+    for (std::size_t f = 0; f < capi::field_count; ++f) {
+        const auto field = static_cast<capi::Field>(f);
+        if (q.values(field) == 0) continue;
+        for (std::size_t o = 0; o < capi::match_outcome_count; ++o) {
+            const auto outcome = static_cast<capi::MatchOutcome>(o);
+            std::string labels = "field=\"";
+            labels.append(capi::to_string(field)).append("\",outcome=\"");
+            labels.append(capi::to_string(outcome)).append("\"");
+            sample(out, "capi_gateway_pii_values_total", labels, q.count(field, outcome));
+        }
+    }
     return out;
 }
 

@@ -83,7 +83,8 @@ public:
     };
     Totals totals() const noexcept;
 
-    /// The whole exposition; `client` adds the client's own counters (batches, retries).
+    /// The whole exposition; `client` adds the client's own counters (batches,
+    /// retries) and its match-quality report (capi_gateway_pii_values_total).
     std::string render(const capi::Stats& client) const;
 
 private:

@@ -50,7 +50,10 @@ struct GatewayOptions {
     /// Pixels served, trusted proxies, CORS origins, cookies, body bound.
     capi::pixel::Options pixel;
     /// The client every event goes through: transport (endpoint, CA), linger,
-    /// queue. destination.access_token (and app_secret, test_event_code) apply
+    /// queue, encode (encode.enhanced: the opt-in normalization, which
+    /// capi_gateway_pii_values_total shows at work; the pixel endpoint passes
+    /// customer information on as the page gave it, only the encoder normalizes
+    /// it). destination.access_token (and app_secret, test_event_code) apply
     /// to every pixel; destination.pixel_id is ignored (each event goes to the
     /// pixel its hit named). on_delivery, when set, is called after the gateway's own.
     capi::Options client;

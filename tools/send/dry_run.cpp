@@ -5,6 +5,7 @@
 #include "send/options.hpp"
 #include "send/report.hpp"
 
+#include "cli/cli.hpp"
 #include "json/prepared.hpp"
 
 #include <cerrno>
@@ -22,8 +23,6 @@ int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
     capi::FieldError perr;
     std::string line;
     std::size_t accepted = 0, rejected = 0, dropped = 0, unmatchable = 0;
-    std::vector<capi::FieldError> drops_scratch, unmatchable_scratch;  // --strict's count
-    std::string scratch;
 
     auto emit = [&] {
         if (encoder.empty()) return;
@@ -47,6 +46,7 @@ int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
         batch_access::derive_event_id(prepared, a.pixel, id);
         auto added = batch_access::add_prepared(encoder, prepared, now);
         added.dropped = std::move(r.dropped);
+        added.unmatchable = std::move(r.unmatchable);
         return added;
     };
     auto report = [&](const capi::FieldError& e, std::string_view prefix = {}) {
@@ -86,13 +86,8 @@ int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
         }
         for (const auto& d : r.dropped) report(d, "value dropped: ");
         dropped += r.dropped.size();
-        if (r.status == capi::EncodeStatus::added) {
-            drops_scratch.clear();
-            unmatchable_scratch.clear();
-            pii_drops(ev.user_data, scratch, drops_scratch, &unmatchable_scratch);
-            for (const auto& u : unmatchable_scratch) report(u, "warning: ");
-            unmatchable += unmatchable_scratch.size();
-        }
+        for (const auto& u : r.unmatchable) report(u, "warning: ");
+        unmatchable += r.unmatchable.size();
         if (r.status == capi::EncodeStatus::added) {
             ++accepted;
         } else {
@@ -112,6 +107,9 @@ int dry_run(const Args& a, Input& in, std::ostream& out, std::ostream& err) {
     if (interrupted()) return send_interrupted;
     if (dropped) err << "values dropped " << dropped << "\n";
     if (unmatchable) err << "values that will not match " << unmatchable << "\n";
+    auto quality = encoder.match_quality();
+    quality += staging.match_quality();
+    capi_cli::print_match_quality(err, quality, "");
     err << "accepted " << accepted << ", rejected " << rejected;
     if (rejected != 0 && !a.rejects_path.empty()) err << " (see " << a.rejects_path << ")";
     err << "\n";

@@ -92,7 +92,8 @@ std::optional<int> parse_args(int argc, char** argv, Args& a, std::ostream& out,
     app.add_flag("--pass-unknown", pass_unknown, "pass keys capi does not model through to Meta")->group(events);
     app.add_flag("--reject-invalid-pii", reject_invalid_pii, "reject the event when a PII value is invalid")
         ->group(events);
-    app.add_flag("--hash-external-id", a.enc.hash_external_id, "hash user_data.external_id (default: sent raw)")
+capi_cli::add_enhanced_options(app, a.enc.enhanced, events);
+        app.add_flag("--hash-external-id", a.enc.hash_external_id, "hash user_data.external_id (default: sent raw)")
         ->group(events);
     app.add_flag("--strict", a.strict,
                  "exit 1 also when customer-information values were dropped as invalid or\n"

@@ -3,6 +3,7 @@
 
 #include <capi/normalize.hpp>
 
+#include "cli/cli.hpp"
 #include "wire/schema.hpp"
 
 #include <algorithm>
@@ -36,21 +37,13 @@ std::string fbtrace_of(const capi::SendResult& r) {
     return r.graph ? r.graph->fbtrace_id : std::string{};
 }
 
-void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi::FieldError>& out,
-               std::vector<capi::FieldError>* unmatchable) {
+void pii_drops(const capi::UserData& ud, const capi::EnhancedNormalization& enhanced, std::string& scratch,
+               std::vector<capi::FieldError>& out, std::vector<capi::FieldError>* unmatchable) {
     namespace wire = capi::wire;
-    auto check = [&](capi::Field f, std::string_view key, std::string_view value, std::optional<std::size_t> index) {
-        std::string_view reason;
-        const auto status = capi::normalize_into(f, value, scratch, reason);
-        if (status == capi::NormalizeStatus::ok && unmatchable != nullptr) {
-            if (const auto warning = capi::match_warning(f, scratch); !warning.empty()) {
-                std::string path(wire::schema<capi::UserData>::name);
-                path += '.';
-                path += key;
-                unmatchable->push_back({std::move(path), std::string(warning)});
-            }
-        }
-        if (status != capi::NormalizeStatus::rejected) return;
+    std::string country;
+    if (!ud.country.empty()) capi::context_country(ud.country, &enhanced, country);
+    const capi::NormalizeContext ctx{&enhanced, country};
+    auto path_of = [](std::string_view key, std::optional<std::size_t> index) {
         std::string path(wire::schema<capi::UserData>::name);
         path += '.';
         path += key;
@@ -59,7 +52,15 @@ void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi:
             path += std::to_string(*index);
             path += ']';
         }
-        out.push_back({std::move(path), std::string(reason)});
+        return path;
+    };
+    auto check = [&](capi::Field f, std::string_view key, std::string_view value, std::optional<std::size_t> index) {
+        std::string_view reason;
+        capi::MatchOutcome outcome;
+        const auto status = capi::normalize_into(f, value, scratch, reason, ctx, outcome);
+        if (outcome == capi::MatchOutcome::unmatchable && unmatchable != nullptr)
+            unmatchable->push_back({path_of(key, index), std::string(reason)});
+        if (status == capi::NormalizeStatus::rejected) out.push_back({path_of(key, index), std::string(reason)});
     };
     // The keys the encoder normalizes, as it walks them.
     for (const auto& k : wire::user_multi_keys) {
@@ -295,7 +296,8 @@ void print_summary(SendState& st, const Args& a, std::ostream& out, std::size_t 
     if (st.values_dropped)
         row("pii_dropped", st.values_dropped, "invalid customer-information values left out; their events were sent");
     if (st.values_unmatchable)
-        row("pii_unmatchable", st.values_unmatchable, "values hashed as given that Meta will not match (see the warnings)");
+        row("pii_unmatchable", st.values_unmatchable, "values hashed that Meta will not match (see the warnings)");
+    capi_cli::print_match_quality(out, st.match_quality);
     if (!checkpoint_note.empty()) out << "  " << std::left << std::setw(12) << "checkpoint" << std::right << "  " << checkpoint_note << "\n";
     out << "  " << std::left << std::setw(12) << "throughput" << std::right << std::setw(12)
         << static_cast<std::uint64_t>(secs > 0 ? static_cast<double>(delivered) / secs : 0.0)

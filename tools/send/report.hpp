@@ -52,10 +52,12 @@ std::string fbtrace_of(const capi::SendResult& r);
 /// The customer-information values the client's encoder will drop (InvalidPiiPolicy::
 /// drop_value): the client sends the event without them and says nothing, the dry
 /// run reports them, so the send reports them too. Paths as the encoder's.
-/// `unmatchable` (when not null) gets the values sent hashed as given although
-/// Meta will not match them (capi::match_warning: a db not in YYYYMMDD, ...).
-void pii_drops(const capi::UserData& ud, std::string& scratch, std::vector<capi::FieldError>& out,
-               std::vector<capi::FieldError>* unmatchable = nullptr);
+/// `unmatchable` (when not null) gets the values sent hashed although Meta will
+/// not match them (a db not in YYYYMMDD, a phone without its country code, ...).
+/// The encoder's own rules: `enhanced` as the client's EncodeOptions, the
+/// event's country read the same way.
+void pii_drops(const capi::UserData& ud, const capi::EnhancedNormalization& enhanced, std::string& scratch,
+               std::vector<capi::FieldError>& out, std::vector<capi::FieldError>* unmatchable = nullptr);
 
 // Shared by the reader (main thread), the completions (io thread) and the progress thread.
 /// One line of the --rejects file: line number, field paths, reasons, the input
@@ -79,6 +81,7 @@ struct SendState {
     bool bar_shown = false;  // a progress line is on the screen
     std::uint64_t rejects_printed = 0, values_dropped = 0, drops_printed = 0;
     std::uint64_t values_unmatchable = 0, unmatchable_printed = 0;
+    capi::MatchQuality match_quality;  ///< the client's, once it has drained
     static constexpr std::uint64_t max_printed_rejects = 10, max_printed_drops = 10;
 
     /// Values the encoder will drop from an event that is still sent. Takes mu.
