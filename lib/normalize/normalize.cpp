@@ -347,7 +347,7 @@ NormalizeStatus normalize_into(Field field, std::string_view value, std::string&
 
     // currency is never hashed, so a hex string is just not a currency code.
     if (field == Field::currency) return currency_rule(out, reason);
-    if (looks_hashed(out)) return NormalizeStatus::already_hashed;
+    if ((out.size() == 64 || out.size() == 32) && looks_hashed(out)) return NormalizeStatus::already_hashed;
 
     switch (field) {
     case Field::em: return email_rule(out, reason);
