@@ -149,8 +149,7 @@ struct BatchEncoder::impl {
         const bool on = options.enhanced.enabled;
         if (ud.country.empty()) country.clear();
         else context_country(ud.country, on ? &options.enhanced : nullptr, country);
-        constexpr auto bit = [](Field f) { return 1u << static_cast<unsigned>(f); };
-        refine_fields = on ? ~0u : bit(Field::db) | bit(Field::ph) | (country.empty() ? 0u : bit(Field::st) | bit(Field::zp));
+        refine_fields = on ? ~0u : detail::warned_fields(!country.empty());
     }
     void count_event(EncodeResult& r) {
         auto& c = *counters;
@@ -258,11 +257,10 @@ struct BatchEncoder::impl {
         std::string_view reason;
         auto st = normalize_into(f, value, tmp, reason);
         MatchOutcome outcome = detail::outcome_of(st);
-        // (A phone number written with '+' is international: nothing to refine
-        // or warn about unless the enhanced rules are on. Most are.)
+        // detail::needs_refine(), with the event's fields precomputed.
         if ((refine_fields >> static_cast<unsigned>(f) & 1u) != 0 &&
-            (st == NormalizeStatus::ok || options.enhanced.enabled) &&
-            (f != Field::ph || value.front() != '+' || options.enhanced.enabled)) [[unlikely]]
+            (options.enhanced.enabled || (st == NormalizeStatus::ok && !detail::starts_international(f, value))))
+            [[unlikely]]
             st = detail::refine(f, value, st, tmp, reason,
                                 {options.enhanced.enabled ? &options.enhanced : nullptr, country}, outcome);
         note(detail::MatchCounters::index(f, outcome));

@@ -277,7 +277,7 @@ NormalizeStatus normalize_into(Field field, std::string_view value, std::string&
                                const NormalizeContext& ctx, MatchOutcome& outcome) {
     const NormalizeStatus st = normalize_into(field, value, out, reason);
     outcome = detail::outcome_of(st);
-    if (!detail::needs_refine(field, st, ctx)) return st;
+    if (!detail::needs_refine(field, value, st, ctx)) return st;
     return detail::refine(field, value, st, out, reason, ctx, outcome);
 }
 
@@ -285,19 +285,6 @@ NormalizeStatus detail::refine(Field field, std::string_view value, NormalizeSta
                                std::string_view& reason, const NormalizeContext& ctx, MatchOutcome& outcome) {
     const bool enhanced = ctx.enhanced != nullptr && ctx.enhanced->enabled;
     bool converted = false;
-    if (!enhanced) {
-        // The default rules, a value needs_refine() sent: the outcome is the
-        // status unless a rule of warning_of() knows something against it.
-        if (st != NormalizeStatus::ok) return st;
-        const bool intl = field == Field::ph && written_international(value);
-        const auto* plan = field == Field::ph && !intl && !ctx.country.empty() ? plan_of(ctx.country) : nullptr;
-        if (const auto why = warning_of(field, out, ctx.country, plan, intl); !why.empty()) {
-            outcome = MatchOutcome::unmatchable;
-            reason = why;
-        }
-        return st;
-    }
-
     if (enhanced) {
         switch (field) {
         case Field::db:
@@ -368,21 +355,18 @@ NormalizeStatus detail::refine(Field field, std::string_view value, NormalizeSta
         }
     }
 
-    switch (st) {
-    case NormalizeStatus::already_hashed: outcome = MatchOutcome::already_hashed; break;
-    case NormalizeStatus::omitted: outcome = MatchOutcome::omitted; break;
-    case NormalizeStatus::rejected: outcome = MatchOutcome::dropped; break;
-    case NormalizeStatus::ok: {
-        const bool intl = field == Field::ph && written_international(value);
-        const detail::tables::PhonePlan* plan = field == Field::ph && !intl ? phone_plan(ctx) : nullptr;
-        if (const auto why = warning_of(field, out, ctx.country, plan, intl); !why.empty()) {
-            outcome = MatchOutcome::unmatchable;
-            reason = why;
-        } else {
-            outcome = converted ? MatchOutcome::converted : MatchOutcome::as_given;
-        }
-        break;
-    }
+    // What became of the value: its status, unless a rule of warning_of()
+    // knows something against it (with the enhanced rules on too: a value they
+    // could not convert).
+    outcome = detail::outcome_of(st);
+    if (st != NormalizeStatus::ok) return st;
+    const bool intl = field == Field::ph && written_international(value);
+    const detail::tables::PhonePlan* plan = field == Field::ph && !intl ? phone_plan(ctx) : nullptr;
+    if (const auto why = warning_of(field, out, ctx.country, plan, intl); !why.empty()) {
+        outcome = MatchOutcome::unmatchable;
+        reason = why;
+    } else if (converted) {
+        outcome = MatchOutcome::converted;
     }
     return st;
 }

@@ -6,6 +6,7 @@
 
 #include <capi/normalize.hpp>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -20,12 +21,25 @@ constexpr MatchOutcome outcome_of(NormalizeStatus st) noexcept {
     return by_status[static_cast<unsigned>(st) & 3u];
 }
 
+/// The fields (bit i: Field i) whose accepted values can draw a match warning
+/// with the enhanced rules off: db and ph always, st and zp once the event's
+/// country is known.
+constexpr std::uint32_t warned_fields(bool country_known) noexcept {
+    constexpr auto bit = [](Field f) { return std::uint32_t{1} << static_cast<unsigned>(f); };
+    return bit(Field::db) | bit(Field::ph) | (country_known ? bit(Field::st) | bit(Field::zp) : 0u);
+}
+
+/// A phone number that starts with '+' is written in international form:
+/// nothing to warn about (the common case; written_international() has the rest).
+inline bool starts_international(Field f, std::string_view value) noexcept {
+    return f == Field::ph && !value.empty() && value.front() == '+';
+}
+
 /// Whether refine() can change what the default rules made of a value.
-inline bool needs_refine(Field f, NormalizeStatus st, const NormalizeContext& ctx) noexcept {
+inline bool needs_refine(Field f, std::string_view value, NormalizeStatus st, const NormalizeContext& ctx) noexcept {
     if (ctx.enhanced != nullptr && ctx.enhanced->enabled) return true;
-    if (st != NormalizeStatus::ok) return false;
-    if (f == Field::db || f == Field::ph) return true;
-    return (f == Field::st || f == Field::zp) && !ctx.country.empty();
+    if (st != NormalizeStatus::ok || starts_international(f, value)) return false;
+    return (warned_fields(!ctx.country.empty()) >> static_cast<unsigned>(f) & 1u) != 0;
 }
 
 /// The enhanced rules (when ctx enables them) and the match warnings, applied to
