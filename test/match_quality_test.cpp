@@ -11,6 +11,7 @@
 #include <capi/sha256.hpp>
 #include <capi/testing/mock_graph.hpp>
 
+#include "json/prepared.hpp"
 #include "support/fixtures.hpp"
 
 #include <catch2/catch.hpp>
@@ -326,6 +327,72 @@ TEST_CASE("the encoder counts every value's outcome, per field, for the events i
     enc.clear();
     q = enc.match_quality();
     CHECK(q.total(MatchOutcome::converted) == 6);
+}
+
+TEST_CASE("an event counts once, and only when it is accepted, whichever walk takes it", "[encode][default]") {
+    const auto now = std::chrono::system_clock::now();
+    const auto values = [](const capi::MatchQuality& q) {
+        std::uint64_t n = 0;
+        for (std::size_t f = 0; f < capi::field_count; ++f) n += q.values(static_cast<Field>(f));
+        return n;
+    };
+    // purchase_event's user_data: em, ph, country ... once each; a US event
+    // with a state name, so a warning rule reads the country.
+    auto us = [&](const std::string& id) {
+        auto ev = capi_test::purchase_event(id, now);
+        ev.user_data.country = {"US"};
+        ev.user_data.st = {"California"};
+        return ev;
+    };
+    capi::BatchEncoder enc;
+    REQUIRE(enc.add(us("a1"), now).status == capi::EncodeStatus::added);
+    const auto q1 = enc.match_quality();
+    const auto per_event = values(q1);
+    REQUIRE(per_event > 0);
+    CHECK(q1.count(Field::st, MatchOutcome::unmatchable) == 1);
+
+    SECTION("the fused walk gives up after normalizing (a raw member): the second walk counts, once") {
+        auto ev = us("a2");
+        ev.user_data.extra.push_back({"future_key", "\"x\""});
+        const auto r = enc.add(ev, now);
+        REQUIRE(r.status == capi::EncodeStatus::added);
+        CHECK(r.unmatchable.size() == 1);
+        const auto q = enc.match_quality();
+        CHECK(values(q) == 2 * per_event);
+        CHECK(q.count(Field::st, MatchOutcome::unmatchable) == 2);
+    }
+    SECTION("rejected after its values were normalized: nothing of it stays counted") {
+        auto big = us("a3");
+        big.custom_data->content_ids = std::vector<std::string>(400, std::string(200, 'x'));
+        CHECK(enc.add(big, now).status == capi::EncodeStatus::invalid);
+
+        capi::EncodeOptions strict;
+        strict.invalid_pii = capi::InvalidPiiPolicy::reject_event;
+        capi::BatchEncoder senc(strict);
+        REQUIRE(senc.add(us("s1"), now).status == capi::EncodeStatus::added);
+        auto bad = us("s2");
+        bad.user_data.em.push_back("not an email");  // after the valid ones
+        CHECK(senc.add(bad, now).status == capi::EncodeStatus::invalid);
+        CHECK(values(senc.match_quality()) == per_event);
+
+        auto empty = us("a4");  // only values that are dropped: no customer information left
+        empty.user_data = {};
+        empty.user_data.em = {"not an email"};
+        empty.user_data.client_user_agent = {};
+        empty.action_source = capi::ActionSource::email;
+        CHECK(enc.add(empty, now).status == capi::EncodeStatus::invalid);
+        CHECK(values(enc.match_quality()) == per_event);
+        CHECK(enc.match_quality().count(Field::em, MatchOutcome::dropped) == 0);
+    }
+    SECTION("prepare() counts like add()") {
+        capi::BatchEncoder penc;
+        capi::detail::PreparedEvent out;
+        REQUIRE(capi::detail::batch_access::prepare(penc, us("p1"), now, out).status == capi::EncodeStatus::added);
+        auto big = us("p2");
+        big.custom_data->content_ids = std::vector<std::string>(400, std::string(200, 'x'));
+        CHECK(capi::detail::batch_access::prepare(penc, big, now, out).status == capi::EncodeStatus::invalid);
+        CHECK(values(penc.match_quality()) == per_event);
+    }
 }
 
 TEST_CASE("Client::stats() reports match quality over TLS, the converted values delivered hashed", "[enhanced][client]") {

@@ -9,6 +9,7 @@
 #include "json/buffer.hpp"
 #include "json/writer.hpp"
 #include "normalize/unicode.hpp"
+#include "validate/rules.hpp"
 
 #include <arpa/inet.h>
 #include <catch2/catch.hpp>
@@ -39,6 +40,15 @@ std::size_t plain_prefix_reference(std::string_view s) {
             return i;
     }
     return s.size();
+}
+
+// looks_like_fb_cookie() one byte at a time.
+bool fb_cookie_reference(std::string_view s) {
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (s.size() < 6 || s.substr(0, 3) != "fb." || !digit(s[3]) || s[4] != '.') return false;
+    std::size_t i = 5;
+    while (i < s.size() && digit(s[i])) ++i;
+    return i > 5 && i + 1 < s.size() && s[i] == '.';
 }
 
 std::string filler(std::size_t n) {
@@ -238,4 +248,28 @@ TEST_CASE("validate's URL and IPv4 checks agree with the byte loop and inet_pton
         INFO(ip);
         CHECK(has_error(capi::validate(ev, now), "user_data.client_ip_address") == !expected);
     }
+}
+
+TEST_CASE("the fb cookie check reads the creation time eight digits at a time exactly", "[simd]") {
+    // Every length of creation time, with every byte of it replaced by the
+    // bytes next to the digits ('/' ':'), a letter, a high byte and '.'.
+    for (std::size_t n = 0; n <= 33; ++n) {
+        std::string digits;
+        for (std::size_t i = 0; i < n; ++i) digits += static_cast<char>('0' + (i * 7 + 3) % 10);
+        for (const std::string tail : {".AbC", ".", "", "x", ".1.2"}) {
+            const std::string cookie = "fb.1." + digits + tail;
+            INFO(cookie);
+            CHECK(capi::detail::looks_like_fb_cookie(cookie) == fb_cookie_reference(cookie));
+            for (std::size_t at = 5; at < 5 + n; ++at) {
+                for (const char bad : {'/', ':', 'a', '\xff', '.', '\0', '9'}) {
+                    std::string s = cookie;
+                    s[at] = bad;
+                    INFO(s);
+                    CHECK(capi::detail::looks_like_fb_cookie(s) == fb_cookie_reference(s));
+                }
+            }
+        }
+    }
+    CHECK(capi::detail::looks_like_fb_cookie("fb.1.1554763741205.AbCdEf"));
+    CHECK_FALSE(capi::detail::looks_like_fb_cookie("fb.1.155476374120:.AbCdEf"));
 }

@@ -46,8 +46,9 @@ constexpr auto& plain_keys = wire::user_plain_keys;
 struct Slot {
     std::uint32_t offset;  // into impl::arena
     std::uint32_t length;
-    bool hash;             // false: send the value itself
+    std::uint64_t hash;    // 0: send the value itself (a 16-byte slot: size() is a shift)
 };
+static_assert(sizeof(Slot) == 16);
 
 // A value whose digest is still owed: its 64 hex characters go at buf[at].
 struct PendingHash {
@@ -62,11 +63,16 @@ void write_strings(Writer& w, std::string_view key, const std::vector<std::strin
     for (const auto& s : v) w.string(s);
     w.end_array();
 }
-void write_raw(Writer& w, const RawMembers& members) {
+[[gnu::noinline]] void write_raw_members(Writer& w, const RawMembers& members) {
     for (const auto& m : members) {
         w.key(m.key);
         w.raw(m.json);
     }
+}
+// Most events have none: no call for an empty list.
+[[gnu::always_inline]] inline void write_raw(Writer& w, const RawMembers& members) {
+    if (!members.empty()) [[unlikely]]
+        write_raw_members(w, members);
 }
 
 std::string element_path(std::string_view object, std::string_view key, std::size_t index,
@@ -84,6 +90,17 @@ std::string element_path(std::string_view object, std::string_view key, std::siz
         p += ']';
     }
     return p;
+}
+
+// An Event is some 3 KB, mostly optionals, and the walk reads every one of
+// them. Events handed to add() are often cold (a batch built or read long
+// before it is encoded): asking for all its cache lines at once makes their
+// misses overlap instead of coming one at a time as the walk reaches them
+// (bench_core: 15-20% less time per event). prepare() does not: capi::Client
+// prepares an event on the thread that just made it, where it is in cache.
+void prefetch_event(const Event& ev) noexcept {
+    const auto* p = reinterpret_cast<const char*>(&ev);
+    for (std::size_t at = 0; at < sizeof(Event); at += 64) __builtin_prefetch(p + at);
 }
 
 } // namespace
@@ -114,22 +131,25 @@ struct BatchEncoder::impl {
 
     explicit impl(EncodeOptions o) : options(std::move(o)) {}
 
-    // The match-quality report: each value's outcome, per event (reset by
-    // normalize_user_data, so a walk done twice counts once), added to the totals
-    // when the event is accepted. Unmatchable values wait as views (keys and
-    // reasons are static) until then: FieldErrors only for accepted events.
+    // The match-quality report: each value's outcome is added to the totals as
+    // it is known (a load and a store into memory the thread has in cache) and
+    // noted, so an event that is not accepted after all (or whose checked walk
+    // falls back to a second one) takes its values out again: the totals count
+    // accepted events only. Unmatchable values wait as views (keys and reasons
+    // are static) until the event is accepted: FieldErrors only for those.
     struct Unmatchable {
         std::string_view key;
         std::uint32_t index;
         bool indexed;
         std::string_view why;
     };
-    // MatchCounters::index(field, outcome) of each value: the first ones inline
-    // (a store), the rest of a long list in `more`.
+    // MatchCounters::index(field, outcome) of each value of the event: the
+    // first ones inline (a store), the rest of a long list in `more`.
     std::array<std::uint8_t, 48> outcomes{};
     std::size_t n_outcomes = 0;
     std::vector<std::uint8_t> more;
     void note(std::uint8_t v) {
+        counters_->add(v);
         if (n_outcomes < outcomes.size()) [[likely]]
             outcomes[n_outcomes++] = v;
         else
@@ -140,21 +160,43 @@ struct BatchEncoder::impl {
     // it counts, and never reads the result's lists but errors).
     bool report_values = true;
     std::shared_ptr<detail::MatchCounters> counters = std::make_shared<detail::MatchCounters>();
-    std::string country;  // the event's, for st, zp and ph
+    detail::MatchCounters* counters_ = counters.get();
+    // The event's country, for st, zp and ph: read when a value asks for it
+    // (with the enhanced rules off most never do: a 2-letter st, a 5-digit zp).
+    std::string country;
+    bool country_known = false;
+    const UserData* context = nullptr;
     // Per event: the fields whose ok values refine() may change (every field
-    // with the enhanced rules on; else db and ph, and st and zp with a country).
-    // A value of any other field has the outcome its status says.
+    // with the enhanced rules on; else db and ph, and st and zp when the event
+    // has a country). A value of any other field has the outcome its status says.
     std::uint32_t refine_fields = 0;
-    [[gnu::noinline]] void set_context(const UserData& ud) {
-        const bool on = options.enhanced.enabled;
-        if (ud.country.empty()) country.clear();
-        else context_country(ud.country, on ? &options.enhanced : nullptr, country);
-        refine_fields = on ? ~0u : detail::warned_fields(!country.empty());
+    void set_context(const UserData& ud) {
+        context = &ud;
+        country_known = false;
+        if (options.enhanced.enabled) {
+            resolve_country();
+            refine_fields = ~0u;
+        } else {
+            refine_fields = detail::warned_fields(!ud.country.empty());
+        }
     }
+    [[gnu::noinline]] void resolve_country() {
+        if (context->country.empty()) country.clear();
+        else context_country(context->country, options.enhanced.enabled ? &options.enhanced : nullptr, country);
+        country_known = true;
+    }
+    // The event's outcomes out of the totals again (not accepted, or walked twice).
+    void discard_counts() noexcept {
+        auto& c = *counters_;
+        for (std::size_t i = 0; i < n_outcomes; ++i) c.sub(outcomes[i]);
+        for (const auto v : more) c.sub(v);
+        n_outcomes = 0;
+        more.clear();
+    }
+    // The event is accepted: its outcomes stay counted.
     void count_event(EncodeResult& r) {
-        auto& c = *counters;
-        for (std::size_t i = 0; i < n_outcomes; ++i) c.add(outcomes[i]);
-        for (const auto v : more) c.add(v);
+        n_outcomes = 0;
+        more.clear();
         if (!unmatchable.empty()) [[unlikely]]
             report_unmatchable(r);
     }
@@ -257,12 +299,14 @@ struct BatchEncoder::impl {
         std::string_view reason;
         auto st = normalize_into(f, value, tmp, reason);
         MatchOutcome outcome = detail::outcome_of(st);
-        // detail::needs_refine(), with the event's fields precomputed.
+        // detail::needs_refine(), with the event's fields precomputed; the
+        // country is read only when a rule is about to ask for it.
         if ((refine_fields >> static_cast<unsigned>(f) & 1u) != 0 &&
-            (options.enhanced.enabled || (st == NormalizeStatus::ok && !detail::starts_international(f, value))))
-            [[unlikely]]
+            (options.enhanced.enabled || (st == NormalizeStatus::ok && detail::may_warn(f, value, tmp)))) {
+            if (!country_known) resolve_country();
             st = detail::refine(f, value, st, tmp, reason,
                                 {options.enhanced.enabled ? &options.enhanced : nullptr, country}, outcome);
+        }
         note(detail::MatchCounters::index(f, outcome));
         if (outcome == MatchOutcome::unmatchable && report_values) [[unlikely]]
             unmatchable.push_back({key, static_cast<std::uint32_t>(index), indexed, reason});
@@ -298,23 +342,22 @@ struct BatchEncoder::impl {
     // arena back if the event fails).
     void normalize_user_data(const UserData& ud, EncodeResult& r) {
         slots.clear();
-        n_outcomes = 0;
-        more.clear();
+        discard_counts();  // a walk done twice counts once
         unmatchable.clear();
         set_context(ud);
         std::size_t k = 0;
         for (const auto& mk : multi_keys) {
-            slot_begin[k] = static_cast<std::uint32_t>(slots.size());
+            const auto first = static_cast<std::uint32_t>(slots.size());
+            slot_begin[k++] = first;
             const auto& values = ud.*mk.member;
-            for (std::size_t i = 0; i < values.size(); ++i)
-                take(mk.field, values[i], mk.key, i, true, slot_begin[k], r);
-            ++k;
+            const std::string* const v = values.data();
+            const std::size_t n = values.size();  // once: take() writes memory
+            for (std::size_t i = 0; i < n; ++i) take(mk.field, v[i], mk.key, i, true, first, r);
         }
         for (const auto& sk : single_keys) {
-            slot_begin[k] = static_cast<std::uint32_t>(slots.size());
-            if (const auto& v = ud.*sk.member)
-                take(sk.field, *v, sk.key, 0, false, slot_begin[k], r);
-            ++k;
+            const auto first = static_cast<std::uint32_t>(slots.size());
+            slot_begin[k++] = first;
+            if (const auto& v = ud.*sk.member) take(sk.field, *v, sk.key, 0, false, first, r);
         }
         slot_begin[k] = static_cast<std::uint32_t>(slots.size());
     }
@@ -423,6 +466,15 @@ struct BatchEncoder::impl {
             } else if constexpr (R::kind == Kind::normalized) {
                 // Validation guarantees the value normalizes; it is never hashed.
                 if (v) {
+                    if constexpr (R::field == Field::currency) {
+                        // precheck() vouched for it: three ASCII letters of a known code.
+                        if (checking) {
+                            const char lower[3] = {static_cast<char>((*v)[0] | 0x20), static_cast<char>((*v)[1] | 0x20),
+                                                   static_cast<char>((*v)[2] | 0x20)};
+                            w.member(R::key, std::string_view(lower, 3));
+                            return;
+                        }
+                    }
                     std::string_view reason;
                     if (normalize_into(R::field, *v, tmp, reason) == NormalizeStatus::ok) w.member(R::key, tmp);
                 }
@@ -519,10 +571,21 @@ struct BatchEncoder::impl {
     // invalid: buf, arena and pending may then hold part of it, for the caller
     // to truncate.
     bool encode(const Event& ev, std::chrono::system_clock::time_point now, bool first, EncodeResult& r) {
-        if (encode_checked(ev, now, first)) {
-            count_event(r);
-            return true;
-        }
+        // Not accepted, or thrown out of: its values leave the totals again.
+        struct Uncount {
+            impl& d;
+            bool accepted = false;
+            ~Uncount() {
+                if (!accepted) d.discard_counts();
+            }
+        } uncount{*this};
+        if (!encode_walks(ev, now, first, r)) return false;
+        uncount.accepted = true;
+        count_event(r);
+        return true;
+    }
+    bool encode_walks(const Event& ev, std::chrono::system_clock::time_point now, bool first, EncodeResult& r) {
+        if (encode_checked(ev, now, first)) return true;
         checking = false;
         r.errors = validate(ev, now, options.validation);
         if (!r.errors.empty()) return false;
@@ -552,7 +615,6 @@ struct BatchEncoder::impl {
                                               (heaviest.empty() ? "" : "; this field weighs most")});
             return false;
         }
-        count_event(r);
         return true;
     }
 
@@ -601,6 +663,7 @@ BatchEncoder::BatchEncoder(BatchEncoder&&) noexcept = default;
 BatchEncoder& BatchEncoder::operator=(BatchEncoder&&) noexcept = default;
 
 EncodeResult BatchEncoder::add(const Event& ev, std::chrono::system_clock::time_point now) {
+    prefetch_event(ev);
     auto& d = *impl_;
     EncodeResult r;
     if (d.count >= d.options.max_batch_events) {

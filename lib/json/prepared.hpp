@@ -88,6 +88,10 @@ struct MatchCounters {
         auto& a = counts[i];
         a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
+    void sub(std::uint8_t i) noexcept {
+        auto& a = counts[i];
+        a.store(a.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    }
     void add_to(MatchQuality& q) const noexcept {
         for (std::size_t f = 0; f < field_count; ++f)
             for (std::size_t o = 0; o < match_outcome_count; ++o)

@@ -45,19 +45,39 @@ inline constexpr EscapeTable escape_table{};
 #if defined(__SSE2__)
     // 16 bytes at a time while they are printable ASCII other than '"' and '\\'
     // (a signed compare below 0x20 also catches every byte >= 0x80).
-    const auto block_ok = [](const char* q) {
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const auto plain16 = [](__m128i v) {
         const __m128i bad = _mm_or_si128(
             _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
         return _mm_movemask_epi8(bad) == 0;
     };
-    while (end - p >= 16) {
-        if (!block_ok(p)) goto bytewise;
-        p += 16;
+    const auto block_ok = [&](const char* q) {
+        return plain16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
+    };
+    const auto n = s.size();
+    if (n >= 16) {
+        while (end - p >= 16) {
+            if (!block_ok(p)) goto bytewise;
+            p += 16;
+        }
+        // The last partial block, as the (overlapping) last 16 bytes.
+        if (p == end || block_ok(end - 16)) return n;
+    } else if (n >= 4) {
+        // A short string (most keys' values: ids, names, codes) in one block:
+        // two overlapping 8-byte loads, or two 4-byte loads repeated, so every
+        // lane holds one of its bytes (no padding byte to reject).
+        std::uint64_t lo, hi;
+        if (n >= 8) {
+            std::memcpy(&lo, p, 8);
+            std::memcpy(&hi, end - 8, 8);
+        } else {
+            std::uint32_t a, b;
+            std::memcpy(&a, p, 4);
+            std::memcpy(&b, end - 4, 4);
+            lo = hi = a | std::uint64_t{b} << 32;
+        }
+        if (plain16(_mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo)))) return n;
     }
-    // The last partial block, as the (overlapping) last 16 bytes of a long string.
-    if (p != end && s.size() >= 16 && block_ok(end - 16)) return s.size();
 bytewise:
 #endif
     while (p < end) {

@@ -277,7 +277,7 @@ NormalizeStatus normalize_into(Field field, std::string_view value, std::string&
                                const NormalizeContext& ctx, MatchOutcome& outcome) {
     const NormalizeStatus st = normalize_into(field, value, out, reason);
     outcome = detail::outcome_of(st);
-    if (!detail::needs_refine(field, value, st, ctx)) return st;
+    if (!detail::needs_refine(field, value, out, st, ctx)) return st;
     return detail::refine(field, value, st, out, reason, ctx, outcome);
 }
 

@@ -77,17 +77,16 @@ NormalizeStatus email_rule(std::string& out, std::string_view& reason) {
     if (domain.empty()) return rejected(out, reason, "email has no domain after the '@'");
     std::size_t labels = 0;
     std::size_t label_start = 0;
-    for (std::size_t i = 0; i <= domain.size(); ++i) {
-        if (i < domain.size() && domain[i] != '.') {
-            if (!(email_classes.of[static_cast<unsigned char>(domain[i])] & email_domain))
-                return rejected(out, reason,
-                                "email domain may contain only letters, digits, '-' and '.'");
-            continue;
-        }
+    for (std::size_t i = 0; i < domain.size(); ++i) {
+        if (email_classes.of[static_cast<unsigned char>(domain[i])] & email_domain) continue;
+        if (domain[i] != '.')
+            return rejected(out, reason, "email domain may contain only letters, digits, '-' and '.'");
         if (i == label_start) return rejected(out, reason, "email domain has an empty label");
         ++labels;
         label_start = i + 1;
     }
+    if (label_start == domain.size()) return rejected(out, reason, "email domain has an empty label");
+    ++labels;  // the last one
     if (labels < 2) return rejected(out, reason, "email domain must have at least two labels");
     const auto tld = domain.substr(domain.rfind('.') + 1);
     bool tld_ok = tld.size() >= 2;

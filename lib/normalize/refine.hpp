@@ -35,11 +35,31 @@ inline bool starts_international(Field f, std::string_view value) noexcept {
     return f == Field::ph && !value.empty() && value.front() == '+';
 }
 
-/// Whether refine() can change what the default rules made of a value.
-inline bool needs_refine(Field f, std::string_view value, NormalizeStatus st, const NormalizeContext& ctx) noexcept {
+/// With the enhanced rules off: whether a warning rule can say anything of an
+/// accepted value (`normalized`, from `value`) of a warned field. A st of two
+/// letters, a 5-digit zp and a phone number written with '+' never draw one,
+/// whatever the country: most values, which then need neither the event's
+/// country nor refine().
+inline bool may_warn(Field f, std::string_view value, std::string_view normalized) noexcept {
+    switch (f) {
+    case Field::ph: return !starts_international(f, value);
+    case Field::st: return normalized.size() > 2;
+    case Field::zp:
+        if (normalized.size() != 5) return true;
+        for (const char c : normalized)
+            if (c < '0' || c > '9') return true;
+        return false;
+    default: return true;
+    }
+}
+
+/// Whether refine() can change what the default rules made of a value
+/// (`st`, `normalized`).
+inline bool needs_refine(Field f, std::string_view value, std::string_view normalized, NormalizeStatus st,
+                         const NormalizeContext& ctx) noexcept {
     if (ctx.enhanced != nullptr && ctx.enhanced->enabled) return true;
-    if (st != NormalizeStatus::ok || starts_international(f, value)) return false;
-    return (warned_fields(!ctx.country.empty()) >> static_cast<unsigned>(f) & 1u) != 0;
+    if (st != NormalizeStatus::ok) return false;
+    return (warned_fields(!ctx.country.empty()) >> static_cast<unsigned>(f) & 1u) != 0 && may_warn(f, value, normalized);
 }
 
 /// The enhanced rules (when ctx enables them) and the match warnings, applied to

@@ -134,6 +134,13 @@ bool looks_like_fb_cookie(std::string_view s) noexcept {
     if (s.size() < 2 || !is_ascii_digit_(s[0]) || s[1] != '.') return false;
     s.remove_prefix(2);
     std::size_t i = 0;
+    // The creation time (13 digits today): eight at a time, then one by one.
+    // Every byte of w is a digit when its high nibble is 3 and adding 6 keeps it so.
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    for (std::uint64_t w; i + 8 <= s.size(); i += 8) {
+        std::memcpy(&w, s.data() + i, 8);
+        if ((w & ones * 0xF0) != ones * 0x30 || ((w + ones * 0x06) & ones * 0xF0) != ones * 0x30) break;
+    }
     while (i < s.size() && is_ascii_digit_(s[i])) ++i;
     if (i == 0 || i == s.size() || s[i] != '.') return false;
     return i + 1 < s.size();
