@@ -5,23 +5,7 @@
 # Usage: cli_test.sh PATH_TO_CAPI
 set -uo pipefail
 CAPI=$1
-TMP=$(mktemp -d)
-bg_pids=()
-cleanup() {  # TERM first: `timeout` passes it on to the process it runs
-  for p in "${bg_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.2
-  for p in "${bg_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
-}
-trap cleanup EXIT
-fails=0
-checks=0
-
-check() {  # check NAME CONDITION-COMMAND...
-  local name=$1; shift
-  checks=$((checks + 1))
-  if "$@"; then :; else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/support/shell.sh"  # TMP, bg_pids, cleanup, check, first_line
 sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 
 # --- capi normalize -------------------------------------------------------

@@ -19,31 +19,7 @@ if ! command -v python3 >/dev/null 2>&1; then
   echo "gateway_cli_test: python3 is required (it checks the events' JSON)" >&2
   exit 1
 fi
-TMP=$(mktemp -d)
-bg_pids=()
-cleanup() {  # TERM first: `timeout` passes it on to the process it runs
-  for p in "${bg_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.2
-  for p in "${bg_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
-}
-trap cleanup EXIT
-fails=0
-checks=0
-check() {  # check NAME CONDITION-COMMAND...
-  local name=$1; shift
-  checks=$((checks + 1))
-  if "$@"; then :; else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
-# first_line FILE: waits (10 s at most) for the first line a process prints.
-first_line() {
-  local i
-  for i in $(seq 100); do
-    [ -s "$1" ] && { head -n1 "$1"; return 0; }
-    sleep 0.1
-  done
-  return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/support/shell.sh"  # TMP, bg_pids, cleanup, check, first_line
 # lines FILE N: waits (20 s at most) until FILE has N lines; prints the count.
 lines() {
   local i n=0

@@ -23,45 +23,8 @@ for tool in kcat python3; do
     exit 1
   fi
 done
-TMP=$(mktemp -d)
-bg_pids=()
-# The process `timeout` runs: a SIGKILL must reach it, not `timeout` (whose
-# child would live on).
-child_of() {  # child_of PID: its first child's pid, from /proc (no procps needed)
-  local parent=$1 f s fields
-  for f in /proc/[0-9]*/stat; do
-    { read -r s <"$f"; } 2>/dev/null || continue
-    read -r -a fields <<<"${s##*) }"  # past "pid (comm) ": a comm may hold spaces
-    [ "${fields[1]:-}" = "$parent" ] && { f=${f#/proc/}; echo "${f%/stat}"; return 0; }
-  done
-  return 1
-}
-cleanup() {  # TERM first: `timeout` passes it on to the process it runs
-  local p all=()
-  for p in "${bg_pids[@]}"; do all+=("$p" $(child_of "$p")); done
-  for p in "${all[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.2
-  for p in "${all[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  exec 7>&- 2>/dev/null
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
-}
-trap cleanup EXIT
-fails=0
-checks=0
-check() {  # check NAME CONDITION-COMMAND...
-  local name=$1; shift
-  checks=$((checks + 1))
-  if "$@"; then :; else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
-# first_line FILE: waits (10 s at most) for the first line a process prints.
-first_line() {
-  local i
-  for i in $(seq 100); do
-    [ -s "$1" ] && { head -n1 "$1"; return 0; }
-    sleep 0.1
-  done
-  return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/support/shell.sh"  # TMP, bg_pids, cleanup, check, first_line
+cleanup_more() { exec 7>&- 2>/dev/null; }  # kafka-mock's stdin, when it was opened
 # unique_ids FILE: the number of distinct event_ids in the mock's events file.
 # (A file without ids yet counts 0 once: grep's status must not add a second "0".)
 unique_ids() {

@@ -7,22 +7,7 @@
 # Usage: send_resume_test.sh PATH_TO_CAPI
 set -uo pipefail
 CAPI=$1
-TMP=$(mktemp -d)
-bg_pids=()
-cleanup() {  # TERM first: `timeout` passes it on to the process it runs
-  for p in "${bg_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.2
-  for p in "${bg_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
-}
-trap cleanup EXIT
-fails=0
-checks=0
-check() {  # check NAME CONDITION-COMMAND...
-  local name=$1; shift
-  checks=$((checks + 1))
-  if "$@"; then :; else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/support/shell.sh"  # TMP, bg_pids, cleanup, check, first_line
 val() { awk -v k="$1" '$1 == k { print $2; exit }' "$2"; }
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 
@@ -118,11 +103,7 @@ wait_lines "$TMP/ev1.jsonl" 15000 60
 check "kill: the checkpoint was written within a second or so" test -s "$TMP/ck1"
 # SIGKILL to capi itself (`timeout` would not pass it on), then what reached the
 # mock before it died settles (it writes an event before it answers).
-child_of() {  # the process `timeout` runs
-  if command -v pgrep >/dev/null 2>&1; then pgrep -P "$1" | head -n 1
-  else cat "/proc/$1/task/$1/children" 2>/dev/null | awk '{ print $1 }'; fi
-}
-capi_pid=$(child_of "$sender")
+capi_pid=$(child_of "$sender")  # the process `timeout` runs
 check "kill: capi runs under timeout" [ -n "$capi_pid" ]
 kill -KILL "${capi_pid:-$sender}"
 wait "$sender" 2>/dev/null
