@@ -9,6 +9,7 @@
 #include <capi/sha256.hpp>
 
 #include "json/buffer.hpp"
+#include "json/match_tally.hpp"
 #include "json/prepared.hpp"
 #include "json/writer.hpp"
 #include "normalize/refine.hpp"
@@ -75,8 +76,22 @@ void write_strings(Writer& w, std::string_view key, const std::vector<std::strin
         write_raw_members(w, members);
 }
 
-std::string element_path(std::string_view object, std::string_view key, std::size_t index,
-                         bool indexed) {
+
+// An Event is some 3 KB, mostly optionals, and the walk reads every one of
+// them. Events handed to add() are often cold (a batch built or read long
+// before it is encoded): asking for all its cache lines at once makes their
+// misses overlap instead of coming one at a time as the walk reaches them
+// (bench_core: 15-20% less time per event). prepare() does not: capi::Client
+// prepares an event on the thread that just made it, where it is in cache.
+void prefetch_event(const Event& ev) noexcept {
+    const auto* p = reinterpret_cast<const char*>(&ev);
+    for (std::size_t at = 0; at < sizeof(Event); at += 64) __builtin_prefetch(p + at);
+}
+
+} // namespace
+
+std::string detail::element_path(std::string_view object, std::string_view key, std::size_t index,
+                                 bool indexed) {
     std::string p;
     p.reserve(object.size() + key.size() + 8);
     p += object;
@@ -91,19 +106,6 @@ std::string element_path(std::string_view object, std::string_view key, std::siz
     }
     return p;
 }
-
-// An Event is some 3 KB, mostly optionals, and the walk reads every one of
-// them. Events handed to add() are often cold (a batch built or read long
-// before it is encoded): asking for all its cache lines at once makes their
-// misses overlap instead of coming one at a time as the walk reaches them
-// (bench_core: 15-20% less time per event). prepare() does not: capi::Client
-// prepares an event on the thread that just made it, where it is in cache.
-void prefetch_event(const Event& ev) noexcept {
-    const auto* p = reinterpret_cast<const char*>(&ev);
-    for (std::size_t at = 0; at < sizeof(Event); at += 64) __builtin_prefetch(p + at);
-}
-
-} // namespace
 
 struct BatchEncoder::impl {
     EncodeOptions options;
@@ -131,79 +133,17 @@ struct BatchEncoder::impl {
 
     explicit impl(EncodeOptions o) : options(std::move(o)) {}
 
-    // The match-quality report: each value's outcome is added to the totals as
-    // it is known (a load and a store into memory the thread has in cache) and
-    // noted, so an event that is not accepted after all (or whose checked walk
-    // falls back to a second one) takes its values out again: the totals count
-    // accepted events only. Unmatchable values wait as views (keys and reasons
-    // are static) until the event is accepted: FieldErrors only for those.
-    struct Unmatchable {
-        std::string_view key;
-        std::uint32_t index;
-        bool indexed;
-        std::string_view why;
-    };
-    // MatchCounters::index(field, outcome) of each value of the event: the
-    // first ones inline (a store), the rest of a long list in `more`.
-    std::array<std::uint8_t, 48> outcomes{};
-    std::size_t n_outcomes = 0;
-    std::vector<std::uint8_t> more;
-    void note(std::uint8_t v) {
-        counters_->add(v);
-        if (n_outcomes < outcomes.size()) [[likely]]
-            outcomes[n_outcomes++] = v;
-        else
-            more.push_back(v);
-    }
-    std::vector<Unmatchable> unmatchable;
-    // Build EncodeResult::unmatchable (capi::Client's staging encoders do not:
-    // it counts, and never reads the result's lists but errors).
-    bool report_values = true;
-    std::shared_ptr<detail::MatchCounters> counters = std::make_shared<detail::MatchCounters>();
-    detail::MatchCounters* counters_ = counters.get();
-    // The event's country, for st, zp and ph: read when a value asks for it
-    // (with the enhanced rules off most never do: a 2-letter st, a 5-digit zp).
-    std::string country;
-    bool country_known = false;
-    const UserData* context = nullptr;
+    // The match-quality report (json/match_tally.hpp), and the event's country
+    // for the warning rules.
+    detail::MatchTally tally;
+    detail::EventCountry country;
     // Per event: the fields whose ok values refine() may change (every field
     // with the enhanced rules on; else db and ph, and st and zp when the event
     // has a country). A value of any other field has the outcome its status says.
     std::uint32_t refine_fields = 0;
     void set_context(const UserData& ud) {
-        context = &ud;
-        country_known = false;
-        if (options.enhanced.enabled) {
-            resolve_country();
-            refine_fields = ~0u;
-        } else {
-            refine_fields = detail::warned_fields(!ud.country.empty());
-        }
-    }
-    [[gnu::noinline]] void resolve_country() {
-        if (context->country.empty()) country.clear();
-        else context_country(context->country, options.enhanced.enabled ? &options.enhanced : nullptr, country);
-        country_known = true;
-    }
-    // The event's outcomes out of the totals again (not accepted, or walked twice).
-    void discard_counts() noexcept {
-        auto& c = *counters_;
-        for (std::size_t i = 0; i < n_outcomes; ++i) c.sub(outcomes[i]);
-        for (const auto v : more) c.sub(v);
-        n_outcomes = 0;
-        more.clear();
-    }
-    // The event is accepted: its outcomes stay counted.
-    void count_event(EncodeResult& r) {
-        n_outcomes = 0;
-        more.clear();
-        if (!unmatchable.empty()) [[unlikely]]
-            report_unmatchable(r);
-    }
-    [[gnu::noinline, gnu::cold]] void report_unmatchable(EncodeResult& r) const {
-        for (const auto& u : unmatchable)
-            r.unmatchable.push_back({element_path(wire::schema<UserData>::name, u.key, u.index, u.indexed),
-                                     std::string(u.why)});
+        country.reset(ud);
+        refine_fields = options.enhanced.enabled ? ~0u : detail::warned_fields(country.has_any());
     }
 
     std::string_view event_id_if_absent;  // set by prepare() for one call
@@ -303,20 +243,19 @@ struct BatchEncoder::impl {
         // country is read only when a rule is about to ask for it.
         if ((refine_fields >> static_cast<unsigned>(f) & 1u) != 0 &&
             (options.enhanced.enabled || (st == NormalizeStatus::ok && detail::may_warn(f, value, tmp)))) {
-            if (!country_known) resolve_country();
-            st = detail::refine(f, value, st, tmp, reason,
-                                {options.enhanced.enabled ? &options.enhanced : nullptr, country}, outcome);
+            const auto* enhanced = options.enhanced.enabled ? &options.enhanced : nullptr;
+            st = detail::refine(f, value, st, tmp, reason, {enhanced, country.get(enhanced)}, outcome);
         }
-        note(detail::MatchCounters::index(f, outcome));
-        if (outcome == MatchOutcome::unmatchable && report_values) [[unlikely]]
-            unmatchable.push_back({key, static_cast<std::uint32_t>(index), indexed, reason});
+        tally.note(detail::MatchCounters::index(f, outcome));
+        if (outcome == MatchOutcome::unmatchable) [[unlikely]]
+            tally.unmatchable(key, index, indexed, reason);
         if (st == NormalizeStatus::omitted) return;
         if (st == NormalizeStatus::rejected) {
             if (checking) {  // validate() reports it (or the policy drops it): not the fused walk's
                 failed = true;
                 return;
             }
-            FieldError e{element_path(wire::schema<UserData>::name, key, index, indexed), std::string(reason)};
+            FieldError e{detail::element_path(wire::schema<UserData>::name, key, index, indexed), std::string(reason)};
             (options.invalid_pii == InvalidPiiPolicy::reject_event ? r.errors : r.dropped)
                 .push_back(std::move(e));
             return;
@@ -342,8 +281,7 @@ struct BatchEncoder::impl {
     // arena back if the event fails).
     void normalize_user_data(const UserData& ud, EncodeResult& r) {
         slots.clear();
-        discard_counts();  // a walk done twice counts once
-        unmatchable.clear();
+        tally.begin();
         set_context(ud);
         std::size_t k = 0;
         for (const auto& mk : multi_keys) {
@@ -576,12 +514,12 @@ struct BatchEncoder::impl {
             impl& d;
             bool accepted = false;
             ~Uncount() {
-                if (!accepted) d.discard_counts();
+                if (!accepted) d.tally.discard();
             }
         } uncount{*this};
         if (!encode_walks(ev, now, first, r)) return false;
         uncount.accepted = true;
-        count_event(r);
+        tally.accept(r);
         return true;
     }
     bool encode_walks(const Event& ev, std::chrono::system_clock::time_point now, bool first, EncodeResult& r) {
@@ -835,15 +773,15 @@ std::string_view BatchEncoder::event_json(std::size_t i) {
 std::size_t BatchEncoder::size() const noexcept { return impl_->count; }
 MatchQuality BatchEncoder::match_quality() const noexcept {
     MatchQuality q;
-    impl_->counters->add_to(q);
+    impl_->tally.counters->add_to(q);
     return q;
 }
 
 std::shared_ptr<const detail::MatchCounters> detail::batch_access::match_counters(const BatchEncoder& enc) {
-    return enc.impl_->counters;
+    return enc.impl_->tally.counters;
 }
 
-void detail::batch_access::count_only(BatchEncoder& enc) noexcept { enc.impl_->report_values = false; }
+void detail::batch_access::count_only(BatchEncoder& enc) noexcept { enc.impl_->tally.report_values = false; }
 
 bool BatchEncoder::full() const noexcept { return impl_->count >= impl_->options.max_batch_events; }
 void BatchEncoder::reserve(std::size_t bytes) { impl_->buf.reserve(bytes); }
