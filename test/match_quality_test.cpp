@@ -11,13 +11,16 @@
 #include <capi/sha256.hpp>
 #include <capi/testing/mock_graph.hpp>
 
+#include "client/outcomes.hpp"
 #include "json/prepared.hpp"
 #include "support/fixtures.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <memory>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -424,4 +427,35 @@ TEST_CASE("Client::stats() reports match quality over TLS, the converted values 
         CHECK(ev.find(hex("16505551234")) != std::string::npos);
         CHECK(ev.find(hex("19900131")) != std::string::npos);
     }
+}
+
+TEST_CASE("a thread per request: the client's report keeps every event, and no entry per dead thread", "[client]") {
+    // The registry alone: an encoder that is gone is folded into one total.
+    capi::pipeline::MatchRegistry reg;
+    std::vector<std::shared_ptr<capi::detail::MatchCounters>> live;
+    for (int i = 0; i < 100; ++i) {
+        auto c = std::make_shared<capi::detail::MatchCounters>();
+        c->add(capi::detail::MatchCounters::index(Field::em, MatchOutcome::as_given));
+        reg.add(c);
+        if (i % 10 == 0) live.push_back(c);  // these encoders are still alive
+    }
+    CHECK(reg.live() <= live.size() + 1);
+    capi::MatchQuality q;
+    reg.add_to(q);
+    CHECK(q.count(Field::em, MatchOutcome::as_given) == 100);
+
+    // A client fed by 40 short-lived threads, over TLS to the mock.
+    capi::testing::MockGraphServer mock;
+    capi::Client client(capi_test::client_options(mock));
+    constexpr int threads = 40, each = 5;
+    for (int t = 0; t < threads; ++t) {
+        std::thread([&, t] {
+            for (int i = 0; i < each; ++i) (void)client.enqueue(capi_test::purchase_event(capi_test::numbered("t", t * each + i)));
+        }).join();
+    }
+    REQUIRE(client.flush(20s));
+    const auto s = client.stats();
+    REQUIRE(s.delivered == threads * each);
+    CHECK(s.match_quality.count(Field::em, MatchOutcome::as_given) == threads * each);
+    CHECK(s.match_quality.values(Field::em) == threads * each);
 }

@@ -6,6 +6,7 @@
 #include "client/pipeline.hpp"
 #include "json/prepared.hpp"
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -14,22 +15,39 @@ namespace capi::pipeline {
 
 /// The match-quality totals of the encoders that prepare this client's events
 /// (a staging encoder per producer thread, intake.cpp), summed by stats(). An
-/// encoder's totals stay here after it is gone. Its mutex is a leaf, taken once
-/// per staging encoder made and once per stats().
+/// encoder's totals stay counted after it is gone: when one is registered, the
+/// encoders only the registry still holds (their thread ended, or it made a new
+/// one for this client) are folded into one total and let go, so a server that
+/// starts a thread per request keeps as many entries as it has live threads.
+/// Its mutex is a leaf, taken once per staging encoder made and once per stats().
 class MatchRegistry {
 public:
     void add(std::shared_ptr<const detail::MatchCounters> c) {
         std::lock_guard lock(mu_);
+        std::erase_if(all_, [&](const std::shared_ptr<const detail::MatchCounters>& e) {
+            if (e.use_count() != 1) return false;
+            // The encoder's last writes happened before it released its share.
+            std::atomic_thread_fence(std::memory_order_acquire);
+            e->add_to(retired_);
+            return true;
+        });
         all_.push_back(std::move(c));
     }
     void add_to(MatchQuality& q) const {
         std::lock_guard lock(mu_);
+        q += retired_;
         for (const auto& c : all_) c->add_to(q);
+    }
+    /// Encoders registered and not yet folded (for tests).
+    std::size_t live() const {
+        std::lock_guard lock(mu_);
+        return all_.size();
     }
 
 private:
     mutable std::mutex mu_;
     std::vector<std::shared_ptr<const detail::MatchCounters>> all_;
+    MatchQuality retired_;
 };
 
 class Outcomes {
