@@ -76,7 +76,6 @@ void write_strings(Writer& w, std::string_view key, const std::vector<std::strin
         write_raw_members(w, members);
 }
 
-
 // An Event is some 3 KB, mostly optionals, and the walk reads every one of
 // them. Events handed to add() are often cold (a batch built or read long
 // before it is encoded): asking for all its cache lines at once makes their

@@ -155,9 +155,6 @@ std::string_view phone_warning(std::string_view d, const detail::tables::PhonePl
     }
 }
 
-// The 5 digits Meta asks for of a US ZIP code.
-bool us_zip5(std::string_view zp) noexcept { return zp.size() == 5 && all_digits(zp); }
-
 std::string_view warning_of(Field field, std::string_view v, std::string_view country,
                             const detail::tables::PhonePlan* plan, bool international) noexcept {
     switch (field) {
@@ -178,7 +175,7 @@ std::string_view warning_of(Field field, std::string_view v, std::string_view co
                    "(--enhanced converts names)";
         return {};
     case Field::zp:
-        if (country == "us" && !us_zip5(v))
+        if (country == "us" && !detail::zip5(v))
             return "a US ZIP code must be its first 5 digits: Meta will not match it";
         return {};
     default: return {};

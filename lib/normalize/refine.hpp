@@ -35,6 +35,14 @@ inline bool starts_international(Field f, std::string_view value) noexcept {
     return f == Field::ph && !value.empty() && value.front() == '+';
 }
 
+/// Five ASCII digits: a US ZIP code as Meta asks for it.
+inline bool zip5(std::string_view zp) noexcept {
+    if (zp.size() != 5) return false;
+    for (const char c : zp)
+        if (c < '0' || c > '9') return false;
+    return true;
+}
+
 /// With the enhanced rules off: whether a warning rule can say anything of an
 /// accepted value (`normalized`, from `value`) of a warned field. A st of two
 /// letters, a 5-digit zp and a phone number written with '+' never draw one,
@@ -44,11 +52,7 @@ inline bool may_warn(Field f, std::string_view value, std::string_view normalize
     switch (f) {
     case Field::ph: return !starts_international(f, value);
     case Field::st: return normalized.size() > 2;
-    case Field::zp:
-        if (normalized.size() != 5) return true;
-        for (const char c : normalized)
-            if (c < '0' || c > '9') return true;
-        return false;
+    case Field::zp: return !zip5(normalized);
     default: return true;
     }
 }
