@@ -9,6 +9,7 @@
 #include <capi/sha256.hpp>
 
 #include "json/buffer.hpp"
+#include "json/fused_check.hpp"
 #include "json/match_tally.hpp"
 #include "json/prepared.hpp"
 #include "json/writer.hpp"
@@ -149,82 +150,9 @@ struct BatchEncoder::impl {
     std::size_t id_at = 0;                // where prepare() wrote it (0: not written)
     bool user_data_ok = false;            // write_user_data()'s verdict for write_event()
 
-    // The fused checks. validate() walks the whole event on its own, before the
-    // walks that normalize and write it; encode() first tries one walk that also
-    // checks what validate() would, and falls back to validate() and the plain
-    // walk when anything is not certainly valid: an error (so the errors are
-    // always validate()'s, field and reason), or a part it leaves to validate()
-    // (raw members, app events, app_data, original_event_data, attribution_data).
-    bool checking = false;  // the walk checks what validate() checks
-    bool failed = false;    // ... and found something it cannot vouch for
-
-    [[gnu::always_inline]] void check_text(std::string_view s) noexcept {
-        if (!detail::is_ascii(s) && !is_valid_utf8(s)) failed = true;
-    }
-    // The rules a string row's flags name, for a non-empty value (validate.cpp's
-    // string_rules).
-    void check_rules(unsigned flags, std::string_view s) noexcept {
-        if ((flags & wire::http_url) && !detail::is_http_url(s)) failed = true;
-        if ((flags & wire::ip_address) && !detail::is_ip_address(s)) failed = true;
-        if ((flags & (wire::fb_click_cookie | wire::fb_browser_cookie)) && !detail::looks_like_fb_cookie(s))
-            failed = true;
-        if (flags & wire::attribution_method) failed = true;  // attribution_data: validate()'s
-    }
-    // What validate() checks of one row of an object other than user_data.
-    template <class R, class V>
-    void check_row(const V& v) noexcept {
-        if constexpr (std::is_same_v<V, std::string>) {
-            check_text(v);
-        } else if constexpr (R::kind == Kind::normalized) {
-            // The currency: precheck() took it.
-        } else if constexpr (std::is_same_v<V, std::optional<std::string>>) {
-            if (v) {
-                check_text(*v);
-                if (!v->empty()) check_rules(R::flags, *v);
-            }
-        } else if constexpr (std::is_same_v<V, std::vector<std::string>>) {
-            for (const auto& s : v) check_text(s);
-        } else if constexpr (std::is_same_v<V, std::optional<std::vector<std::string>>>) {
-            if (v) {
-                for (const auto& s : *v) {
-                    check_text(s);
-                    if (R::has(wire::ldu) && s != "LDU") failed = true;
-                }
-            }
-        } else if constexpr (std::is_same_v<V, std::optional<double>>) {
-            if (v && !std::isfinite(*v)) failed = true;
-        } else if constexpr (std::is_same_v<V, std::optional<std::int64_t>>) {
-            if (R::has(wire::non_negative) && v && *v < 0) failed = true;
-        } else if constexpr (R::kind == Kind::raw) {
-            if (!v.empty()) failed = true;
-        } else if constexpr (R::kind == Kind::object && !std::is_same_v<V, UserData> &&
-                             !std::is_same_v<V, std::optional<CustomData>>) {
-            if (v) failed = true;
-        }
-    }
-    // validate()'s event-level rules, for events it certainly accepts (false
-    // does not mean invalid: validate() decides).
-    bool precheck(const Event& ev, std::chrono::system_clock::time_point now) const noexcept {
-        const auto& o = options.validation;
-        if (ev.event_name.empty()) return false;
-        if (wire::check_window(ev.event_time, ev.action_source, now, o) != wire::WindowVerdict::ok) return false;
-        if (ev.action_source == ActionSource::unset || ev.action_source == ActionSource::app) return false;
-        const auto has_text = [](const std::optional<std::string>& v) { return v && !v->empty(); };
-        if (ev.action_source == ActionSource::website && o.require_website_fields &&
-            (!has_text(ev.event_source_url) || !has_text(ev.user_data.client_user_agent)))
-            return false;
-        const bool purchase = ev.event_name == event_names::purchase;
-        if (!ev.custom_data) return !purchase;
-        const auto& cd = *ev.custom_data;
-        if (purchase && (!cd.currency || !cd.value)) return false;
-        if (cd.currency) {
-            // validate()'s common case (three ASCII letters); anything else is its to judge.
-            const auto& c = *cd.currency;
-            const auto letter = [](char ch) { return static_cast<unsigned char>((ch | 0x20) - 'a') < 26; };
-            if (c.size() != 3 || !letter(c[0]) || !letter(c[1]) || !letter(c[2]) || !is_iso4217(c)) return false;
-        }
-        return true;
-    }
+    // The fused checks (json/fused_check.hpp): the walk that normalizes and
+    // writes an event also checks what validate() would, when it can.
+    detail::FusedCheck fused;
     std::size_t prepared_bytes = 0;       // the last prepared event's, to size a new PreparedEvent
 
     // is_hashed_field() for the user_data keys, without the call.
@@ -250,8 +178,8 @@ struct BatchEncoder::impl {
             tally.unmatchable(key, index, indexed, reason);
         if (st == NormalizeStatus::omitted) return;
         if (st == NormalizeStatus::rejected) {
-            if (checking) {  // validate() reports it (or the policy drops it): not the fused walk's
-                failed = true;
+            if (fused.checking) {  // validate() reports it (or the policy drops it): not the fused walk's
+                fused.failed = true;
                 return;
             }
             FieldError e{detail::element_path(wire::schema<UserData>::name, key, index, indexed), std::string(reason)};
@@ -359,15 +287,15 @@ struct BatchEncoder::impl {
         }
         for (const auto& pk : plain_keys) {
             if (const auto& v = ud.*pk.member; v && !v->empty()) {
-                if (checking) {
-                    check_text(*v);
-                    check_rules(pk.flags, *v);
+                if (fused.checking) {
+                    fused.text(*v);
+                    fused.rules(pk.flags, *v);
                 }
                 any = true;
                 w.member(pk.key, *v);
             }
         }
-        if (checking && !ud.extra.empty()) failed = true;
+        if (fused.checking && !ud.extra.empty()) fused.failed = true;
         write_raw(w, ud.extra);
         w.end_object();
         // Raw extra members are not customer information parameters (validate()
@@ -385,7 +313,7 @@ struct BatchEncoder::impl {
             using R = decltype(r);
             using V = typename R::value;
             const auto& v = obj.*R::member;
-            if (checking) check_row<R>(v);
+            if (fused.checking) fused.row<R>(v);
             if constexpr (R::has(wire::with_dpo)) {
                 if (!ev.data_processing_options) return;
             }
@@ -405,7 +333,7 @@ struct BatchEncoder::impl {
                 if (v) {
                     if constexpr (R::field == Field::currency) {
                         // precheck() vouched for it: three ASCII letters of a known code.
-                        if (checking) {
+                        if (fused.checking) {
                             const char lower[3] = {static_cast<char>((*v)[0] | 0x20), static_cast<char>((*v)[1] | 0x20),
                                                    static_cast<char>((*v)[2] | 0x20)};
                             w.member(R::key, std::string_view(lower, 3));
@@ -482,16 +410,16 @@ struct BatchEncoder::impl {
     // as it goes what validate() would. True when the event is written and
     // certainly valid; otherwise buf, arena and pending are as they were.
     bool encode_checked(const Event& ev, std::chrono::system_clock::time_point now, bool first) {
-        if (!precheck(ev, now)) return false;
+        if (!detail::precheck(ev, now, options.validation)) return false;
         const auto buf0 = buf.size();
         const auto arena0 = arena.size();
         const auto pending0 = pending.size();
-        checking = true;
-        failed = false;
+        fused.checking = true;
+        fused.failed = false;
         EncodeResult unused;  // rejects make the walk fail before they are recorded
         normalize_user_data(ev.user_data, unused);
-        bool ok = !failed && write_event(ev, first) && !failed;
-        checking = false;
+        bool ok = !fused.failed && write_event(ev, first) && !fused.failed;
+        fused.checking = false;
         // validate()'s size bound counts a part of the serialized bytes, so an
         // event within the cap passes it.
         ok = ok && buf.size() - buf0 - (first ? 0 : 1) <= options.validation.max_event_bytes;
@@ -523,7 +451,7 @@ struct BatchEncoder::impl {
     }
     bool encode_walks(const Event& ev, std::chrono::system_clock::time_point now, bool first, EncodeResult& r) {
         if (encode_checked(ev, now, first)) return true;
-        checking = false;
+        fused.checking = false;
         r.errors = validate(ev, now, options.validation);
         if (!r.errors.empty()) return false;
         normalize_user_data(ev.user_data, r);
