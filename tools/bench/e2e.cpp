@@ -31,6 +31,7 @@
 //   With --endpoint the access token comes from $CAPI_ACCESS_TOKEN (never the
 //   command line, where the process list shows it).
 #include "e2e.hpp"
+#include "e2e_phase.hpp"
 #include "caller_path.hpp"
 #include "mock_process.hpp"
 #include "purchase_events.hpp"
@@ -168,6 +169,8 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
 // ---------------------------------------------------------------------------
 // The mock server runs in a child process: mock_process.hpp.
 using capi_bench::MockCounts;
+using capi_bench::PhaseResult;
+using capi_bench::print_phase;
 using capi_bench::MockProcess;
 using capi_bench::process_cpu_seconds;
 
@@ -304,24 +307,6 @@ private:
 struct Target {
     std::string url, ca_pem, ca_file, pixel, token, test_event_code;
     MockProcess* mock = nullptr;  // null for an external endpoint
-};
-
-struct PhaseResult {
-    std::size_t events = 0;
-    double seconds = 0, cpu_seconds = 0;
-    double batch_cpu_seconds = 0, io_cpu_seconds = 0;  // of the client's own threads
-    double making_seconds = 0;  // the harness generating the events' data: subtracted from cpu_seconds
-    double caller_path_seconds = 0;  // refilling events from that data (the caller's path): subtracted too
-    double caller_cpu_seconds = 0;  // producer threads in enqueue() (phase 1)
-    std::optional<std::uint64_t> null_events;  // counted by the null transport
-    std::vector<std::uint64_t> enqueue_ns;  // sampled enqueue() call durations
-    std::uint64_t refused = 0;              // enqueue() calls not accepted
-    std::uint64_t pauses = 0;               // producer waits for the window
-    std::uint64_t not_delivered = 0;        // completions that were not "delivered"
-    std::string first_error;
-    capi::Stats stats;
-    std::optional<MockCounts> mock;  // what the mock counted during the phase
-    bool timed_out = false;
 };
 
 // The transport floor per event: the bodies of `n` events (as the client builds
@@ -691,117 +676,6 @@ PhaseResult run_send_phase(const Config& cfg, const Target& target, std::size_t 
     runner.join();
     if (r.timed_out) r.not_delivered = r.events - std::min<std::uint64_t>(r.events, r.stats.delivered);
     return r;
-}
-
-// ---------------------------------------------------------------------------
-// Printing.
-
-double percentile(std::vector<std::uint64_t>& v, double q) {
-    if (v.empty()) return 0;
-    const auto k = std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-    return static_cast<double>(v[k]);
-}
-
-std::string format_us(std::uint64_t us) {
-    char buf[32];
-    if (us >= 1000)
-        std::snprintf(buf, sizeof buf, "%.1f ms", static_cast<double>(us) / 1000.0);
-    else
-        std::snprintf(buf, sizeof buf, "%llu us", static_cast<unsigned long long>(us));
-    return buf;
-}
-
-// Prints one phase; returns false when its check failed.
-bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
-    const auto& s = r.stats;
-    const double eps = static_cast<double>(s.delivered) / r.seconds;
-    const double cpu_us = r.cpu_seconds / static_cast<double>(std::max<std::uint64_t>(1, s.delivered)) * 1e6;
-    std::printf("\n%s\n", title);
-    std::printf("  throughput       : %10.0f events/s  (%llu events in %.2f s)\n", eps,
-                static_cast<unsigned long long>(s.delivered), r.seconds);
-    std::printf("  client CPU       : %10.2f us/event  (%.0f events per CPU-second; %.2fx the compute floor)\n",
-                cpu_us, 1e6 / cpu_us, cpu_us * 1000.0 / floor_ns);
-    {
-        const double caller_us =
-            r.caller_path_seconds / static_cast<double>(std::max<std::uint64_t>(1, s.delivered)) * 1e6;
-        std::printf("  caller's path    : %10.2f us/event building the events from held data (kept capi::Events"
-                    " refilled; %.2fx the compute floor, goal <= 0.5x: %s)\n",
-                    caller_us, caller_us * 1000.0 / floor_ns, caller_us * 1000.0 <= 0.5 * floor_ns ? "met" : "not met");
-    }
-    if (r.batch_cpu_seconds + r.io_cpu_seconds > 0) {
-        const double n = static_cast<double>(std::max<std::uint64_t>(1, s.delivered));
-        if (r.caller_cpu_seconds > 0)
-            std::printf("  client CPU split : producer threads in enqueue() %.2f us, batcher threads %.2f us,"
-                        " io threads %.2f us, the rest %.2f us per event\n",
-                        r.caller_cpu_seconds / n * 1e6, r.batch_cpu_seconds / n * 1e6, r.io_cpu_seconds / n * 1e6,
-                        (r.cpu_seconds - r.caller_cpu_seconds - r.batch_cpu_seconds - r.io_cpu_seconds) / n * 1e6);
-        else
-            std::printf("  client CPU split : batcher threads %.2f us, io threads %.2f us, the rest (coroutines"
-                        " and the client's io on the caller's io_context) %.2f us per event\n",
-                        r.batch_cpu_seconds / n * 1e6, r.io_cpu_seconds / n * 1e6,
-                        (r.cpu_seconds - r.batch_cpu_seconds - r.io_cpu_seconds) / n * 1e6);
-        std::printf("  (not counted)    : %.2f us per event generating the events' data (the harness's work, measured and"
-                    " subtracted; the caller's path above is subtracted too)\n", r.making_seconds / n * 1e6);
-    }
-    if (r.mock)
-        std::printf("  mock CPU         : %10.2f us/event  (separate process, not in the client's figure)\n",
-                    r.mock->cpu_seconds / static_cast<double>(std::max<std::uint64_t>(1, s.delivered)) * 1e6);
-    if (!r.enqueue_ns.empty()) {
-        const auto n = r.enqueue_ns.size();
-        const double p50 = percentile(r.enqueue_ns, 0.50), p99 = percentile(r.enqueue_ns, 0.99);
-        std::printf("  enqueue latency  : p50 %.2f us, p99 %.2f us  (every 16th call timed: %zu samples;"
-                    " producers paused %llu times for the window)\n",
-                    p50 / 1000.0, p99 / 1000.0, n, static_cast<unsigned long long>(r.pauses));
-    }
-    std::printf("  enqueue-to-ack   : p50 <= %s, p99 <= %s  (log2 buckets)\n",
-                format_us(s.latency_us.percentile(0.50)).c_str(), format_us(s.latency_us.percentile(0.99)).c_str());
-    std::printf("  batches          : %llu  (%.1f events each; %llu retries, %llu splits, %.1f MB of bodies)\n",
-                static_cast<unsigned long long>(s.batches),
-                s.batches ? static_cast<double>(s.delivered + s.failed + s.expired) / static_cast<double>(s.batches)
-                          : 0.0,
-                static_cast<unsigned long long>(s.retries), static_cast<unsigned long long>(s.splits),
-                static_cast<double>(s.bytes) / 1e6);
-    if (r.null_events)
-        std::printf("  connections used : none (null transport)\n");
-    else if (r.mock)
-        std::printf("  connections used : %llu\n", static_cast<unsigned long long>(r.mock->connections));
-    else
-        std::printf("  connections used : n/a (external endpoint)\n");
-
-    bool ok = true;
-    if (r.timed_out) {
-        std::printf("  error: timed out waiting for acknowledgements\n");
-        ok = false;
-    }
-    if (r.refused) {
-        std::printf("  error: %llu enqueue() calls were not accepted\n", static_cast<unsigned long long>(r.refused));
-        ok = false;
-    }
-    if (r.not_delivered || s.delivered != r.events) {
-        std::printf("  error: %llu of %zu events not delivered (first: %s)\n",
-                    static_cast<unsigned long long>(r.events - std::min<std::uint64_t>(r.events, s.delivered)),
-                    r.events, r.first_error.empty() ? "?" : r.first_error.c_str());
-        ok = false;
-    }
-    if (r.null_events) {
-        const bool same = *r.null_events == s.delivered;
-        std::printf("check: null transport counted %llu %s delivered %llu: %s\n",
-                    static_cast<unsigned long long>(*r.null_events), same ? "=" : "!=",
-                    static_cast<unsigned long long>(s.delivered), same && ok ? "OK" : "FAILED");
-        ok = ok && same;
-    } else if (r.mock) {
-        const bool same = r.mock->events_accepted == s.delivered;
-        std::printf("check: mock accepted %llu %s delivered %llu: %s\n",
-                    static_cast<unsigned long long>(r.mock->events_accepted), same ? "=" : "!=",
-                    static_cast<unsigned long long>(s.delivered), same && ok ? "OK" : "FAILED");
-        ok = ok && same;
-    } else {
-        std::printf("check: delivered %llu of %zu (external endpoint: no mock count to compare): %s\n",
-                    static_cast<unsigned long long>(s.delivered), r.events, ok ? "OK" : "FAILED");
-    }
-    std::fflush(stdout);
-    return ok;
 }
 
 } // namespace

@@ -1,0 +1,39 @@
+// The end-to-end benchmark's phase results (tools/bench/e2e.cpp) and how they
+// are printed (e2e_phase.cpp): what a phase measured and counted, its check.
+#pragma once
+
+#include "mock_process.hpp"
+
+#include <capi/client.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace capi_bench {
+
+struct PhaseResult {
+    std::size_t events = 0;
+    double seconds = 0, cpu_seconds = 0;
+    double batch_cpu_seconds = 0, io_cpu_seconds = 0;  // of the client's own threads
+    double making_seconds = 0;  // the harness generating the events' data: subtracted from cpu_seconds
+    double caller_path_seconds = 0;  // refilling events from that data (the caller's path): subtracted too
+    double caller_cpu_seconds = 0;  // producer threads in enqueue() (phase 1)
+    std::optional<std::uint64_t> null_events;  // counted by the null transport
+    std::vector<std::uint64_t> enqueue_ns;  // sampled enqueue() call durations
+    std::uint64_t refused = 0;              // enqueue() calls not accepted
+    std::uint64_t pauses = 0;               // producer waits for the window
+    std::uint64_t not_delivered = 0;        // completions that were not "delivered"
+    std::string first_error;
+    capi::Stats stats;
+    std::optional<MockCounts> mock;  // what the mock counted during the phase
+    bool timed_out = false;
+};
+
+/// Prints one phase against the compute floor `floor_ns`; false when its check
+/// failed (events not delivered, or not what the mock or null transport counted).
+bool print_phase(const char* title, PhaseResult& r, double floor_ns);
+
+} // namespace capi_bench
