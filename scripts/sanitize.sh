@@ -41,7 +41,7 @@ case $kind in
     extra_args="-fno-sanitize-recover=all $debug_info $quiet_gcc"
     # Tests of these suites run (meson suite names), and the client's tests (its
     # pipeline's lifetimes: a leak of a whole client showed only here).
-    select='suites:unit,fault,bad-input;tests:client,client_adaptive,mock_server,gateway'
+    select='suites:unit,fault,bad-input;tests:client,client_adaptive,client_lanes,mock_server,gateway'
     export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
     ;;
@@ -56,7 +56,7 @@ case $kind in
     # (The two ASan/UBSan warnings above do not appear in this build.)
     extra_args="$debug_info -Wno-tsan"
     # The lock-free queue and the client pipeline (batchers, dispatcher, TLS).
-    select='tests:queue,client,client_adaptive,gateway'
+    select='tests:queue,client,client_adaptive,client_lanes,gateway'
     export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp}
     ;;
   *)

@@ -96,6 +96,7 @@ int main() {
     row("Options.queue_capacity", count(o.queue_capacity));
     row("Options.overflow", name(o.overflow));
     row("Options.batchers", count(o.batchers));
+    row("Options.caller_batches", text(o.caller_batches));
     row("Options.linger", duration(o.linger));
     row("Options.max_batch_bytes", bytes(o.max_batch_bytes));
     row("Options.max_batches_in_flight", count(o.max_batches_in_flight));

@@ -129,6 +129,15 @@ struct Options {
     Overflow overflow = Overflow::reject;
     /// Batcher threads; 0: hardware threads - 1, at least 1.
     unsigned batchers = 0;
+    /// The calling thread batches its own events: enqueue() and async_send()
+    /// append the prepared event to a partial batch of the caller's thread (a
+    /// "lane", one per thread, up to 32 threads per client) while its bytes are
+    /// still in that core's cache, and the thread that fills a batch hashes and
+    /// seals it; the batchers only seal lanes that linger or that a flush needs.
+    /// Events take the queue instead (and `queue_capacity` and `overflow` apply)
+    /// while the dispatcher holds too many batches, and from threads past the
+    /// 32nd. False: every event goes through the queue to a batcher thread.
+    bool caller_batches = true;
     /// A partial batch is sealed this long after its first event (measured on
     /// the steady clock, so an injected `clock` cannot stall it).
     std::chrono::milliseconds linger{50};

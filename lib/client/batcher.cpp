@@ -95,6 +95,7 @@ void Batchers::batcher_main(std::size_t idx) {
         }
         const auto now = steady::now();
         seal_lingering(me, now);
+        if (!lanes_.empty()) sweep_lanes(now, false);
         ack_seal_request(idx);
         if (n == 0) idle_wait(me, now);
     }
@@ -139,10 +140,13 @@ void Batchers::batcher_main(std::size_t idx) {
                              make_error_code(window ? errc::expired : errc::invalid_event));
         r.invalid = std::move(res.errors);
         auto p = c_.outcomes.pending_of(env);
-        c_.outcomes.settle(p, std::move(r), true, false);
+        c_.outcomes.settle(p, std::move(r), !me.lane, false);  // a lane's events are in flight once sealed
         return;
     }
-    if (b.events.empty()) part->first = now;
+    if (b.events.empty()) {
+        part->first = now;
+        if (me.lane) part->epoch = c_.flush.seal_request();
+    }
     // Geometric growth (reserve(size() + 1) would reallocate on every push);
     // reserved before taking the event, so nothing throws between taking and storing.
     if (b.events.size() == b.events.capacity())
@@ -167,7 +171,13 @@ inline void Batchers::seal(Batcher& me, Partial& part) {
     // here, on the batcher, so the io thread (perhaps the caller's) only sends.
     b->finish_body();
     encoders_->typical_body.store(b->body.size(), std::memory_order_relaxed);
-    b->epoch = c_.flush.acked(me.idx);
+    // A batcher's batch: every event it holds came before the seal request it
+    // acknowledged last. A lane's: every event came at or after the request
+    // current at its first event, and a flush's request is acknowledged only
+    // after the lanes are sealed (sweep_lanes), so a flush waits for it.
+    b->epoch = me.lane ? part.epoch : c_.flush.acked(me.idx);
+    // A lane's events were queued (Stats) until now; a batcher's went in flight when popped.
+    if (me.lane) c_.outcomes.in_flight.fetch_add(b->events.size(), std::memory_order_relaxed);
     c_.flush.epoch_open(b->epoch, 1);
     c_.dispatcher.submit(std::move(b), false);
 }
@@ -231,6 +241,7 @@ inline void Batchers::ack_seal_request(std::size_t idx) {
     const auto r = c_.flush.seal_request();
     if (r <= c_.flush.acked(idx)) return;
     for (auto& p : me.partials) seal(me, p);
+    if (!lanes_.empty()) sweep_lanes(steady::now(), true);
     c_.flush.ack(idx, r);
 }
 
@@ -247,15 +258,43 @@ inline void Batchers::idle_wait(Batcher& me, steady::time_point now) {
     std::unique_lock lock(wake_mu_);
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     if (!holding) wake_on_next_.store(true, std::memory_order_seq_cst);
+    // The lanes' oldest events, read after the flag: a caller starting a lane's
+    // batch either sees the flag and wakes us (lane_started), or we see its
+    // event here and sleep only until its linger ends.
+    for (const auto& l : lanes_) {
+        const auto f = l->first.load(std::memory_order_seq_cst);
+        if (f != Lane::empty) wait = std::min(wait, steady::time_point(steady::duration(f)) + opts_.linger - now);
+    }
     const bool can_pop = !c_.dispatcher.backed_up();
-    if (!stop_.load(std::memory_order_acquire) && c_.flush.seal_request() <= c_.flush.acked(me.idx) &&
+    if (wait > steady::duration::zero() && !stop_.load(std::memory_order_acquire) &&
+        c_.flush.seal_request() <= c_.flush.acked(me.idx) &&
         !(can_pop && c_.intake.size_approx() > 0))
         wake_cv_.wait_for(lock, wait);
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-Batch::Batch(std::shared_ptr<EncoderPool> p) : pool(std::move(p)), enc(pool->get()) {}
-Batch::~Batch() { pool->put(std::move(enc)); }
+Batch::Batch(std::shared_ptr<EncoderPool> p) : pool(std::move(p)), enc(pool->get()), events(pool->get_events()) {}
+Batch::~Batch() {
+    pool->put_events(std::move(events));
+    pool->put(std::move(enc));
+}
+
+std::vector<Pending> EncoderPool::get_events() {
+    std::lock_guard lock(mu);
+    if (spare_events.empty()) return {};
+    auto v = std::move(spare_events.back());
+    spare_events.pop_back();
+    return v;
+}
+void EncoderPool::put_events(std::vector<Pending>&& v) noexcept {
+    if (v.capacity() == 0) return;
+    v.clear();  // outside the lock: a Pending's completion may go with it
+    try {
+        std::lock_guard lock(mu);
+        if (spare_events.size() < 64) spare_events.push_back(std::move(v));
+    } catch (...) {
+    }
+}
 
 std::shared_ptr<const DestState> Destinations::make(const Destination& d) const {
     auto s = std::make_shared<DestState>();
@@ -276,6 +315,14 @@ std::shared_ptr<const DestState> Destinations::find(const std::optional<Destinat
 }
 
 void Batchers::start(unsigned n) {
+    if (opts_.caller_batches) {
+        lanes_.reserve(lane_count);
+        for (std::size_t i = 0; i < lane_count; ++i) {
+            lanes_.push_back(std::make_shared<Lane>());
+            lanes_.back()->b.lane = true;
+            lanes_.back()->b.idx = std::numeric_limits<std::size_t>::max();  // lanes have no acknowledgement
+        }
+    }
     for (unsigned i = 0; i < n; ++i) {
         batchers_.push_back(std::make_unique<Batcher>());
         batchers_.back()->idx = i;
@@ -304,7 +351,107 @@ bool Batchers::settle_held(const SendResult& r) {
             part.batch.reset();
         }
     }
+    // The lanes: the intake is closed, so no caller appends any more.
+    for (auto& l : lanes_) {
+        std::lock_guard lock(l->mu);
+        for (auto& part : l->b.partials) {
+            if (!part.batch) continue;
+            if (!part.batch->events.empty()) none = false;
+            c_.outcomes.settle_all(part.batch->events, r, false, true);  // queued, not in flight
+        }
+        // Nothing of this client stays in a thread's slot (it may outlive the client).
+        l->b.partials.clear();
+        update_first(*l);
+    }
     return none;
+}
+
+// --- Lanes (Options::caller_batches) ---------------------------------------
+
+Lane* Batchers::my_lane() {
+    // A few clients per thread, as the staging encoders; a thread past the last
+    // lane remembers it has none (`none`) and takes the queue.
+    struct Slot {
+        std::uint64_t client = 0;
+        std::shared_ptr<Lane> lane;
+        bool none = false;
+        void release() noexcept {
+            if (lane) lane->claimed.store(false, std::memory_order_release);
+            lane.reset();
+        }
+        ~Slot() { release(); }
+    };
+    thread_local std::array<Slot, 4> slots;
+    thread_local std::size_t next_victim = 0;
+    for (auto& sl : slots)
+        if (sl.client == serial_) return sl.lane.get();
+    auto& sl = slots[next_victim++ % slots.size()];
+    sl.release();
+    sl.client = serial_;
+    sl.none = true;
+    for (const auto& l : lanes_) {
+        bool expected = false;
+        if (!l->claimed.load(std::memory_order_relaxed) &&
+            l->claimed.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
+            sl.lane = l;
+            sl.none = false;
+            break;
+        }
+    }
+    return sl.lane.get();
+}
+
+void Batchers::update_first(Lane& lane) noexcept {
+    steady::rep f = Lane::empty;
+    for (const auto& p : lane.b.partials)
+        if (p.batch && !p.batch->events.empty()) f = std::min(f, p.first.time_since_epoch().count());
+    if (lane.first.load(std::memory_order_relaxed) != f) lane.first.store(f, std::memory_order_seq_cst);
+}
+
+void Batchers::lane_started() {
+    // Pairs with idle_wait: it raises wake_on_next_, then reads the lanes.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_relaxed) == 0) return;
+    if (!(wake_on_next_.load(std::memory_order_relaxed) && wake_on_next_.exchange(false, std::memory_order_acq_rel)))
+        return;
+    std::lock_guard lock(wake_mu_);
+    wake_cv_.notify_one();
+}
+
+bool Batchers::add_to_lane(Envelope& env) {
+    if (lanes_.empty() || !c_.dispatcher.lane_room()) return false;
+    Lane* lane = my_lane();
+    if (!lane) return false;
+    bool started = false;
+    {
+        std::lock_guard lock(lane->mu);
+        const bool was_empty = lane->first.load(std::memory_order_relaxed) == Lane::empty;
+        try {
+            add_event(lane->b, env, env.prepared_at, env.accepted);
+        } catch (...) {
+            // Not taken: nothing changed, the queue takes it. Taken: it is in
+            // the batch or settled, as on a batcher.
+            if (!env.taken) return false;
+        }
+        update_first(*lane);
+        started = was_empty && lane->first.load(std::memory_order_relaxed) != Lane::empty;
+    }
+    // After the lane's lock: wake_mu_ is never taken under it.
+    if (started) lane_started();
+    return true;
+}
+
+void Batchers::sweep_lanes(steady::time_point now, bool all) {
+    for (const auto& l : lanes_) {
+        if (!all) {
+            const auto f = l->first.load(std::memory_order_acquire);
+            if (f == Lane::empty || now - steady::time_point(steady::duration(f)) < opts_.linger) continue;
+        }
+        std::lock_guard lock(l->mu);
+        for (auto& p : l->b.partials)
+            if (p.batch && !p.batch->events.empty() && (all || now - p.first >= opts_.linger)) seal(l->b, p);
+        update_first(*l);
+    }
 }
 
 } // namespace capi::pipeline

@@ -20,6 +20,12 @@ public:
 
     BatchEncoder get();
     void put(BatchEncoder&& e) noexcept;
+    /// A batch's list of events, with the capacity a spare one kept: a fresh
+    /// one is 1000 events' worth of memory the allocator hands out anew, and
+    /// its first writes fault its pages in.
+    std::vector<Pending> get_events();
+    /// Empties `v` (its events are settled) and keeps its capacity.
+    void put_events(std::vector<Pending>&& v) noexcept;
 
     const EncodeOptions options;
     const std::size_t max_batch_bytes;
@@ -28,6 +34,7 @@ public:
 private:
     std::mutex mu;
     std::vector<BatchEncoder> spare;  // guarded by mu
+    std::vector<std::vector<Pending>> spare_events;  // guarded by mu
 };
 
 struct Partial {
@@ -35,6 +42,9 @@ struct Partial {
     bool is_default = false;
     BatchPtr batch;  // null until the first event after a seal
     steady::time_point first;
+    // A lane's batch: the seal request current at its first event (Flush: every
+    // event in it was accepted at or after that request was issued).
+    std::uint64_t epoch = 0;
 };
 
 /// One batcher's own state: only its thread touches it (and shutdown, after
@@ -45,6 +55,23 @@ struct Batcher {
     std::size_t idx = 0;  // its place among the batchers (Flush::acked)
     std::vector<std::uint64_t> id_table;  // count_duplicates' set, kept between batches
     std::size_t typical_events = 0;       // events of the last batch it sealed
+    bool lane = false;                    // a Lane's: sealed with its partial's epoch, its events not in flight until sealed
+};
+
+/// A caller thread's own partial batches (Options::caller_batches): the thread
+/// that prepared an event appends it here, hot in its cache, instead of handing
+/// it to a batcher through the queue, and seals the batch it fills (hashing
+/// included). A batcher seals what lingers, and everything at a flush's seal
+/// request; shutdown settles what is left. Claimed by one thread at a time
+/// (`claimed`), released when that thread ends; its events stay until sealed.
+struct Lane {
+    std::mutex mu;  // a leaf but for the stages seal() calls (Dispatcher, Flush, EncoderPool, Destinations)
+    Batcher b;      // guarded by mu
+    std::atomic<bool> claimed{false};
+    // The steady time of its oldest held event, `empty` when it holds none:
+    // written under mu, read without it (the batchers' linger checks and sleep).
+    alignas(64) std::atomic<steady::rep> first{empty};
+    static constexpr steady::rep empty = std::numeric_limits<steady::rep>::max();
 };
 
 class Batchers {
@@ -63,6 +90,12 @@ public:
 
     /// After an event went in (intake's hot path; defined in impl.hpp).
     inline void maybe_wake();
+
+    /// Appends the prepared `env` to the calling thread's lane (Options::caller_batches);
+    /// false when it must take the queue: no lane for this thread, the dispatcher
+    /// backed up, or an allocation failed before the event was taken. Inside the
+    /// intake gate, after the event was counted accepted.
+    bool add_to_lane(Envelope& env);
     /// After the queue got a marker, or the dispatcher's back pressure eased.
     void wake_one() {
         std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -89,11 +122,25 @@ private:
     void seal_lingering(Batcher& me, steady::time_point now);
     void ack_seal_request(std::size_t idx);
     void idle_wait(Batcher& me, steady::time_point now);
+    /// Seals the lanes' batches older than linger, or all of them (`all`: a seal request).
+    void sweep_lanes(steady::time_point now, bool all);
+    /// Lane::first after its partials changed. Caller holds the lane's mu.
+    static void update_first(Lane& lane) noexcept;
+    /// The calling thread's lane of this client, claimed on first use; null past the last one.
+    Lane* my_lane();
+    /// A lane got its first event: wakes a batcher that sleeps holding nothing.
+    void lane_started();
 
     Pipeline& c_;
     const Options& opts_;
     std::shared_ptr<EncoderPool> encoders_;
     std::vector<std::unique_ptr<Batcher>> batchers_;  // sized at start
+    // Options::caller_batches: made at start, never resized (read without a lock).
+    std::vector<std::shared_ptr<Lane>> lanes_;
+    static constexpr std::size_t lane_count = 32;
+    static inline std::atomic<std::uint64_t> serials_{0};
+    // Keys this client's lanes in a thread's slots (an address a later client may reuse).
+    const std::uint64_t serial_ = serials_.fetch_add(1, std::memory_order_relaxed) + 1;
     std::atomic<bool> stop_{false};
     alignas(64) std::atomic<int> sleepers_{0};
     std::atomic<bool> wake_on_next_{false};  // a batcher holding nothing sleeps

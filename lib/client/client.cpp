@@ -6,6 +6,7 @@
 //                               (validate, normalize, serialize with digests
 //                               pending: BatchEncoder::prepare, so the Event is
 //                               freed where it was made), wrap it in an Envelope,
+//                               append it to the calling thread's lane (below), or
 //                               push it into the bounded lock-free MpmcQueue
 //                               (overflow policy when full).
 //   batchers    batcher.cpp     N threads; each bulk-pops envelopes and appends
@@ -18,6 +19,13 @@
 //                               so the queue fills and the overflow policy applies
 //                               (back pressure, like librdkafka's
 //                               queue.buffering.max.messages).
+//               lanes           (batcher.cpp) Options::caller_batches: a caller
+//                               thread's own partial batches, appended to and
+//                               sealed (when full) on that thread under the lane's
+//                               lock; the batchers seal what lingers and, at a seal
+//                               request, every lane before acknowledging it. Past
+//                               the back pressure plus queue_capacity events'
+//                               worth of batches, callers take the queue.
 //   flush       flush.cpp       flush markers through the queue, the seal
 //                               requests the batchers acknowledge, the epochs of
 //                               outstanding batches (STYLE rule 4).
@@ -42,7 +50,9 @@
 //                                           the atomics sleepers_, wake_on_next_);
 //                                           a batcher's partial batches are its
 //                                           thread's alone, no lock
-//   EncoderPool::mu       (batcher.hpp)     the spare encoders
+//   Lane::mu              (batcher.hpp)     a lane's partial batches: its caller
+//                                           per event, a batcher sealing it, shutdown
+//   EncoderPool::mu       (batcher.hpp)     the spare encoders and event lists
 //   Intake::Spares::mu_   (intake.hpp)      the spare envelopes
 //   Flush::mu_            (flush.hpp)       pending flushes, outstanding batches
 //                                           per epoch, the batchers'
@@ -55,8 +65,12 @@
 //   The queue, the intake gate and the outcome counters are lock-free.
 //
 // Lock order
+//   shutdown_mu -> Lane::mu -> { Destinations::mu_, Flush::mu_, Dispatcher::mu_,
+//                                RefusedTokens::mu_ } -> EncoderPool::mu
 //   shutdown_mu -> { Destinations::mu_, Batchers::wake_mu_, Flush::mu_,
 //                    Dispatcher::mu_, RefusedTokens::mu_ } -> EncoderPool::mu
+//   Batchers::wake_mu_ is never taken under a Lane::mu (a caller wakes a
+//   batcher after it let its lane go), nor a Lane::mu under another.
 //   Intake::Spares::mu_ and MatchRegistry::mu_ are leaves too: nothing else is
 //   taken while either is held.
 //   No two of the locks in braces are ever held together: a stage releases its

@@ -95,6 +95,14 @@ public:
         return live_count_.load(std::memory_order_relaxed) >= backpressure_at_.load(std::memory_order_relaxed);
     }
 
+    /// Whether a caller's lane may still seal batches (Options::caller_batches):
+    /// past the back pressure it may, until the batches waiting beyond it hold
+    /// about queue_capacity events (what the queue would hold instead); then
+    /// its events take the queue and the overflow policy.
+    bool lane_room() const noexcept {
+        return live_count_.load(std::memory_order_relaxed) < backpressure_at_.load(std::memory_order_relaxed) + lane_extra_;
+    }
+
     /// One attempt of the batch whose body `owner` holds, sent at `sent`, was
     /// answered (ec, r). Any thread (the transport's completion).
     void on_attempt(const void* owner, steady::time_point sent, std::error_code ec, const PostResult& r);
@@ -138,6 +146,7 @@ private:
     const Flow* first_ = nullptr;                 // guarded: reported by stats without a default destination
     std::unordered_map<Batch*, BatchPtr> live_;   // guarded: waiting + in the Sender
     bool closing_ = false;                        // guarded
+    const std::size_t lane_extra_ = opts_.queue_capacity / std::max<std::size_t>(1, opts_.encode.max_batch_events);
     std::atomic<std::size_t> live_count_{0};      // live_.size(), written under mu_
 };
 

@@ -101,6 +101,12 @@ inline Intake::Push Intake::try_accept(EnvelopePtr& env) {
     // event it has not seen accepted; undone when the push fails.
     c_.outcomes.accepted.add(1, std::memory_order_relaxed);
     env->accepted = steady::now();
+    // Options::caller_batches: into this thread's own batch while its bytes
+    // are hot; `env` stays with the caller, who recycles it.
+    if (c_.batchers.add_to_lane(*env)) {
+        active_.sub(1, std::memory_order_seq_cst);
+        return Push::accepted;
+    }
     bool ok = queue_.try_push(std::move(env));
     if (!ok && opts_.overflow == Overflow::drop_oldest) {
         for (int i = 0; i < 16 && !ok; ++i) {
@@ -128,8 +134,8 @@ inline Intake::Push Intake::try_accept(EnvelopePtr& env) {
 /// see PreparedEvent): the caller's thread frees the Event it allocated, and
 /// an event that cannot be sent is refused here, never queued.
 inline std::vector<FieldError> Intake::check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out,
-                              std::string_view assigned_id) {
-    auto errors = std::move(batch_access::prepare(staging_encoder(), ev, capi::now(opts_.clock), out, assigned_id).errors);
+                              std::string_view assigned_id, sys_time now) {
+    auto errors = std::move(batch_access::prepare(staging_encoder(), ev, now, out, assigned_id).errors);
     if (!dest && !c_.dests.default_dest()) {
         errors.push_back({"destination", "none given, and Options::destination is empty (no default)"});
     } else if (dest) {
@@ -178,7 +184,8 @@ inline EnvelopePtr Intake::prepare(const Event& ev, std::optional<Destination> d
     const bool derive = !env->own_id && opts_.assign_event_id && opts_.event_ids == EventIdMode::deterministic;
     // The pixel before check(), which forgets a destination equal to the default.
     const std::string_view pixel = dest ? std::string_view(dest->pixel_id) : opts_.destination.pixel_id;
-    env->invalid = check(ev, dest, env->prep, if_absent);
+    env->prepared_at = capi::now(opts_.clock);
+    env->invalid = check(ev, dest, env->prep, if_absent, env->prepared_at);
     // Derived from the bytes just encoded, in place: no second encoding.
     if (derive && env->invalid.empty()) batch_access::derive_event_id(env->prep, pixel, env->event_id);
     env->dest = std::move(dest);
@@ -207,7 +214,7 @@ EnqueueResult Intake::enqueue(const Event& ev, std::optional<Destination> dest) 
         break;
     case Push::shutdown: res.status = EnqueueResult::Status::shutdown; break;
     }
-    recycle(std::move(env));  // null when accepted
+    recycle(std::move(env));  // null when the queue took it
     return res;
 }
 
@@ -232,7 +239,10 @@ void Intake::send(EnvelopePtr env, completion_ptr done) {
 inline void Intake::push_or_wait(EnvelopePtr env, std::chrono::microseconds delay) {
     if (env->done->withdrawn()) return;
     auto st = try_accept(env);
-    if (st == Push::accepted) return;
+    if (st == Push::accepted) {
+        recycle(std::move(env));  // null unless a lane took the event
+        return;
+    }
     if (st == Push::full && opts_.overflow == Overflow::block) {
         auto timer = std::make_shared<asio::steady_timer>(c_.ex, delay);
         auto next = std::min<std::chrono::microseconds>(delay * 2, std::chrono::milliseconds(5));

@@ -42,6 +42,12 @@ public:
     void recycle(EnvelopePtr e) noexcept {
         if (!e) return;
         reset(*e);
+        // Kept by this thread when it has room: an envelope a lane took the
+        // event of never left this thread, and is taken again next, hot.
+        if (auto& mine = local_spares(); mine.size() < mine.capacity()) {
+            mine.push_back(std::move(e));  // capacity reserved: no throw
+            return;
+        }
         spares_.give(&e, 1);  // when full, e is freed here
     }
     /// recycle() for each of `es[0..n)` (null ones skipped), with one lock: a
@@ -69,7 +75,7 @@ private:
     void push_or_wait(EnvelopePtr env, std::chrono::microseconds delay);
     BatchEncoder& staging_encoder();
     std::vector<FieldError> check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out,
-                                  std::string_view assigned_id);
+                                  std::string_view assigned_id, sys_time now);
     std::string_view assign_id(const Event& ev, Envelope& env) const;
 
     static constexpr std::size_t spare_envelope_count = 2048;

@@ -99,6 +99,7 @@ struct Envelope {
     std::optional<Destination> dest;  // nullopt: Options::destination
     completion_ptr done;              // null for enqueue()
     steady::time_point accepted;
+    sys_time prepared_at{};           // the wall clock prepare() validated the event at
     bool taken = false;               // its Pending was made (settled or in a batch)
     bool own_id = false;              // the caller gave the event_id (assigned ones are not in duplicate_ids)
     std::vector<FieldError> invalid;  // async_send: why the prepared event cannot go in

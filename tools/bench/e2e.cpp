@@ -107,6 +107,7 @@ struct Config {
     std::optional<unsigned> batchers;
     std::optional<long> linger_ms;
     std::optional<std::size_t> connections, queue_capacity;
+    bool caller_batches = true;
     std::string endpoint, ca_file, pixel, test_event_code;
 };
 
@@ -140,6 +141,10 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
             ->check(CLI::Range(1, 1024));
     auto* queue_opt = app.add_option("--queue-capacity", queue_capacity, "Options::queue_capacity (default: the client's)")
                           ->check(CLI::Range(1LL, 1LL << 30));
+    app.add_option("--caller-batches", c.caller_batches,
+                   "Options::caller_batches: the producers batch their own events (false: every\n"
+                   "event goes through the queue to a batcher thread)")
+        ->capture_default_str();
     app.add_option("--endpoint", c.endpoint,
                    "send to URL instead of the embedded mock; the access token comes from\n"
                    "$CAPI_ACCESS_TOKEN; needs --pixel ID")
@@ -367,6 +372,7 @@ capi::Options client_options(const Config& cfg, const Target& t) {
     if (cfg.linger_ms) o.linger = std::chrono::milliseconds(*cfg.linger_ms);
     if (cfg.connections) o.transport.max_connections = *cfg.connections;
     if (cfg.queue_capacity) o.queue_capacity = *cfg.queue_capacity;
+    o.caller_batches = cfg.caller_batches;
     return o;
 }
 

@@ -1,0 +1,248 @@
+// Options::caller_batches: a caller thread's events batched on that thread (its
+// lane), sealed there when full, by a batcher when they linger or a flush asks,
+// by shutdown when nothing else did; threads past the last lane, and callers
+// while the dispatcher is backed up, take the queue. Real TLS to MockGraphServer
+// on 127.0.0.1; every wait is bounded.
+#include <capi/client.hpp>
+#include <capi/testing/mock_graph.hpp>
+
+#include "support/fixtures.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using capi::testing::Fault;
+using capi::testing::MockGraphServer;
+using capi_test::numbered;
+using capi_test::purchase_event;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+capi::Options options_for(const MockGraphServer& mock) {
+    auto o = capi_test::client_options(mock);
+    o.transport.request_timeout = 5s;
+    o.retry.max_total = 10s;
+    return o;
+}
+
+void check_balanced(const capi::Stats& s) {
+    CHECK(s.accepted == s.delivered + s.failed + s.expired + s.dropped + s.queued + s.in_flight);
+}
+
+template <class Pred>
+bool wait_for(Pred pred, std::chrono::milliseconds limit) {
+    const auto end = steady::now() + limit;
+    while (!pred()) {
+        if (steady::now() > end) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
+/// Events per request the mock answered, sorted.
+std::vector<std::size_t> request_sizes(const MockGraphServer& mock) {
+    std::vector<std::size_t> v;
+    for (const auto& r : mock.requests())
+        if (r.status == 200) v.push_back(r.events);
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+/// "<prefix><thread>-<i>", built piecewise (GCC 12's -Wrestrict misfires on a + b).
+std::string id_of(const char* prefix, int thread, int i) {
+    std::string id = prefix;
+    id += std::to_string(thread);
+    id += numbered("-", i);
+    return id;
+}
+
+/// Lets `n` threads go on only once all of them arrived (each holds its lane
+/// until then, so which threads hold one is settled).
+class Gate {
+public:
+    explicit Gate(int n) : left_(n) {}
+    void arrive_and_wait() {
+        std::unique_lock lock(mu_);
+        if (--left_ == 0) cv_.notify_all();
+        cv_.wait_for(lock, 10s, [&] { return left_ == 0; });
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    int left_;
+};
+
+} // namespace
+
+TEST_CASE("lanes: each caller thread's events make its own batch, held until a flush seals every lane",
+          "[client][lanes]") {
+    const bool lanes = GENERATE(true, false);
+    CAPTURE(lanes);
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.caller_batches = lanes;
+    opts.linger = std::chrono::hours(1);  // only the flush seals
+    capi::Client client(opts);
+    constexpr int threads = 4, per = 250;
+    Gate gate(threads);  // a thread that ended would leave its lane, events and all, to the next
+    std::atomic<int> refused{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < per; ++i)
+                if (!client.enqueue(purchase_event(id_of("t", t, i)))) ++refused;
+            gate.arrive_and_wait();
+        });
+    for (auto& th : ts) th.join();
+    REQUIRE(refused.load() == 0);
+    // Held: nothing sealed, every event counted as queued (not in flight).
+    auto s = client.stats();
+    CHECK(s.accepted == threads * per);
+    check_balanced(s);
+    if (lanes) {
+        CHECK(s.queued == threads * per);
+        CHECK(s.in_flight == 0);
+    }
+    CHECK(mock.requests().empty());
+
+    REQUIRE(client.flush(10s));
+    s = client.stats();
+    CHECK(s.delivered == threads * per);
+    CHECK(s.queued == 0);
+    CHECK(s.in_flight == 0);
+    check_balanced(s);
+    CHECK(mock.events_accepted() == threads * per);
+    if (lanes) {
+        // One batch per thread, sealed by the flush's seal request.
+        CHECK(request_sizes(mock) == std::vector<std::size_t>(threads, per));
+    } else {
+        // The queue's one batcher holds them all in one batch.
+        CHECK(request_sizes(mock) == std::vector<std::size_t>{threads * per});
+    }
+}
+
+TEST_CASE("lanes: a thread that fills a batch seals it itself; the rest lingers, also after the thread ended",
+          "[client][lanes]") {
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.linger = 40ms;
+    opts.encode.max_batch_events = 100;
+    capi::Client client(opts);
+    const auto t0 = steady::now();
+    std::thread([&] {
+        for (int i = 0; i < 230; ++i) REQUIRE(client.enqueue(purchase_event(numbered("q", i))));
+    }).join();  // the thread is gone: its lane keeps its last 30 events
+    REQUIRE(wait_for([&] { return client.stats().delivered == 230; }, 5s));
+    CHECK(steady::now() - t0 >= 40ms);  // the last 30 waited for linger
+    CHECK(request_sizes(mock) == std::vector<std::size_t>{30, 100, 100});
+    auto s = client.stats();
+    CHECK(s.queued == 0);
+    CHECK(s.in_flight == 0);
+    check_balanced(s);
+}
+
+TEST_CASE("lanes: threads past the last lane take the queue; every event is delivered once", "[client][lanes]") {
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.linger = std::chrono::hours(1);
+    capi::Client client(opts);
+    constexpr int threads = 40, per = 50;  // 32 lanes, 8 threads without one
+    Gate gate(threads);
+    std::atomic<int> refused{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < per; ++i)
+                if (!client.enqueue(purchase_event(id_of("m", t, i)))) ++refused;
+            gate.arrive_and_wait();  // no thread lets its lane go before all have enqueued
+        });
+    for (auto& th : ts) th.join();
+    REQUIRE(refused.load() == 0);
+    REQUIRE(client.flush(10s));
+    std::vector<std::size_t> expected(32, per);
+    expected.push_back(8 * per);  // the batcher's one batch of what the queue carried
+    CHECK(request_sizes(mock) == expected);
+    std::map<std::string, int> seen;
+    for (const auto& r : mock.requests())
+        for (const auto& id : r.event_ids) ++seen[id];
+    CHECK(seen.size() == threads * per);
+    CHECK(std::all_of(seen.begin(), seen.end(), [](const auto& kv) { return kv.second == 1; }));
+    auto s = client.stats();
+    CHECK(s.delivered == threads * per);
+    check_balanced(s);
+}
+
+TEST_CASE("lanes: shutdown during an outage settles what the lanes hold, counters add up", "[client][lanes]") {
+    MockGraphServer mock;
+    Fault hang;
+    hang.action = Fault::Action::hang;
+    for (int i = 0; i < 16; ++i) mock.push_fault(hang);
+    auto opts = options_for(mock);
+    opts.linger = std::chrono::hours(1);
+    opts.retry.max_attempts = 1;
+    capi::Client client(opts);
+    std::thread([&] {
+        for (int i = 0; i < 120; ++i) REQUIRE(client.enqueue(purchase_event(numbered("s", i))));
+    }).join();
+    auto s = client.stats();
+    CHECK(s.queued == 120);
+    // 0 ms: the batchers may stop before they seal the lane, and shutdown
+    // settles it itself; 200 ms: they seal it and the batch hangs on the wire.
+    const auto timeout = GENERATE(0ms, 200ms);
+    CAPTURE(timeout.count());
+    const auto t0 = steady::now();
+    CHECK_FALSE(client.shutdown(timeout));
+    CHECK(steady::now() - t0 < 5s);
+    s = client.stats();
+    CHECK(s.accepted == 120);
+    CHECK(s.failed == 120);
+    CHECK(s.queued + s.in_flight == 0);
+    check_balanced(s);
+}
+
+TEST_CASE("lanes: while the dispatcher is backed up, callers take the queue and its overflow policy",
+          "[client][lanes][overflow]") {
+    MockGraphServer mock;
+    Fault hang;
+    hang.action = Fault::Action::hang;
+    for (int i = 0; i < 64; ++i) mock.push_fault(hang);
+    auto opts = options_for(mock);
+    opts.queue_capacity = 4;
+    opts.encode.max_batch_events = 1;  // every event seals a batch
+    opts.transport.max_in_flight = 1;
+    opts.transport.max_connections = 1;
+    opts.transport.request_timeout = 10s;
+    opts.retry.max_attempts = 1;
+    capi::Client client(opts);
+    int ok = 0, full = 0;
+    for (int i = 0; i < 200; ++i) {
+        auto r = client.enqueue(purchase_event(numbered("b", i)));
+        (r ? ok : full) += 1;
+        if (!r) CHECK(r.status == capi::EnqueueResult::Status::queue_full);
+        std::this_thread::sleep_for(50us);
+    }
+    // Bounded: the batches past the back pressure (at most queue_capacity events'
+    // worth) plus the queue; the rest is refused, counted.
+    CHECK(full > 0);
+    CHECK(ok < 64);
+    auto s = client.stats();
+    CHECK(s.rejected_full == static_cast<std::uint64_t>(full));
+    CHECK(s.accepted == static_cast<std::uint64_t>(ok));
+    check_balanced(s);
+    CHECK_FALSE(client.shutdown(100ms));
+    s = client.stats();
+    CHECK(s.failed == static_cast<std::uint64_t>(ok));
+    check_balanced(s);
+}
