@@ -3,12 +3,14 @@
 // validation and normalization rules, then OpenSSL SHA256() per value and a
 // Boost.JSON document serialized per 1000-event body), in the same run.
 //
-//   bench_core [--events N] [--seconds S] [--rounds R] [--profile] [--profile-prepare] [--split]
+//   bench_core [--events N] [--seconds S] [--rounds R] [--profile] [--profile-prepare] [--split] [--bodies]
 //   (--profile runs only capi's path, for perf record; --profile-prepare only
 //   BatchEncoder::prepare() on 64 events at a time, hot in cache as a producer
 //   has them, also for perf record; --split times capi's
 //   steps apart in thread CPU time, as capi::Client splits them: validate(),
-//   prepare() on the producer, add_prepared() + json_body() on the batcher)
+//   prepare() on the producer, add_prepared() + json_body() on the batcher;
+//   --bodies the floor with its bodies written into 1, 4, 16 or 64 buffers in
+//   turn, as a client's batches wait while it builds the next)
 #include <capi/encode.hpp>
 #include <capi/normalize.hpp>
 #include <capi/sha256.hpp>
@@ -354,6 +356,39 @@ int main(int argc, char** argv) {
                     static_cast<unsigned long long>(q.total(capi::MatchOutcome::converted) +
                                                     q.total(capi::MatchOutcome::as_given) +
                                                     q.total(capi::MatchOutcome::unmatchable)));
+        return 0;
+    }
+    if (has_flag(argc, argv, "--bodies")) {
+        // The compute floor with its bodies in 1, 4, 16 and 64 buffers taken in
+        // turn, alternating rounds: what a client pays when the batches it has
+        // built wait (behind the in-flight limit, on the wire) while it builds
+        // the next ones, so the next body goes into memory no cache holds. The
+        // floor itself reuses one buffer, hot in the cache.
+        constexpr std::size_t ks[] = {1, 4, 16, 64};
+        std::vector<capi::BatchEncoder> pools[std::size(ks)];
+        for (std::size_t j = 0; j < std::size(ks); ++j) pools[j].resize(ks[j]);
+        std::size_t turn[std::size(ks)] = {};
+        auto pass = [&](std::size_t j) {
+            std::size_t bytes = 0;
+            for (std::size_t i = 0; i < events.size(); i += 1000) {
+                auto& enc = pools[j][turn[j]++ % ks[j]];
+                for (std::size_t e = i; e < std::min(events.size(), i + 1000); ++e)
+                    if (enc.add(events[e], now).status != capi::EncodeStatus::added) std::abort();
+                bytes += enc.json_body().size();
+                enc.clear();
+            }
+            return bytes;
+        };
+        for (std::size_t j = 0; j < std::size(ks); ++j) (void)pass(j);  // every buffer grown and touched once
+        Run best[std::size(ks)];
+        for (int r = 0; r < rounds; ++r)
+            for (std::size_t j = 0; j < std::size(ks); ++j) {
+                const Run a = measure(seconds, n, [&] { return pass(j); });
+                best[j] = a.events_per_s > best[j].events_per_s ? a : best[j];
+            }
+        for (std::size_t j = 0; j < std::size(ks); ++j)
+            std::printf("bodies in %2zu buffer%s taken in turn: %7.1f ns/event (%.2fx the one buffer's)\n", ks[j],
+                        ks[j] == 1 ? " " : "s", 1e9 / best[j].events_per_s, best[0].events_per_s / best[j].events_per_s);
         return 0;
     }
     if (has_flag(argc, argv, "--profile")) {  // only capi's path, for perf record
