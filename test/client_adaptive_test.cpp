@@ -5,6 +5,7 @@
 #include <capi/client.hpp>
 #include <capi/testing/mock_graph.hpp>
 
+#include "support/client_checks.hpp"
 #include "support/fixtures.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,8 +21,10 @@ using namespace std::chrono_literals;
 using capi::testing::Fault;
 using capi::testing::MockGraphServer;
 using capi::testing::MockOptions;
+using capi_test::check_balanced;
 using capi_test::numbered;
 using capi_test::purchase_event;
+using capi_test::wait_for;
 using steady = std::chrono::steady_clock;
 
 namespace {
@@ -36,10 +39,6 @@ capi::Options options_for(const MockGraphServer& mock) {
     o.retry.throttle_max_backoff = 20ms;
     o.retry.max_total = 60s;
     return o;
-}
-
-void check_balanced(const capi::Stats& s) {
-    CHECK(s.accepted == s.delivered + s.failed + s.expired + s.dropped + s.queued + s.in_flight);
 }
 
 /// Enqueues `n` events numbered from `first` and waits (bounded) for all of them.
@@ -85,16 +84,6 @@ Run run(bool adaptive, std::chrono::milliseconds latency, long events) {
                  static_cast<unsigned long long>(r.stats.concurrency_bound),
                  static_cast<unsigned long long>(r.stats.concurrency_cuts), r.requests, r.connections);
     return r;
-}
-
-template <class Pred>
-bool wait_for(Pred pred, std::chrono::milliseconds limit) {
-    const auto end = steady::now() + limit;
-    while (!pred()) {
-        if (steady::now() > end) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
 }
 
 std::size_t requests_for(const MockGraphServer& mock, const std::string& pixel) {

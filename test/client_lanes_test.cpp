@@ -6,6 +6,7 @@
 #include <capi/client.hpp>
 #include <capi/testing/mock_graph.hpp>
 
+#include "support/client_checks.hpp"
 #include "support/fixtures.hpp"
 
 #include <catch2/catch.hpp>
@@ -23,8 +24,10 @@
 using namespace std::chrono_literals;
 using capi::testing::Fault;
 using capi::testing::MockGraphServer;
+using capi_test::check_balanced;
 using capi_test::numbered;
 using capi_test::purchase_event;
+using capi_test::wait_for;
 using steady = std::chrono::steady_clock;
 
 namespace {
@@ -34,20 +37,6 @@ capi::Options options_for(const MockGraphServer& mock) {
     o.transport.request_timeout = 5s;
     o.retry.max_total = 10s;
     return o;
-}
-
-void check_balanced(const capi::Stats& s) {
-    CHECK(s.accepted == s.delivered + s.failed + s.expired + s.dropped + s.queued + s.in_flight);
-}
-
-template <class Pred>
-bool wait_for(Pred pred, std::chrono::milliseconds limit) {
-    const auto end = steady::now() + limit;
-    while (!pred()) {
-        if (steady::now() > end) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
 }
 
 /// Events per request the mock answered, sorted.

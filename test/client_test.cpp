@@ -5,6 +5,7 @@
 #include <capi/sender.hpp>
 
 #include "json/prepared.hpp"
+#include "support/client_checks.hpp"
 #include "support/fixtures.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -42,8 +43,10 @@ using capi::errc;
 using capi::Outcome;
 using capi::testing::Fault;
 using capi::testing::MockGraphServer;
+using capi_test::check_balanced;
 using capi_test::numbered;
 using capi_test::purchase_event;
+using capi_test::wait_for;
 using steady = std::chrono::steady_clock;
 
 namespace {
@@ -63,10 +66,6 @@ capi::Options options_for(const MockGraphServer& mock) {
     return o;
 }
 
-void check_balanced(const capi::Stats& s) {
-    CHECK(s.accepted == s.delivered + s.failed + s.expired + s.dropped + s.queued + s.in_flight);
-}
-
 /// event_id -> how many times the mock received it in a request it answered 200.
 std::map<std::string, int> ids_accepted(const MockGraphServer& mock) {
     std::map<std::string, int> m;
@@ -74,16 +73,6 @@ std::map<std::string, int> ids_accepted(const MockGraphServer& mock) {
         if (r.status == 200)
             for (const auto& id : r.event_ids) ++m[id];
     return m;
-}
-
-template <class Pred>
-bool wait_for(Pred pred, std::chrono::milliseconds limit) {
-    const auto end = steady::now() + limit;
-    while (!pred()) {
-        if (steady::now() > end) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
 }
 
 /// A user io_context run by one thread, for tests on the user's executor.
