@@ -1,8 +1,8 @@
 // Options::caller_batches: a caller thread's events batched on that thread (its
 // lane), sealed there when full, by a batcher when they linger or a flush asks,
-// by shutdown when nothing else did; threads past the last lane, and callers
-// while the dispatcher is backed up, take the queue. Real TLS to MockGraphServer
-// on 127.0.0.1; every wait is bounded.
+// by shutdown when nothing else did; threads past the last lane take the queue
+// (callers while the dispatcher is backed up too: client_test's overflow cases).
+// Real TLS to MockGraphServer on 127.0.0.1; every wait is bounded.
 #include <capi/client.hpp>
 #include <capi/testing/mock_graph.hpp>
 
@@ -198,40 +198,5 @@ TEST_CASE("lanes: shutdown during an outage settles what the lanes hold, counter
     CHECK(s.accepted == 120);
     CHECK(s.failed == 120);
     CHECK(s.queued + s.in_flight == 0);
-    check_balanced(s);
-}
-
-TEST_CASE("lanes: while the dispatcher is backed up, callers take the queue and its overflow policy",
-          "[client][lanes][overflow]") {
-    MockGraphServer mock;
-    Fault hang;
-    hang.action = Fault::Action::hang;
-    for (int i = 0; i < 64; ++i) mock.push_fault(hang);
-    auto opts = options_for(mock);
-    opts.queue_capacity = 4;
-    opts.encode.max_batch_events = 1;  // every event seals a batch
-    opts.transport.max_in_flight = 1;
-    opts.transport.max_connections = 1;
-    opts.transport.request_timeout = 10s;
-    opts.retry.max_attempts = 1;
-    capi::Client client(opts);
-    int ok = 0, full = 0;
-    for (int i = 0; i < 200; ++i) {
-        auto r = client.enqueue(purchase_event(numbered("b", i)));
-        (r ? ok : full) += 1;
-        if (!r) CHECK(r.status == capi::EnqueueResult::Status::queue_full);
-        std::this_thread::sleep_for(50us);
-    }
-    // Bounded: the batches past the back pressure (at most queue_capacity events'
-    // worth) plus the queue; the rest is refused, counted.
-    CHECK(full > 0);
-    CHECK(ok < 64);
-    auto s = client.stats();
-    CHECK(s.rejected_full == static_cast<std::uint64_t>(full));
-    CHECK(s.accepted == static_cast<std::uint64_t>(ok));
-    check_balanced(s);
-    CHECK_FALSE(client.shutdown(100ms));
-    s = client.stats();
-    CHECK(s.failed == static_cast<std::uint64_t>(ok));
     check_balanced(s);
 }
