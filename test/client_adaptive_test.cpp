@@ -157,13 +157,15 @@ TEST_CASE("a far server: the limit grows past the fixed cap of before, more batc
         check_balanced(r->stats);
     }
     // Adaptive: slow start from 4 while the round trip stays at the server's 150 ms.
-    CHECK(grown.stats.concurrency_bound == 128);  // 2 x 64 connections, the new default
+    const capi::TransportOptions defaults;
+    CHECK(grown.stats.concurrency_bound ==  // 2 x the default connections, at most max_in_flight
+          std::min<std::uint64_t>(2 * defaults.max_connections, defaults.max_in_flight));
     CHECK(grown.stats.concurrency_limit > 16);    // past the fixed cap of before
     CHECK(grown.stats.concurrency_limit_min == 4);
     CHECK(grown.stats.concurrency_cuts == 0);
     // The pool opened a connection per batch in flight (lazily): more than the 8 of before.
     CHECK(grown.connections > 8);
-    CHECK(grown.connections <= 64);
+    CHECK(grown.connections <= defaults.max_connections);
     CHECK(grown.requests == grown.stats.batches);
     // Adaptive off: the fixed cap, as before.
     CHECK(fixed.stats.concurrency_limit == 16);

@@ -109,11 +109,12 @@ struct TransportOptions {
     /// PEM text of extra trusted CAs (e.g. testing::MockGraphServer::ca_pem()).
     std::string ca_pem;
     /// Keep-alive connections per endpoint, opened as requests need them (an idle
-    /// one is reused first). 64: room for what adaptive concurrency reaches when
-    /// Meta is far away (at 200 ms a 150 k events/s stream of 1000-event batches
-    /// keeps ~30-40 batches in flight); the client's bound on batches in flight
-    /// defaults to twice this.
-    std::size_t max_connections = 64;
+    /// one is reused first). 128: room for what adaptive concurrency reaches when
+    /// Meta is far away (at 200 ms, plus the server's own time, a client sending
+    /// 250-300 k events/s in 1000-event batches keeps 70-100 batches in flight);
+    /// the client's bound on batches in flight defaults to twice this, at most
+    /// max_in_flight.
+    std::size_t max_connections = 128;
     /// Reuse connections. Off sends `Connection: close` and opens a connection (and
     /// TLS handshake) per request: for comparison and for proxies that need it.
     bool keep_alive = true;
