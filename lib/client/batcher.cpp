@@ -231,6 +231,10 @@ inline void Batchers::count_duplicates(Batcher& me, Batch& b) {
     h = {};
 }
 
+inline void Batchers::seal_all(Batcher& me) {
+    for (auto& p : me.partials) seal(me, p);
+}
+
 inline void Batchers::seal_lingering(Batcher& me, steady::time_point now) {
     for (auto& p : me.partials)
         if (p.batch && !p.batch->events.empty() && now - p.first >= opts_.linger) seal(me, p);
@@ -240,7 +244,7 @@ inline void Batchers::ack_seal_request(std::size_t idx) {
     Batcher& me = *batchers_[idx];
     const auto r = c_.flush.seal_request();
     if (r <= c_.flush.acked(idx)) return;
-    for (auto& p : me.partials) seal(me, p);
+    seal_all(me);
     if (!lanes_.empty()) sweep_lanes(steady::now(), true);
     c_.flush.ack(idx, r);
 }
@@ -341,24 +345,25 @@ void Batchers::stop_and_join() {
         if (b->thread.joinable()) b->thread.join();
 }
 
+bool Batchers::settle_partials(Batcher& me, const SendResult& r) {
+    bool none = true;
+    for (auto& part : me.partials) {
+        if (!part.batch) continue;
+        if (!part.batch->events.empty()) none = false;
+        // A lane's events are queued until sealed, a batcher's in flight once popped.
+        c_.outcomes.settle_all(part.batch->events, r, !me.lane, true);
+        part.batch.reset();
+    }
+    return none;
+}
+
 bool Batchers::settle_held(const SendResult& r) {
     bool none = true;
-    for (auto& b : batchers_) {
-        for (auto& part : b->partials) {
-            if (!part.batch) continue;
-            if (!part.batch->events.empty()) none = false;
-            c_.outcomes.settle_all(part.batch->events, r, true, true);
-            part.batch.reset();
-        }
-    }
+    for (auto& b : batchers_) none = settle_partials(*b, r) && none;
     // The lanes: the intake is closed, so no caller appends any more.
     for (auto& l : lanes_) {
         std::lock_guard lock(l->mu);
-        for (auto& part : l->b.partials) {
-            if (!part.batch) continue;
-            if (!part.batch->events.empty()) none = false;
-            c_.outcomes.settle_all(part.batch->events, r, false, true);  // queued, not in flight
-        }
+        none = settle_partials(l->b, r) && none;
         // Nothing of this client stays in a thread's slot (it may outlive the client).
         l->b.partials.clear();
         update_first(*l);
@@ -370,11 +375,10 @@ bool Batchers::settle_held(const SendResult& r) {
 
 Lane* Batchers::my_lane() {
     // A few clients per thread, as the staging encoders; a thread past the last
-    // lane remembers it has none (`none`) and takes the queue.
+    // lane keeps a slot with no lane (it remembers it has none) and takes the queue.
     struct Slot {
         std::uint64_t client = 0;
         std::shared_ptr<Lane> lane;
-        bool none = false;
         void release() noexcept {
             if (lane) lane->claimed.store(false, std::memory_order_release);
             lane.reset();
@@ -388,13 +392,11 @@ Lane* Batchers::my_lane() {
     auto& sl = slots[next_victim++ % slots.size()];
     sl.release();
     sl.client = serial_;
-    sl.none = true;
     for (const auto& l : lanes_) {
         bool expected = false;
         if (!l->claimed.load(std::memory_order_relaxed) &&
             l->claimed.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
             sl.lane = l;
-            sl.none = false;
             break;
         }
     }
@@ -412,8 +414,7 @@ void Batchers::lane_started() {
     // Pairs with idle_wait: it raises wake_on_next_, then reads the lanes.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_relaxed) == 0) return;
-    if (!(wake_on_next_.load(std::memory_order_relaxed) && wake_on_next_.exchange(false, std::memory_order_acq_rel)))
-        return;
+    if (!take_wake_request()) return;
     std::lock_guard lock(wake_mu_);
     wake_cv_.notify_one();
 }
@@ -448,8 +449,11 @@ void Batchers::sweep_lanes(steady::time_point now, bool all) {
             if (f == Lane::empty || now - steady::time_point(steady::duration(f)) < opts_.linger) continue;
         }
         std::lock_guard lock(l->mu);
-        for (auto& p : l->b.partials)
-            if (p.batch && !p.batch->events.empty() && (all || now - p.first >= opts_.linger)) seal(l->b, p);
+        if (all) {
+            seal_all(l->b);
+        } else {
+            seal_lingering(l->b, now);
+        }
         update_first(*l);
     }
 }

@@ -120,6 +120,15 @@ private:
     void seal(Batcher& me, Partial& part);
     void count_duplicates(Batcher& me, Batch& b);
     void seal_lingering(Batcher& me, steady::time_point now);
+    void seal_all(Batcher& me);
+    /// Settles what `me`'s partial batches hold as `r`; false when they held any event.
+    bool settle_partials(Batcher& me, const SendResult& r);
+    /// A batcher asleep holding nothing asked for the next event (wake_on_next_):
+    /// true once, for the one caller that takes the request.
+    bool take_wake_request() noexcept {
+        return wake_on_next_.load(std::memory_order_relaxed) &&
+               wake_on_next_.exchange(false, std::memory_order_acq_rel);
+    }
     void ack_seal_request(std::size_t idx);
     void idle_wait(Batcher& me, steady::time_point now);
     /// Seals the lanes' batches older than linger, or all of them (`all`: a seal request).

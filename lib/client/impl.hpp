@@ -61,9 +61,7 @@ inline void Batchers::maybe_wake() {
     // Back pressure: the batchers may not pop until a batch leaves (forget()
     // wakes them then), so waking one per event would only cost a futex call.
     if (c_.dispatcher.backed_up()) return;
-    if (c_.intake.size_approx() < bulk_size / 2 &&
-        !(wake_on_next_.load(std::memory_order_relaxed) && wake_on_next_.exchange(false, std::memory_order_acq_rel)))
-        return;
+    if (c_.intake.size_approx() < bulk_size / 2 && !take_wake_request()) return;
     std::lock_guard lock(wake_mu_);
     wake_cv_.notify_one();
 }
