@@ -32,6 +32,8 @@
 #include <capi/client.hpp>
 #include <capi/testing/mock_graph.hpp>
 
+#include "support/client_checks.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -425,15 +427,11 @@ inline void merge(capi::Histogram& into, const capi::Histogram& from) noexcept {
 
 // ------------------------------------------------------------------ helpers
 
-/// Polls `pred` every millisecond until it holds or `limit` passes.
+/// Polls `pred` every millisecond until it holds or `limit` passes: the client
+/// suites' capi_test::wait_for, under the name this suite's cases use.
 template <class Pred>
 bool wait_until(Pred pred, std::chrono::milliseconds limit) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > end) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return true;
+    return capi_test::wait_for(std::move(pred), limit);
 }
 
 } // namespace reliability
