@@ -209,6 +209,11 @@ done
 out=$(timeout 120 "$CAPI" bench --events=2000 --phase=pipeline 2>&1); rc=$?
 check "bench --events=2000 --phase=pipeline runs" [ $rc -eq 0 ]
 check "bench pipeline phase counts every event" grep -q "null transport counted 2000 = delivered 2000: OK" <<<"$out"
+check "bench: the warm-up (as many as --events) is reported apart" \
+  grep -q "warm-up *: *[0-9.]* us/event of client CPU for the 2000 events sent first" <<<"$out"
+out=$(timeout 120 "$CAPI" bench --events=1500 --warmup=0 --phase=pipeline 2>&1); rc=$?
+check "bench --warmup=0 runs, counts every event and prints no warm-up" \
+  [ $rc -eq 0 ] && grep -q "null transport counted 1500 = delivered 1500: OK" <<<"$out" && ! grep -q "warm-up" <<<"$out"
 
 # --- capi mock-server -------------------------------------------------------
 TOKEN="tok-$RANDOM$RANDOM-do-not-print"

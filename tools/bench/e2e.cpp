@@ -11,6 +11,11 @@
 // events from it is the caller's path (caller_path.hpp: kept Events refilled with
 // capi::assign / capi::refill), measured on its own and printed next to the
 // client's CPU, not in it.
+// Each phase first sends --warmup events (default: as many as --events) through
+// the same client from the same threads, untimed: the timed events then run in
+// the steady state the floors are measured in (memory the client reuses already
+// touched once, connections and their TLS sessions open, thread-local state
+// made). The warm-up's own client CPU per event is printed apart.
 // Each phase waits for every acknowledgement, then prints throughput, the client's
 // CPU time per event (and its ratio to the compute floor: BatchEncoder's validate +
 // normalize + hash + serialize on one thread, measured in the same run), enqueue
@@ -24,7 +29,7 @@
 // that exit. The child reports its port and CA over a socket and answers count
 // queries on it; it exits when the socket closes (or when this process dies).
 //
-//   bench_e2e [--events N] [--producers P] [--coroutines C] [--mock-threads T]
+//   bench_e2e [--events N] [--warmup W] [--producers P] [--coroutines C] [--mock-threads T]
 //             [--phase enqueue|send|pipeline|both|all] [--batchers B] [--linger-ms L]
 //             [--connections K] [--queue-capacity Q]
 //             [--endpoint URL [--ca FILE] --pixel ID [--test-event-code CODE]]
@@ -100,6 +105,7 @@ constexpr const char* description =
 
 struct Config {
     std::size_t events = 200'000;
+    std::size_t warmup = 0;  // events through the same client and threads before the timed ones
     unsigned producers = 2;
     unsigned coroutines = 1000;
     unsigned mock_threads = 1;
@@ -120,6 +126,11 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
     long linger_ms = 0;
     std::size_t connections = 0, queue_capacity = 0;
     app.add_option("--events", c.events, "events per phase")->capture_default_str()->check(CLI::Range(1, 100'000'000));
+    auto* warmup_opt =
+        app.add_option("--warmup", c.warmup,
+                       "events each phase sends first through the same client, from the same threads,\n"
+                       "not timed and reported apart (default: as many as --events; 0: none)")
+            ->check(CLI::Range(0, 100'000'000));
     app.add_option("--producers", c.producers, "enqueue() threads")->capture_default_str()->check(CLI::Range(1, 256));
     app.add_option("--coroutines", c.coroutines, "co_await async_send() coroutines")
         ->capture_default_str()
@@ -158,6 +169,7 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
     c.run_enqueue = phase == "enqueue" || phase == "both" || phase == "all";
     c.run_send = phase == "send" || phase == "both" || phase == "all";
     c.run_pipeline = phase == "pipeline" || phase == "all";
+    if (warmup_opt->count() == 0) c.warmup = c.events;
     if (batchers_opt->count() != 0) c.batchers = batchers;
     if (linger_opt->count() != 0) c.linger_ms = linger_ms;
     if (connections_opt->count() != 0) c.connections = connections;
@@ -398,6 +410,35 @@ std::string describe(const capi::SendResult& r) {
     return s;
 }
 
+// What the client counted since `b`: its counters and histograms less b's
+// (queued, in_flight and the concurrency limits are levels, kept as they are).
+capi::Stats since(const capi::Stats& a, const capi::Stats& b) {
+    capi::Stats d = a;
+    auto sub = [](std::uint64_t& x, std::uint64_t y) { x = x >= y ? x - y : 0; };
+    sub(d.accepted, b.accepted);
+    sub(d.delivered, b.delivered);
+    sub(d.rejected, b.rejected);
+    sub(d.rejected_full, b.rejected_full);
+    sub(d.failed, b.failed);
+    sub(d.expired, b.expired);
+    sub(d.dropped, b.dropped);
+    sub(d.retries, b.retries);
+    sub(d.batches, b.batches);
+    sub(d.bytes, b.bytes);
+    sub(d.splits, b.splits);
+    sub(d.possibly_delivered, b.possibly_delivered);
+    sub(d.throttled, b.throttled);
+    sub(d.receipt_mismatch, b.receipt_mismatch);
+    sub(d.duplicate_ids, b.duplicate_ids);
+    sub(d.concurrency_cuts, b.concurrency_cuts);
+    for (auto* h : {&d.latency_us, &d.batch_events}) {
+        const auto& o = h == &d.latency_us ? b.latency_us : b.batch_events;
+        for (std::size_t i = 0; i < h->buckets.size(); ++i) sub(h->buckets[i], o.buckets[i]);
+        sub(h->count, o.count);
+    }
+    return d;
+}
+
 // P producer threads enqueue() their share of the events. The producers keep at
 // most queue_capacity events outstanding (enqueued, no outcome yet), so the
 // reject policy never fires: the benchmark measures the pipeline, not overflow.
@@ -436,7 +477,7 @@ private:
 };
 
 PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std::size_t first,
-                              bool null_transport = false) {
+                              std::size_t warm_first, bool null_transport = false) {
     PhaseResult r;
     r.events = cfg.events;
     Target target = real_target;
@@ -481,73 +522,106 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std:
                            : std::make_unique<capi::Client>(std::move(opts));
     capi::Client& client = *client_ptr;
 
-    const auto before = mock_counts(target);
     const unsigned producers = cfg.producers;
     std::vector<std::vector<std::uint64_t>> samples(producers);
     std::atomic<std::int64_t> pushed{0};
     std::atomic<std::uint64_t> refused{0}, pauses{0};
-    std::atomic<bool> go{false};
+    std::atomic<bool> start{false}, go{false};
+    std::atomic<unsigned> warmed{0};
     std::vector<std::thread> threads;
     std::vector<double> making(producers, 0.0);  // CPU seconds each producer spent generating data
     std::vector<double> filling(producers, 0.0);  // ... refilling events from it (the caller's path)
     std::vector<double> caller_cpu(producers, 0.0);  // ... and in enqueue() (the rest of its loop)
+    std::vector<double> warm_harness(producers, 0.0);  // generating and refilling the warm-up's events
+    // One producer's loop over events [lo, hi); `mine` gets every 16th call's duration.
+    auto produce = [&](HotEvents& source, std::vector<std::uint64_t>* mine) {
+        constexpr std::int64_t chunk = 64;
+        std::size_t j = 0;
+        for (bool more = true; more;) {
+            // Sleep rather than spin: a spinning producer would bill its wait
+            // to the client's CPU time.
+            while (pushed.load(std::memory_order_relaxed) + chunk -
+                       static_cast<std::int64_t>(acked.load(std::memory_order_acquire)) >
+                   window) {
+                pauses.fetch_add(1, std::memory_order_relaxed);
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
+            }
+            std::int64_t k = 0;
+            for (; k < chunk; ++k, ++j) {
+                auto ev = source.next();
+                if (!ev) {
+                    more = false;
+                    break;
+                }
+                capi::EnqueueResult res;
+                if (mine && (j & 15) == 0) {  // time every 16th call: now() costs ~20 ns
+                    const auto t0 = steady::now();
+                    res = client.enqueue(*ev);
+                    const auto t1 = steady::now();
+                    mine->push_back(static_cast<std::uint64_t>(
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+                } else {
+                    res = client.enqueue(*ev);
+                }
+                if (!res) refused.fetch_add(1, std::memory_order_relaxed);
+            }
+            pushed.fetch_add(k, std::memory_order_relaxed);
+        }
+    };
+    const std::size_t warm = cfg.warmup;
     for (unsigned p = 0; p < producers; ++p) {
         const std::size_t lo = first + cfg.events * p / producers, hi = first + cfg.events * (p + 1) / producers;
+        const std::size_t wlo = warm_first + warm * p / producers, whi = warm_first + warm * (p + 1) / producers;
         samples[p].reserve((hi - lo) / 16 + 1);
-        threads.emplace_back([&, p, lo, hi] {
+        threads.emplace_back([&, p, lo, hi, wlo, whi] {
             pthread_setname_np(pthread_self(), "producer");
-            while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-            const double caller_cpu0 = thread_cpu_seconds();
-            auto& mine = samples[p];
-            HotEvents source(lo, hi);
-            constexpr std::int64_t chunk = 64;
-            std::size_t j = 0;
-            for (bool more = true; more;) {
-                // Sleep rather than spin: a spinning producer would bill its wait
-                // to the client's CPU time.
-                while (pushed.load(std::memory_order_relaxed) + chunk -
-                           static_cast<std::int64_t>(acked.load(std::memory_order_acquire)) >
-                       window) {
-                    pauses.fetch_add(1, std::memory_order_relaxed);
-                    std::this_thread::sleep_for(std::chrono::microseconds(200));
-                }
-                std::int64_t k = 0;
-                for (; k < chunk; ++k, ++j) {
-                    auto ev = source.next();
-                    if (!ev) {
-                        more = false;
-                        break;
-                    }
-                    capi::EnqueueResult res;
-                    if ((j & 15) == 0) {  // time every 16th call: now() costs ~20 ns
-                        const auto t0 = steady::now();
-                        res = client.enqueue(*ev);
-                        const auto t1 = steady::now();
-                        mine.push_back(static_cast<std::uint64_t>(
-                            std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
-                    } else {
-                        res = client.enqueue(*ev);
-                    }
-                    if (!res) refused.fetch_add(1, std::memory_order_relaxed);
-                }
-                pushed.fetch_add(k, std::memory_order_relaxed);
+            while (!start.load(std::memory_order_acquire)) std::this_thread::yield();
+            {
+                HotEvents warm_source(wlo, whi);
+                produce(warm_source, nullptr);
+                warm_harness[p] = warm_source.making_seconds() + warm_source.caller_seconds();
             }
+            warmed.fetch_add(1, std::memory_order_release);
+            while (!go.load(std::memory_order_acquire)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+            const double caller_cpu0 = thread_cpu_seconds();
+            HotEvents source(lo, hi);
+            produce(source, &samples[p]);
             making[p] = source.making_seconds();
             filling[p] = source.caller_seconds();
             caller_cpu[p] = thread_cpu_seconds() - caller_cpu0 - making[p] - filling[p];
         });
     }
 
-    Progress progress("enqueue", cfg.events, client);
+    Progress progress("enqueue", warm + cfg.events, client);
+    // The warm-up: the same producers send `warm` events through the same
+    // client, which then holds the memory, connections and thread-local state
+    // of its steady state, the state the floors are measured in. Its cost is
+    // reported apart.
+    const double warm_cpu0 = process_cpu_seconds();
+    start.store(true, std::memory_order_release);
+    while (warmed.load(std::memory_order_acquire) != producers) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const std::uint64_t warm_expected = warm - std::min<std::uint64_t>(warm, refused.load());
+    r.timed_out = !client.flush(std::chrono::minutes(2));
+    for (int i = 0; i < 5000 && acked.load(std::memory_order_acquire) < warm_expected; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    r.warmup_events = warm;
+    r.warmup_cpu_seconds = process_cpu_seconds() - warm_cpu0 - std::accumulate(warm_harness.begin(), warm_harness.end(), 0.0) -
+                           (null ? null->counting_seconds() : 0.0);
+    const capi::Stats stats0 = client.stats();
+    const auto before = mock_counts(target);
+    const std::uint64_t refused0 = refused.load(), pauses0 = pauses.load(), acked0 = acked.load(),
+                        null_events0 = null ? null->events() : 0;
+    const double counting0 = null ? null->counting_seconds() : 0.0;
+
     const auto split0 = thread_cpu_by_name();
     const double cpu0 = process_cpu_seconds();
     const auto t0 = steady::now();
     go.store(true, std::memory_order_release);
     for (auto& t : threads) t.join();
-    r.timed_out = !client.flush(std::chrono::minutes(2));
+    r.timed_out = !client.flush(std::chrono::minutes(2)) || r.timed_out;
     // flush() returns once every event has an outcome; the delivery reports that
     // tell us so run on the io thread, so wait for the last of them too (bounded).
-    const std::uint64_t expected = cfg.events - refused.load();
+    const std::uint64_t expected = acked0 + cfg.events - (refused.load() - refused0);
     for (int i = 0; i < 5000 && acked.load(std::memory_order_acquire) < expected; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const auto t1 = steady::now();
@@ -558,20 +632,21 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std:
     r.seconds = std::chrono::duration<double>(t1 - t0).count();
     r.making_seconds = std::accumulate(making.begin(), making.end(), 0.0);
     if (null) {
-        r.making_seconds += null->counting_seconds();
+        const double counting = null->counting_seconds() - counting0;
+        r.making_seconds += counting;
         // It ran on the io thread, whose CPU /proc counts in 10 ms ticks: kept at
         // zero when the tick rounding leaves less than the counting took.
-        r.io_cpu_seconds = std::max(0.0, r.io_cpu_seconds - null->counting_seconds());
-        r.null_events = null->events();
+        r.io_cpu_seconds = std::max(0.0, r.io_cpu_seconds - counting);
+        r.null_events = null->events() - null_events0;
     }
     r.caller_cpu_seconds = std::accumulate(caller_cpu.begin(), caller_cpu.end(), 0.0);
     r.caller_path_seconds = std::accumulate(filling.begin(), filling.end(), 0.0);
     r.cpu_seconds = cpu1 - cpu0 - r.making_seconds - r.caller_path_seconds;
-    r.stats = client.stats();
+    r.stats = since(client.stats(), stats0);
     r.mock = mock_counts(target);
     subtract_mock(r, before);
-    r.refused = refused.load();
-    r.pauses = pauses.load();
+    r.refused = refused.load() - refused0;
+    r.pauses = pauses.load() - pauses0;
     r.not_delivered = not_delivered.load() + (expected - std::min(expected, acked.load()));
     for (auto& s : samples) r.enqueue_ns.insert(r.enqueue_ns.end(), s.begin(), s.end());
     client.shutdown(std::chrono::seconds(5));
@@ -601,21 +676,11 @@ net::awaitable<void> send_share(capi::Client& client, HotEvents& source, SendTal
     }
 }
 
-// C coroutines on one io_context thread, which also runs the client's network I/O.
-PhaseResult run_send_phase(const Config& cfg, const Target& target, std::size_t first) {
-    PhaseResult r;
-    r.events = cfg.events;
-    HotEvents source(first, first + cfg.events);  // used on the io thread only
-    net::io_context io(1);
-    auto guard = net::make_work_guard(io);
-    auto client = std::make_unique<capi::Client>(io.get_executor(), client_options(cfg, target));
-
-    const auto before = mock_counts(target);
-    SendTally tally;
-    const unsigned n_coroutines = cfg.coroutines;
-    tally.remaining = n_coroutines;
-    for (unsigned c = 0; c < n_coroutines; ++c) {
-        net::co_spawn(io, send_share(*client, source, tally), [&tally](std::exception_ptr e) {
+// Spawns C coroutines on `io` sending `source`'s events, counted in `tally`.
+void spawn_senders(net::io_context& io, capi::Client& client, HotEvents& source, SendTally& tally, unsigned n) {
+    tally.remaining = n;
+    for (unsigned c = 0; c < n; ++c) {
+        net::co_spawn(io, send_share(client, source, tally), [&tally](std::exception_ptr e) {
             if (e) {
                 try {
                     std::rethrow_exception(e);
@@ -628,27 +693,62 @@ PhaseResult run_send_phase(const Config& cfg, const Target& target, std::size_t 
             tally.remaining.fetch_sub(1, std::memory_order_acq_rel);
         });
     }
+}
 
-    Progress progress("send", cfg.events, *client);
-    const auto split0 = thread_cpu_by_name();
-    const double cpu0 = process_cpu_seconds();
-    const auto t0 = steady::now();
-    std::thread runner([&io] { io.run(); });
-    // Poll rather than wake per completion; 1 ms of granularity on a run of seconds.
-    // Give up after a minute without progress, so a stuck client ends the run.
+// Waits for `tally`'s coroutines; false after a minute without progress.
+// Polls rather than waking per completion: 1 ms of granularity on a run of seconds.
+bool wait_senders(const capi::Client& client, const SendTally& tally) {
     std::uint64_t last_done = 0;
     auto last_change = steady::now();
     while (tally.remaining.load(std::memory_order_acquire) != 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        const auto s = client->stats();
+        const auto s = client.stats();
         const std::uint64_t done = s.delivered + s.failed + s.expired + s.dropped;
         if (done != last_done) {
             last_done = done;
             last_change = steady::now();
         } else if (steady::now() - last_change > std::chrono::minutes(1)) {
-            r.timed_out = true;
-            break;
+            return false;
         }
+    }
+    return true;
+}
+
+// C coroutines on one io_context thread, which also runs the client's network I/O.
+PhaseResult run_send_phase(const Config& cfg, const Target& target, std::size_t first, std::size_t warm_first) {
+    PhaseResult r;
+    r.events = cfg.events;
+    HotEvents source(first, first + cfg.events);  // used on the io thread only
+    HotEvents warm_source(warm_first, warm_first + cfg.warmup);
+    net::io_context io(1);
+    auto guard = net::make_work_guard(io);
+    auto client = std::make_unique<capi::Client>(io.get_executor(), client_options(cfg, target));
+
+    SendTally tally, warm_tally;
+    const unsigned n_coroutines = cfg.coroutines;
+    Progress progress("send", cfg.warmup + cfg.events, *client);
+    // The warm-up (as in run_enqueue_phase): the same coroutines' thread and
+    // client send cfg.warmup events first, reported apart.
+    const double warm_cpu0 = process_cpu_seconds();
+    std::thread runner([&io] {
+        pthread_setname_np(pthread_self(), "coroutines");
+        io.run();
+    });
+    if (cfg.warmup != 0) {
+        spawn_senders(io, *client, warm_source, warm_tally, n_coroutines);
+        r.timed_out = !wait_senders(*client, warm_tally);
+    }
+    r.warmup_events = cfg.warmup;
+    r.warmup_cpu_seconds = process_cpu_seconds() - warm_cpu0 - warm_source.making_seconds() - warm_source.caller_seconds();
+    const capi::Stats stats0 = client->stats();
+    const auto before = mock_counts(target);
+
+    const auto split0 = thread_cpu_by_name();
+    const double cpu0 = process_cpu_seconds();
+    const auto t0 = steady::now();
+    if (!r.timed_out) {
+        spawn_senders(io, *client, source, tally, n_coroutines);
+        r.timed_out = !wait_senders(*client, tally);
     }
     const auto t1 = steady::now();
     const double cpu1 = process_cpu_seconds();
@@ -660,18 +760,20 @@ PhaseResult run_send_phase(const Config& cfg, const Target& target, std::size_t 
     r.making_seconds = source.making_seconds();
     r.caller_path_seconds = source.caller_seconds();
     r.cpu_seconds = cpu1 - cpu0 - r.making_seconds - r.caller_path_seconds;
-    r.stats = client->stats();
+    r.stats = since(client->stats(), stats0);
     r.mock = mock_counts(target);
     subtract_mock(r, before);
-    r.not_delivered = tally.not_delivered.load();
-    r.first_error = tally.first_error;
+    r.not_delivered = tally.not_delivered.load() + warm_tally.not_delivered.load();
+    r.first_error = warm_tally.first_error.empty() ? tally.first_error : warm_tally.first_error;
     // Shut down while the io_context still runs, so the client can close cleanly.
     client->shutdown(std::chrono::seconds(5));
     // After a timeout, coroutines still hold the client: shutdown failed their
     // events, so they run to the end at once; the client must outlive them.
-    for (int i = 0; i < 10'000 && tally.remaining.load(std::memory_order_acquire) != 0; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (tally.remaining.load(std::memory_order_acquire) != 0) {
+    auto pending = [&] {
+        return tally.remaining.load(std::memory_order_acquire) + warm_tally.remaining.load(std::memory_order_acquire);
+    };
+    for (int i = 0; i < 10'000 && pending() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (pending() != 0) {
         std::fprintf(stderr, "bench: async_send operations still pending 10 s after shutdown; giving up\n");
         std::fflush(stdout);
         std::_Exit(1);
@@ -753,21 +855,21 @@ int run_e2e_bench(int argc, char** argv) {
             cpu_per_event.emplace_back(name, r.cpu_seconds / static_cast<double>(r.stats.delivered) * 1e9);
     };
     if (cfg.run_enqueue) {
-        auto r = run_enqueue_phase(cfg, target, 0);
+        auto r = run_enqueue_phase(cfg, target, 0, 3 * cfg.events);
         const std::string title = "phase 1: enqueue() from " + std::to_string(cfg.producers) +
                                   " producer thread" + (cfg.producers == 1 ? "" : "s") +
                                   "; the client runs on threads it owns";
         record("enqueue", r, print_phase(title.c_str(), r, floor_ns));
     }
     if (cfg.run_send) {
-        auto r = run_send_phase(cfg, target, cfg.events);
+        auto r = run_send_phase(cfg, target, cfg.events, 3 * cfg.events + cfg.warmup);
         const std::string title = "phase 2: co_await async_send() from " + std::to_string(cfg.coroutines) +
                                   " coroutines on one io_context thread, which also runs the client's I/O";
         record("send", r, print_phase(title.c_str(), r, floor_ns));
     }
 
     if (cfg.run_pipeline) {
-        auto r = run_enqueue_phase(cfg, target, 2 * cfg.events, true);
+        auto r = run_enqueue_phase(cfg, target, 2 * cfg.events, 3 * cfg.events + 2 * cfg.warmup, true);
         const std::string title = "phase 3: the pipeline alone: enqueue() from " + std::to_string(cfg.producers) +
                                   " producer thread" + (cfg.producers == 1 ? "" : "s") +
                                   " through a null transport (no TLS, no socket, no mock)";

@@ -36,6 +36,10 @@ bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
                 static_cast<unsigned long long>(s.delivered), r.seconds);
     std::printf("  client CPU       : %10.2f us/event  (%.0f events per CPU-second; %.2fx the compute floor)\n",
                 cpu_us, 1e6 / cpu_us, cpu_us * 1000.0 / floor_ns);
+    if (r.warmup_events != 0)
+        std::printf("  warm-up          : %10.2f us/event of client CPU for the %zu events sent first through the same"
+                    " client and threads, not timed (memory first touched, connections opened)\n",
+                    r.warmup_cpu_seconds / static_cast<double>(r.warmup_events) * 1e6, r.warmup_events);
     {
         const double caller_us =
             r.caller_path_seconds / static_cast<double>(std::max<std::uint64_t>(1, s.delivered)) * 1e6;
@@ -79,7 +83,8 @@ bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
     if (r.null_events)
         std::printf("  connections used : none (null transport)\n");
     else if (r.mock)
-        std::printf("  connections used : %llu\n", static_cast<unsigned long long>(r.mock->connections));
+        std::printf("  connections used : %llu%s\n", static_cast<unsigned long long>(r.mock->connections),
+                    r.warmup_events != 0 ? " opened after the warm-up (it opened the rest)" : "");
     else
         std::printf("  connections used : n/a (external endpoint)\n");
 

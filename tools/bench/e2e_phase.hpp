@@ -16,6 +16,8 @@ namespace capi_bench {
 
 struct PhaseResult {
     std::size_t events = 0;
+    std::size_t warmup_events = 0;   // sent first through the same client and threads, not timed
+    double warmup_cpu_seconds = 0;   // the client's CPU for them (the harness's work subtracted)
     double seconds = 0, cpu_seconds = 0;
     double batch_cpu_seconds = 0, io_cpu_seconds = 0;  // of the client's own threads
     double making_seconds = 0;  // the harness generating the events' data: subtracted from cpu_seconds
