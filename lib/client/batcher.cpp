@@ -128,9 +128,12 @@ void Batchers::batcher_main(std::size_t idx) {
     if (!part->batch) {
         part->batch = std::make_shared<Batch>(encoders_);
         part->batch->dest = part->dest;
-        // As many as the last sealed batch held: a full batch's Pendings grown
-        // by doubling from 64 would be moved about once more each on the way.
+        // As many as the last sealed batch held (a spare batch's lists have
+        // that already): a full batch's Pendings grown by doubling from 64
+        // would be moved about once more each on the way, and its id hashes
+        // would take ten allocations.
         part->batch->events.reserve(std::max<std::size_t>(64, me.typical_events));
+        part->batch->id_hashes.reserve(std::max<std::size_t>(64, me.typical_events));
     }
     Batch& b = *part->batch;
     auto res = batch_access::add_prepared(b.enc, env.prep, sys_now);
@@ -277,25 +280,28 @@ inline void Batchers::idle_wait(Batcher& me, steady::time_point now) {
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-Batch::Batch(std::shared_ptr<EncoderPool> p) : pool(std::move(p)), enc(pool->get()), events(pool->get_events()) {}
+Batch::Batch(std::shared_ptr<EncoderPool> p) : pool(std::move(p)), enc(pool->get()) {
+    pool->get_lists(events, id_hashes);
+}
 Batch::~Batch() {
-    pool->put_events(std::move(events));
+    pool->put_lists(std::move(events), std::move(id_hashes));
     pool->put(std::move(enc));
 }
 
-std::vector<Pending> EncoderPool::get_events() {
+void EncoderPool::get_lists(std::vector<Pending>& events, std::vector<std::uint64_t>& id_hashes) {
     std::lock_guard lock(mu);
-    if (spare_events.empty()) return {};
-    auto v = std::move(spare_events.back());
-    spare_events.pop_back();
-    return v;
+    if (spare_lists.empty()) return;
+    events = std::move(spare_lists.back().events);
+    id_hashes = std::move(spare_lists.back().id_hashes);
+    spare_lists.pop_back();
 }
-void EncoderPool::put_events(std::vector<Pending>&& v) noexcept {
-    if (v.capacity() == 0) return;
-    v.clear();  // outside the lock: a Pending's completion may go with it
+void EncoderPool::put_lists(std::vector<Pending>&& events, std::vector<std::uint64_t>&& id_hashes) noexcept {
+    if (events.capacity() == 0 && id_hashes.capacity() == 0) return;
+    events.clear();  // outside the lock: a Pending's completion may go with it
+    id_hashes.clear();
     try {
         std::lock_guard lock(mu);
-        if (spare_events.size() < 64) spare_events.push_back(std::move(v));
+        if (spare_lists.size() < 64) spare_lists.push_back({std::move(events), std::move(id_hashes)});
     } catch (...) {
     }
 }

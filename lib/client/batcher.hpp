@@ -20,12 +20,14 @@ public:
 
     BatchEncoder get();
     void put(BatchEncoder&& e) noexcept;
-    /// A batch's list of events, with the capacity a spare one kept: a fresh
-    /// one is 1000 events' worth of memory the allocator hands out anew, and
-    /// its first writes fault its pages in.
-    std::vector<Pending> get_events();
-    /// Empties `v` (its events are settled) and keeps its capacity.
-    void put_events(std::vector<Pending>&& v) noexcept;
+    /// A batch's lists, its events and its callers' event_id hashes, with the
+    /// capacity spare ones kept: fresh ones are 1000 events' worth of memory the
+    /// allocator hands out anew (the hashes by doubling, each step of 1 KB or
+    /// more making glibc consolidate the thread's freed small blocks), and their
+    /// first writes fault pages in. Leaves both empty when no spare is left.
+    void get_lists(std::vector<Pending>& events, std::vector<std::uint64_t>& id_hashes);
+    /// Empties both (the events are settled) and keeps their capacity.
+    void put_lists(std::vector<Pending>&& events, std::vector<std::uint64_t>&& id_hashes) noexcept;
 
     const EncodeOptions options;
     const std::size_t max_batch_bytes;
@@ -34,7 +36,11 @@ public:
 private:
     std::mutex mu;
     std::vector<BatchEncoder> spare;  // guarded by mu
-    std::vector<std::vector<Pending>> spare_events;  // guarded by mu
+    struct Lists {
+        std::vector<Pending> events;
+        std::vector<std::uint64_t> id_hashes;
+    };
+    std::vector<Lists> spare_lists;  // guarded by mu
 };
 
 struct Partial {
