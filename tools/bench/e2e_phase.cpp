@@ -36,6 +36,14 @@ bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
                 static_cast<unsigned long long>(s.delivered), r.seconds);
     std::printf("  client CPU       : %10.2f us/event  (%.0f events per CPU-second; %.2fx the compute floor)\n",
                 cpu_us, 1e6 / cpu_us, cpu_us * 1000.0 / floor_ns);
+    if (r.floor_ns) {
+        std::printf("  floors           : %10.2f us/event compute", *r.floor_ns / 1000.0);
+        if (r.tls_floor_ns)
+            std::printf(" + %.2f transport = %.2f, measured just before the timed events: client CPU %.2fx both",
+                        *r.tls_floor_ns / 1000.0, (*r.floor_ns + *r.tls_floor_ns) / 1000.0,
+                        cpu_us * 1000.0 / (*r.floor_ns + *r.tls_floor_ns));
+        std::printf("\n");
+    }
     if (r.warmup_events != 0)
         std::printf("  warm-up          : %10.2f us/event of client CPU for the %zu events sent first through the same"
                     " client and threads, not timed (memory first touched, connections opened)\n",

@@ -18,6 +18,7 @@ struct PhaseResult {
     std::size_t events = 0;
     std::size_t warmup_events = 0;   // sent first through the same client and threads, not timed
     double warmup_cpu_seconds = 0;   // the client's CPU for them (the harness's work subtracted)
+    std::optional<double> floor_ns, tls_floor_ns;  // measured just before the timed events
     double seconds = 0, cpu_seconds = 0;
     double batch_cpu_seconds = 0, io_cpu_seconds = 0;  // of the client's own threads
     double making_seconds = 0;  // the harness generating the events' data: subtracted from cpu_seconds
