@@ -73,6 +73,23 @@ private:
     int left_;
 };
 
+/// `threads` threads each enqueue `per` events ("<prefix><thread>-<i>"), and
+/// none ends before all have enqueued (no thread lets its lane go early).
+/// Returns how many enqueue() calls refused.
+int enqueue_together(capi::Client& client, int threads, int per, const char* prefix) {
+    Gate gate(threads);
+    std::atomic<int> refused{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < per; ++i)
+                if (!client.enqueue(purchase_event(id_of(prefix, t, i)))) ++refused;
+            gate.arrive_and_wait();
+        });
+    for (auto& th : ts) th.join();
+    return refused.load();
+}
+
 } // namespace
 
 TEST_CASE("lanes: each caller thread's events make its own batch, held until a flush seals every lane",
@@ -85,17 +102,8 @@ TEST_CASE("lanes: each caller thread's events make its own batch, held until a f
     opts.linger = std::chrono::hours(1);  // only the flush seals
     capi::Client client(opts);
     constexpr int threads = 4, per = 250;
-    Gate gate(threads);  // a thread that ended would leave its lane, events and all, to the next
-    std::atomic<int> refused{0};
-    std::vector<std::thread> ts;
-    for (int t = 0; t < threads; ++t)
-        ts.emplace_back([&, t] {
-            for (int i = 0; i < per; ++i)
-                if (!client.enqueue(purchase_event(id_of("t", t, i)))) ++refused;
-            gate.arrive_and_wait();
-        });
-    for (auto& th : ts) th.join();
-    REQUIRE(refused.load() == 0);
+    // A thread that ended would leave its lane, events and all, to the next.
+    REQUIRE(enqueue_together(client, threads, per, "t") == 0);
     // Held: nothing sealed, every event counted as queued (not in flight).
     auto s = client.stats();
     CHECK(s.accepted == threads * per);
@@ -148,17 +156,7 @@ TEST_CASE("lanes: threads past the last lane take the queue; every event is deli
     opts.linger = std::chrono::hours(1);
     capi::Client client(opts);
     constexpr int threads = 40, per = 50;  // 32 lanes, 8 threads without one
-    Gate gate(threads);
-    std::atomic<int> refused{0};
-    std::vector<std::thread> ts;
-    for (int t = 0; t < threads; ++t)
-        ts.emplace_back([&, t] {
-            for (int i = 0; i < per; ++i)
-                if (!client.enqueue(purchase_event(id_of("m", t, i)))) ++refused;
-            gate.arrive_and_wait();  // no thread lets its lane go before all have enqueued
-        });
-    for (auto& th : ts) th.join();
-    REQUIRE(refused.load() == 0);
+    REQUIRE(enqueue_together(client, threads, per, "m") == 0);
     REQUIRE(client.flush(10s));
     std::vector<std::size_t> expected(32, per);
     expected.push_back(8 * per);  // the batcher's one batch of what the queue carried
