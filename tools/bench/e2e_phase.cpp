@@ -1,7 +1,12 @@
-// Printing the end-to-end benchmark's phases (e2e_phase.hpp).
+// Measuring and printing the end-to-end benchmark's phases (e2e_phase.hpp).
 #include "e2e_phase.hpp"
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -26,6 +31,105 @@ std::string format_us(std::uint64_t us) {
 }
 
 } // namespace
+
+Progress::Progress(const char* label, std::size_t total, const capi::Client& client)
+    : label_(label), total_(total), client_(client) {
+    if (::isatty(STDERR_FILENO) == 0) return;
+    start_ = std::chrono::steady_clock::now();
+    thread_ = std::thread([this] { loop(); });
+}
+
+void Progress::stop() {
+    if (!thread_.joinable()) return;
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+    std::fputs("\r\033[K", stderr);
+    std::fflush(stderr);
+}
+
+void Progress::loop() {
+    std::unique_lock lock(mutex_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_; })) {
+        const capi::Stats s = client_.stats();
+        const std::uint64_t done = s.delivered + s.failed + s.expired + s.dropped;
+        const double frac = std::min(1.0, static_cast<double>(done) / static_cast<double>(total_));
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+        constexpr int width = 30;
+        const int fill = static_cast<int>(frac * width);
+        std::string bar(static_cast<std::size_t>(fill), '#');
+        bar.append(static_cast<std::size_t>(width - fill), '.');
+        std::fprintf(stderr, "\r  %-8s [%s] %3d%%  %llu/%zu acknowledged  %.0f events/s\033[K", label_,
+                     bar.c_str(), static_cast<int>(frac * 100), static_cast<unsigned long long>(done),
+                     total_, secs > 0 ? static_cast<double>(done) / secs : 0.0);
+        std::fflush(stderr);
+    }
+}
+
+std::map<std::string, double> thread_cpu_by_name() {
+    std::map<std::string, double> out;
+    const double tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+    DIR* dir = opendir("/proc/self/task");
+    if (!dir) return out;
+    while (const dirent* e = readdir(dir)) {
+        if (e->d_name[0] == '.') continue;
+        std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/stat");
+        std::string line;
+        if (!std::getline(f, line)) continue;
+        const auto open = line.find('('), close = line.rfind(')');
+        if (open == std::string::npos || close == std::string::npos || close < open) continue;
+        std::istringstream rest(line.substr(close + 2));
+        std::string field;
+        unsigned long long utime = 0, stime = 0;
+        for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15: utime, stime
+            if (i == 14) utime = std::stoull(field);
+            if (i == 15) stime = std::stoull(field);
+        }
+        out[line.substr(open + 1, close - open - 1)] += static_cast<double>(utime + stime) * tick;
+    }
+    closedir(dir);
+    return out;
+}
+
+void record_split(PhaseResult& r, const std::map<std::string, double>& before,
+                  const std::map<std::string, double>& after) {
+    auto delta = [&](const char* name) {
+        const auto a = after.find(name), b = before.find(name);
+        return (a == after.end() ? 0.0 : a->second) - (b == before.end() ? 0.0 : b->second);
+    };
+    r.batch_cpu_seconds = delta("capi-batch");
+    r.io_cpu_seconds = delta("capi-io");
+}
+
+capi::Stats since(const capi::Stats& a, const capi::Stats& b) {
+    capi::Stats d = a;
+    auto sub = [](std::uint64_t& x, std::uint64_t y) { x = x >= y ? x - y : 0; };
+    sub(d.accepted, b.accepted);
+    sub(d.delivered, b.delivered);
+    sub(d.rejected, b.rejected);
+    sub(d.rejected_full, b.rejected_full);
+    sub(d.failed, b.failed);
+    sub(d.expired, b.expired);
+    sub(d.dropped, b.dropped);
+    sub(d.retries, b.retries);
+    sub(d.batches, b.batches);
+    sub(d.bytes, b.bytes);
+    sub(d.splits, b.splits);
+    sub(d.possibly_delivered, b.possibly_delivered);
+    sub(d.throttled, b.throttled);
+    sub(d.receipt_mismatch, b.receipt_mismatch);
+    sub(d.duplicate_ids, b.duplicate_ids);
+    sub(d.concurrency_cuts, b.concurrency_cuts);
+    for (auto* h : {&d.latency_us, &d.batch_events}) {
+        const auto& o = h == &d.latency_us ? b.latency_us : b.batch_events;
+        for (std::size_t i = 0; i < h->buckets.size(); ++i) sub(h->buckets[i], o.buckets[i]);
+        sub(h->count, o.count);
+    }
+    return d;
+}
 
 bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
     const auto& s = r.stats;

@@ -1,15 +1,21 @@
 // The end-to-end benchmark's phase results (tools/bench/e2e.cpp) and how they
-// are printed (e2e_phase.cpp): what a phase measured and counted, its check.
+// are measured and printed (e2e_phase.cpp): what a phase measured and counted,
+// its check, the progress bar while it runs.
 #pragma once
 
 #include "mock_process.hpp"
 
 #include <capi/client.hpp>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace capi_bench {
@@ -34,6 +40,41 @@ struct PhaseResult {
     std::optional<MockCounts> mock;  // what the mock counted during the phase
     bool timed_out = false;
 };
+
+/// A progress bar on stderr while a phase runs, only when stderr is a terminal,
+/// ~10 updates a second: acknowledged events of `total`, read from the client's stats.
+class Progress {
+public:
+    Progress(const char* label, std::size_t total, const capi::Client& client);
+    Progress(const Progress&) = delete;
+    Progress& operator=(const Progress&) = delete;
+    ~Progress() { stop(); }
+    void stop();
+
+private:
+    void loop();
+
+    const char* label_;
+    std::size_t total_;
+    const capi::Client& client_;
+    std::chrono::steady_clock::time_point start_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+/// CPU seconds of this process's live threads, summed per thread name
+/// (/proc/self/task/*/stat; the client names its threads capi-batch and capi-io).
+std::map<std::string, double> thread_cpu_by_name();
+
+/// The batcher and io threads' CPU between two thread_cpu_by_name() readings, into `r`.
+void record_split(PhaseResult& r, const std::map<std::string, double>& before,
+                  const std::map<std::string, double>& after);
+
+/// What the client counted since `b`: its counters and histograms less b's
+/// (queued, in_flight and the concurrency limits are levels, kept as they are).
+capi::Stats since(const capi::Stats& a, const capi::Stats& b);
 
 /// Prints one phase against the compute floor `floor_ns`; false when its check
 /// failed (events not delivered, or not what the mock or null transport counted).
