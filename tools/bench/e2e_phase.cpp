@@ -159,8 +159,8 @@ bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
                     " refilled; %.2fx the compute floor, goal <= 0.5x: %s)\n",
                     caller_us, caller_us * 1000.0 / floor_ns, caller_us * 1000.0 <= 0.5 * floor_ns ? "met" : "not met");
     }
-    if (r.batch_cpu_seconds + r.io_cpu_seconds > 0) {
-        const double n = static_cast<double>(std::max<std::uint64_t>(1, s.delivered));
+    const double n = static_cast<double>(std::max<std::uint64_t>(1, s.delivered));
+    if (r.caller_cpu_seconds + r.batch_cpu_seconds + r.io_cpu_seconds > 0) {
         if (r.caller_cpu_seconds > 0)
             std::printf("  client CPU split : producer threads in enqueue() %.2f us, batcher threads %.2f us,"
                         " io threads %.2f us, the rest %.2f us per event\n",
@@ -171,9 +171,10 @@ bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
                         " and the client's io on the caller's io_context) %.2f us per event\n",
                         r.batch_cpu_seconds / n * 1e6, r.io_cpu_seconds / n * 1e6,
                         (r.cpu_seconds - r.batch_cpu_seconds - r.io_cpu_seconds) / n * 1e6);
+    }
+    if (r.making_seconds > 0)
         std::printf("  (not counted)    : %.2f us per event generating the events' data (the harness's work, measured and"
                     " subtracted; the caller's path above is subtracted too)\n", r.making_seconds / n * 1e6);
-    }
     if (r.mock)
         std::printf("  mock CPU         : %10.2f us/event  (separate process, not in the client's figure)\n",
                     r.mock->cpu_seconds / static_cast<double>(std::max<std::uint64_t>(1, s.delivered)) * 1e6);

@@ -13,6 +13,7 @@
 #include <capi/encode.hpp>
 #include <capi/event.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 
@@ -88,31 +89,61 @@ inline constexpr std::string_view purchase_user_agent =
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0 Safari/537.36";
 
-/// The data of event number `i`: the same values as make_purchase_event(i) with
-/// the same `rng` state (the draws come in the same order).
-inline PurchaseData make_purchase_data(std::size_t i, std::int64_t now_s, std::mt19937_64& rng) {
-    PurchaseData d;
+namespace detail {
+/// `s` = `head` + decimal `n` (+ `tail`), in place: no allocation once `s` is warm.
+inline void set_num(std::string& s, std::string_view head, std::uint64_t n, std::string_view tail = {}) {
+    char digits[24];
+    const auto r = std::to_chars(digits, digits + sizeof digits, n);
+    s.assign(head);
+    s.append(digits, r.ptr);
+    s.append(tail);
+}
+} // namespace detail
+
+/// `d` refilled with the data of event number `i`: the same values as
+/// make_purchase_event(i) with the same `rng` state (the draws come in the same
+/// order). Writes into d's strings in place, so a harness that keeps its
+/// PurchaseData allocates nothing per event once they are warm: the data a
+/// server holds is made without churning the heap the client shares.
+inline void fill_purchase_data(PurchaseData& d, std::size_t i, std::int64_t now_s, std::mt19937_64& rng) {
+    using detail::set_num;
     d.event_time = now_s - static_cast<std::int64_t>(rng() % 3600);
-    d.event_id = "order-" + std::to_string(i) + "-" + std::to_string(rng() % 100000);
-    d.event_source_url = "https://shop.example.com/checkout/thank-you?order=" + std::to_string(i);
-    d.em = "  Customer." + std::to_string(i) + "@Example.COM ";
-    d.ph = "+1 (650) 555-" + std::to_string(1000 + i % 9000);
+    set_num(d.event_id, "order-", i, "-");
+    {
+        char digits[24];
+        const auto r = std::to_chars(digits, digits + sizeof digits, rng() % 100000);
+        d.event_id.append(digits, r.ptr);
+    }
+    set_num(d.event_source_url, "https://shop.example.com/checkout/thank-you?order=", i);
+    set_num(d.em, "  Customer.", i, "@Example.COM ");
+    set_num(d.ph, "+1 (650) 555-", 1000 + i % 9000);
     d.fn = first_names[rng() % 8];
     d.ln = last_names[rng() % 6];
     d.ct = cities[rng() % 6];
     d.st = states[rng() % 6];
-    d.zp = std::to_string(10000 + rng() % 89999) + "-1234";
+    set_num(d.zp, "", 10000 + rng() % 89999, "-1234");
     d.country = countries[rng() % 6];
-    d.external_id = "cust-" + std::to_string(i);
-    d.client_ip_address = "203.0." + std::to_string(i / 250 % 250) + "." + std::to_string(i % 250 + 1);
-    d.fbc = "fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz" + std::to_string(i);
-    d.fbp = "fb.1.1558571054389." + std::to_string(1000000000 + i);
+    set_num(d.external_id, "cust-", i);
+    set_num(d.client_ip_address, "203.0.", i / 250 % 250, ".");
+    {
+        char digits[24];
+        const auto r = std::to_chars(digits, digits + sizeof digits, i % 250 + 1);
+        d.client_ip_address.append(digits, r.ptr);
+    }
+    set_num(d.fbc, "fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz", i);
+    set_num(d.fbp, "fb.1.1558571054389.", 1000000000 + i);
     d.value = 10.0 + static_cast<double>(rng() % 100000) / 100.0;
     for (auto& item : d.items) {
-        item.id = "sku-" + std::to_string(rng() % 100000);
+        set_num(item.id, "sku-", rng() % 100000);
         item.quantity = static_cast<std::int64_t>(1 + rng() % 3);
         item.item_price = static_cast<double>(rng() % 10000) / 100.0;
     }
+}
+
+/// The data of event number `i` (fill_purchase_data into a fresh PurchaseData).
+inline PurchaseData make_purchase_data(std::size_t i, std::int64_t now_s, std::mt19937_64& rng) {
+    PurchaseData d;
+    fill_purchase_data(d, i, now_s, rng);
     return d;
 }
 
@@ -151,12 +182,18 @@ inline void fill_purchase_event(capi::Event& ev, const PurchaseData& d) {
     }
 }
 
+/// `out` refilled with the data of events number first .. first + n - 1 (as
+/// make_purchase_events), its strings reused.
+inline void fill_purchase_data(std::vector<PurchaseData>& out, std::size_t first, std::size_t n, std::int64_t now_s) {
+    std::mt19937_64 rng(20261127 + first);
+    out.resize(n);
+    for (std::size_t k = 0; k < n; ++k) fill_purchase_data(out[k], first + k, now_s, rng);
+}
+
 /// The data of events number first .. first + n - 1 (as make_purchase_events).
 inline std::vector<PurchaseData> make_purchase_data(std::size_t first, std::size_t n, std::int64_t now_s) {
-    std::mt19937_64 rng(20261127 + first);
     std::vector<PurchaseData> out;
-    out.reserve(n);
-    for (std::size_t i = first; i < first + n; ++i) out.push_back(make_purchase_data(i, now_s, rng));
+    fill_purchase_data(out, first, n, now_s);
     return out;
 }
 
