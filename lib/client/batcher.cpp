@@ -163,26 +163,42 @@ void Batchers::batcher_main(std::size_t idx) {
     if (b.enc.full()) seal(me, *part);
 }
 
-/// Hands the partial's batch to the dispatcher. @locality batcher thread.
-inline void Batchers::seal(Batcher& me, Partial& part) {
+/// Hands the partial's batch to the dispatcher. @locality batcher thread (or
+/// the lane's caller). Throws nothing: a batch that cannot be finished or
+/// taken in (out of memory) fails as a whole, each of its events settled and
+/// counted, and the thread goes on (an exception here would leave a batcher
+/// thread, or fail an enqueue() whose own event was already taken).
+inline void Batchers::seal(Batcher& me, Partial& part) noexcept {
     if (!part.batch) return;
     if (part.batch->events.empty()) return;  // keeps the empty batch for reuse
     BatchPtr b = std::move(part.batch);
     me.typical_events = b->events.size();
     count_duplicates(me, *b);
-    // Hash every value of the batch (one hash_many call) and finish the body
-    // here, on the batcher, so the io thread (perhaps the caller's) only sends.
-    b->finish_body();
-    encoders_->typical_body.store(b->body.size(), std::memory_order_relaxed);
-    // A batcher's batch: every event it holds came before the seal request it
-    // acknowledged last. A lane's: every event came at or after the request
-    // current at its first event, and a flush's request is acknowledged only
-    // after the lanes are sealed (sweep_lanes), so a flush waits for it.
-    b->epoch = me.lane ? part.epoch : c_.flush.acked(me.idx);
+    try {
+        // Hash every value of the batch (one hash_many call) and finish the body
+        // here, on the batcher, so the io thread (perhaps the caller's) only sends.
+        b->finish_body();
+        encoders_->typical_body.store(b->body.size(), std::memory_order_relaxed);
+        // A batcher's batch: every event it holds came before the seal request it
+        // acknowledged last. A lane's: every event came at or after the request
+        // current at its first event, and a flush's request is acknowledged only
+        // after the lanes are sealed (sweep_lanes), so a flush waits for it.
+        b->epoch = me.lane ? part.epoch : c_.flush.acked(me.idx);
+        c_.flush.epoch_open(b->epoch, 1);
+    } catch (...) {
+        // Nothing of it went anywhere yet (its epoch is not open): its events fail
+        // here. A lane's events were still queued, a batcher's in flight.
+        c_.outcomes.settle_all(b->events, make_result(Outcome::failed, error_of(std::current_exception())),
+                               !me.lane, false);
+        return;
+    }
     // A lane's events were queued (Stats) until now; a batcher's went in flight when popped.
     if (me.lane) c_.outcomes.in_flight.fetch_add(b->events.size(), std::memory_order_relaxed);
-    c_.flush.epoch_open(b->epoch, 1);
-    c_.dispatcher.submit(std::move(b), false);
+    try {
+        c_.dispatcher.submit(std::move(b), false);  // settles a batch it cannot take in
+    } catch (...) {
+        // Its events are settled; only a flush's bookkeeping ran out of memory.
+    }
 }
 
 /// Events whose caller-given event_id an earlier event of the batch carries:

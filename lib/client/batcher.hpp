@@ -123,7 +123,7 @@ private:
     // Defined inline in batcher.cpp, their only caller: the batcher's loop
     // compiles as one function.
     void add_event(Batcher& me, Envelope& env, sys_time sys_now, steady::time_point now);
-    void seal(Batcher& me, Partial& part);
+    void seal(Batcher& me, Partial& part) noexcept;
     void count_duplicates(Batcher& me, Batch& b);
     void seal_lingering(Batcher& me, steady::time_point now);
     void seal_all(Batcher& me);

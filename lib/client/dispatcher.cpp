@@ -220,38 +220,54 @@ std::vector<BatchPtr> Dispatcher::close() {
 
 void Dispatcher::submit(BatchPtr b, bool on_io) {
     bool start_now = false, refused = false;
+    std::exception_ptr failed;
     {
         std::lock_guard lock(mu_);
         if (closing_) {
             refused = true;
         } else {
-            live_.emplace(b.get(), b);
-            live_count_.store(live_.size(), std::memory_order_relaxed);
-            Flow& f = flow_of(*b);
-            const bool room = f.inflight < f.cap();
-            if (room && inflight_ < bound_ && f.waiting.empty()) {
-                ++f.inflight;
-                ++inflight_;
-                start_now = true;
-            } else {
-                if (!room) f.blocked = true;  // demand beyond this limit
-                f.waiting.push_back(b);
-                if (!f.in_turn) {
-                    f.in_turn = true;
-                    turns_.push_back(&f);
+            Flow* f = nullptr;
+            try {
+                live_.emplace(b.get(), b);
+                live_count_.store(live_.size(), std::memory_order_relaxed);
+                f = &flow_of(*b);
+                const bool room = f->inflight < f->cap();
+                if (room && inflight_ < bound_ && f->waiting.empty()) {
+                    ++f->inflight;
+                    ++inflight_;
+                    start_now = true;
+                } else {
+                    if (!room) f->blocked = true;  // demand beyond this limit
+                    f->waiting.push_back(b);
+                    if (!f->in_turn) {
+                        turns_.push_back(f);  // first: a flow in turn is always in turns_
+                        f->in_turn = true;
+                    }
                 }
+            } catch (...) {
+                // Out of memory taking it in: the flow keeps none of it (settle_batch
+                // below takes it out of live_), and the batch fails as a whole.
+                if (f && !f->waiting.empty() && f->waiting.back() == b) f->waiting.pop_back();
+                failed = std::current_exception();
             }
         }
     }
-    if (refused) {
-        settle_batch(*b, make_result(Outcome::failed, make_error_code(errc::shutdown)), on_io);
+    if (refused || failed) {
+        settle_batch(*b,
+                     make_result(Outcome::failed, refused ? make_error_code(errc::shutdown) : error_of(failed)),
+                     on_io);
         return;
     }
     if (!start_now) return;
     if (on_io) {
         start_batch(std::move(b));
-    } else {
-        launch({std::move(b)});
+        return;
+    }
+    try {
+        launch({b});
+    } catch (...) {  // the list for launch(): launch settles what it cannot post itself
+        finish_slot(*b);
+        settle_batch(*b, make_result(Outcome::failed, error_of(std::current_exception())), false);
     }
 }
 

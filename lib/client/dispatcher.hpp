@@ -79,7 +79,9 @@ public:
     void fill_stats(Stats& s);
 
     /// Queues a sealed batch (its epoch already open). Any thread; `on_io`: the
-    /// caller runs on the io executor.
+    /// caller runs on the io executor. A batch it cannot take in (shut down, or
+    /// out of memory) it settles failed itself; it throws only when even that
+    /// could not finish (its flush bookkeeping out of memory).
     void submit(BatchPtr b, bool on_io);
     /// Settles every event of `b` alike, once. Any thread.
     void settle_batch(Batch& b, const SendResult& r, bool on_io);

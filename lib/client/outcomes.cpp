@@ -73,17 +73,17 @@ void Outcomes::settle(Pending& p, SendResult r, bool was_in_flight, bool on_io) 
     }
 }
 
-void Outcomes::settle_all(std::vector<Pending>& events, const SendResult& r, bool was_in_flight, bool on_io) {
+void Outcomes::settle_all(std::vector<Pending>& events, const SendResult& r, bool was_in_flight, bool on_io) noexcept {
     const auto now = steady::now();
     std::uint64_t n = 0;
     std::array<std::uint64_t, 64> lat{};
-    // Marked settled first, so a second call (after a throw below) never counts twice.
-    std::vector<Pending*> fresh;
-    fresh.reserve(events.size());
+    // Marked settled first, so a second call (after a throw below) never counts
+    // twice; marked fresh for the second pass, so settling allocates nothing of
+    // its own (a batch that failed for want of memory is settled too).
     for (auto& p : events) {
         if (p.settled) continue;
         p.settled = true;
-        fresh.push_back(&p);
+        p.fresh = true;
         ++n;
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - p.accepted).count();
         const auto v = static_cast<std::uint64_t>(us < 0 ? 0 : us);
@@ -95,8 +95,9 @@ void Outcomes::settle_all(std::vector<Pending>& events, const SendResult& r, boo
     latency_us.add(lat, n);
     const bool reports = static_cast<bool>(opts_.on_delivery);
     std::optional<SendResult> shared;  // reused for inline reports
-    for (Pending* pp : fresh) {
-        Pending& p = *pp;
+    for (Pending& p : events) {
+        if (!p.fresh) continue;
+        p.fresh = false;
         const auto latency = now - p.accepted;
         try {
             if (p.done || (reports && !on_io)) {

@@ -72,7 +72,7 @@ public:
     /// once per batch, the clock is read once, and a delivery report made inline
     /// reuses one SendResult (no per-event copy of the Graph fields) when the
     /// event has no completion of its own. Any thread.
-    void settle_all(std::vector<Pending>& events, const SendResult& r, bool was_in_flight, bool on_io);
+    void settle_all(std::vector<Pending>& events, const SendResult& r, bool was_in_flight, bool on_io) noexcept;
 
     /// Delivery reports posted to the io executor and not run yet.
     std::uint64_t pending_reports() const noexcept { return pending_reports_.load(); }

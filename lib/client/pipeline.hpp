@@ -150,6 +150,7 @@ struct Pending {
     EventId event_id;
     steady::time_point accepted;
     bool settled = false;
+    bool fresh = false;  // Outcomes::settle_all's mark between its two passes
     sys_time not_after = sys_time::max();  // its 7/62-day window closes
 };
 
