@@ -208,12 +208,16 @@ for bad in "--bogus" "--events abc" "--phase nope" "--latency --latencies 0,x" "
 done
 out=$(timeout 120 "$CAPI" bench --events=2000 --phase=pipeline 2>&1); rc=$?
 check "bench --events=2000 --phase=pipeline runs" [ $rc -eq 0 ]
-check "bench pipeline phase counts every event" grep -q "null transport counted 2000 = delivered 2000: OK" <<<"$out"
+check "bench pipeline phases (enqueue, async_send) count every event" \
+  [ "$(grep -c "null transport counted 2000 = delivered 2000: OK" <<<"$out")" -eq 2 ]
+check "bench: phase 4 sends through the null transport from coroutines" \
+  grep -q "^phase 4: the pipeline alone: co_await async_send() from 1000 coroutines" <<<"$out"
 check "bench: the warm-up (as many as --events) is reported apart" \
   grep -q "warm-up *: *[0-9.]* us/event of client CPU for the 2000 events sent first" <<<"$out"
 out=$(timeout 120 "$CAPI" bench --events=1500 --warmup=0 --phase=pipeline 2>&1); rc=$?
 check "bench --warmup=0 runs, counts every event and prints no warm-up" \
-  [ $rc -eq 0 ] && grep -q "null transport counted 1500 = delivered 1500: OK" <<<"$out" && ! grep -q "warm-up" <<<"$out"
+  [ $rc -eq 0 ] && [ "$(grep -c "null transport counted 1500 = delivered 1500: OK" <<<"$out")" -eq 2 ] && \
+  ! grep -q "warm-up" <<<"$out"
 
 # --- capi mock-server -------------------------------------------------------
 TOKEN="tok-$RANDOM$RANDOM-do-not-print"

@@ -160,7 +160,7 @@ bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
                     caller_us, caller_us * 1000.0 / floor_ns, caller_us * 1000.0 <= 0.5 * floor_ns ? "met" : "not met");
     }
     const double n = static_cast<double>(std::max<std::uint64_t>(1, s.delivered));
-    if (r.caller_cpu_seconds + r.batch_cpu_seconds + r.io_cpu_seconds > 0) {
+    {  // every phase records its split (record_split)
         if (r.caller_cpu_seconds > 0)
             std::printf("  client CPU split : producer threads in enqueue() %.2f us, batcher threads %.2f us,"
                         " io threads %.2f us, the rest %.2f us per event\n",
