@@ -3,14 +3,16 @@
 // validation and normalization rules, then OpenSSL SHA256() per value and a
 // Boost.JSON document serialized per 1000-event body), in the same run.
 //
-//   bench_core [--events N] [--seconds S] [--rounds R] [--profile] [--profile-prepare] [--split] [--bodies]
+//   bench_core [--events N] [--seconds S] [--rounds R] [--profile] [--profile-prepare] [--split] [--bodies] [--lane]
 //   (--profile runs only capi's path, for perf record; --profile-prepare only
 //   BatchEncoder::prepare() on 64 events at a time, hot in cache as a producer
 //   has them, also for perf record; --split times capi's
 //   steps apart in thread CPU time, as capi::Client splits them: validate(),
 //   prepare() on the producer, add_prepared() + json_body() on the batcher;
 //   --bodies the floor with its bodies written into 1, 4, 16 or 64 buffers in
-//   turn, as a client's batches wait while it builds the next)
+//   turn, as a client's batches wait while it builds the next; --lane prepare()
+//   then add_prepared() per event, as a caller's lane, against add(), on 64 hot
+//   events)
 #include <capi/encode.hpp>
 #include <capi/normalize.hpp>
 #include <capi/sha256.hpp>
@@ -389,6 +391,56 @@ int main(int argc, char** argv) {
         for (std::size_t j = 0; j < std::size(ks); ++j)
             std::printf("bodies in %2zu buffer%s taken in turn: %7.1f ns/event (%.2fx the one buffer's)\n", ks[j],
                         ks[j] == 1 ? " " : "s", 1e9 / best[j].events_per_s, best[0].events_per_s / best[j].events_per_s);
+        return 0;
+    }
+    if (has_flag(argc, argv, "--lane")) {
+        // What capi::Client's caller-batches path adds to the encoding itself:
+        // prepare() on a staging encoder into one PreparedEvent, then
+        // add_prepared() into the batch at once (a caller's lane), against add()
+        // straight into the batch; 64 events in turn, hot as a caller has them.
+        // Alternating rounds.
+        constexpr std::size_t hot = 64;
+        capi::BatchEncoder staging;
+        batch_access::count_only(staging);  // as the client's staging encoders
+        capi::detail::PreparedEvent one;
+        auto direct = [&] {
+            std::size_t bytes = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                const auto& ev = events[i % hot];
+                if (encoder.add(ev, now).status == capi::EncodeStatus::batch_full) {
+                    bytes += encoder.json_body().size();
+                    encoder.clear();
+                    if (encoder.add(ev, now).status != capi::EncodeStatus::added) std::abort();
+                }
+            }
+            bytes += encoder.json_body().size();
+            encoder.clear();
+            return bytes;
+        };
+        auto lane = [&] {
+            std::size_t bytes = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                if (batch_access::prepare(staging, events[i % hot], now, one).status != capi::EncodeStatus::added)
+                    std::abort();
+                if (batch_access::add_prepared(encoder, one, now).status == capi::EncodeStatus::batch_full) {
+                    bytes += encoder.json_body().size();
+                    encoder.clear();
+                    if (batch_access::add_prepared(encoder, one, now).status != capi::EncodeStatus::added) std::abort();
+                }
+            }
+            bytes += encoder.json_body().size();
+            encoder.clear();
+            return bytes;
+        };
+        double best_direct = 0, best_lane = 0;
+        for (int r = 0; r < rounds; ++r) {
+            best_direct = std::max(best_direct, measure(seconds, n, direct).events_per_s);
+            best_lane = std::max(best_lane, measure(seconds, n, lane).events_per_s);
+        }
+        std::printf("64 hot events, best of %d alternating rounds:\n", rounds);
+        std::printf("  add() + json_body() (the floor's path)                : %7.1f ns/event\n", 1e9 / best_direct);
+        std::printf("  prepare() + add_prepared() + json_body() (a lane's)   : %7.1f ns/event (%.2fx)\n",
+                    1e9 / best_lane, best_direct / best_lane);
         return 0;
     }
     if (has_flag(argc, argv, "--profile")) {  // only capi's path, for perf record
