@@ -77,9 +77,10 @@ void Outcomes::settle_all(std::vector<Pending>& events, const SendResult& r, boo
     const auto now = steady::now();
     std::uint64_t n = 0;
     std::array<std::uint64_t, 64> lat{};
-    // Marked settled first, so a second call (after a throw below) never counts
-    // twice; marked fresh for the second pass, so settling allocates nothing of
-    // its own (a batch that failed for want of memory is settled too).
+    // Marked settled first, so a second call never counts an event twice; marked
+    // fresh for the second pass, so settling allocates nothing of its own (a
+    // batch that failed for want of memory is settled too). A result that cannot
+    // be built for one event (out of memory) costs that event its report only.
     for (auto& p : events) {
         if (p.settled) continue;
         p.settled = true;
