@@ -7,15 +7,16 @@
 # the SDK with npm into the build directory, never into the source tree).
 #
 #   bench/peers/run.sh [EVENTS [ROUNDS]]     (defaults 50000 and 3)
-#   environment: CAPI_BUILD_DIR (default build), PEERS_WARMUP (5000 events a
-#   round, not measured), PEERS_IN_FLIGHT (the SDK's concurrent requests,
+#   environment: CAPI_BUILD_DIR (default build), PEERS_WARMUP (events each run
+#   sends first, not measured; default as many as EVENTS, so both peers are
+#   measured in steady state, as bench_e2e --warmup), PEERS_IN_FLIGHT (the SDK's concurrent requests,
 #   default 8 = capi's default max_connections), PEERS_SDK_VERSION (default
 #   latest).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 events=${1:-50000}
 rounds=${2:-3}
-warmup=${PEERS_WARMUP:-5000}
+warmup=${PEERS_WARMUP:-$events}
 in_flight=${PEERS_IN_FLIGHT:-8}
 build=${CAPI_BUILD_DIR:-build}
 pixel=1234567890
