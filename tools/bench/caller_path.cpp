@@ -13,11 +13,6 @@
 namespace capi_bench {
 namespace {
 
-std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 // The JSON bodies of `events`, 1000 per body, joined (the check of same_bytes).
 template <class Events>
 std::string bodies(const Events& events) {

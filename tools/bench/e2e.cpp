@@ -194,49 +194,12 @@ using capi_bench::thread_cpu_by_name;
 using capi_bench::MockProcess;
 using capi_bench::process_cpu_seconds;
 
+using capi_bench::compute_floor_ns;  // tls_floor.cpp
 using capi_bench::thread_cpu_seconds;  // caller_path.cpp
+using capi_bench::unix_now;  // purchase_events.hpp
 using capi_bench::HotEvents;
 
 // ---------------------------------------------------------------------------
-
-std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-// The compute floor: BatchEncoder's validate + normalize + hash + serialize per
-// event on one thread (the core benchmark's path), on events made just before
-// (as the client gets them), best of 3 passes, CPU time.
-double compute_floor_ns(std::size_t n) {
-    capi::BatchEncoder encoder;
-    const auto now = std::chrono::system_clock::now();
-    double best = 1e300;
-    std::size_t bytes = 0;
-    for (int pass = 0; pass < 3; ++pass) {
-        double cpu = 0;
-        for (std::size_t i = 0; i < n; i += 64) {
-            const auto events = capi_bench::make_purchase_events(1'000'000'000 + i, std::min<std::size_t>(64, n - i),
-                                                                 unix_now());
-            const double cpu0 = thread_cpu_seconds();
-            for (const auto& ev : events) {
-                auto r = encoder.add(ev, now);
-                if (r.status == capi::EncodeStatus::batch_full) {
-                    bytes += encoder.json_body().size();
-                    encoder.clear();
-                    r = encoder.add(ev, now);
-                }
-                if (r.status != capi::EncodeStatus::added) std::abort();  // generated data is valid
-            }
-            cpu += thread_cpu_seconds() - cpu0;
-        }
-        bytes += encoder.json_body().size();
-        encoder.clear();
-        best = std::min(best, cpu / static_cast<double>(n) * 1e9);
-    }
-    if (bytes == 0) std::abort();  // keeps the work observable
-    return best;
-}
 
 // ---------------------------------------------------------------------------
 // The phases.
@@ -320,9 +283,6 @@ std::string describe(const capi::SendResult& r) {
     return s;
 }
 
-// P producer threads enqueue() their share of the events. The producers keep at
-// most queue_capacity events outstanding (enqueued, no outcome yet), so the
-// reject policy never fires: the benchmark measures the pipeline, not overflow.
 // The pipeline alone: a Transport that answers every batch at once, as Meta
 // would, on the client's io thread; no TLS, no socket, no mock process. Counting
 // the events of each body is the fake server's work: timed and subtracted.
@@ -357,8 +317,11 @@ private:
     std::atomic<std::uint64_t> events_{0}, counting_ns_{0};
 };
 
+// P producer threads enqueue() their share of the events. The producers keep at
+// most queue_capacity events outstanding (enqueued, no outcome yet), so the
+// reject policy never fires: the benchmark measures the pipeline, not overflow.
 PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std::size_t first,
-                              std::size_t warm_first, const std::function<void()>& before_timing,
+                              std::size_t warm_first, const std::function<void(PhaseResult&)>& before_timing,
                               bool null_transport = false) {
     PhaseResult r;
     r.events = cfg.events;
@@ -495,7 +458,7 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std:
     r.warmup_events = warm;
     r.warmup_cpu_seconds = process_cpu_seconds() - warm_cpu0 - std::accumulate(warm_harness.begin(), warm_harness.end(), 0.0) -
                            (null ? null->counting_seconds() : 0.0);
-    before_timing();
+    before_timing(r);
     const capi::Stats stats0 = client.stats();
     const auto before = mock_counts(target);
     const std::uint64_t refused0 = refused.load(), pauses0 = pauses.load(), acked0 = acked.load(),
@@ -620,7 +583,7 @@ bool wait_senders(const capi::Client& client, SendTally& tally) {
 
 // C coroutines on one io_context thread, which also runs the client's network I/O.
 PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::size_t first, std::size_t warm_first,
-                           const std::function<void()>& before_timing, bool null_transport = false) {
+                           const std::function<void(PhaseResult&)>& before_timing, bool null_transport = false) {
     PhaseResult r;
     r.events = cfg.events;
     HotEvents source(first, first + cfg.events);  // used on the io thread only
@@ -656,7 +619,7 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
     r.warmup_events = cfg.warmup;
     r.warmup_cpu_seconds = process_cpu_seconds() - warm_cpu0 - warm_source.making_seconds() - warm_source.caller_seconds();
     // The coroutines' thread is idle now (every warm-up event has its outcome).
-    before_timing();
+    before_timing(r);
     const capi::Stats stats0 = client->stats();
     const auto before = mock_counts(target);
 
@@ -771,54 +734,41 @@ int run_e2e_bench(int argc, char** argv) {
     // Each target phase is compared with floors measured just before its timed
     // events, after its warm-up: this machine's speed drifts by 1.5x within a
     // run, and the floors at the start can be minutes away from the phase.
-    struct Floors {
-        double compute_ns = 0;
-        std::optional<double> tls_ns;
-    };
-    auto measure_floors = [&](Floors& f) {
-        f.compute_ns = compute_floor_ns(20'000);
+    auto measure_floors = [&](PhaseResult& r) {
+        r.floor_ns = compute_floor_ns(20'000);
         std::string why;
-        f.tls_ns = tls_floor ? transport_floor_ns(target, 20'000, why) : std::nullopt;
+        r.tls_floor_ns = tls_floor ? transport_floor_ns(target, 20'000, why) : std::nullopt;
     };
-    struct Target2 {
-        const char* name;
-        double ns;
-        Floors floors;
-    };
-    std::vector<Target2> cpu_per_event;  // of the phases that passed
-    auto record = [&](const char* name, const PhaseResult& r, const Floors& f, bool passed) {
+    std::vector<capi_bench::TargetLine> targets;  // of the phases that passed
+    auto record = [&](const char* name, const PhaseResult& r, bool passed) {
         ok = ok && passed;
-        if (passed) cpu_per_event.push_back({name, r.cpu_seconds / static_cast<double>(r.stats.delivered) * 1e9, f});
+        if (passed)
+            targets.push_back({name, r.cpu_seconds / static_cast<double>(r.stats.delivered) * 1e9, *r.floor_ns,
+                               r.tls_floor_ns});
     };
     if (cfg.run_enqueue) {
-        Floors f;
-        auto r = run_enqueue_phase(cfg, target, 0, 3 * cfg.events, [&] { measure_floors(f); });
+        auto r = run_enqueue_phase(cfg, target, 0, 3 * cfg.events, measure_floors);
         const std::string title = "phase 1: enqueue() from " + std::to_string(cfg.producers) +
                                   " producer thread" + (cfg.producers == 1 ? "" : "s") +
                                   "; the client runs on threads it owns";
-        r.floor_ns = f.compute_ns;
-        r.tls_floor_ns = f.tls_ns;
-        record("enqueue", r, f, print_phase(title.c_str(), r, f.compute_ns));
+        record("enqueue", r, print_phase(title.c_str(), r, *r.floor_ns));
     }
     if (cfg.run_send) {
-        Floors f;
-        auto r = run_send_phase(cfg, target, cfg.events, 3 * cfg.events + cfg.warmup, [&] { measure_floors(f); });
+        auto r = run_send_phase(cfg, target, cfg.events, 3 * cfg.events + cfg.warmup, measure_floors);
         const std::string title = "phase 2: co_await async_send() from " + std::to_string(cfg.coroutines) +
                                   " coroutines on one io_context thread, which also runs the client's I/O";
-        r.floor_ns = f.compute_ns;
-        r.tls_floor_ns = f.tls_ns;
-        record("send", r, f, print_phase(title.c_str(), r, f.compute_ns));
+        record("send", r, print_phase(title.c_str(), r, *r.floor_ns));
     }
-
     if (cfg.run_pipeline) {
-        auto r = run_enqueue_phase(cfg, target, 2 * cfg.events, 3 * cfg.events + 2 * cfg.warmup, [] {}, true);
+        auto r = run_enqueue_phase(cfg, target, 2 * cfg.events, 3 * cfg.events + 2 * cfg.warmup,
+                                   [](PhaseResult&) {}, true);
         const std::string title = "phase 3: the pipeline alone: enqueue() from " + std::to_string(cfg.producers) +
                                   " producer thread" + (cfg.producers == 1 ? "" : "s") +
                                   " through a null transport (no TLS, no socket, no mock)";
         // Not a target phase: it shows what the network half adds to phase 1.
         ok = print_phase(title.c_str(), r, floor_ns) && ok;
         auto r4 = run_send_phase(cfg, target, 4 * cfg.events + 2 * cfg.warmup, 5 * cfg.events + 2 * cfg.warmup,
-                                 [] {}, true);
+                                 [](PhaseResult&) {}, true);
         const std::string title4 = "phase 4: the pipeline alone: co_await async_send() from " +
                                    std::to_string(cfg.coroutines) +
                                    " coroutines on one io_context thread through a null transport answering there";
@@ -826,17 +776,7 @@ int run_e2e_bench(int argc, char** argv) {
         ok = print_phase(title4.c_str(), r4, floor_ns) && ok;
     }
 
-    if (!cpu_per_event.empty())
-        std::printf("\ntargets: client CPU <= 1.5x the floor and >= 1,000,000 events per client CPU-second"
-                    " (each phase against the floors measured just before it)\n");
-    for (const auto& [name, ns, f] : cpu_per_event) {
-        std::printf("  %-8s: %.2fx the floor (%s), %.0f events per CPU-second (%s)", name, ns / f.compute_ns,
-                    ns / f.compute_ns <= 1.5 ? "met" : "not met", 1e9 / ns, 1e9 / ns >= 1e6 ? "met" : "not met");
-        if (f.tls_ns)
-            std::printf("; %.2fx both floors, %.2f us/event above them", ns / (f.compute_ns + *f.tls_ns),
-                        (ns - f.compute_ns - *f.tls_ns) / 1000.0);
-        std::printf("\n");
-    }
+    capi_bench::print_targets(targets);
     std::fflush(stdout);
     if (!ok) {
         std::fprintf(stderr, "bench: FAILED: not every event was delivered%s (see above)\n",

@@ -76,6 +76,16 @@ void record_split(PhaseResult& r, const std::map<std::string, double>& before,
 /// (queued, in_flight and the concurrency limits are levels, kept as they are).
 capi::Stats since(const capi::Stats& a, const capi::Stats& b);
 
+/// A target phase's client CPU per event and the floors measured just before it.
+struct TargetLine {
+    const char* name;
+    double ns, floor_ns;
+    std::optional<double> tls_floor_ns;
+};
+
+/// The closing `targets` lines: each phase against its own floors (none: nothing).
+void print_targets(const std::vector<TargetLine>& targets);
+
 /// Prints one phase against the compute floor `floor_ns`; false when its check
 /// failed (events not delivered, or not what the mock or null transport counted).
 bool print_phase(const char* title, PhaseResult& r, double floor_ns);

@@ -142,11 +142,6 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
     return std::nullopt;
 }
 
-std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 const std::string token = "bench-token";
 const std::string pixel = "1234567890";
 
@@ -214,7 +209,7 @@ RunResult run(const Config& cfg, capi::Options opts, capi_bench::MockProcess& mo
                            static_cast<std::int64_t>(acked.load(std::memory_order_acquire)) > window)
                     std::this_thread::sleep_for(200us);
                 const std::size_t k = std::min<std::size_t>(chunk, hi - next);
-                for (const auto& ev : capi_bench::make_purchase_events(next, k, unix_now())) {
+                for (const auto& ev : capi_bench::make_purchase_events(next, k, capi_bench::unix_now())) {
                     for (;;) {
                         const auto res = client.enqueue(ev);
                         if (res) break;

@@ -25,6 +25,12 @@
 
 namespace capi_bench {
 
+/// Seconds since the epoch: the "now" events are made against.
+inline std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 inline const char* const first_names[] = {"Mary", "José", "Ana", "John", "Émile", "Zoë", "Wei", "Olga"};
 inline const char* const last_names[] = {"Smith", "García", "Müller", "Jones", "Nguyen", "Kowalski"};
 inline const char* const cities[] = {"Menlo Park", "San José", "München", "New York", "Paris", "Seattle"};

@@ -1,6 +1,11 @@
 // See tls_floor.hpp.
 #include "tls_floor.hpp"
 
+#include "caller_path.hpp"  // thread_cpu_seconds
+#include "purchase_events.hpp"
+
+#include <capi/encode.hpp>
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -15,18 +20,12 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <ctime>
+#include <cstdlib>
 #include <memory>
 #include <string_view>
 
 namespace capi_bench {
 namespace {
-
-double thread_cpu_now() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 struct ctx_free {
     void operator()(SSL_CTX* c) const noexcept { SSL_CTX_free(c); }
@@ -150,7 +149,7 @@ TlsFloor measure_tls_floor(unsigned port, const std::string& ca_pem, const std::
     std::string reply;
     double best = 1e300;
     for (int pass = 0; pass < passes; ++pass) {
-        const double cpu0 = thread_cpu_now();
+        const double cpu0 = thread_cpu_seconds();
         for (const auto& body : bodies) {
             std::string head = "POST ";
             head += target;
@@ -165,12 +164,42 @@ TlsFloor measure_tls_floor(unsigned port, const std::string& ca_pem, const std::
                 return r;
             }
         }
-        best = std::min(best, thread_cpu_now() - cpu0);
+        best = std::min(best, thread_cpu_seconds() - cpu0);
     }
     SSL_shutdown(ssl.get());
     r.cpu_seconds = best;
     r.requests = bodies.size();
     return r;
+}
+
+double compute_floor_ns(std::size_t n) {
+    capi::BatchEncoder encoder;
+    const auto now = std::chrono::system_clock::now();
+    double best = 1e300;
+    std::size_t bytes = 0;
+    for (int pass = 0; pass < 3; ++pass) {
+        double cpu = 0;
+        for (std::size_t i = 0; i < n; i += 64) {
+            const auto events =
+                make_purchase_events(1'000'000'000 + i, std::min<std::size_t>(64, n - i), unix_now());
+            const double cpu0 = thread_cpu_seconds();
+            for (const auto& ev : events) {
+                auto r = encoder.add(ev, now);
+                if (r.status == capi::EncodeStatus::batch_full) {
+                    bytes += encoder.json_body().size();
+                    encoder.clear();
+                    r = encoder.add(ev, now);
+                }
+                if (r.status != capi::EncodeStatus::added) std::abort();  // generated data is valid
+            }
+            cpu += thread_cpu_seconds() - cpu0;
+        }
+        bytes += encoder.json_body().size();
+        encoder.clear();
+        best = std::min(best, cpu / static_cast<double>(n) * 1e9);
+    }
+    if (bytes == 0) std::abort();  // keeps the work observable
+    return best;
 }
 
 } // namespace capi_bench

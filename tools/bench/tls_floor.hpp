@@ -1,4 +1,6 @@
-// The transport floor of the end-to-end benchmark: what delivering request
+// The two floors of the end-to-end benchmark. The compute floor: what encoding
+// the events costs at the least (BatchEncoder alone, one thread). The transport
+// floor: what delivering request
 // bodies over TLS costs a client at the least, measured with the simplest client
 // there is (blocking OpenSSL on one keep-alive connection, one thread, no pool,
 // no timers, no event loop), against the same server and with the same bodies
@@ -10,6 +12,12 @@
 #include <vector>
 
 namespace capi_bench {
+
+/// The compute floor per event: BatchEncoder's validate + normalize + hash +
+/// serialize of `n` Purchase events on one thread (the core benchmark's path), on
+/// events made just before (as the client gets them), best of 3 passes, thread
+/// CPU time, in ns.
+double compute_floor_ns(std::size_t n);
 
 struct TlsFloor {
     double cpu_seconds = 0;    ///< this thread's CPU for the requests, best pass
