@@ -141,6 +141,12 @@ private:
     std::vector<std::function<void()>> held_;
 };
 
+/// A throttle's Retry-After that keeps a Sender in its backoff for longer than
+/// any of these tests waits, yet inside fast_policy's max_total with room to
+/// spare: at 10 s (= max_total) a first attempt that took a millisecond (a slow
+/// sanitizer build) made the policy give up at once (retries_exhausted).
+constexpr auto long_retry_after = std::chrono::seconds(8);
+
 RetryPolicy fast_policy() {
     RetryPolicy p;
     p.max_attempts = 6;
@@ -524,7 +530,7 @@ TEST_CASE("Sender: not_after reached during backoff", "[sender]") {
 TEST_CASE("Sender: cancellation during a backoff", "[sender]") {
     asio::io_context ctx;
     FakeTransport t(&ctx);
-    t.push(graph(400, 4, 10s));
+    t.push(graph(400, 4, long_retry_after));
     capi::Sender sender(ctx.get_executor(), t, fast_policy());
     asio::cancellation_signal signal;
     outcome o;
@@ -611,7 +617,7 @@ TEST_CASE("Sender: use_awaitable", "[sender]") {
 TEST_CASE("Sender: use_awaitable, cancellation through co_spawn", "[sender]") {
     asio::io_context ctx;
     FakeTransport t(&ctx);
-    t.push(graph(400, 4, 10s));
+    t.push(graph(400, 4, long_retry_after));
     capi::Sender sender(ctx.get_executor(), t, fast_policy());
 
     // The coroutine's cancellation slot reaches the Sender; after completion the
@@ -697,7 +703,7 @@ TEST_CASE("Sender: completion on the handler's associated executor", "[sender]")
 TEST_CASE("Sender: close() during backoff completes with shutdown", "[sender]") {
     asio::io_context ctx;
     FakeTransport t(&ctx);
-    t.push(graph(400, 4, 10s));
+    t.push(graph(400, 4, long_retry_after));
     capi::Sender sender(ctx.get_executor(), t, fast_policy());
     outcome a, b;
     const auto start = steady::now();
@@ -753,7 +759,7 @@ TEST_CASE("Sender: close() with an attempt on the wire", "[sender]") {
 TEST_CASE("Sender: destroyed with work pending", "[sender]") {
     asio::io_context ctx;
     FakeTransport t(&ctx);
-    t.push(graph(400, 4, 10s));
+    t.push(graph(400, 4, long_retry_after));
     auto held = ok();
     held.hold = true;
     t.push(held);
