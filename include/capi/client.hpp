@@ -92,7 +92,9 @@ std::string_view to_string(Outcome) noexcept;
 struct SendResult {
     Outcome outcome = Outcome::failed;
     std::error_code error;               ///< empty when delivered
-    std::optional<GraphError> graph;     ///< Meta's error object, when there was one
+    /// Meta's error object, when there was one; shared by the events of the
+    /// reply that carried it (a batch's results point at one copy).
+    std::shared_ptr<const GraphError> graph;
     std::vector<FieldError> invalid;     ///< why, when rejected
     std::string event_id;
     std::string fbtrace_id;              ///< of the reply that settled the event

@@ -350,11 +350,17 @@ void Dispatcher::on_result(BatchPtr b, std::error_code ec, PostResult res) {
     if (!ec && res.events_received != static_cast<std::int64_t>(b->events.size()))
         c_.outcomes.receipt_mismatch.fetch_add(1, std::memory_order_relaxed);
     const auto action = batch_decision(ec, res, b->events.size());
-    if (action == batch_action::refuse_destination) {
+    // Meta's error object, one copy for every result of the batch.
+    std::shared_ptr<const GraphError> graph;
+    try {
+        if (res.error) graph = std::make_shared<const GraphError>(std::move(*res.error));
         // The token is dead for this client: its other batches fail in start_batch.
-        refused_.add(b->dest->dest.access_token, *res.error);
-        ec = make_error_code(errc::auth_error);
+        if (action == batch_action::refuse_destination && graph) refused_.add(b->dest->dest.access_token, graph);
+    } catch (...) {
+        // Out of memory: the batch fails without Meta's error object (and a
+        // refused token is not remembered: its next batch asks again).
     }
+    if (action == batch_action::refuse_destination) ec = make_error_code(errc::auth_error);
     if (b->settled.exchange(true, std::memory_order_acq_rel)) return;  // shutdown settled it
     forget(*b);
     try {
@@ -373,8 +379,8 @@ void Dispatcher::on_result(BatchPtr b, std::error_code ec, PostResult res) {
             } else {
                 r.outcome = ec == errc::expired ? Outcome::expired : Outcome::failed;
                 r.error = ec;
-                r.graph = res.error;
-                if (r.fbtrace_id.empty() && res.error) r.fbtrace_id = res.error->fbtrace_id;
+                if (r.fbtrace_id.empty() && graph) r.fbtrace_id = graph->fbtrace_id;
+                r.graph = std::move(graph);
             }
             c_.outcomes.settle_all(b->events, r, true, true);
         }

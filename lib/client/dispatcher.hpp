@@ -41,24 +41,25 @@ batch_action batch_decision(std::error_code ec, const PostResult& res, std::size
 /// leaf, taken only once some token was refused.
 class RefusedTokens {
 public:
-    std::optional<GraphError> find(const std::string& token) {
-        if (!any_.load(std::memory_order_acquire)) return std::nullopt;
+    /// The refusal for `token`, or null. Allocates nothing.
+    std::shared_ptr<const GraphError> find(const std::string& token) {
+        if (!any_.load(std::memory_order_acquire)) return nullptr;
         std::lock_guard lock(mu_);
         auto it = tokens_.find(token);
-        if (it == tokens_.end()) return std::nullopt;
+        if (it == tokens_.end()) return nullptr;
         return it->second;
     }
-    void add(const std::string& token, const GraphError& e) {
+    void add(const std::string& token, std::shared_ptr<const GraphError> e) {
         {
             std::lock_guard lock(mu_);
-            tokens_.emplace(token, e);
+            tokens_.emplace(token, std::move(e));
         }
         any_.store(true, std::memory_order_release);
     }
 
 private:
     std::mutex mu_;
-    std::unordered_map<std::string, GraphError> tokens_;  // guarded by mu_
+    std::unordered_map<std::string, std::shared_ptr<const GraphError>> tokens_;  // guarded by mu_
     std::atomic<bool> any_{false};  // keeps mu_ off the path until a refusal
 };
 

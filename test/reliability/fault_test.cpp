@@ -350,6 +350,7 @@ TEST_CASE("F5 auth failure (190): no retry storm, the token's queued events fail
     CHECK(s.retries == 0);
     CHECK(s.failed == 130);
     CHECK(s.delivered == 30);
+    const capi::GraphError* refusal = nullptr;
     for (const auto& id : {dead1.front(), dead1.back(), dead2.back()}) {
         const auto e = reports.find(id);
         REQUIRE(e);
@@ -357,6 +358,10 @@ TEST_CASE("F5 auth failure (190): no retry storm, the token's queued events fail
         CHECK(e->last.error == errc::auth_error);
         REQUIRE(e->last.graph);
         CHECK(e->last.graph->code == 190);
+        // One copy of Meta's error object for the refused batch and every
+        // event refused after it, not one per event.
+        if (!refusal) refusal = e->last.graph.get();
+        CHECK(e->last.graph.get() == refusal);
     }
     CHECK(reports.find(alive.back())->last.outcome == Outcome::delivered);
     auto ids = dead1;
