@@ -42,7 +42,7 @@ case $kind in
     # Tests of these suites run (meson suite names), and the client's tests (its
     # pipeline's lifetimes: a leak of a whole client showed only here; its
     # out-of-memory paths).
-    select='suites:unit,fault,bad-input;tests:client,client_adaptive,client_lanes,client_oom,mock_server,gateway'
+    select='suites:unit,fault,bad-input;tests:client,client_adaptive,client_lanes,client_oom,async_op,mock_server,gateway'
     export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
     ;;

@@ -29,10 +29,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -304,4 +306,131 @@ TEST_CASE("async_op: completes once, never inline, and posts to an io_context wi
     check(capi::detail::make_async_op<signature>(asio::bind_executor(io.get_executor(), handler),
                                                  io.get_executor()),
           "io_context::executor_type");
+}
+
+namespace {
+
+/// Operations as Client::async_send makes them, for `io`, each recording its
+/// index in `order` when its handler runs.
+struct ChainOps {
+    std::vector<int> order, cancelled;
+    std::shared_ptr<int> alive = std::make_shared<int>(0);  // one count per handler not yet destroyed
+    int throw_at = -1;
+
+    template <class Executor>
+    std::shared_ptr<capi::detail::send_op> make(int i, const Executor& ex, asio::io_context& fallback) {
+        auto handler = asio::bind_executor(ex, [this, i, keep = alive](std::error_code ec, capi::SendResult r) {
+            if (ec == errc::cancelled) {
+                cancelled.push_back(i);
+                return;
+            }
+            CHECK_FALSE(ec);
+            CHECK(r.event_id == "e" + std::to_string(i));
+            order.push_back(i);
+            if (i == throw_at) throw std::runtime_error("handler");
+        });
+        return capi::detail::make_send_op(std::move(handler), fallback.get_executor());
+    }
+    template <class Executor>
+    std::vector<std::shared_ptr<capi::detail::send_op>> make_n(int n, const Executor& ex, asio::io_context& io) {
+        std::vector<std::shared_ptr<capi::detail::send_op>> ops;
+        for (int i = 0; i < n; ++i) ops.push_back(make(i, ex, io));
+        return ops;
+    }
+};
+
+capi::SendResult result_for(int i) {
+    capi::SendResult r;
+    r.outcome = capi::Outcome::delivered;
+    r.event_id = "e" + std::to_string(i);  // within the small-string buffer
+    return r;
+}
+
+} // namespace
+
+TEST_CASE("completion_chain: a batch's completions on one io_context run from one post, in order, once, "
+          "never inline, without allocating",
+          "[async_op][chain]") {
+    asio::io_context io;
+    ChainOps c;
+    auto ops = c.make_n(6, io.get_executor(), io);
+    // Operation 2 completed before (cancelled): the chain skips it.
+    capi::detail::send_op::complete(ops[2], capi::detail::cancelled_result());
+    std::vector<capi::SendResult> results;
+    for (int i = 0; i < 6; ++i) results.push_back(result_for(i));
+    {
+        capi::detail::completion_chain chain;
+        counted = 0;
+        counting = true;
+        for (int i = 0; i < 6; ++i) chain.complete(std::move(ops[static_cast<std::size_t>(i)]), std::move(results[static_cast<std::size_t>(i)]));
+        chain.post();
+        counting = false;
+        CHECK(counted.load() == 0);
+        CHECK(c.order.empty());  // posted, not run inline
+    }
+    // The cancelled one's own post, then the chain: two handlers in all.
+    CHECK(io.run_one() == 1);
+    CHECK(c.cancelled == std::vector<int>{2});
+    CHECK(c.order.empty());
+    CHECK(io.run_one() == 1);
+    CHECK(c.order == std::vector<int>{0, 1, 3, 4, 5});
+    CHECK(io.run() == 0);
+    CHECK(c.alive.use_count() == 1);  // every operation and handler released
+}
+
+TEST_CASE("completion_chain: a handler that throws leaves the ones behind it posted on their own",
+          "[async_op][chain]") {
+    asio::io_context io;
+    ChainOps c;
+    c.throw_at = 1;
+    auto ops = c.make_n(4, io.get_executor(), io);
+    {
+        capi::detail::completion_chain chain;
+        for (int i = 0; i < 4; ++i) chain.complete(std::move(ops[static_cast<std::size_t>(i)]), result_for(i));
+    }  // posted by the destructor
+    CHECK_THROWS_AS(io.run(), std::runtime_error);  // as from any handler
+    CHECK(c.order == std::vector<int>{0, 1});
+    io.restart();
+    CHECK(io.run() == 2);  // one post each
+    CHECK(c.order == std::vector<int>{0, 1, 2, 3});
+    CHECK(c.alive.use_count() == 1);
+}
+
+TEST_CASE("completion_chain: other executors are posted at once; a second io_context starts a second chain",
+          "[async_op][chain]") {
+    asio::io_context io, other;
+    auto strand = asio::make_strand(io);
+    ChainOps c;
+    std::vector<std::shared_ptr<capi::detail::send_op>> ops;
+    ops.push_back(c.make(0, io.get_executor(), io));
+    ops.push_back(c.make(1, strand, io));               // a strand: posted on its own
+    ops.push_back(c.make(2, io.get_executor(), io));
+    ops.push_back(c.make(3, other.get_executor(), io));  // another context: the first chain goes
+    ops.push_back(c.make(4, other.get_executor(), io));
+    {
+        capi::detail::completion_chain chain;
+        for (int i = 0; i < 5; ++i) chain.complete(std::move(ops[static_cast<std::size_t>(i)]), result_for(i));
+        CHECK(c.order.empty());
+    }
+    CHECK(other.run() == 1);  // 3 and 4 from one post
+    CHECK(c.order == std::vector<int>{3, 4});
+    io.run();
+    std::sort(c.order.begin() + 2, c.order.end());
+    CHECK(c.order == std::vector<int>{3, 4, 0, 1, 2});
+    CHECK(c.alive.use_count() == 1);
+}
+
+TEST_CASE("completion_chain: a chain its io_context never ran is destroyed link by link", "[async_op][chain]") {
+    ChainOps c;
+    {
+        asio::io_context io;
+        // Deep enough that destroying the links recursively would exhaust the stack.
+        auto ops = c.make_n(200000, io.get_executor(), io);
+        capi::detail::completion_chain chain;
+        for (std::size_t i = 0; i < ops.size(); ++i) chain.complete(std::move(ops[i]), capi::SendResult{});
+        chain.post();
+        CHECK(c.alive.use_count() == 200001);
+    }  // destroyed with the chain queued
+    CHECK(c.order.empty());
+    CHECK(c.alive.use_count() == 1);
 }

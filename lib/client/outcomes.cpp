@@ -96,6 +96,8 @@ void Outcomes::settle_all(std::vector<Pending>& events, const SendResult& r, boo
     latency_us.add(lat, n);
     const bool reports = static_cast<bool>(opts_.on_delivery);
     std::optional<SendResult> shared;  // reused for inline reports
+    // The batch's completions go in one post per io_context, after the loop.
+    detail::completion_chain chain;
     for (Pending& p : events) {
         if (!p.fresh) continue;
         p.fresh = false;
@@ -106,10 +108,10 @@ void Outcomes::settle_all(std::vector<Pending>& events, const SendResult& r, boo
                 own.latency = latency;
                 if (own.event_id.empty()) own.event_id = p.event_id.view();
                 if (!reports) {
-                    detail::send_op::complete(std::move(p.done), std::move(own));
+                    chain.complete(std::move(p.done), std::move(own));
                     continue;
                 }
-                if (p.done) detail::send_op::complete(std::move(p.done), SendResult(own));
+                if (p.done) chain.complete(std::move(p.done), SendResult(own));
                 report(std::move(own), on_io);
             } else if (reports) {
                 if (!shared) shared.emplace(r);

@@ -100,8 +100,47 @@ public:
     /// true, and once: for callers that claim through their own flag first.
     template <class... A>
     static void deliver(std::shared_ptr<async_op> self, A&&... args) {
+        self->store(std::forward<A>(args)...);
+        post_stored(std::move(self));
+    }
+
+    /// Stores the completion's arguments for a later post_stored() or
+    /// run_stored(). Only after claim() returned true, and once.
+    template <class... A>
+    void store(A&&... args) {
         // One move-assignment per argument, no temporary tuple.
-        self->args_ = std::forward_as_tuple(std::forward<A>(args)...);
+        args_ = std::forward_as_tuple(std::forward<A>(args)...);
+    }
+
+    /// The io_context the handler runs on when its executor is that context's
+    /// own (directly or behind any_io_executor): such an operation may be run
+    /// by run_stored() from any call already running on that context (one post
+    /// for many operations, see client_impl.hpp's completion_chain). Else null.
+    boost::asio::io_context* own_context() const noexcept {
+        if constexpr (std::is_same_v<executor_type, boost::asio::any_io_executor>) {
+            if (const auto* io = ex_.template target<boost::asio::io_context::executor_type>()) return &io->context();
+        } else if constexpr (std::is_same_v<executor_type, boost::asio::io_context::executor_type>) {
+            return &ex_.context();
+        }
+        return nullptr;
+    }
+
+    /// Runs the handler with the stored arguments, here. Only on own_context(),
+    /// from a call posted there, after store().
+    void run_stored() { invoke(); }
+
+    /// Posts `f` to `io` in this operation's reserved room (no allocation), in
+    /// place of this operation's own post: `f` then runs this operation through
+    /// run_stored(), and must keep it alive until its memory is no longer used
+    /// (it is moved out of the room before it runs).
+    template <class F>
+    void post_in_room(boost::asio::io_context& io, F&& f) {
+        const auto hold = boost::asio::prefer(io.get_executor(), boost::asio::execution::outstanding_work.tracked);
+        boost::asio::post(io, room_bound<std::decay_t<F>>{std::forward<F>(f), this});
+    }
+
+    /// The post half of deliver(): after store().
+    static void post_stored(std::shared_ptr<async_op> self) {
         async_op* const op = self.get();
         // Each post below counts as work on the handler's executor until it
         // returned here, not only until the handler ran: the handler may run (and
@@ -190,6 +229,16 @@ private:
         using allocator_type = room_allocator<void>;
         allocator_type get_allocator() const noexcept { return allocator_type(op.get()); }
         void operator()() { op->invoke(); }
+    };
+
+    /// A call posted in the room of `op` (post_in_room).
+    template <class F>
+    struct room_bound {
+        F f;
+        async_op* op;
+        using allocator_type = room_allocator<void>;
+        allocator_type get_allocator() const noexcept { return allocator_type(op); }
+        void operator()() { f(); }
     };
 
     /// @locality the handler's executor.

@@ -37,14 +37,122 @@ struct send_op {
     bool withdrawn() const noexcept { return done_.load(std::memory_order_acquire); }
 
 protected:
+    friend class completion_chain;
     send_op() = default;
     ~send_op() = default;
     send_op(const send_op&) = delete;
     send_op& operator=(const send_op&) = delete;
     /// `self` is this operation's own owner, moved in (to keep it alive across a post).
     virtual void complete_(std::shared_ptr<send_op>&& self, SendResult&& r) = 0;
+    /// complete_(), except that an operation whose handler runs on an io_context
+    /// (async_op::own_context) only claims and stores its outcome and returns
+    /// that context: the caller then owns running it (run_stored_). Returns null
+    /// when it completed otherwise (or already had).
+    virtual boost::asio::io_context* defer_(std::shared_ptr<send_op>& self, SendResult&& r) {
+        complete_(std::move(self), std::move(r));
+        return nullptr;
+    }
+    /// After defer_() returned a context, on that context: runs the handler.
+    virtual void run_stored_() {}
+    /// After defer_() returned a context, from any thread: posts the handler on
+    /// its own, as complete_() would have (allocation free). `self` is this.
+    virtual void post_stored_(std::shared_ptr<send_op>&& self) noexcept { (void)self; }
+    /// Posts `head`'s chain to `io` in the room `head` reserved for its own post.
+    virtual void post_chain_(boost::asio::io_context& io, std::shared_ptr<send_op>&& head) noexcept { (void)io, (void)head; }
 
     std::atomic<bool> done_{false};
+    std::shared_ptr<send_op> next_;  ///< the link in a completion_chain
+};
+
+/// The completions of many operations (a batch's events), delivered with one
+/// post per io_context instead of one post each: the operations whose handlers
+/// run on the same io_context (async_send with use_awaitable, use_future on the
+/// client's own context, ...) are linked here as they are completed and, once
+/// post() runs, their handlers run one after another, in completion order,
+/// from a single call on that context (each still runs on its own executor,
+/// never inside the completing call). Any other operation is posted at once,
+/// as send_op::complete() does. Allocates nothing: the chain is posted in the
+/// room its first operation reserved for its own post.
+/// Not thread safe; post() (or the destructor) must run before the operations
+/// could be expected to complete.
+class completion_chain {
+public:
+    completion_chain() = default;
+    completion_chain(const completion_chain&) = delete;
+    completion_chain& operator=(const completion_chain&) = delete;
+    ~completion_chain() { post(); }
+
+    /// send_op::complete(), deferred to post() where the operation allows it.
+    void complete(std::shared_ptr<send_op> op, SendResult&& r) {
+        send_op* const p = op.get();
+        boost::asio::io_context* const io = p->defer_(op, std::move(r));
+        if (!io) return;
+        if (io != io_) {
+            if (io_) {
+                // Another context: this chain goes now, a new one starts (the
+                // common case is one context for all).
+                post();
+            }
+            io_ = io;
+        }
+        if (tail_) {
+            tail_->next_ = std::move(op);
+        } else {
+            head_ = std::move(op);
+        }
+        tail_ = p;
+    }
+
+    /// Posts what was linked. noexcept: the post needs no allocation.
+    void post() noexcept {
+        if (!head_) return;
+        send_op* const first = head_.get();
+        first->post_chain_(*io_, std::move(head_));
+        io_ = nullptr;
+        tail_ = nullptr;
+    }
+
+    /// What the posted call runs: each operation's handler in turn, releasing
+    /// each operation once its handler returned. A handler that throws leaves
+    /// the call (as from io_context::run) after the operations behind it were
+    /// posted on their own, so none is lost.
+    struct runner {
+        std::shared_ptr<send_op> head;
+        runner(std::shared_ptr<send_op>&& h) noexcept : head(std::move(h)) {}
+        runner(runner&&) noexcept = default;
+        runner& operator=(runner&&) = delete;
+        ~runner() { unlink(head); }
+        void operator()() {
+            while (head) {
+                std::shared_ptr<send_op> cur = std::move(head);
+                head = std::move(cur->next_);
+                try {
+                    cur->run_stored_();
+                } catch (...) {
+                    while (head) {
+                        std::shared_ptr<send_op> rest = std::move(head);
+                        head = std::move(rest->next_);
+                        send_op* const r = rest.get();
+                        r->post_stored_(std::move(rest));
+                    }
+                    throw;
+                }
+            }
+        }
+        /// Destroys a chain link by link, not recursively (a chain that never
+        /// ran: its context was destroyed first).
+        static void unlink(std::shared_ptr<send_op>& h) noexcept {
+            while (h) {
+                std::shared_ptr<send_op> next = std::move(h->next_);
+                h = std::move(next);
+            }
+        }
+    };
+
+private:
+    boost::asio::io_context* io_ = nullptr;
+    std::shared_ptr<send_op> head_;
+    send_op* tail_ = nullptr;
 };
 
 /// async_send's operation for one event: a send_op (the pipeline's view) around
@@ -68,6 +176,24 @@ private:
         std::shared_ptr<op_type> o(std::move(self), &op);
         const std::error_code ec = r.error;
         op_type::deliver(std::move(o), ec, std::move(r));
+    }
+    boost::asio::io_context* defer_(std::shared_ptr<send_op>& self, SendResult&& r) override {
+        boost::asio::io_context* const io = op.own_context();
+        if (!io) {
+            complete_(std::move(self), std::move(r));
+            return nullptr;
+        }
+        if (done_.exchange(true, std::memory_order_acq_rel)) return nullptr;
+        const std::error_code ec = r.error;
+        op.store(ec, std::move(r));
+        return io;
+    }
+    void run_stored_() override { op.run_stored(); }
+    void post_stored_(std::shared_ptr<send_op>&& self) noexcept override {
+        op_type::post_stored(std::shared_ptr<op_type>(std::move(self), &op));
+    }
+    void post_chain_(boost::asio::io_context& io, std::shared_ptr<send_op>&& head) noexcept override {
+        op.post_in_room(io, completion_chain::runner(std::move(head)));
     }
 };
 
