@@ -4,6 +4,7 @@
 #include <capi/testing/mock_graph.hpp>
 #include <capi/sender.hpp>
 
+#include "client/pipeline.hpp"
 #include "json/prepared.hpp"
 #include "support/client_checks.hpp"
 #include "support/fixtures.hpp"
@@ -1092,4 +1093,19 @@ TEST_CASE("event_ids of every length reach the result and the delivery report in
     auto s = client.stats();
     CHECK(s.delivered == 2 * ids.size());
     check_balanced(s);
+}
+
+TEST_CASE("the event_time windows read the system clock coarsely: never ahead, a tick behind at most", "[client][clock]") {
+    using std::chrono::system_clock;
+    for (int i = 0; i < 10000; ++i) {
+        const auto before = system_clock::now();
+        const auto coarse = capi::pipeline::window_now({});
+        const auto after = system_clock::now();
+        REQUIRE(coarse <= after);
+        // The kernel's last tick: 1-10 ms before `before` (HZ 100-1000), with room.
+        REQUIRE(before - coarse < 50ms);
+    }
+    // An injected clock is read as it is.
+    capi::ManualClock manual(system_clock::time_point(std::chrono::hours(400000)));
+    CHECK(capi::pipeline::window_now(manual.as_clock()) == manual.now());
 }

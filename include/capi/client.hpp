@@ -190,7 +190,8 @@ struct Options {
     /// False: no id at all, whatever event_ids says (EventIdMode::none; kept for
     /// code written before event_ids).
     bool assign_event_id = true;
-    /// Wall clock for the 7/62-day windows (not linger); empty: the system clock.
+    /// Wall clock for the 7/62-day windows (not linger); empty: the system clock,
+    /// read coarsely (CLOCK_REALTIME_COARSE: behind by at most a few milliseconds).
     Clock clock;
     DeliveryCallback on_delivery;
 };

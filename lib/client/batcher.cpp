@@ -61,7 +61,7 @@ void Batchers::batcher_main(std::size_t idx) {
         std::size_t n = 0;
         if (!c_.dispatcher.backed_up()) n = c_.intake.pop_bulk(got.data(), got.size());
         if (n != 0) {
-            const auto sys_now = capi::now(opts_.clock);
+            const auto sys_now = window_now(opts_.clock);
             const auto now = steady::now();
             // One pass over the envelopes first: their cache lines (written on
             // another core) are asked for all at once rather than one miss per

@@ -184,7 +184,7 @@ inline EnvelopePtr Intake::prepare(const Event& ev, std::optional<Destination> d
     const bool derive = !env->own_id && opts_.assign_event_id && opts_.event_ids == EventIdMode::deterministic;
     // The pixel before check(), which forgets a destination equal to the default.
     const std::string_view pixel = dest ? std::string_view(dest->pixel_id) : opts_.destination.pixel_id;
-    env->prepared_at = capi::now(opts_.clock);
+    env->prepared_at = window_now(opts_.clock);
     env->invalid = check(ev, dest, env->prep, if_absent, env->prepared_at);
     // Derived from the bytes just encoded, in place: no second encoding.
     if (derive && env->invalid.empty()) batch_access::derive_event_id(env->prep, pixel, env->event_id);
