@@ -171,6 +171,75 @@ TEST_CASE("lanes: threads past the last lane take the queue; every event is deli
     check_balanced(s);
 }
 
+TEST_CASE("lanes: a thread that found no lane free takes one once another thread let its lane go",
+          "[client][lanes]") {
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.linger = std::chrono::hours(1);  // only the flush seals
+    capi::Client client(opts);
+    constexpr int owners = 32, per = 10;
+    // 32 threads hold every lane; a 33rd (`late`) enqueues meanwhile (the queue),
+    // then again once the 32 ended.
+    Gate all_in(owners + 1);
+    std::mutex mu;
+    std::condition_variable cv;
+    bool owners_gone = false;
+    std::atomic<int> refused{0};
+    std::thread late([&] {
+        all_in.arrive_and_wait();
+        for (int i = 0; i < per; ++i)
+            if (!client.enqueue(purchase_event(id_of("late-a", 0, i)))) ++refused;
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, 10s, [&] { return owners_gone; });
+        lock.unlock();
+        for (int i = 0; i < per; ++i)
+            if (!client.enqueue(purchase_event(id_of("late-b", 0, i)))) ++refused;
+    });
+    std::atomic<int> timed_out{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < owners; ++t)
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < per; ++i)
+                if (!client.enqueue(purchase_event(id_of("own", t, i)))) ++refused;
+            all_in.arrive_and_wait();
+            // Held until `late` enqueued its first events (it arrived at all_in
+            // before them).
+            if (!wait_for([&] { return client.stats().accepted >= (owners + 1) * per; }, 10s)) ++timed_out;
+        });
+    for (auto& th : ts) th.join();  // their lanes are let go, events and all
+    CHECK(timed_out.load() == 0);
+    {
+        std::lock_guard lock(mu);
+        owners_gone = true;
+    }
+    cv.notify_all();
+    late.join();
+    CHECK(refused.load() == 0);
+    REQUIRE(client.flush(10s));
+    // `late`'s first events went through the queue (one batch of the batcher's);
+    // its second ones joined a lane a gone thread left, with that thread's events.
+    std::vector<std::size_t> expected(owners - 1, per);
+    expected.insert(expected.begin(), per);
+    expected.push_back(2 * per);
+    std::sort(expected.begin(), expected.end());
+    CHECK(request_sizes(mock) == expected);
+    auto count = [](const auto& ids, std::string_view prefix) {
+        return std::count_if(ids.begin(), ids.end(), [&](const std::string& id) { return id.starts_with(prefix); });
+    };
+    int with_second = 0;
+    for (const auto& r : mock.requests()) {
+        if (count(r.event_ids, "late-b") == 0) continue;
+        ++with_second;
+        CHECK(count(r.event_ids, "late-b") == per);
+        CHECK(count(r.event_ids, "own") == per);  // a lane's, not the queue's
+        CHECK(count(r.event_ids, "late-a") == 0);
+    }
+    CHECK(with_second == 1);
+    auto s = client.stats();
+    CHECK(s.delivered == (owners + 2) * per);
+    check_balanced(s);
+}
+
 TEST_CASE("lanes: shutdown during an outage settles what the lanes hold, counters add up", "[client][lanes]") {
     MockGraphServer mock;
     Fault hang;

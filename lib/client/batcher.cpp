@@ -343,8 +343,10 @@ std::shared_ptr<const DestState> Destinations::find(const std::optional<Destinat
 void Batchers::start(unsigned n) {
     if (opts_.caller_batches) {
         lanes_.reserve(lane_count);
+        auto releases = std::make_shared<std::atomic<std::uint64_t>>(0);
         for (std::size_t i = 0; i < lane_count; ++i) {
             lanes_.push_back(std::make_shared<Lane>());
+            lanes_.back()->releases = releases;
             lanes_.back()->b.lane = true;
             lanes_.back()->b.idx = std::numeric_limits<std::size_t>::max();  // lanes have no acknowledgement
         }
@@ -397,32 +399,48 @@ bool Batchers::settle_held(const SendResult& r) {
 
 Lane* Batchers::my_lane() {
     // A few clients per thread, as the staging encoders; a thread past the last
-    // lane keeps a slot with no lane (it remembers it has none) and takes the queue.
+    // lane keeps a slot with no lane and takes the queue, until some lane of
+    // the client is let go (the count of releases it saw moved): then it looks
+    // again. One relaxed load per event, on lane-less threads only.
     struct Slot {
         std::uint64_t client = 0;
         std::shared_ptr<Lane> lane;
+        std::uint64_t releases_seen = 0;  // when lane is null: the count it looked at
         void release() noexcept {
-            if (lane) lane->claimed.store(false, std::memory_order_release);
+            if (lane) {
+                lane->claimed.store(false, std::memory_order_release);
+                lane->releases->fetch_add(1, std::memory_order_release);
+            }
             lane.reset();
         }
         ~Slot() { release(); }
     };
     thread_local std::array<Slot, 4> slots;
     thread_local std::size_t next_victim = 0;
-    for (auto& sl : slots)
-        if (sl.client == serial_) return sl.lane.get();
-    auto& sl = slots[next_victim++ % slots.size()];
-    sl.release();
-    sl.client = serial_;
+    Slot* sl = nullptr;
+    for (auto& s : slots) {
+        if (s.client != serial_) continue;
+        if (s.lane || s.releases_seen == lanes_.front()->releases->load(std::memory_order_relaxed))
+            return s.lane.get();
+        sl = &s;  // none before, one let go since: look again
+        break;
+    }
+    if (!sl) {
+        sl = &slots[next_victim++ % slots.size()];
+        sl->release();
+        sl->client = serial_;
+    }
+    // Read before looking: a release after this is seen on the next event.
+    sl->releases_seen = lanes_.front()->releases->load(std::memory_order_acquire);
     for (const auto& l : lanes_) {
         bool expected = false;
         if (!l->claimed.load(std::memory_order_relaxed) &&
             l->claimed.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
-            sl.lane = l;
+            sl->lane = l;
             break;
         }
     }
-    return sl.lane.get();
+    return sl->lane.get();
 }
 
 void Batchers::update_first(Lane& lane) noexcept {

@@ -74,6 +74,10 @@ struct Lane {
     std::mutex mu;  // a leaf but for the stages seal() calls (Dispatcher, Flush, EncoderPool, Destinations)
     Batcher b;      // guarded by mu
     std::atomic<bool> claimed{false};
+    // Shared by the client's lanes: how many times one was let go (its thread
+    // ended, or moved it to a fifth client). A thread that found none free
+    // looks again once this moved.
+    std::shared_ptr<std::atomic<std::uint64_t>> releases;
     // The steady time of its oldest held event, `empty` when it holds none:
     // written under mu, read without it (the batchers' linger checks and sleep).
     alignas(64) std::atomic<steady::rep> first{empty};
