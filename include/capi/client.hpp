@@ -137,8 +137,9 @@ struct Options {
     /// still in that core's cache, and the thread that fills a batch hashes and
     /// seals it; the batchers only seal lanes that linger or that a flush needs.
     /// Events take the queue instead (and `queue_capacity` and `overflow` apply)
-    /// while the dispatcher holds too many batches, and from threads past the
-    /// 32nd. False: every event goes through the queue to a batcher thread.
+    /// while the dispatcher holds too many batches, and from a thread that found
+    /// all 32 lanes taken (until one is let go). False: every event goes through
+    /// the queue to a batcher thread.
     bool caller_batches = true;
     /// A partial batch is sealed this long after its first event (measured on
     /// the steady clock, so an injected `clock` cannot stall it).
