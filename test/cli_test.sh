@@ -199,7 +199,7 @@ check "send --bogus: exit 2, the error and a pointer to --help" \
 
 # --- capi bench: its command line --------------------------------------------
 for bad in "--bogus" "--events abc" "--phase nope" "--latency --latencies 0,x" "--latency --burst-code 5" \
-           "--token=abc"; do
+           "--token=abc" "--client-io nope"; do
   # shellcheck disable=SC2086
   err=$(timeout 20 "$CAPI" bench $bad 2>&1 >/dev/null); rc=$?
   check "bench $bad exits 2" [ $rc -eq 2 ]
@@ -218,6 +218,11 @@ out=$(timeout 120 "$CAPI" bench --events=1500 --warmup=0 --phase=pipeline 2>&1);
 check "bench --warmup=0 runs, counts every event and prints no warm-up" \
   [ $rc -eq 0 ] && [ "$(grep -c "null transport counted 1500 = delivered 1500: OK" <<<"$out")" -eq 2 ] && \
   ! grep -q "warm-up" <<<"$out"
+
+out=$(timeout 120 "$CAPI" bench --events=2000 --phase=send --client-io own 2>&1); rc=$?
+check "bench --phase=send --client-io own: the client's I/O on its own thread, every event accepted by the mock" \
+  [ $rc -eq 0 ] && grep -q "^phase 2: .*the client's I/O runs on its own thread" <<<"$out" && \
+  grep -q "mock accepted 2000 = delivered 2000: OK" <<<"$out"
 
 # --- capi mock-server -------------------------------------------------------
 TOKEN="tok-$RANDOM$RANDOM-do-not-print"

@@ -32,7 +32,7 @@
 // queries on it; it exits when the socket closes (or when this process dies).
 //
 //   bench_e2e [--events N] [--warmup W] [--producers P] [--coroutines C] [--mock-threads T]
-//             [--phase enqueue|send|pipeline|both|all] [--batchers B] [--linger-ms L]
+//             [--client-io shared|own] [--phase enqueue|send|pipeline|both|all] [--batchers B] [--linger-ms L]
 //             [--connections K] [--queue-capacity Q]
 //             [--endpoint URL [--ca FILE] --pixel ID [--test-event-code CODE]]
 //   With --endpoint the access token comes from $CAPI_ACCESS_TOKEN (never the
@@ -113,6 +113,7 @@ struct Config {
     std::optional<long> linger_ms;
     std::optional<std::size_t> connections, queue_capacity;
     bool caller_batches = true;
+    bool own_io = false;  // phase 2: the client on its own io thread, not the coroutines'
     std::string endpoint, ca_file, pixel, test_event_code;
 };
 
@@ -155,6 +156,12 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
                    "Options::caller_batches: the producers batch their own events (false: every\n"
                    "event goes through the queue to a batcher thread)")
         ->capture_default_str();
+    std::string client_io = "shared";
+    app.add_option("--client-io", client_io,
+                   "phase 2: shared (the client's I/O runs on the coroutines' io_context thread) or\n"
+                   "own (Client(Options): on the client's own io thread; completions cross threads)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"shared", "own"}));
     app.add_option("--endpoint", c.endpoint,
                    "send to URL instead of the embedded mock; the access token comes from\n"
                    "$CAPI_ACCESS_TOKEN; needs --pixel ID")
@@ -168,6 +175,7 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
     c.run_enqueue = phase == "enqueue" || phase == "both" || phase == "all";
     c.run_send = phase == "send" || phase == "both" || phase == "all";
     c.run_pipeline = phase == "pipeline" || phase == "all";
+    c.own_io = client_io == "own";
     if (warmup_opt->count() == 0) c.warmup = c.events;
     if (batchers_opt->count() != 0) c.batchers = batchers;
     if (linger_opt->count() != 0) c.linger_ms = linger_ms;
@@ -600,7 +608,9 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
     }
     auto opts = client_options(cfg, target);
     if (null) opts.custom_transport = null;
-    auto client = std::make_unique<capi::Client>(io.get_executor(), std::move(opts));
+    // --client-io own (phase 2 only): the client's I/O on its own thread.
+    auto client = cfg.own_io && !null ? std::make_unique<capi::Client>(std::move(opts))
+                                      : std::make_unique<capi::Client>(io.get_executor(), std::move(opts));
 
     SendTally tally, warm_tally;
     const unsigned n_coroutines = cfg.coroutines;
@@ -756,7 +766,9 @@ int run_e2e_bench(int argc, char** argv) {
     if (cfg.run_send) {
         auto r = run_send_phase(cfg, target, cfg.events, 3 * cfg.events + cfg.warmup, measure_floors);
         const std::string title = "phase 2: co_await async_send() from " + std::to_string(cfg.coroutines) +
-                                  " coroutines on one io_context thread, which also runs the client's I/O";
+                                  " coroutines on one io_context thread" +
+                                  (cfg.own_io ? "; the client's I/O runs on its own thread (--client-io own)"
+                                              : ", which also runs the client's I/O");
         record("send", r, print_phase(title.c_str(), r, *r.floor_ns));
     }
     if (cfg.run_pipeline) {
