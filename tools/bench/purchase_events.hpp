@@ -212,11 +212,12 @@ inline std::vector<capi::Event> make_purchase_events(std::size_t first, std::siz
     return out;
 }
 
-// Encodes every event into 1000-event bodies, as a batcher does; returns the
-// body bytes produced (so the work stays observable). Aborts on a rejected
-// event: the generated data is all valid.
-inline std::size_t encode_all(capi::BatchEncoder& encoder, const std::vector<capi::Event>& events,
-                              std::chrono::system_clock::time_point now) {
+// Adds every event to `encoder`, finishing a body (and starting the next)
+// whenever the batch is full, as a batcher does; returns the bytes of the
+// bodies finished (so the work stays observable). The last, partial batch
+// stays in `encoder`. Aborts on a rejected event: the generated data is all valid.
+inline std::size_t add_all(capi::BatchEncoder& encoder, const std::vector<capi::Event>& events,
+                           std::chrono::system_clock::time_point now) {
     std::size_t bytes = 0;
     for (const auto& ev : events) {
         auto r = encoder.add(ev, now);
@@ -227,6 +228,14 @@ inline std::size_t encode_all(capi::BatchEncoder& encoder, const std::vector<cap
         }
         if (r.status != capi::EncodeStatus::added) std::abort();
     }
+    return bytes;
+}
+
+// Encodes every event into 1000-event bodies (add_all), the last one included;
+// returns the body bytes produced.
+inline std::size_t encode_all(capi::BatchEncoder& encoder, const std::vector<capi::Event>& events,
+                              std::chrono::system_clock::time_point now) {
+    std::size_t bytes = add_all(encoder, events, now);
     bytes += encoder.json_body().size();
     encoder.clear();
     return bytes;

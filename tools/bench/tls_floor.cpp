@@ -183,15 +183,7 @@ double compute_floor_ns(std::size_t n) {
             const auto events =
                 make_purchase_events(1'000'000'000 + i, std::min<std::size_t>(64, n - i), unix_now());
             const double cpu0 = thread_cpu_seconds();
-            for (const auto& ev : events) {
-                auto r = encoder.add(ev, now);
-                if (r.status == capi::EncodeStatus::batch_full) {
-                    bytes += encoder.json_body().size();
-                    encoder.clear();
-                    r = encoder.add(ev, now);
-                }
-                if (r.status != capi::EncodeStatus::added) std::abort();  // generated data is valid
-            }
+            bytes += add_all(encoder, events, now);
             cpu += thread_cpu_seconds() - cpu0;
         }
         bytes += encoder.json_body().size();
