@@ -183,13 +183,15 @@ TEST_CASE("lanes: a thread that found no lane free takes one once another thread
     Gate all_in(owners + 1);
     std::mutex mu;
     std::condition_variable cv;
-    bool owners_gone = false;
+    bool late_first_done = false, owners_gone = false;
     std::atomic<int> refused{0};
     std::thread late([&] {
         all_in.arrive_and_wait();
         for (int i = 0; i < per; ++i)
             if (!client.enqueue(purchase_event(id_of("late-a", 0, i)))) ++refused;
         std::unique_lock lock(mu);
+        late_first_done = true;
+        cv.notify_all();
         cv.wait_for(lock, 10s, [&] { return owners_gone; });
         lock.unlock();
         for (int i = 0; i < per; ++i)
@@ -202,9 +204,11 @@ TEST_CASE("lanes: a thread that found no lane free takes one once another thread
             for (int i = 0; i < per; ++i)
                 if (!client.enqueue(purchase_event(id_of("own", t, i)))) ++refused;
             all_in.arrive_and_wait();
-            // Held until `late` enqueued its first events (it arrived at all_in
-            // before them).
-            if (!wait_for([&] { return client.stats().accepted >= (owners + 1) * per; }, 10s)) ++timed_out;
+            // Held until `late`'s first enqueue() calls returned (its events are
+            // counted accepted before they reach the queue: a lane let go on that
+            // count could still take the last one).
+            std::unique_lock lock(mu);
+            if (!cv.wait_for(lock, 10s, [&] { return late_first_done; })) ++timed_out;
         });
     for (auto& th : ts) th.join();  // their lanes are let go, events and all
     CHECK(timed_out.load() == 0);
