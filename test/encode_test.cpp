@@ -903,6 +903,85 @@ TEST_CASE("an allocation failing anywhere in add() or prepare() leaves the batch
     }
 }
 
+// A batch hashes its pending values in waves as it grows (a few hundred at a
+// time, a multiple of 16, the rest kept for the next wave): every event must
+// come out as it does alone, whatever was added, rolled back or taken between
+// two waves, and an allocation failing in a wave must leave the batch as it was.
+TEST_CASE("a batch hashed in waves as it grows: each event's bytes as alone, through rollbacks and failures",
+          "[encoder]") {
+    auto event = [](int i) {
+        auto ev = many_hashed(i);
+        ev.user_data.em.resize(static_cast<std::size_t>(i % 5 + 1));  // 9 to 13 hashed values
+        if (i % 4 == 1) ev.user_data.ph.clear();
+        if (i % 6 == 2) ev.user_data.em.push_back(ev.user_data.em.front());  // a duplicate, sent once
+        return ev;
+    };
+    capi::BatchEncoder enc, staging;
+    std::vector<std::string> alone;
+    std::string taken;
+    for (int i = 0; i < 300; ++i) {
+        const auto ev = event(i);
+        {
+            capi::BatchEncoder one;
+            REQUIRE(one.add(ev, now).status == capi::EncodeStatus::added);
+            alone.emplace_back(batch_access::event_json(one, 0));
+        }
+        if (i % 3 == 0) {
+            capi::detail::PreparedEvent p;
+            REQUIRE(batch_access::prepare(staging, ev, now, p).status == capi::EncodeStatus::added);
+            REQUIRE(batch_access::add_prepared(enc, p, now).status == capi::EncodeStatus::added);
+        } else {
+            REQUIRE(enc.add(ev, now).status == capi::EncodeStatus::added);
+        }
+        if (i % 37 == 5) REQUIRE(enc.add(nothing_left(), now).status == capi::EncodeStatus::invalid);
+        if (i == 150) taken = std::string(enc.json_body());  // mid-batch: holes all filled
+    }
+    REQUIRE(enc.size() == alone.size());
+    for (std::size_t i = 0; i < alone.size(); ++i) {
+        INFO("event " << i);
+        REQUIRE(std::string(batch_access::event_json(enc, i)) == alone[i]);
+    }
+    const std::string body(enc.json_body());
+    CHECK(body.find("0000000000000000000000000000000000000000000000000000000000000000") == std::string::npos);
+    CHECK(taken.find("0000000000000000000000000000000000000000000000000000000000000000") == std::string::npos);
+    CHECK(body.compare(0, taken.size() - 2, taken, 0, taken.size() - 2) == 0);  // all but "]}"
+
+    // 19 of these events hold more pending values than a wave (14 each): the
+    // next add() or add_prepared() hashes the batch's first wave before it
+    // changes anything, and its n-th allocation fails.
+    for (bool prepare : {false, true}) {
+        std::size_t n = 0;
+        for (bool threw = true; threw; ++n) {
+            REQUIRE(n < 200);
+            capi::BatchEncoder batch, twin;
+            for (int i = 0; i < 19; ++i) {
+                REQUIRE(batch.add(many_hashed(i), now).status == capi::EncodeStatus::added);
+                REQUIRE(twin.add(many_hashed(i), now).status == capi::EncodeStatus::added);
+            }
+            capi::detail::PreparedEvent p;
+            REQUIRE(batch_access::prepare(staging, many_hashed(19), now, p).status == capi::EncodeStatus::added);
+            capi::EncodeStatus status{};
+            threw = false;
+            try {
+                FailAllocation fail(n);
+                status = prepare ? batch_access::add_prepared(batch, p, now).status
+                                 : batch.add(many_hashed(19), now).status;
+            } catch (const std::bad_alloc&) {
+                threw = true;
+            }
+            INFO("allocation " << n << (threw ? " failed" : " not reached"));
+            if (!threw) REQUIRE(status == capi::EncodeStatus::added);
+            if (threw) {
+                REQUIRE(batch.size() == 19);
+                REQUIRE(batch.add(many_hashed(19), now).status == capi::EncodeStatus::added);
+            }
+            REQUIRE(twin.add(many_hashed(19), now).status == capi::EncodeStatus::added);
+            CHECK(std::string(batch.json_body()) == std::string(twin.json_body()));
+        }
+        CHECK(n > 1);  // some allocation did fail
+    }
+}
+
 // The encoder checks an event in the same walk that normalizes and writes it,
 // and leaves to validate() any event that walk cannot vouch for: whatever the
 // event, add() must accept exactly what validate() accepts and report exactly

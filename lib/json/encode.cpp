@@ -115,11 +115,11 @@ struct BatchEncoder::impl {
     std::vector<std::size_t> starts;   // where each event's '{' is in buf
     std::string form;                  // form_body() output
 
-    // Hashing is deferred to the end of the batch, so one hash_many call covers
-    // every value of every event (what the multi-buffer SHA-256 paths need to fill
-    // their lanes): the writer leaves a 64-character hole per hashed value and
-    // fill_hashes() writes the digests into the holes. `arena` keeps the batch's
-    // normalized values until then.
+    // Hashing is deferred, so one hash_many call covers the values of many
+    // events (what the multi-buffer SHA-256 paths need to fill their lanes): the
+    // writer leaves a 64-character hole per hashed value, hash_some() hashes
+    // them in waves of `hash_wave` as the batch grows, and fill_hashes() the
+    // rest. `arena` keeps the normalized values until they are hashed.
     json::Buffer arena;
     std::vector<PendingHash> pending;
     std::vector<std::string_view> to_hash;
@@ -251,16 +251,45 @@ struct BatchEncoder::impl {
 
     // Hashes every pending value in one hash_many call and fills the holes.
     void fill_hashes() {
-        if (pending.empty()) return;
-        to_hash.resize(pending.size());
-        digests.resize(pending.size());
-        for (std::size_t i = 0; i < pending.size(); ++i)
+        if (!pending.empty()) hash_front(pending.size());
+    }
+
+    // Pending values are hashed in waves as the batch grows, not all at the
+    // end: a wave's values, and the holes its digests go into, are still in
+    // the cache then, where a whole batch's (about 1.3 MB of JSON for 1000
+    // events) is not. A wave is a multiple of 16 values, so every lane group
+    // of the multi-buffer paths is full and none is left to the scalar code.
+    static constexpr std::size_t hash_wave = 256;
+    // Called where the batch's state has not started to change (the start of
+    // add() and add_prepared()): only the scratch vectors' growth can throw.
+    void hash_some() {
+        if (pending.size() >= hash_wave) hash_front(pending.size() & ~std::size_t{15});
+    }
+
+    // Hashes pending[0, m) and writes their digests into their holes. The
+    // rest stay pending, their values moved to the front of the arena.
+    void hash_front(std::size_t m) {
+        to_hash.resize(m);
+        digests.resize(m);
+        for (std::size_t i = 0; i < m; ++i)
             to_hash[i] = std::string_view(arena.data() + pending[i].offset, pending[i].length);
         sha256::hash_many(to_hash, digests);
-        for (std::size_t i = 0; i < pending.size(); ++i)
-            sha256::to_hex(digests[i], buf.data() + pending[i].at);
-        pending.clear();
-        arena.clear();
+        for (std::size_t i = 0; i < m; ++i) sha256::to_hex(digests[i], buf.data() + pending[i].at);
+        const std::size_t n = pending.size();
+        if (m == n) {
+            pending.clear();
+            arena.clear();
+            return;
+        }
+        std::uint32_t base = pending[m].offset;
+        for (std::size_t i = m + 1; i < n; ++i) base = std::min(base, pending[i].offset);
+        std::memmove(arena.data(), arena.data() + base, arena.size() - base);
+        arena.resize(arena.size() - base);
+        for (std::size_t i = m; i < n; ++i) {
+            pending[i - m] = pending[i];
+            pending[i - m].offset -= base;
+        }
+        pending.resize(n - m);
     }
 
     bool write_user_data(Writer& w, const UserData& ud) {
@@ -535,6 +564,7 @@ EncodeResult BatchEncoder::add(const Event& ev, std::chrono::system_clock::time_
         r.status = EncodeStatus::batch_full;
         return r;
     }
+    d.hash_some();
     const auto arena0 = d.arena.size();
     const auto pending0 = d.pending.size();
     d.buf.resize(d.events_end);  // drop a tail left by json_body()
@@ -651,6 +681,7 @@ EncodeResult BatchEncoder::add_prepared(const PreparedEvent& ev, std::chrono::sy
     }
     // Room first, all growing geometrically: nothing below may throw once the
     // batch's state starts to change.
+    d.hash_some();
     reserve_more(d.pending, ev.holes_);
     reserve_more(d.starts, 1);
     const std::size_t comma = d.count != 0 ? 1 : 0;
