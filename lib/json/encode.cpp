@@ -249,6 +249,18 @@ struct BatchEncoder::impl {
                                 FieldErrorKind::expired});
     }
 
+    // The next event's bytes go right after the last one's, in memory last
+    // written a batch ago (a reused buffer, since evicted by the request that
+    // sent it): asks for about one event's lines for writing now, not one miss
+    // at a time in add_prepared()'s copy. (add() writes an event over about a
+    // microsecond, which the hardware's own prefetch keeps up with: no gain
+    // measured there.)
+    void prefetch_next(std::size_t last_event_bytes) noexcept {
+        const std::size_t ahead = std::min(buf.capacity() - buf.size(), last_event_bytes + 64);
+        char* const end = buf.data() + buf.size();
+        for (std::size_t at = 0; at < ahead; at += 64) __builtin_prefetch(end + at, 1);
+    }
+
     // Hashes every pending value in one hash_many call and fills the holes.
     void fill_hashes() {
         if (!pending.empty()) hash_front(pending.size());
@@ -704,6 +716,7 @@ EncodeResult BatchEncoder::add_prepared(const PreparedEvent& ev, std::chrono::sy
     d.events_end = d.buf.size();
     d.starts.push_back(start);
     ++d.count;
+    d.prefetch_next(ev.json_size_);
     return r;
 }
 
