@@ -33,6 +33,20 @@ double thread_cpu_seconds() {
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
+double thread_clock_read_seconds() {
+    static const double cost = [] {
+        double best = 1e300;
+        for (int round = 0; round < 5; ++round) {
+            constexpr int reads = 200;
+            const double t0 = thread_cpu_seconds();
+            for (int i = 0; i < reads; ++i) (void)thread_cpu_seconds();
+            best = std::min(best, (thread_cpu_seconds() - t0) / (reads + 1));
+        }
+        return best;
+    }();
+    return cost;
+}
+
 const capi::Event* HotEvents::next() {
     if (pos_ == filled_) {
         if (next_ >= end_) return nullptr;
@@ -42,7 +56,9 @@ const capi::Event* HotEvents::next() {
         const double cpu1 = thread_cpu_seconds();
         for (std::size_t i = 0; i < k; ++i) fill_purchase_event(events_[i], data_[i]);
         caller_seconds_ += thread_cpu_seconds() - cpu1;
-        making_seconds_ += cpu1 - cpu0;
+        // The read in the client's interval (the chunk before's last read ends
+        // in it, cpu0's begins in it) is the harness's too.
+        making_seconds_ += cpu1 - cpu0 + thread_clock_read_seconds();
         next_ += k;
         pos_ = 0;
         filled_ = k;

@@ -16,6 +16,11 @@ namespace capi_bench {
 /// CPU seconds of the calling thread (CLOCK_THREAD_CPUTIME_ID).
 double thread_cpu_seconds();
 
+/// What one thread_cpu_seconds() call costs the calling thread's CPU clock (a
+/// system call, about a microsecond on this kind of VM): measured once, on the
+/// first call, so call it before anything is timed.
+double thread_clock_read_seconds();
+
 /// Heap allocations (operator new) made by the calling thread so far: the
 /// benchmark's programs count them (alloc_count.cpp replaces operator new).
 std::uint64_t thread_allocations() noexcept;
@@ -26,7 +31,10 @@ std::uint64_t thread_allocations() noexcept;
 /// already holds: the harness's work, measured apart) and then refills 64 kept
 /// Events from it with capi::assign / capi::refill (the caller's path, measured
 /// apart). enqueue() and async_send() read an event during the call and keep
-/// nothing, so both costs are subtracted from the client's CPU figure. One thread.
+/// nothing, so both costs are subtracted from the client's CPU figure. The three
+/// clock reads per chunk that measure them cost about a microsecond each, and
+/// each of the three intervals they bound holds one read's worth: the one in
+/// the client's interval is counted with the generating. One thread.
 class HotEvents {
 public:
     HotEvents(std::size_t first, std::size_t end) : next_(first), end_(end), events_(chunk) {}

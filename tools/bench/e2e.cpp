@@ -331,6 +331,7 @@ private:
 PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std::size_t first,
                               std::size_t warm_first, const std::function<void(PhaseResult&)>& before_timing,
                               bool null_transport = false) {
+    capi_bench::thread_clock_read_seconds();  // measured now, before anything is timed
     PhaseResult r;
     r.events = cfg.events;
     Target target = real_target;
@@ -592,6 +593,7 @@ bool wait_senders(const capi::Client& client, SendTally& tally) {
 // C coroutines on one io_context thread, which also runs the client's network I/O.
 PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::size_t first, std::size_t warm_first,
                            const std::function<void(PhaseResult&)>& before_timing, bool null_transport = false) {
+    capi_bench::thread_clock_read_seconds();  // measured now, before anything is timed
     PhaseResult r;
     r.events = cfg.events;
     HotEvents source(first, first + cfg.events);  // used on the io thread only
