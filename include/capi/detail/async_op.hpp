@@ -131,14 +131,16 @@ public:
     void run_stored() { invoke(); }
 
     /// A hint for a caller about to run_stored() this operation after others:
-    /// asks for the memory the handler's first member points to when it is a
-    /// pointer, as it is for the handlers that resume a coroutine (use_awaitable's
-    /// frame). Reads only this object's bytes; a prefetch never faults.
+    /// asks for the first two lines of the memory the handler's first member
+    /// points to when it is a pointer, as it is for the handlers that resume a
+    /// coroutine (use_awaitable's frame, read at its first and second lines).
+    /// Reads only this object's bytes; a prefetch never faults.
     void prefetch_handler() const noexcept {
         if constexpr (sizeof(Handler) >= sizeof(void*)) {
-            const void* p = nullptr;
+            const char* p = nullptr;
             std::memcpy(&p, static_cast<const void*>(std::addressof(handler_)), sizeof p);
             __builtin_prefetch(p);
+            __builtin_prefetch(p + 64);
         }
     }
 
