@@ -19,7 +19,7 @@ namespace {
 // Fastest first, measured on this project's Xeon (SHA-NI, AVX2, AVX-512F; one
 // core, 8..55-byte inputs, one hash_many call of 4096): avx512 ~18 ns/hash,
 // shani ~27, avx2 ~48, scalar ~174 (OpenSSL EVP_Digest ~117 in the same run).
-// The batchers hash a whole batch at once, so batch throughput decides. Caveat:
+// The encoder hashes a batch's values 256 at a time, so batch throughput decides. Caveat:
 // calls of a few values (hash() included) cost more on the lane-parallel paths,
 // whose leftovers currently go to scalar (avx512 ~174 ns for n = 1, shani ~31).
 // Scalar stays last: the fallback that always runs.
