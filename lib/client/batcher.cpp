@@ -34,6 +34,7 @@ BatchEncoder EncoderPool::get() {
         if (!spare.empty()) {
             auto e = std::move(spare.back());
             spare.pop_back();
+            spare_low = std::min(spare_low, spare.size());
             return e;
         }
     }
@@ -51,6 +52,32 @@ void EncoderPool::put(BatchEncoder&& e) noexcept {
         if (spare.size() < 64) spare.push_back(std::move(e));
     } catch (...) {
     }
+}
+
+std::size_t EncoderPool::trim() noexcept {
+    std::vector<BatchEncoder> gone;
+    std::vector<Lists> gone_lists;
+    {
+        std::lock_guard lock(mu);
+        // The oldest spares go (the front): get() and put() use the back, whose
+        // memory was touched last.
+        const auto n = std::min(spare_low, spare.size());
+        const auto m = std::min(lists_low, spare_lists.size());
+        try {
+            gone.reserve(n);
+            gone_lists.reserve(m);
+        } catch (...) {
+            return 0;  // out of memory: nothing let go this time
+        }
+        std::move(spare.begin(), spare.begin() + static_cast<std::ptrdiff_t>(n), std::back_inserter(gone));
+        spare.erase(spare.begin(), spare.begin() + static_cast<std::ptrdiff_t>(n));
+        std::move(spare_lists.begin(), spare_lists.begin() + static_cast<std::ptrdiff_t>(m),
+                  std::back_inserter(gone_lists));
+        spare_lists.erase(spare_lists.begin(), spare_lists.begin() + static_cast<std::ptrdiff_t>(m));
+        spare_low = spare.size();
+        lists_low = spare_lists.size();
+    }
+    return gone.size();  // destroyed here, outside the lock
 }
 
 /// @locality batcher thread `idx`.
@@ -97,6 +124,10 @@ void Batchers::batcher_main(std::size_t idx) {
         seal_lingering(me, now);
         if (!lanes_.empty()) sweep_lanes(now, false);
         ack_seal_request(idx);
+        if (idx == 0 && now >= next_trim_) {
+            encoders_->trim();
+            next_trim_ = now + spare_trim_interval;
+        }
         if (n == 0) idle_wait(me, now);
     }
 }
@@ -310,6 +341,7 @@ void EncoderPool::get_lists(std::vector<Pending>& events, std::vector<std::uint6
     events = std::move(spare_lists.back().events);
     id_hashes = std::move(spare_lists.back().id_hashes);
     spare_lists.pop_back();
+    lists_low = std::min(lists_low, spare_lists.size());
 }
 void EncoderPool::put_lists(std::vector<Pending>&& events, std::vector<std::uint64_t>&& id_hashes) noexcept {
     if (events.capacity() == 0 && id_hashes.capacity() == 0) return;
