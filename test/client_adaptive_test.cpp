@@ -111,7 +111,7 @@ TEST_CASE("a destination at its limit does not hold back another's batches", "[c
     o.linger = 30s;
     std::atomic<int> b_delivered{0};
     o.on_delivery = [&](const capi::SendResult& r) {
-        if (r.outcome == capi::Outcome::delivered && r.event_id.rfind("hol-b-", 0) == 0) ++b_delivered;
+        if (r.outcome == capi::Outcome::delivered && r.event_id.view().starts_with("hol-b-")) ++b_delivered;
     };
     capi::Destination b = o.destination;
     b.pixel_id = "2222222222";

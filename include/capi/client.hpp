@@ -22,6 +22,7 @@
 #include <capi/errors.hpp>
 #include <capi/event.hpp>
 #include <capi/retry.hpp>
+#include <capi/small_string.hpp>
 #include <capi/transport.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -96,8 +97,8 @@ struct SendResult {
     /// reply that carried it (a batch's results point at one copy).
     std::shared_ptr<const GraphError> graph;
     std::vector<FieldError> invalid;     ///< why, when rejected
-    std::string event_id;
-    std::string fbtrace_id;              ///< of the reply that settled the event
+    SmallString event_id;                ///< held in place up to 44 bytes (no allocation)
+    SmallString fbtrace_id;              ///< of the reply that settled the event
     /// The last HTTP attempt's own error when `error` is the retry policy giving
     /// up (retries_exhausted, expired, shutdown): e.g. connect_failed,
     /// request_timeout, http_error (see http_status) or graph_error (see graph).

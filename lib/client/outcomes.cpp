@@ -58,7 +58,7 @@ void Outcomes::settle(Pending& p, SendResult r, bool was_in_flight, bool on_io) 
     if (p.settled) return;
     p.settled = true;
     r.latency = steady::now() - p.accepted;
-    if (r.event_id.empty()) r.event_id = p.event_id.view();
+    if (r.event_id.empty()) r.event_id = std::move(p.event_id);  // settled once: not read again
     // The outcome is counted before in_flight drops, so stats() never sees
     // an event in neither.
     outcome_counter(r.outcome).fetch_add(1, std::memory_order_relaxed);
@@ -106,7 +106,7 @@ void Outcomes::settle_all(std::vector<Pending>& events, const SendResult& r, boo
             if (p.done || (reports && !on_io)) {
                 SendResult own = r;
                 own.latency = latency;
-                if (own.event_id.empty()) own.event_id = p.event_id.view();
+                if (own.event_id.empty()) own.event_id = std::move(p.event_id);
                 if (!reports) {
                     chain.complete(std::move(p.done), std::move(own));
                     continue;
@@ -116,7 +116,7 @@ void Outcomes::settle_all(std::vector<Pending>& events, const SendResult& r, boo
             } else if (reports) {
                 if (!shared) shared.emplace(r);
                 shared->latency = latency;
-                if (r.event_id.empty()) shared->event_id.assign(p.event_id.view());  // its capacity is reused
+                if (r.event_id.empty()) shared->event_id = p.event_id;  // in place: no allocation
                 report_inline(*shared);
             }
         } catch (...) {

@@ -60,7 +60,7 @@ public:
         // Only a completion or a delivery report carries the id; otherwise the
         // envelope keeps the string (and its capacity) for its next event.
         Pending p{std::move(e.done), {}, e.accepted, false};
-        if (p.done || opts_.on_delivery) p.event_id.take(e.event_id);
+        if (p.done || opts_.on_delivery) p.event_id.assign(e.event_id);
         return p;
     }
 

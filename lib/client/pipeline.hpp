@@ -121,47 +121,14 @@ struct Envelope {
 };
 using EnvelopePtr = std::unique_ptr<Envelope>;
 
-/// An event's id as its Pending carries it to the outcome: in place up to
-/// `inline_max` bytes (an assigned id is 32, a UUID 36; most order ids are
-/// shorter), so carrying it costs no allocation on the producer and no free on
-/// the thread that settles the batch (a cross-thread free takes the
-/// allocator's arena lock); a longer id keeps its string. 48 bytes, against
-/// a std::string's 32: a batch's Pendings stay small, as they are written on
-/// the batcher and read on the io thread.
-class EventId {
-public:
-    static constexpr std::size_t inline_max = 39;
-
-    EventId() noexcept = default;
-    EventId(EventId&&) noexcept = default;
-    EventId& operator=(EventId&&) noexcept = default;
-    /// Takes `s`'s value; a long one's buffer is moved, a short one is copied
-    /// and `s` keeps its buffer (the envelope reuses it for its next event).
-    void take(std::string& s) {
-        if (s.size() <= inline_max) {
-            std::memcpy(small_, s.data(), s.size());
-            size_ = static_cast<std::uint8_t>(s.size());
-            long_.reset();
-        } else {
-            long_ = std::make_unique<std::string>(std::move(s));
-            size_ = is_long;
-        }
-    }
-    std::string_view view() const noexcept {
-        return size_ == is_long ? std::string_view(*long_) : std::string_view(small_, size_);
-    }
-    bool empty() const noexcept { return size_ == 0; }
-
-private:
-    static constexpr std::uint8_t is_long = 0xff;
-    std::uint8_t size_ = 0;
-    char small_[inline_max];
-    std::unique_ptr<std::string> long_;
-};
 // An accepted event inside a batch.
 struct Pending {
     completion_ptr done;
-    EventId event_id;
+    // Held in place (SmallString, up to 43 bytes: an assigned id is 32, a UUID
+    // 36), so carrying it costs no allocation on the producer and no free on the
+    // thread that settles the batch (a cross-thread free takes the allocator's
+    // arena lock), and it moves into the event's SendResult as it is.
+    SmallString event_id;
     steady::time_point accepted;
     bool settled = false;
     bool fresh = false;  // Outcomes::settle_all's mark between its two passes

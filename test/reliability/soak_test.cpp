@@ -216,7 +216,7 @@ struct Tally {
         case Outcome::dropped: ++dropped; break;
         default: ++other; break;
         }
-        const auto n = r.event_id.rfind("soak-", 0) == 0 ? std::strtoull(r.event_id.c_str() + 5, nullptr, 10)
+        const auto n = r.event_id.view().starts_with("soak-") ? std::strtoull(r.event_id.c_str() + 5, nullptr, 10)
                                                           : reports.size();
         if (n >= reports.size()) {
             ++foreign;
