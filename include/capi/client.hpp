@@ -97,7 +97,7 @@ struct SendResult {
     /// reply that carried it (a batch's results point at one copy).
     std::shared_ptr<const GraphError> graph;
     std::vector<FieldError> invalid;     ///< why, when rejected
-    SmallString event_id;                ///< held in place up to 44 bytes (no allocation)
+    SmallString event_id;                ///< held in place up to 43 bytes (no allocation)
     SmallString fbtrace_id;              ///< of the reply that settled the event
     /// The last HTTP attempt's own error when `error` is the retry policy giving
     /// up (retries_exhausted, expired, shutdown): e.g. connect_failed,
