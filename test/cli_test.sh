@@ -223,6 +223,16 @@ out=$(timeout 120 "$CAPI" bench --events=2000 --phase=send --client-io own 2>&1)
 check "bench --phase=send --client-io own: the client's I/O on its own thread, every event accepted by the mock" \
   [ $rc -eq 0 ] && grep -q "^phase 2: .*the client's I/O runs on its own thread" <<<"$out" && \
   grep -q "mock accepted 2000 = delivered 2000: OK" <<<"$out"
+check "bench --phase=send times both tokens apart: use_awaitable (phase 2), deferred (phase 2b), each counted" \
+  grep -q "^phase 2: co_await async_send(ev, as_tuple(use_awaitable))" <<<"$out" && \
+  grep -q "^phase 2b: co_await async_send(ev, deferred)" <<<"$out" && \
+  [ "$(grep -c "mock accepted 2000 = delivered 2000: OK" <<<"$out")" -eq 2 ]
+out=$(timeout 120 "$CAPI" bench --events=1000 --phase=send --completion deferred 2>&1); rc=$?
+check "bench --completion deferred: phase 2 with deferred alone, every event accepted by the mock" \
+  [ $rc -eq 0 ] && grep -q "^phase 2: co_await async_send(ev, deferred)" <<<"$out" && \
+  ! grep -q "use_awaitable" <<<"$out" && grep -q "mock accepted 1000 = delivered 1000: OK" <<<"$out"
+out=$(timeout 30 "$CAPI" bench --completion later 2>&1); rc=$?
+check "bench --completion later: a usage error naming the option" [ $rc -eq 2 ] && grep -q -- "--completion" <<<"$out"
 
 # --- capi mock-server -------------------------------------------------------
 TOKEN="tok-$RANDOM$RANDOM-do-not-print"

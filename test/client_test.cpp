@@ -273,6 +273,61 @@ TEST_CASE("10,000 concurrent co_await async_send on one io_context thread", "[cl
     for (int i = 0; i < n; ++i) REQUIRE(ids[numbered("co-", i)] == 1);
 }
 
+TEST_CASE("co_await async_send(ev, deferred) in a coroutine: delivered, rejected, cancelled through the "
+          "coroutine's own slot", "[client]") {
+    MockGraphServer mock;
+    IoThread io;
+    capi::Client client(io.io.get_executor(), options_for(mock));
+    // Delivered and rejected: the outcome as a tuple, no exception, no coroutine
+    // frame for the operation (Asio awaits a deferred operation directly).
+    std::promise<std::pair<capi::SendResult, capi::SendResult>> both;
+    asio::co_spawn(
+        io.io,
+        [&]() -> asio::awaitable<void> {
+            auto [ec1, ok] = co_await client.async_send(purchase_event("deferred-co-1"), asio::deferred);
+            auto bad = purchase_event("deferred-co-bad");
+            bad.event_name.clear();
+            auto [ec2, refused] = co_await client.async_send(bad, asio::deferred);
+            CHECK_FALSE(ec1);
+            CHECK(ec2 == errc::invalid_event);
+            both.set_value({std::move(ok), std::move(refused)});
+        },
+        asio::detached);
+    auto f = both.get_future();
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    auto [ok, refused] = f.get();
+    CHECK(ok.outcome == Outcome::delivered);
+    CHECK(ok.event_id == "deferred-co-1");
+    CHECK(refused.outcome == Outcome::rejected);
+    REQUIRE_FALSE(refused.invalid.empty());
+    CHECK(refused.invalid.front().path == "event_name");
+    CHECK(ids_accepted(mock).count("deferred-co-1") == 1);
+
+    // Cancelled: a terminal cancellation of the coroutine reaches the operation
+    // it awaits, which completes with errc::cancelled while its event goes on.
+    mock.push_fault(hang());
+    asio::cancellation_signal signal;
+    std::promise<std::error_code> cancelled;
+    asio::co_spawn(
+        io.io,
+        [&]() -> asio::awaitable<void> {
+            auto [ec, r] = co_await client.async_send(purchase_event("deferred-co-2"), asio::deferred);
+            cancelled.set_value(ec);
+        },
+        asio::bind_cancellation_slot(signal.slot(), asio::detached));
+    REQUIRE(wait_for([&] { return client.stats().in_flight == 1; }, 10s));
+    asio::post(io.io, [&] { signal.emit(asio::cancellation_type::terminal); });
+    auto c = cancelled.get_future();
+    REQUIRE(c.wait_for(5s) == std::future_status::ready);
+    CHECK(c.get() == errc::cancelled);
+    auto s = client.stats();
+    CHECK(s.accepted == 2);
+    CHECK(s.delivered == 1);
+    CHECK(s.rejected == 1);
+    CHECK_FALSE(client.shutdown(100ms));  // the hung request's event fails
+    check_balanced(client.stats());
+}
+
 TEST_CASE("8 producer threads enqueue, flush, counters balance", "[client]") {
     MockGraphServer mock;
     auto opts = options_for(mock);

@@ -4,7 +4,9 @@
 //   enqueue : P producer threads call enqueue(); the client runs on its own threads.
 //   send    : C coroutines on one io_context thread `co_await async_send()` their
 //             share of the events one after another; the client runs its network
-//             I/O on that io_context (a coroutine server's setup).
+//             I/O on that io_context (a coroutine server's setup). Once with
+//             as_tuple(use_awaitable), once with deferred (--completion), each with
+//             its own client and events.
 //
 // Events are realistic Purchase events with distinct PII. Their data (the strings
 // a server already holds) is generated outside the client's figure; building the
@@ -32,7 +34,8 @@
 // queries on it; it exits when the socket closes (or when this process dies).
 //
 //   bench_e2e [--events N] [--warmup W] [--producers P] [--coroutines C] [--mock-threads T]
-//             [--client-io shared|own] [--phase enqueue|send|pipeline|both|all] [--batchers B] [--linger-ms L]
+//             [--client-io shared|own] [--completion awaitable|deferred|both]
+//             [--phase enqueue|send|pipeline|both|all] [--batchers B] [--linger-ms L]
 //             [--connections K] [--queue-capacity Q]
 //             [--endpoint URL [--ca FILE] --pixel ID [--test-event-code CODE]]
 //   With --endpoint the access token comes from $CAPI_ACCESS_TOKEN (never the
@@ -55,6 +58,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -114,6 +118,8 @@ struct Config {
     std::optional<std::size_t> connections, queue_capacity;
     bool caller_batches = true;
     bool own_io = false;  // phase 2: the client on its own io thread, not the coroutines'
+    // Phase 2's completion tokens, each timed apart: as_tuple(use_awaitable), deferred.
+    bool send_awaitable = true, send_deferred = true;
     std::string endpoint, ca_file, pixel, test_event_code;
 };
 
@@ -156,6 +162,13 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
                    "Options::caller_batches: the producers batch their own events (false: every\n"
                    "event goes through the queue to a batcher thread)")
         ->capture_default_str();
+    std::string completion = "both";
+    app.add_option("--completion", completion,
+                   "phase 2's completion token: awaitable (co_await async_send(ev, as_tuple(use_awaitable))),\n"
+                   "deferred (co_await async_send(ev, deferred): no coroutine frame per send) or both,\n"
+                   "each timed apart")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"awaitable", "deferred", "both"}));
     std::string client_io = "shared";
     app.add_option("--client-io", client_io,
                    "phase 2: shared (the client's I/O runs on the coroutines' io_context thread) or\n"
@@ -176,6 +189,8 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
     c.run_send = phase == "send" || phase == "both" || phase == "all";
     c.run_pipeline = phase == "pipeline" || phase == "all";
     c.own_io = client_io == "own";
+    c.send_awaitable = completion != "deferred";
+    c.send_deferred = completion != "awaitable";
     if (warmup_opt->count() == 0) c.warmup = c.events;
     if (batchers_opt->count() != 0) c.batchers = batchers;
     if (linger_opt->count() != 0) c.linger_ms = linger_ms;
@@ -538,10 +553,16 @@ struct SendTally {
     }
 };
 
-// One coroutine: sends events from the shared source one after another, each awaited.
-net::awaitable<void> send_share(capi::Client& client, HotEvents& source, SendTally& tally) {
+// Phase 2's completion token.
+enum class Token { awaitable, deferred };
+
+// One coroutine: sends events from the shared source one after another, each
+// awaited. Either token gives the outcome as a tuple, never an exception.
+net::awaitable<void> send_share(capi::Client& client, HotEvents& source, SendTally& tally, Token token) {
     while (auto ev = source.next()) {
-        auto [ec, result] = co_await client.async_send(*ev, net::as_tuple(net::use_awaitable));
+        auto [ec, result] = token == Token::deferred
+                                ? co_await client.async_send(*ev, net::deferred)
+                                : co_await client.async_send(*ev, net::as_tuple(net::use_awaitable));
         if (ec || result.outcome != capi::Outcome::delivered) {
             tally.not_delivered.fetch_add(1, std::memory_order_relaxed);
             tally.error(describe(result));
@@ -550,10 +571,11 @@ net::awaitable<void> send_share(capi::Client& client, HotEvents& source, SendTal
 }
 
 // Spawns C coroutines on `io` sending `source`'s events, counted in `tally`.
-void spawn_senders(net::io_context& io, capi::Client& client, HotEvents& source, SendTally& tally, unsigned n) {
+void spawn_senders(net::io_context& io, capi::Client& client, HotEvents& source, SendTally& tally, unsigned n,
+                   Token token) {
     tally.remaining = n;
     for (unsigned c = 0; c < n; ++c) {
-        net::co_spawn(io, send_share(client, source, tally), [&tally](std::exception_ptr e) {
+        net::co_spawn(io, send_share(client, source, tally, token), [&tally](std::exception_ptr e) {
             if (e) {
                 try {
                     std::rethrow_exception(e);
@@ -592,7 +614,8 @@ bool wait_senders(const capi::Client& client, SendTally& tally) {
 
 // C coroutines on one io_context thread, which also runs the client's network I/O.
 PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::size_t first, std::size_t warm_first,
-                           const std::function<void(PhaseResult&)>& before_timing, bool null_transport = false) {
+                           const std::function<void(PhaseResult&)>& before_timing, Token token,
+                           bool null_transport = false) {
     capi_bench::thread_clock_read_seconds();  // measured now, before anything is timed
     PhaseResult r;
     r.events = cfg.events;
@@ -625,7 +648,7 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
         io.run();
     });
     if (cfg.warmup != 0) {
-        spawn_senders(io, *client, warm_source, warm_tally, n_coroutines);
+        spawn_senders(io, *client, warm_source, warm_tally, n_coroutines, token);
         r.timed_out = !wait_senders(*client, warm_tally);
     }
     r.warmup_events = cfg.warmup;
@@ -641,7 +664,7 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
     const double cpu0 = process_cpu_seconds();
     const auto t0 = steady::now();
     if (!r.timed_out) {
-        spawn_senders(io, *client, source, tally, n_coroutines);
+        spawn_senders(io, *client, source, tally, n_coroutines, token);
         r.timed_out = !wait_senders(*client, tally);
     }
     const auto t1 = steady::now();
@@ -765,14 +788,22 @@ int run_e2e_bench(int argc, char** argv) {
                                   "; the client runs on threads it owns";
         record("enqueue", r, print_phase(title.c_str(), r, *r.floor_ns));
     }
-    if (cfg.run_send) {
-        auto r = run_send_phase(cfg, target, cfg.events, 3 * cfg.events + cfg.warmup, measure_floors);
-        const std::string title = "phase 2: co_await async_send() from " + std::to_string(cfg.coroutines) +
-                                  " coroutines on one io_context thread" +
+    // Phase 2 once per token: the same client options and threads, each run with
+    // events of its own, its own warm-up and the floors measured just before it.
+    auto send_phase = [&](Token token, const char* label, const char* name, std::size_t first, std::size_t warm) {
+        auto r = run_send_phase(cfg, target, first, warm, measure_floors, token);
+        const std::string title = std::string("phase 2") + label + ": co_await async_send(ev, " +
+                                  (token == Token::deferred ? "deferred" : "as_tuple(use_awaitable)") + ") from " +
+                                  std::to_string(cfg.coroutines) + " coroutines on one io_context thread" +
                                   (cfg.own_io ? "; the client's I/O runs on its own thread (--client-io own)"
                                               : ", which also runs the client's I/O");
-        record("send", r, print_phase(title.c_str(), r, *r.floor_ns));
-    }
+        record(name, r, print_phase(title.c_str(), r, *r.floor_ns));
+    };
+    if (cfg.run_send && cfg.send_awaitable)
+        send_phase(Token::awaitable, "", "send", cfg.events, 3 * cfg.events + cfg.warmup);
+    if (cfg.run_send && cfg.send_deferred)
+        send_phase(Token::deferred, cfg.send_awaitable ? "b" : "", "deferred", 6 * cfg.events + 3 * cfg.warmup,
+                   7 * cfg.events + 3 * cfg.warmup);
     if (cfg.run_pipeline) {
         auto r = run_enqueue_phase(cfg, target, 2 * cfg.events, 3 * cfg.events + 2 * cfg.warmup,
                                    [](PhaseResult&) {}, true);
@@ -782,7 +813,7 @@ int run_e2e_bench(int argc, char** argv) {
         // Not a target phase: it shows what the network half adds to phase 1.
         ok = print_phase(title.c_str(), r, floor_ns) && ok;
         auto r4 = run_send_phase(cfg, target, 4 * cfg.events + 2 * cfg.warmup, 5 * cfg.events + 2 * cfg.warmup,
-                                 [](PhaseResult&) {}, true);
+                                 [](PhaseResult&) {}, Token::awaitable, true);
         const std::string title4 = "phase 4: the pipeline alone: co_await async_send() from " +
                                    std::to_string(cfg.coroutines) +
                                    " coroutines on one io_context thread through a null transport answering there";

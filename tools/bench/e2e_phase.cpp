@@ -241,7 +241,7 @@ void print_targets(const std::vector<TargetLine>& targets) {
     std::printf("\ntargets: client CPU <= 1.5x the floor and >= 1,000,000 events per client CPU-second"
                 " (each phase against the floors measured just before it)\n");
     for (const auto& t : targets) {
-        std::printf("  %-8s: %.2fx the floor (%s), %.0f events per CPU-second (%s)", t.name, t.ns / t.floor_ns,
+        std::printf("  %-9s: %.2fx the floor (%s), %.0f events per CPU-second (%s)", t.name, t.ns / t.floor_ns,
                     t.ns / t.floor_ns <= 1.5 ? "met" : "not met", 1e9 / t.ns, 1e9 / t.ns >= 1e6 ? "met" : "not met");
         if (t.tls_floor_ns)
             std::printf("; %.2fx both floors, %.2f us/event above them", t.ns / (t.floor_ns + *t.tls_floor_ns),
