@@ -6,7 +6,8 @@
 //             share of the events one after another; the client runs its network
 //             I/O on that io_context (a coroutine server's setup). Once with
 //             as_tuple(use_awaitable), once with deferred (--completion), each with
-//             its own client and events.
+//             its own client and events. This phase is in e2e_send.cpp, and
+//             e2e_internal.hpp declares what the phases share.
 //
 // Events are realistic Purchase events with distinct PII. Their data (the strings
 // a server already holds) is generated outside the client's figure; building the
@@ -41,6 +42,7 @@
 //   With --endpoint the access token comes from $CAPI_ACCESS_TOKEN (never the
 //   command line, where the process list shows it).
 #include "e2e.hpp"
+#include "e2e_internal.hpp"
 #include "e2e_phase.hpp"
 #include "caller_path.hpp"
 #include "mock_process.hpp"
@@ -56,12 +58,9 @@
 #include <capi/testing/mock_graph.hpp>
 #include <capi/sender.hpp>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/post.hpp>
 
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -106,22 +105,7 @@ constexpr const char* description =
 // ---------------------------------------------------------------------------
 // Configuration.
 
-struct Config {
-    std::size_t events = 200'000;
-    std::size_t warmup = 0;  // events through the same client and threads before the timed ones
-    unsigned producers = 2;
-    unsigned coroutines = 1000;
-    unsigned mock_threads = 1;
-    bool run_enqueue = true, run_send = true, run_pipeline = true;
-    std::optional<unsigned> batchers;
-    std::optional<long> linger_ms;
-    std::optional<std::size_t> connections, queue_capacity;
-    bool caller_batches = true;
-    bool own_io = false;  // phase 2: the client on its own io thread, not the coroutines'
-    // Phase 2's completion tokens, each timed apart: as_tuple(use_awaitable), deferred.
-    bool send_awaitable = true, send_deferred = true;
-    std::string endpoint, ca_file, pixel, test_event_code;
-};
+using capi_bench::e2e::Config;  // e2e_internal.hpp
 
 // Returns the exit status on a usage error or --help, nothing when the run goes on.
 std::optional<int> parse_args(int argc, char** argv, Config& c) {
@@ -227,10 +211,15 @@ using capi_bench::HotEvents;
 // ---------------------------------------------------------------------------
 // The phases.
 
-struct Target {
-    std::string url, ca_pem, ca_file, pixel, token, test_event_code;
-    MockProcess* mock = nullptr;  // null for an external endpoint
-};
+// What they share with phase 2 (e2e_send.cpp): e2e_internal.hpp.
+using capi_bench::e2e::Target;
+using capi_bench::e2e::Token;
+using capi_bench::e2e::client_options;
+using capi_bench::e2e::mock_counts;
+using capi_bench::e2e::subtract_mock;
+using capi_bench::e2e::describe;
+using capi_bench::e2e::NullTransport;
+using capi_bench::e2e::run_send_phase;
 
 // The transport floor per event: the bodies of `n` events (as the client builds
 // them) POSTed to the mock by the simplest TLS client (tls_floor.hpp). None
@@ -267,6 +256,10 @@ std::optional<double> transport_floor_ns(const Target& t, std::size_t n, std::st
     }
     return r.cpu_seconds / static_cast<double>(n) * 1e9;
 }
+
+} // namespace
+
+namespace capi_bench::e2e {
 
 capi::Options client_options(const Config& cfg, const Target& t) {
     capi::Options o;
@@ -306,39 +299,27 @@ std::string describe(const capi::SendResult& r) {
     return s;
 }
 
-// The pipeline alone: a Transport that answers every batch at once, as Meta
-// would, on the client's io thread; no TLS, no socket, no mock process. Counting
-// the events of each body is the fake server's work: timed and subtracted.
-class NullTransport final : public capi::Transport {
-public:
-    explicit NullTransport(net::any_io_executor ex) : ex_(std::move(ex)) {}
-    void post(capi::PostRequest request, handler done) override {
-        post_shared(request, capi::SharedBody::take(std::move(request.body)), std::move(done));
-    }
-    // What the client calls (through its Sender): the body as the client holds it.
-    void post_shared(const capi::PostRequest&, capi::SharedBody shared, handler done) override {
-        const double cpu0 = thread_cpu_seconds();
-        std::int64_t n = 0;
-        const std::string_view body = shared.bytes, key = "\"event_name\":";
-        for (auto at = body.find(key); at != std::string_view::npos; at = body.find(key, at + key.size())) ++n;
-        events_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
-        counting_ns_.fetch_add(static_cast<std::uint64_t>((thread_cpu_seconds() - cpu0) * 1e9), std::memory_order_relaxed);
-        net::post(ex_, [n, done = std::move(done)] {
-            capi::PostResult r;
-            r.http_status = 200;
-            r.events_received = n;
-            r.fbtrace_id = "null-transport";
-            done({}, std::move(r));
-        });
-    }
-    void close() override {}
-    std::uint64_t events() const noexcept { return events_.load(); }
-    double counting_seconds() const noexcept { return static_cast<double>(counting_ns_.load()) * 1e-9; }
+// NullTransport (e2e_internal.hpp): counts the body's events, then answers on
+// the client's io thread.
+void NullTransport::post_shared(const capi::PostRequest&, capi::SharedBody shared, handler done) {
+    const double cpu0 = thread_cpu_seconds();
+    std::int64_t n = 0;
+    const std::string_view body = shared.bytes, key = "\"event_name\":";
+    for (auto at = body.find(key); at != std::string_view::npos; at = body.find(key, at + key.size())) ++n;
+    events_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+    counting_ns_.fetch_add(static_cast<std::uint64_t>((thread_cpu_seconds() - cpu0) * 1e9), std::memory_order_relaxed);
+    net::post(ex_, [n, done = std::move(done)] {
+        capi::PostResult r;
+        r.http_status = 200;
+        r.events_received = n;
+        r.fbtrace_id = "null-transport";
+        done({}, std::move(r));
+    });
+}
 
-private:
-    net::any_io_executor ex_;
-    std::atomic<std::uint64_t> events_{0}, counting_ns_{0};
-};
+} // namespace capi_bench::e2e
+
+namespace {
 
 // P producer threads enqueue() their share of the events. The producers keep at
 // most queue_capacity events outstanding (enqueued, no outcome yet), so the
@@ -530,177 +511,6 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std:
     r.not_delivered = not_delivered.load() + (expected - std::min(expected, acked.load()));
     for (auto& s : samples) r.enqueue_ns.insert(r.enqueue_ns.end(), s.begin(), s.end());
     client.shutdown(std::chrono::seconds(5));
-    return r;
-}
-
-struct SendTally {
-    std::atomic<std::uint64_t> not_delivered{0};
-    std::atomic<std::size_t> remaining{0};
-    std::mutex error_mutex;
-    std::string first_error;
-    std::mutex done_mutex;  // the last coroutine to end wakes wait_senders
-    std::condition_variable done_cv;
-
-    void coroutine_ended() {
-        if (remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-        std::lock_guard lock(done_mutex);
-        done_cv.notify_all();
-    }
-
-    void error(std::string what) {
-        std::lock_guard lock(error_mutex);
-        if (first_error.empty()) first_error = std::move(what);
-    }
-};
-
-// Phase 2's completion token.
-enum class Token { awaitable, deferred };
-
-// One coroutine: sends events from the shared source one after another, each
-// awaited. Either token gives the outcome as a tuple, never an exception.
-net::awaitable<void> send_share(capi::Client& client, HotEvents& source, SendTally& tally, Token token) {
-    while (auto ev = source.next()) {
-        auto [ec, result] = token == Token::deferred
-                                ? co_await client.async_send(*ev, net::deferred)
-                                : co_await client.async_send(*ev, net::as_tuple(net::use_awaitable));
-        if (ec || result.outcome != capi::Outcome::delivered) {
-            tally.not_delivered.fetch_add(1, std::memory_order_relaxed);
-            tally.error(describe(result));
-        }
-    }
-}
-
-// Spawns C coroutines on `io` sending `source`'s events, counted in `tally`.
-void spawn_senders(net::io_context& io, capi::Client& client, HotEvents& source, SendTally& tally, unsigned n,
-                   Token token) {
-    tally.remaining = n;
-    for (unsigned c = 0; c < n; ++c) {
-        net::co_spawn(io, send_share(client, source, tally, token), [&tally](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& x) {
-                    tally.error(std::string("coroutine threw: ") + x.what());
-                } catch (...) {
-                    tally.error("coroutine threw");
-                }
-            }
-            tally.coroutine_ended();
-        });
-    }
-}
-
-// Waits for `tally`'s coroutines; false after a minute without progress. Woken
-// by the last one to end, so the wait costs no CPU: this thread's time counts in
-// the client's figure (polling the client's stats every millisecond did, about
-// 0.1 us per event of a 1.5 s phase).
-bool wait_senders(const capi::Client& client, SendTally& tally) {
-    std::uint64_t last_done = 0;
-    auto last_change = steady::now();
-    std::unique_lock lock(tally.done_mutex);
-    while (!tally.done_cv.wait_for(lock, std::chrono::seconds(1),
-                                   [&] { return tally.remaining.load(std::memory_order_acquire) == 0; })) {
-        const auto s = client.stats();
-        const std::uint64_t done = s.delivered + s.failed + s.expired + s.dropped;
-        if (done != last_done) {
-            last_done = done;
-            last_change = steady::now();
-        } else if (steady::now() - last_change > std::chrono::minutes(1)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-// C coroutines on one io_context thread, which also runs the client's network I/O.
-PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::size_t first, std::size_t warm_first,
-                           const std::function<void(PhaseResult&)>& before_timing, Token token,
-                           bool null_transport = false) {
-    capi_bench::thread_clock_read_seconds();  // measured now, before anything is timed
-    PhaseResult r;
-    r.events = cfg.events;
-    HotEvents source(first, first + cfg.events);  // used on the io thread only
-    HotEvents warm_source(warm_first, warm_first + cfg.warmup);
-    net::io_context io(1);
-    auto guard = net::make_work_guard(io);
-    Target target = real_target;
-    // The null transport answers on the coroutines' io_context, as the client's
-    // own I/O would run there.
-    std::shared_ptr<NullTransport> null;
-    if (null_transport) {
-        target.mock = nullptr;
-        null = std::make_shared<NullTransport>(io.get_executor());
-    }
-    auto opts = client_options(cfg, target);
-    if (null) opts.custom_transport = null;
-    // --client-io own (phase 2 only): the client's I/O on its own thread.
-    auto client = cfg.own_io && !null ? std::make_unique<capi::Client>(std::move(opts))
-                                      : std::make_unique<capi::Client>(io.get_executor(), std::move(opts));
-
-    SendTally tally, warm_tally;
-    const unsigned n_coroutines = cfg.coroutines;
-    Progress progress("send", cfg.warmup + cfg.events, *client);
-    // The warm-up (as in run_enqueue_phase): the same coroutines' thread and
-    // client send cfg.warmup events first, reported apart.
-    const double warm_cpu0 = process_cpu_seconds();
-    std::thread runner([&io] {
-        pthread_setname_np(pthread_self(), "coroutines");
-        io.run();
-    });
-    if (cfg.warmup != 0) {
-        spawn_senders(io, *client, warm_source, warm_tally, n_coroutines, token);
-        r.timed_out = !wait_senders(*client, warm_tally);
-    }
-    r.warmup_events = cfg.warmup;
-    r.warmup_cpu_seconds = process_cpu_seconds() - warm_cpu0 - warm_source.making_seconds() - warm_source.caller_seconds();
-    // The coroutines' thread is idle now (every warm-up event has its outcome).
-    before_timing(r);
-    const capi::Stats stats0 = client->stats();
-    const auto before = mock_counts(target);
-
-    const double counting0 = null ? null->counting_seconds() : 0.0;
-    const std::uint64_t null_events0 = null ? null->events() : 0;
-    const auto split0 = thread_cpu_by_name();
-    const double cpu0 = process_cpu_seconds();
-    const auto t0 = steady::now();
-    if (!r.timed_out) {
-        spawn_senders(io, *client, source, tally, n_coroutines, token);
-        r.timed_out = !wait_senders(*client, tally);
-    }
-    const auto t1 = steady::now();
-    const double cpu1 = process_cpu_seconds();
-    record_split(r, split0, thread_cpu_by_name());
-    progress.stop();
-
-    r.seconds = std::chrono::duration<double>(t1 - t0).count();
-    // The coroutines are done (tally.remaining, acquire): the source is ours to read.
-    r.making_seconds = source.making_seconds();
-    r.caller_path_seconds = source.caller_seconds();
-    r.cpu_seconds = cpu1 - cpu0 - r.making_seconds - r.caller_path_seconds - (null ? null->counting_seconds() - counting0 : 0.0);
-    r.stats = since(client->stats(), stats0);
-    if (null) r.null_events = null->events() - null_events0;
-    r.mock = mock_counts(target);
-    subtract_mock(r, before);
-    r.not_delivered = tally.not_delivered.load() + warm_tally.not_delivered.load();
-    r.first_error = warm_tally.first_error.empty() ? tally.first_error : warm_tally.first_error;
-    // Shut down while the io_context still runs, so the client can close cleanly.
-    client->shutdown(std::chrono::seconds(5));
-    // After a timeout, coroutines still hold the client: shutdown failed their
-    // events, so they run to the end at once; the client must outlive them.
-    auto pending = [&] {
-        return tally.remaining.load(std::memory_order_acquire) + warm_tally.remaining.load(std::memory_order_acquire);
-    };
-    for (int i = 0; i < 10'000 && pending() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (pending() != 0) {
-        std::fprintf(stderr, "bench: async_send operations still pending 10 s after shutdown; giving up\n");
-        std::fflush(stdout);
-        std::_Exit(1);
-    }
-    client.reset();
-    guard.reset();
-    io.stop();
-    runner.join();
-    if (r.timed_out) r.not_delivered = r.events - std::min<std::uint64_t>(r.events, r.stats.delivered);
     return r;
 }
 
