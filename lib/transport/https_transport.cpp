@@ -2,7 +2,7 @@
 // TLS 1.2+ to one endpoint: OpenSSL driven directly over Asio sockets (see "The
 // connection" below), replies read with Beast's parser. This is the one
 // Beast-heavy translation unit of the client side; nothing of it leaks into
-// public headers.
+// public headers. What needs no Asio is in endpoint.cpp, gzip.cpp and tls_bio.cpp.
 //
 // Shape: every piece of pool state lives on one strand. A request is accepted
 // there (or refused: shutdown, queue_full), then handed to a "worker", a
@@ -15,8 +15,10 @@
 #include <capi/transport.hpp>
 
 #include "transport/body.hpp"
-#include "transport/crc32.hpp"
+#include "transport/endpoint.hpp"
 #include "transport/graph_reply.hpp"
+#include "transport/gzip.hpp"
+#include "transport/tls_bio.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -29,22 +31,18 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/zlib/inflate_stream.hpp>
 
 #include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <deque>
 #include <exception>
 #include <string>
@@ -70,96 +68,18 @@ constexpr std::size_t max_inflated_body = 32 * 1024 * 1024;
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-[[noreturn]] void bad_option(const std::string& what) {
-    throw std::system_error(make_error_code(errc::invalid_option), what);
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-        if (lower(a[i]) != lower(b[i])) return false;
-    }
-    return true;
-}
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-bool is_digits(std::string_view s) noexcept {
-    if (s.empty()) return false;
-    for (char c : s)
-        if (c < '0' || c > '9') return false;
-    return true;
-}
+// The plain parts: endpoint.hpp, gzip.hpp, tls_bio.hpp.
+using namespace detail::transport;
 
 //------------------------------------------------------------------------------
 // Options
 
-struct endpoint_parts {
-    std::string host;         ///< name or address, without brackets
-    std::string port = "443";
-    std::string host_header;  ///< Host: value
-    bool is_ip = false;
-};
-
-endpoint_parts parse_endpoint(std::string_view s) {
-    constexpr std::string_view scheme = "https://";
-    if (s.size() < scheme.size() || !iequals(s.substr(0, scheme.size()), scheme))
-        bad_option("endpoint: must be https://host[:port]; plaintext http and other schemes are "
-                   "refused");
-    s.remove_prefix(scheme.size());
-    if (!s.empty() && s.back() == '/') s.remove_suffix(1);
-
-    endpoint_parts ep;
-    std::string_view host, rest;
-    if (!s.empty() && s.front() == '[') {
-        auto close = s.find(']');
-        if (close == std::string_view::npos) bad_option("endpoint: unterminated [IPv6 address]");
-        host = s.substr(1, close - 1);
-        rest = s.substr(close + 1);
-        boost::system::error_code ec;
-        auto addr = net::ip::make_address(std::string(host), ec);
-        if (ec || !addr.is_v6()) bad_option("endpoint: bad IPv6 address in brackets");
-        ep.is_ip = true;
-    } else {
-        auto colon = s.find(':');
-        host = s.substr(0, colon);
-        rest = colon == std::string_view::npos ? std::string_view{} : s.substr(colon);
-        for (char c : host) {
-            bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '.';
-            if (!ok) bad_option("endpoint: the host may not have a path, query or user info");
-        }
-        boost::system::error_code ec;
-        auto addr = net::ip::make_address(std::string(host), ec);
-        ep.is_ip = !ec && addr.is_v4();
-    }
-    if (host.empty()) bad_option("endpoint: no host");
-    if (!rest.empty()) {
-        if (rest.front() != ':') bad_option("endpoint: the host may not have a path, query or user info");
-        auto port = rest.substr(1);
-        unsigned value = 0;
-        auto [p, e] = std::from_chars(port.data(), port.data() + port.size(), value);
-        if (!is_digits(port) || e != std::errc{} || p != port.data() + port.size() || value == 0 ||
-            value > 65535)
-            bad_option("endpoint: port must be 1-65535");
-        ep.port = std::to_string(value);
-    }
-    ep.host = std::string(host);
-    ep.host_header = s.front() == '[' ? "[" + ep.host + "]" : ep.host;
-    if (ep.port != "443") ep.host_header += ":" + ep.port;
-    return ep;
-}
-
-bool valid_api_version(std::string_view v) noexcept {
-    // vNN.N, as Graph names its versions.
-    if (v.size() < 4 || v.front() != 'v') return false;
-    auto dot = v.find('.');
-    return dot != std::string_view::npos && is_digits(v.substr(1, dot - 1)) && is_digits(v.substr(dot + 1));
+/// Asio's reading of an address literal, for parse_endpoint.
+address_kind address_kind_of(const std::string& host) noexcept {
+    boost::system::error_code ec;
+    auto addr = net::ip::make_address(host, ec);
+    if (ec) return address_kind::none;
+    return addr.is_v6() ? address_kind::v6 : address_kind::v4;
 }
 
 void validate(const TransportOptions& o) {
@@ -200,88 +120,6 @@ void configure_tls(ssl::context& ctx, const TransportOptions& o) {
 
 //------------------------------------------------------------------------------
 // Replies
-
-std::string percent_encode(std::string_view s) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(s.size());
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                          c == '-' || c == '.' || c == '_' || c == '~';
-        if (unreserved) {
-            out += ch;
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
-
-/// Inflates a gzip body (RFC 1952, concatenated members allowed). Beast's zlib
-/// port inflates raw deflate only, so the gzip framing (header, CRC-32 and
-/// ISIZE trailer) is handled here. Returns false for anything malformed or
-/// truncated, or past `limit` bytes inflated.
-bool gunzip(std::string_view in, std::string& out, std::size_t limit) {
-    out.clear();
-    auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])); };
-    std::size_t pos = 0;
-    do {
-        if (in.size() - pos < 18) return false;  // header + empty deflate + trailer
-        if (byte(pos) != 0x1f || byte(pos + 1) != 0x8b || byte(pos + 2) != 8) return false;
-        auto flags = byte(pos + 3);
-        if (flags & 0xe0) return false;
-        pos += 10;
-        if (flags & 4) {  // FEXTRA
-            if (in.size() - pos < 2) return false;
-            std::size_t xlen = byte(pos) | (byte(pos + 1) << 8);
-            pos += 2;
-            if (in.size() - pos < xlen) return false;
-            pos += xlen;
-        }
-        for (std::uint32_t f : {8u, 16u}) {  // FNAME, FCOMMENT: zero-terminated
-            if (!(flags & f)) continue;
-            auto z = in.find('\0', pos);
-            if (z == std::string_view::npos) return false;
-            pos = z + 1;
-        }
-        if (flags & 2) pos += 2;  // FHCRC
-        if (pos > in.size()) return false;
-
-        beast::zlib::inflate_stream inflater;
-        beast::zlib::z_params zs{};
-        zs.next_in = in.data() + pos;
-        zs.avail_in = in.size() - pos;
-        std::size_t start = out.size();
-        for (;;) {
-            std::size_t chunk = std::max<std::size_t>(4096, zs.avail_in * 4);
-            if (out.size() + chunk > limit + 1) chunk = limit + 1 - out.size();
-            std::size_t old = out.size();
-            out.resize(old + chunk);
-            zs.next_out = out.data() + old;
-            zs.avail_out = chunk;
-            beast::error_code ec;
-            inflater.write(zs, beast::zlib::Flush::none, ec);
-            out.resize(old + chunk - zs.avail_out);
-            if (out.size() > limit) return false;
-            if (ec == beast::zlib::error::end_of_stream) break;
-            if (ec && ec != beast::zlib::error::need_buffers) return false;
-            // Output space left over means the input ran out before the end.
-            if (zs.avail_out != 0) return false;
-        }
-        pos = in.size() - zs.avail_in;
-        if (in.size() - pos < 8) return false;
-        std::uint32_t crc = byte(pos) | (byte(pos + 1) << 8) | (byte(pos + 2) << 16) | (byte(pos + 3) << 24);
-        std::uint32_t isize =
-            byte(pos + 4) | (byte(pos + 5) << 8) | (byte(pos + 6) << 16) | (byte(pos + 7) << 24);
-        std::string_view member(out.data() + start, out.size() - start);
-        if (crc != detail::crc32(member) || isize != static_cast<std::uint32_t>(member.size())) return false;
-        pos += 8;
-    } while (pos < in.size());
-    return true;
-}
 
 /// Fills `result` from a complete reply; returns the completion error.
 std::error_code interpret(http::response<http::string_body>& msg, PostResult& result) {
@@ -338,109 +176,15 @@ std::error_code interpret(http::response<http::string_body>& msg, PostResult& re
 // goes from OpenSSL's buffer straight to the socket with a non-blocking send
 // when the socket has room (no copy of the ciphertext in user space), and what
 // the socket does not take waits in a buffer the connection owns, sent by one
-// async_write after the SSL_* call. The SSL object comes from the same SSL_CTX,
-// with the same SNI, host name and IP checks.
+// async_write after the SSL_* call (the BIO and its buffers: tls_bio.hpp). The
+// SSL object comes from the same SSL_CTX, with the same SNI, host name and IP
+// checks.
 
-/// Ciphertext between OpenSSL and the socket. @locality strand_ (OpenSSL calls
-/// the BIO only from SSL_* calls made on the strand, where the socket is also
-/// closed, so it cannot close under a send).
-struct tls_buffers {
-    explicit tls_buffers(tcp::socket& s) : socket(s) {}
-    tcp::socket& socket;     ///< where bio_write sends directly while `out` is empty
-    std::vector<char> out;   ///< records OpenSSL wrote that the socket did not take yet
-    std::vector<char> in;    ///< bytes read from the socket, OpenSSL's from in_pos
-    std::size_t in_pos = 0;
-};
-
-int bio_write(BIO* b, const char* data, int len) {
-    BIO_clear_retry_flags(b);
-    auto* io = static_cast<tls_buffers*>(BIO_get_data(b));
-    if (io == nullptr || len < 0) return -1;
-    const int whole = len;
-    // Sent directly only while nothing waits in `out`, so records keep their
-    // order. MSG_DONTWAIT leaves the socket's mode to Asio.
-    if (io->out.empty() && io->socket.is_open()) {
-        const auto n = ::send(io->socket.native_handle(), data, static_cast<std::size_t>(len),
-                              MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n == len) return whole;
-        // A partial send or a full socket (EAGAIN) keeps the rest for the
-        // async_write. So does a real failure (EPIPE, ECONNRESET): that write
-        // then fails the way it always did, and the caller reports it.
-        if (n > 0) {
-            data += n;
-            len -= static_cast<int>(n);
-        }
-    }
-    try {
-        io->out.insert(io->out.end(), data, data + len);
-    } catch (...) {
-        return -1;  // out of memory: OpenSSL reports a write failure
-    }
-    return whole;
+/// tls_buffers' view of a connection's socket: its descriptor, -1 once closed.
+int socket_descriptor(void* s) noexcept {
+    auto& socket = *static_cast<tcp::socket*>(s);
+    return socket.is_open() ? socket.native_handle() : -1;
 }
-
-int bio_read(BIO* b, char* data, int len) {
-    BIO_clear_retry_flags(b);
-    auto* io = static_cast<tls_buffers*>(BIO_get_data(b));
-    if (io == nullptr || len < 0) return -1;
-    const std::size_t avail = io->in.size() - io->in_pos;
-    if (avail == 0) {
-        // Not an end of stream: the caller reads the socket and calls OpenSSL again.
-        BIO_set_retry_read(b);
-        return -1;
-    }
-    const std::size_t n = std::min(avail, static_cast<std::size_t>(len));
-    std::memcpy(data, io->in.data() + io->in_pos, n);
-    io->in_pos += n;
-    if (io->in_pos == io->in.size()) {
-        io->in.clear();
-        io->in_pos = 0;
-    }
-    return static_cast<int>(n);
-}
-
-long bio_ctrl(BIO* b, int cmd, long, void*) {
-    switch (cmd) {
-    case BIO_CTRL_FLUSH:
-        return 1;  // the connection sends `out` itself
-    case BIO_CTRL_PENDING: {
-        auto* io = static_cast<tls_buffers*>(BIO_get_data(b));
-        return io == nullptr ? 0 : static_cast<long>(io->in.size() - io->in_pos);
-    }
-    default:
-        return 0;
-    }
-}
-
-int bio_create(BIO* b) {
-    BIO_set_init(b, 1);
-    return 1;
-}
-
-int bio_destroy(BIO*) { return 1; }
-
-/// The BIO type of tls_buffers, made once per process (never freed: connections
-/// may outlive any pool). Null if OpenSSL could not make it.
-BIO_METHOD* buffers_method() noexcept {
-    static BIO_METHOD* const method = []() -> BIO_METHOD* {
-        const int index = BIO_get_new_index();
-        if (index == -1) return nullptr;
-        BIO_METHOD* m = BIO_meth_new(index | BIO_TYPE_SOURCE_SINK, "capi tls buffers");
-        if (m == nullptr) return nullptr;
-        if (BIO_meth_set_write(m, bio_write) != 1 || BIO_meth_set_read(m, bio_read) != 1 ||
-            BIO_meth_set_ctrl(m, bio_ctrl) != 1 || BIO_meth_set_create(m, bio_create) != 1 ||
-            BIO_meth_set_destroy(m, bio_destroy) != 1) {
-            BIO_meth_free(m);
-            return nullptr;
-        }
-        return m;
-    }();
-    return method;
-}
-
-struct ssl_free_t {
-    void operator()(SSL* s) const noexcept { SSL_free(s); }
-};
 
 /// Plaintext handed to SSL_write_ex at once, at most: ~16 records. When the
 /// socket is full, what it refuses of a slice is copied into `out` and written
@@ -460,7 +204,8 @@ struct job {
 };
 
 struct connection {
-    explicit connection(const net::any_io_executor& ex) : socket(ex), io(socket), deadline(ex), idle_timer(ex) {}
+    explicit connection(const net::any_io_executor& ex)
+        : socket(ex), io(&socket, socket_descriptor), deadline(ex), idle_timer(ex) {}
 
     void close() noexcept {
         idle_timer.cancel();
@@ -545,26 +290,6 @@ net::awaitable<boost::system::error_code> fill(connection& c) {
     auto [ec, n] = co_await c.socket.async_read_some(net::buffer(c.io.in.data() + old, read_chunk), use_tuple);
     c.io.in.resize(old + n);
     co_return ec;
-}
-
-/// One SSL_* call's outcome, with OpenSSL's per-thread error queue left empty
-/// (the io threads serve every connection).
-struct ssl_status {
-    int error = SSL_ERROR_NONE;  ///< SSL_get_error, or SSL_ERROR_NONE on success
-    unsigned long reason = 0;    ///< ERR_GET_REASON of the first queued error
-};
-
-template <class Call>
-ssl_status ssl_call(SSL* ssl, Call&& call) {
-    ERR_clear_error();
-    ssl_status st;
-    const int r = call();
-    if (r != 1) {
-        st.error = SSL_get_error(ssl, r);
-        if (auto e = ERR_peek_error(); e != 0) st.reason = ERR_GET_REASON(e);
-    }
-    ERR_clear_error();
-    return st;
 }
 
 /// @locality strand_. Writes all of `data` as TLS records: to the socket, what
@@ -1064,7 +789,7 @@ private:
 
 std::unique_ptr<Transport> make_https_transport(boost::asio::any_io_executor executor,
                                                 TransportOptions options) {
-    auto ep = parse_endpoint(options.endpoint);
+    auto ep = parse_endpoint(options.endpoint, address_kind_of);
     validate(options);
     auto pool = std::make_shared<https_pool>(std::move(executor), std::move(options), std::move(ep));
     return std::make_unique<https_transport>(std::move(pool));
