@@ -7,6 +7,7 @@
 #include <capi/sender.hpp>
 
 #include "json/prepared.hpp"
+#include "util/prefetch.hpp"
 
 #include <algorithm>
 #include <array>
@@ -206,11 +207,12 @@ void name_thread(const char* name) noexcept;
 /// Runs each function, swallowing what it throws (rule 9).
 void run_all(std::vector<std::function<void()>>& fns);
 
-inline constexpr int for_reading = 0, for_write = 1;
-/// Asks for the cache lines of `bytes` ahead of use (__builtin_prefetch's `rw`).
+using detail::for_reading;
+using detail::for_write;
+/// Asks for the cache lines of `bytes` ahead of use (util/prefetch.hpp).
 template <int Rw = for_reading>
 inline void prefetch(std::string_view bytes) noexcept {
-    for (std::size_t at = 0; at < bytes.size(); at += 64) __builtin_prefetch(bytes.data() + at, Rw);
+    detail::prefetch_lines<Rw>(bytes.data(), bytes.size());
 }
 
 } // namespace capi::pipeline

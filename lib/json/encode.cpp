@@ -15,6 +15,7 @@
 #include "json/writer.hpp"
 #include "normalize/refine.hpp"
 #include "normalize/unicode.hpp"
+#include "util/prefetch.hpp"
 #include "validate/rules.hpp"
 #include "wire/schema.hpp"
 #include "wire/window.hpp"
@@ -83,10 +84,7 @@ void write_strings(Writer& w, std::string_view key, const std::vector<std::strin
 // misses overlap instead of coming one at a time as the walk reaches them
 // (bench_core: 15-20% less time per event). prepare() does not: capi::Client
 // prepares an event on the thread that just made it, where it is in cache.
-void prefetch_event(const Event& ev) noexcept {
-    const auto* p = reinterpret_cast<const char*>(&ev);
-    for (std::size_t at = 0; at < sizeof(Event); at += 64) __builtin_prefetch(p + at);
-}
+void prefetch_event(const Event& ev) noexcept { detail::prefetch_lines(&ev, sizeof(Event)); }
 
 } // namespace
 
@@ -257,8 +255,7 @@ struct BatchEncoder::impl {
     // measured there.)
     void prefetch_next(std::size_t last_event_bytes) noexcept {
         const std::size_t ahead = std::min(buf.capacity() - buf.size(), last_event_bytes + 64);
-        char* const end = buf.data() + buf.size();
-        for (std::size_t at = 0; at < ahead; at += 64) __builtin_prefetch(end + at, 1);
+        detail::prefetch_lines<detail::for_write>(buf.data() + buf.size(), ahead);
     }
 
     // Hashes every pending value in one hash_many call and fills the holes.
@@ -535,30 +532,7 @@ struct BatchEncoder::impl {
     }
 };
 
-namespace detail {
-// PreparedEvent's buffer is json::Buffer storage (prepare() lends it to one): std::realloc'd.
-PreparedEvent::~PreparedEvent() { std::free(data_); }
-
-PreparedEvent::PreparedEvent(const PreparedEvent& other)
-    : event_time(other.event_time),
-      action_source(other.action_source),
-      json_size_(other.json_size_),
-      values_size_(other.values_size_),
-      holes_(other.holes_),
-      id_at_(other.id_at_) {
-    const std::size_t n = std::size_t{json_size_} + values_size_ + std::size_t{holes_} * 12;
-    if (n == 0) return;
-    data_ = static_cast<char*>(std::malloc(n));
-    if (data_ == nullptr) throw std::bad_alloc();
-    capacity_ = n;
-    std::memcpy(data_, other.data_, n);
-}
-
-PreparedEvent& PreparedEvent::operator=(const PreparedEvent& other) {
-    if (this != &other) PreparedEvent(other).swap_(*this);
-    return *this;
-}
-} // namespace detail
+// PreparedEvent's own members (its buffer's free and copy): prepared.cpp.
 
 using detail::PreparedEvent;
 
