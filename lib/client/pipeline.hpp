@@ -7,6 +7,7 @@
 #include <capi/sender.hpp>
 
 #include "json/prepared.hpp"
+#include "util/ascii.hpp"
 #include "util/prefetch.hpp"
 
 #include <algorithm>
@@ -194,9 +195,7 @@ inline SendResult make_result(Outcome o, std::error_code ec) {
     return r;
 }
 
-inline bool all_digits(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
+using detail::ascii::all_digits;
 
 /// The error an exception caught in the pipeline stands for.
 std::error_code error_of(const std::exception_ptr& e);

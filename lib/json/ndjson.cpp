@@ -13,6 +13,7 @@
 #include <capi/ndjson.hpp>
 
 #include "json/utf8_locate.hpp"
+#include "util/ascii.hpp"
 #include "wire/schema.hpp"
 
 #include <simdjson.h>
@@ -98,10 +99,7 @@ bool is_number(element_type t) {
 
 /// Digits only, no sign or spaces, fitting int64.
 bool parse_digits(std::string_view s, std::int64_t& out) {
-    if (s.empty()) return false;
-    for (char c : s) {
-        if (c < '0' || c > '9') return false;
-    }
+    if (!detail::ascii::all_digits(s)) return false;
     const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
     return r.ec == std::errc{} && r.ptr == s.data() + s.size();
 }

@@ -25,6 +25,8 @@
 // a form capi reads.
 #include "normalize/dates.hpp"
 
+#include "util/ascii.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -51,7 +53,8 @@ constexpr std::string_view bad_time =
 constexpr std::string_view wrong_weekday =
     "date of birth names a weekday that does not fall on that date";
 
-constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+using ascii::all_digits;
+using ascii::is_digit;
 constexpr bool is_letter(char c) noexcept { return c >= 'a' && c <= 'z'; }
 constexpr bool is_space(char c) noexcept { return c == ' '; }
 
@@ -61,12 +64,6 @@ constexpr std::string_view slice(std::string_view s, std::size_t pos,
                                  std::size_t n = std::string_view::npos) noexcept {
     if (pos > s.size()) return {};
     return {s.data() + pos, n < s.size() - pos ? n : s.size() - pos};
-}
-
-constexpr bool all_digits(std::string_view s) noexcept {
-    for (char c : s)
-        if (!is_digit(c)) return false;
-    return !s.empty();
 }
 
 // Value of a run of at most 8 ASCII digits (the caller has checked them).

@@ -14,14 +14,16 @@
 #include "normalize/refine.hpp"
 #include "normalize/tables.hpp"
 #include "normalize/unicode.hpp"
+#include "util/ascii.hpp"
 
 #include <algorithm>
 
 namespace capi {
 namespace {
 
-bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+using detail::ascii::is_digit;
 
+// Unlike ascii::all_digits, true for an empty string.
 bool all_digits(std::string_view s) noexcept { return std::all_of(s.begin(), s.end(), is_digit); }
 
 // YYYYMMDD naming a day that exists, years 1900 to 2099.

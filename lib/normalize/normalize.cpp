@@ -8,6 +8,7 @@
 #include <capi/normalize.hpp>
 
 #include "normalize/unicode.hpp"
+#include "util/ascii.hpp"
 #include "wire/schema.hpp"
 
 #include <algorithm>
@@ -29,7 +30,7 @@ constexpr bool is_hex(char c) noexcept {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+using detail::ascii::is_digit;
 
 // A rejected value leaves `out` empty: callers log rejects, and a half-normalized
 // value is PII that should not end up in a log line.

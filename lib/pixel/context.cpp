@@ -23,6 +23,7 @@
 
 #include "pixel/internal.hpp"
 #include "pixel/url.hpp"
+#include "util/ascii.hpp"
 
 #include <arpa/inet.h>
 
@@ -35,6 +36,8 @@ namespace capi::pixel {
 namespace {
 
 using namespace std::chrono;
+using capi::detail::ascii::all_digits;
+using capi::detail::ascii::trim;
 
 struct Address {
     std::array<std::uint8_t, 16> bytes{};
@@ -77,12 +80,6 @@ bool prefix_equal(const std::uint8_t* a, const std::uint8_t* b, unsigned bits) n
     return (a[whole] & mask) == (b[whole] & mask);
 }
 
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 /// One hop of X-Forwarded-For or a Forwarded `for=` value, without its port:
 /// "192.0.2.7", "192.0.2.7:4711", "2001:db8::1", "[2001:db8::1]", "[2001:db8::1]:4711".
 bool parse_hop(std::string_view hop, Address& out) noexcept {
@@ -104,10 +101,7 @@ bool parse_hop(std::string_view hop, Address& out) noexcept {
     const std::size_t colon = hop.find(':');
     if (colon == std::string_view::npos || hop.find(':', colon + 1) != std::string_view::npos) return false;
     const std::string_view port = hop.substr(colon + 1);
-    if (port.empty()) return false;
-    for (const char c : port) {
-        if (c < '0' || c > '9') return false;
-    }
+    if (!all_digits(port)) return false;
     return parse_address(hop.substr(0, colon), out) && out.v4;
 }
 

@@ -19,6 +19,7 @@
 
 #include "json/writer.hpp"
 #include "pixel/internal.hpp"
+#include "util/ascii.hpp"
 
 #include <simdjson.h>
 
@@ -30,6 +31,7 @@ namespace capi::pixel {
 namespace {
 
 using namespace std::chrono;
+using capi::detail::ascii::all_digits;
 
 // The smallest transparent 1x1 GIF (GIF89a, 2-colour table, transparency
 // extension, one LZW-coded pixel).
@@ -40,25 +42,12 @@ constexpr char gif_bytes[] =
 static_assert(sizeof gif_bytes - 1 == 43);
 constexpr std::string_view gif{gif_bytes, sizeof gif_bytes - 1};
 
-bool all_digits(std::string_view s) noexcept {
-    if (s.empty()) return false;
-    for (const char c : s) {
-        if (c < '0' || c > '9') return false;
-    }
-    return true;
-}
-
 /// The media type of a Content-Type, lowercase, without parameters.
 std::string_view media_type(std::string_view content_type, char (&buf)[64]) noexcept {
     const std::size_t semi = content_type.find(';');
-    std::string_view t = content_type.substr(0, semi);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    const std::string_view t = capi::detail::ascii::trim(content_type.substr(0, semi));
     if (t.size() > sizeof buf) return "?";
-    for (std::size_t i = 0; i < t.size(); ++i) {
-        const char c = t[i];
-        buf[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    }
+    for (std::size_t i = 0; i < t.size(); ++i) buf[i] = capi::detail::ascii::to_lower(t[i]);
     return {buf, t.size()};
 }
 

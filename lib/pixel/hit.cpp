@@ -28,6 +28,7 @@
 #include "json/writer.hpp"
 #include "pixel/internal.hpp"
 #include "pixel/url.hpp"
+#include "util/ascii.hpp"
 #include "wire/schema.hpp"
 
 #include <charconv>
@@ -41,15 +42,9 @@ namespace capi::pixel {
 namespace {
 
 using namespace std::chrono;
+using capi::detail::ascii::all_digits;
+using capi::detail::ascii::trim;
 using detail::HitTarget;
-
-bool all_digits(std::string_view s) noexcept {
-    if (s.empty()) return false;
-    for (const char c : s) {
-        if (c < '0' || c > '9') return false;
-    }
-    return true;
-}
 
 /// `key == row_key`, first by length and first byte: a dispatch over a schema
 /// compares a key with every row's before its own (ud[zp] with nine other
@@ -57,12 +52,6 @@ bool all_digits(std::string_view s) noexcept {
 [[gnu::always_inline]] inline bool same_key(std::string_view key, std::string_view row_key) noexcept {
     return key.size() == row_key.size() && !key.empty() && key[0] == row_key[0] &&
            std::memcmp(key.data(), row_key.data(), key.size()) == 0;
-}
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
 }
 
 /// A strict decimal number: optional '-', digits, optional fraction and

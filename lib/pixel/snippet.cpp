@@ -19,7 +19,7 @@
 #include <capi/pixel.hpp>
 
 #include "json/writer.hpp"
-#include "pixel/url.hpp"
+#include "util/ascii.hpp"
 #include "wire/schema.hpp"
 
 #include <simdjson.h>
@@ -31,6 +31,8 @@
 namespace capi::pixel {
 
 namespace {
+
+using capi::detail::ascii::append_percent_encoded;
 
 /// Appends `s` escaped for a JavaScript string (single- or double-quoted) that
 /// sits inside a <script> element, and for a JSON string.
@@ -197,9 +199,9 @@ void member_param(std::string& out, const CustomData& cd) {
     const V& v = cd.*R::member;
     auto param = [&](std::string_view k, std::string_view value) {
         out.append("&cd[");
-        url::encode_append(out, k);
+        append_percent_encoded(out, k);
         out.append("]=");
-        url::encode_append(out, value);
+        append_percent_encoded(out, value);
     };
     std::string text;
     if constexpr (std::is_same_v<V, std::optional<std::string>>) {
@@ -292,20 +294,20 @@ std::string render_noscript_url(const Event& ev, std::string_view pixel_id, std:
     out.append(base);
     out += base.find('?') == std::string_view::npos ? '?' : '&';
     out.append("id=");
-    url::encode_append(out, pixel_id);
+    append_percent_encoded(out, pixel_id);
     out.append("&ev=");
-    url::encode_append(out, ev.event_name);
+    append_percent_encoded(out, ev.event_name);
     if (ev.event_id) {
         out.append("&eid=");
-        url::encode_append(out, *ev.event_id);
+        append_percent_encoded(out, *ev.event_id);
     }
     if (ev.event_source_url) {
         out.append("&dl=");
-        url::encode_append(out, *ev.event_source_url);
+        append_percent_encoded(out, *ev.event_source_url);
     }
     if (ev.referrer_url) {
         out.append("&rl=");
-        url::encode_append(out, *ev.referrer_url);
+        append_percent_encoded(out, *ev.referrer_url);
     }
     if (ev.custom_data) {
         wire::schema<CustomData>::each([&](auto r) { member_param<decltype(r)>(out, *ev.custom_data); });

@@ -1,5 +1,7 @@
 #include "pixel/url.hpp"
 
+#include "util/ascii.hpp"
+
 #include <cstring>
 
 #if defined(__SSE2__)
@@ -10,17 +12,7 @@ namespace capi::pixel::url {
 
 namespace {
 
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-bool unreserved(unsigned char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
-}
+using capi::detail::ascii::hex_value;
 
 /// The first '%' or '+' in [p, end), or end. Hashed customer data and URLs make
 /// long runs without one: 16 bytes at a time.
@@ -112,19 +104,6 @@ const char* decode_append(std::string_view in, std::string& out) {
     // On an error, what was decoded before it stays appended, as before.
     out.resize(static_cast<std::size_t>(w - out.data()));
     return why;
-}
-
-void encode_append(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (unreserved(c)) {
-            out += ch;
-        } else {
-            const char buf[3] = {'%', hex[c >> 4], hex[c & 0xF]};
-            out.append(buf, 3);
-        }
-    }
 }
 
 bool query_param(std::string_view u, std::string_view name, std::string_view& value) noexcept {

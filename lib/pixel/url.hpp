@@ -1,4 +1,5 @@
-// Internal: the URL and form encodings of pixel hits, both ways.
+// Internal: reading the URL and form encodings of pixel hits (writing them:
+// util/ascii.hpp's append_percent_encoded).
 //
 // Hits arrive as browsers encode them: a query string (`location.href`'s rules,
 // URLSearchParams' rules) or an application/x-www-form-urlencoded body. Both
@@ -43,11 +44,6 @@ bool each_pair(std::string_view params, F&& f) {
     }
     return true;
 }
-
-/// Appends `s` percent-encoded: RFC 3986's unreserved characters (A-Z a-z 0-9
-/// - . _ ~) kept, every other byte as %XX (uppercase hex), a space as %20. What
-/// any decoder reads back byte for byte, whether it takes '+' as a space or not.
-void encode_append(std::string& out, std::string_view s);
 
 /// The raw value of the first `name` parameter in the query of `url` (after
 /// '?', before '#'), still encoded; nullopt-like empty `found` when absent.

@@ -6,6 +6,8 @@
 
 #include <capi/transport.hpp>  // capi::appsecret_proof
 
+#include "util/ascii.hpp"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -118,27 +120,17 @@ constexpr int key_event_name = 0, key_event_time = 1, key_action_source = 5, key
 static_assert(event_keys[key_event_name] == "event_name" && event_keys[key_event_time] == "event_time" &&
               event_keys[key_action_source] == "action_source" && event_keys[key_user_data] == "user_data");
 
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+using capi::detail::ascii::all_digits;
+using capi::detail::ascii::hex_value;
+using capi::detail::ascii::iequals;
+using capi::detail::ascii::to_lower;
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
-
+// Spaces and tabs at both ends, and CR and LF at the end (ascii::trim keeps those).
 std::string_view trim(std::string_view s) noexcept {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
         s.remove_suffix(1);
     return s;
-}
-
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 // The value of parameter `name` in a header value like `multipart/form-data; boundary="x"`.
@@ -159,16 +151,12 @@ std::string header_param(std::string_view value, std::string_view name) {
     return {};
 }
 
-bool is_digits(std::string_view s) noexcept {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 // "v24.0"
 bool is_version(std::string_view s) noexcept {
     if (s.size() < 4 || s[0] != 'v') return false;
     std::size_t dot = s.find('.');
-    return dot != std::string_view::npos && is_digits(s.substr(1, dot - 1)) &&
-           is_digits(s.substr(dot + 1));
+    return dot != std::string_view::npos && all_digits(s.substr(1, dot - 1)) &&
+           all_digits(s.substr(dot + 1));
 }
 
 std::string data_param(std::size_t index) {
@@ -208,7 +196,7 @@ std::optional<std::int64_t> event_time_of(dom::element ev_time) {
     if (ev_time.get_double().get(d) == simdjson::SUCCESS && d > 0 && d < 1e12)
         return static_cast<std::int64_t>(d);
     std::string_view s;
-    if (ev_time.get_string().get(s) == simdjson::SUCCESS && is_digits(s) && s.size() < 19) {
+    if (ev_time.get_string().get(s) == simdjson::SUCCESS && all_digits(s) && s.size() < 19) {
         std::int64_t out = 0;
         std::from_chars(s.data(), s.data() + s.size(), out);
         return out;
@@ -434,24 +422,6 @@ std::string url_decode(std::string_view s, bool plus_is_space) {
     return out;
 }
 
-std::string url_encode(std::string_view s) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(s.size() * 3 / 2);
-    for (char c : s) {
-        auto u = static_cast<unsigned char>(c);
-        if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u == '-' ||
-            u == '_' || u == '.' || u == '~') {
-            out += c;
-        } else {
-            out += '%';
-            out += hex[u >> 4];
-            out += hex[u & 15];
-        }
-    }
-    return out;
-}
-
 Fields parse_urlencoded(std::string_view s) {
     Fields out;
     while (!s.empty()) {
@@ -469,7 +439,7 @@ Fields parse_urlencoded(std::string_view s) {
 
 std::string media_type(std::string_view content_type) {
     std::string out(trim(content_type.substr(0, content_type.find(';'))));
-    for (char& c : out) c = lower(c);
+    for (char& c : out) c = to_lower(c);
     return out;
 }
 
@@ -691,7 +661,7 @@ Verdict evaluate(const Request& req, const Config& cfg) {
     }
     if (req.method != "POST") {
         std::string m(req.method);
-        for (char& c : m) c = lower(c);
+        for (char& c : m) c = to_lower(c);
         ErrorFields f;
         f.type = "GraphMethodException";
         f.message = "Unsupported " + m + " request. Object with ID '" + std::string(pixel) +
@@ -702,7 +672,7 @@ Verdict evaluate(const Request& req, const Config& cfg) {
         fail(v, 400, f);
         return v;
     }
-    if (!is_digits(pixel)) {
+    if (!all_digits(pixel)) {
         ErrorFields f;
         f.type = "GraphMethodException";
         f.message = "Unsupported post request. Object with ID '" + std::string(pixel) +

@@ -5,6 +5,8 @@
 // Verdict says what Graph would answer and what the request log records.
 #pragma once
 
+#include "util/ascii.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -109,7 +111,7 @@ std::string json_escape(std::string_view s);
 /// escape is kept as is (Graph is lenient there too).
 std::string url_decode(std::string_view s, bool plus_is_space = true);
 /// Percent-encoding of everything but unreserved characters (RFC 3986).
-std::string url_encode(std::string_view s);
+inline constexpr auto& url_encode = capi::detail::ascii::percent_encode;
 
 using Fields = std::map<std::string, std::string, std::less<>>;
 

@@ -1,51 +1,26 @@
-// capi: the https transport's endpoint parsing, API version check and
-// percent-encoding, and the string helpers its replies use. Plain C++: Asio
-// stays in https_transport.cpp.
+// capi: the https transport's endpoint parsing and API version check. Plain
+// C++: Asio stays in https_transport.cpp.
 
 #include "transport/endpoint.hpp"
+
+#include "util/ascii.hpp"
 
 #include <capi/errors.hpp>
 
 #include <charconv>
-#include <cstddef>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 namespace capi::detail::transport {
-namespace {
-
-bool is_digits(std::string_view s) noexcept {
-    if (s.empty()) return false;
-    for (char c : s)
-        if (c < '0' || c > '9') return false;
-    return true;
-}
-
-} // namespace
 
 [[noreturn]] void bad_option(const std::string& what) {
     throw std::system_error(make_error_code(errc::invalid_option), what);
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-        if (lower(a[i]) != lower(b[i])) return false;
-    }
-    return true;
-}
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 endpoint_parts parse_endpoint(std::string_view s, address_parser kind_of) {
     constexpr std::string_view scheme = "https://";
-    if (s.size() < scheme.size() || !iequals(s.substr(0, scheme.size()), scheme))
+    if (s.size() < scheme.size() || !ascii::iequals(s.substr(0, scheme.size()), scheme))
         bad_option("endpoint: must be https://host[:port]; plaintext http and other schemes are "
                    "refused");
     s.remove_prefix(scheme.size());
@@ -78,7 +53,7 @@ endpoint_parts parse_endpoint(std::string_view s, address_parser kind_of) {
         auto port = rest.substr(1);
         unsigned value = 0;
         auto [p, e] = std::from_chars(port.data(), port.data() + port.size(), value);
-        if (!is_digits(port) || e != std::errc{} || p != port.data() + port.size() || value == 0 ||
+        if (!ascii::all_digits(port) || e != std::errc{} || p != port.data() + port.size() || value == 0 ||
             value > 65535)
             bad_option("endpoint: port must be 1-65535");
         ep.port = std::to_string(value);
@@ -93,26 +68,8 @@ bool valid_api_version(std::string_view v) noexcept {
     // vNN.N, as Graph names its versions.
     if (v.size() < 4 || v.front() != 'v') return false;
     auto dot = v.find('.');
-    return dot != std::string_view::npos && is_digits(v.substr(1, dot - 1)) && is_digits(v.substr(dot + 1));
-}
-
-std::string percent_encode(std::string_view s) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(s.size());
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                          c == '-' || c == '.' || c == '_' || c == '~';
-        if (unreserved) {
-            out += ch;
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
+    return dot != std::string_view::npos && ascii::all_digits(v.substr(1, dot - 1)) &&
+           ascii::all_digits(v.substr(dot + 1));
 }
 
 } // namespace capi::detail::transport

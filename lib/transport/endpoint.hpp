@@ -1,6 +1,6 @@
-// Internal: the https transport's endpoint parsing and the plain string helpers
-// of its options checks and request targets (no Asio: parse_endpoint is handed
-// the address parser).
+// Internal: the https transport's endpoint parsing and options checks (no Asio:
+// parse_endpoint is handed the address parser). The string helpers they use are
+// util/ascii.hpp's.
 #pragma once
 
 #include <string>
@@ -10,12 +10,6 @@ namespace capi::detail::transport {
 
 /// Throws std::system_error with errc::invalid_option and `what`.
 [[noreturn]] void bad_option(const std::string& what);
-
-/// ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b) noexcept;
-
-/// `s` without leading and trailing spaces and tabs.
-std::string_view trim(std::string_view s) noexcept;
 
 struct endpoint_parts {
     std::string host;         ///< name or address, without brackets
@@ -34,8 +28,5 @@ endpoint_parts parse_endpoint(std::string_view s, address_parser kind_of);
 
 /// vNN.N, as Graph names its versions.
 bool valid_api_version(std::string_view v) noexcept;
-
-/// `s` with every byte but RFC 3986's unreserved ones percent-encoded.
-std::string percent_encode(std::string_view s);
 
 } // namespace capi::detail::transport

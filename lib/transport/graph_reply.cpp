@@ -8,6 +8,8 @@
 // may arrive as numeric strings, is_transient as 0/1 or "true".
 #include "transport/graph_reply.hpp"
 
+#include "util/ascii.hpp"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -42,9 +44,7 @@ std::optional<std::int64_t> as_int(dom::element v) {
         return static_cast<std::int64_t>(d);
     }
     case element_type::STRING: {
-        std::string_view s = v.get_string().value_unsafe();
-        while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-        while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+        std::string_view s = ascii::trim(v.get_string().value_unsafe());
         if (!s.empty() && s.front() == '+') s.remove_prefix(1);
         std::int64_t out = 0;
         const auto r = std::from_chars(s.data(), s.data() + s.size(), out);

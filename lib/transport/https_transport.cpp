@@ -19,6 +19,7 @@
 #include "transport/graph_reply.hpp"
 #include "transport/gzip.hpp"
 #include "transport/tls_bio.hpp"
+#include "util/ascii.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -128,7 +129,7 @@ std::error_code interpret(http::response<http::string_body>& msg, PostResult& re
     if (auto it = msg.find(http::field::retry_after); it != msg.end()) {
         // Delta-seconds (what Graph sends) or an HTTP-date (RFC 9110 §10.2.3,
         // what proxies and load balancers in front of it may send).
-        auto v = trim(it->value());
+        auto v = detail::ascii::trim(it->value());
         std::int64_t seconds = 0;
         auto [p, e] = std::from_chars(v.data(), v.data() + v.size(), seconds);
         if (e == std::errc{} && p == v.data() + v.size() && seconds >= 0)
@@ -145,11 +146,11 @@ std::error_code interpret(http::response<http::string_body>& msg, PostResult& re
     std::string inflated;
     std::string_view body = msg.body();
     if (auto it = msg.find(http::field::content_encoding); it != msg.end()) {
-        auto enc = trim(it->value());
-        if (iequals(enc, "gzip") || iequals(enc, "x-gzip")) {
+        auto enc = detail::ascii::trim(it->value());
+        if (detail::ascii::iequals(enc, "gzip") || detail::ascii::iequals(enc, "x-gzip")) {
             if (!gunzip(body, inflated, max_inflated_body)) return make_error_code(errc::bad_response);
             body = inflated;
-        } else if (!enc.empty() && !iequals(enc, "identity")) {
+        } else if (!enc.empty() && !detail::ascii::iequals(enc, "identity")) {
             return make_error_code(errc::bad_response);
         }
     }
@@ -350,11 +351,11 @@ public:
             h.reserve(256 + request.pixel_id.size() * 3 + request.appsecret_proof.size() * 3);
             h += "POST ";
             h += target_prefix_;
-            h += percent_encode(request.pixel_id);
+            detail::ascii::append_percent_encoded(h, request.pixel_id);
             h += "/events";
             if (!request.appsecret_proof.empty()) {
                 h += "?appsecret_proof=";
-                h += percent_encode(request.appsecret_proof);
+                detail::ascii::append_percent_encoded(h, request.appsecret_proof);
             }
             h += " HTTP/1.1\r\nHost: ";
             h += endpoint_.host_header;

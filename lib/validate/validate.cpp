@@ -9,6 +9,7 @@
 
 #include <capi/normalize.hpp>
 
+#include "util/ascii.hpp"
 #include "validate/rules.hpp"
 #include "wire/schema.hpp"
 #include "wire/window.hpp"
@@ -38,13 +39,10 @@ namespace capi {
 namespace detail {
 
 namespace {
-bool is_ascii_digit_(char c) noexcept { return c >= '0' && c <= '9'; }
 bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
     if (s.size() < prefix.size()) return false;
     for (std::size_t i = 0; i < prefix.size(); ++i) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        if (c != prefix[i]) return false;
+        if (ascii::to_lower(s[i]) != prefix[i]) return false;
     }
     return true;
 }
@@ -102,7 +100,7 @@ bool is_plain_ipv4(std::string_view s) noexcept {
     while (true) {
         const std::size_t start = i;
         unsigned value = 0;
-        while (i < s.size() && is_ascii_digit_(s[i]) && i - start < 3) value = value * 10 + unsigned(s[i++] - '0');
+        while (i < s.size() && ascii::is_digit(s[i]) && i - start < 3) value = value * 10 + unsigned(s[i++] - '0');
         const std::size_t digits = i - start;
         if (digits == 0 || value > 255 || (digits > 1 && s[start] == '0')) return false;
         if (++octets == 4) return i == s.size();
@@ -131,7 +129,7 @@ bool is_ip_address(std::string_view s) noexcept {
 bool looks_like_fb_cookie(std::string_view s) noexcept {
     if (!s.starts_with("fb.")) return false;
     s.remove_prefix(3);
-    if (s.size() < 2 || !is_ascii_digit_(s[0]) || s[1] != '.') return false;
+    if (s.size() < 2 || !ascii::is_digit(s[0]) || s[1] != '.') return false;
     s.remove_prefix(2);
     std::size_t i = 0;
     // The creation time (13 digits today): eight at a time, then one by one.
@@ -141,7 +139,7 @@ bool looks_like_fb_cookie(std::string_view s) noexcept {
         std::memcpy(&w, s.data() + i, 8);
         if ((w & ones * 0xF0) != ones * 0x30 || ((w + ones * 0x06) & ones * 0xF0) != ones * 0x30) break;
     }
-    while (i < s.size() && is_ascii_digit_(s[i])) ++i;
+    while (i < s.size() && ascii::is_digit(s[i])) ++i;
     if (i == 0 || i == s.size() || s[i] != '.') return false;
     return i + 1 < s.size();
 }
