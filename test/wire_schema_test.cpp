@@ -157,7 +157,11 @@ struct Filler {
                 v = std::vector<std::string>{"LDU"};
             } else if constexpr (std::is_same_v<V, std::vector<std::string>>) {
                 if constexpr (wire::is_member<R, &capi::AppData::extinfo>) {
-                    for (std::size_t i = 0; i < capi::extinfo_size; ++i) v.push_back("x" + std::to_string(++n));
+                    for (std::size_t i = 0; i < capi::extinfo_size; ++i) {
+                        std::string x = "x";  // appended: g++ 12 warns falsely (-Wrestrict) on "x" + to_string
+                        x += std::to_string(++n);
+                        v.push_back(std::move(x));
+                    }
                 } else {
                     v = {text<R>(), text<R>() + " "};  // hashed: a second spelling, sent once
                     if constexpr (!R::is_hashed()) v[1] = text<R>();
