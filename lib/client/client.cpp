@@ -79,6 +79,7 @@
 //   delivery report, flush callback) runs under a lock other than shutdown_mu;
 //   completions are always posted.
 #include "client/impl.hpp"
+#include "errors/invalid_option.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -91,6 +92,7 @@ namespace capi {
 
 namespace asio = boost::asio;
 using pipeline::steady;
+using detail::invalid_option;
 
 namespace pipeline {
 
@@ -127,39 +129,35 @@ void run_all(std::vector<std::function<void()>>& fns) {
 
 namespace {
 
-[[noreturn]] void bad_option(const std::string& what) {
-    throw std::system_error(make_error_code(errc::invalid_option), what);
-}
-
 /// An all-empty Options::destination means none: every event names its own.
 bool no_default(const Destination& d) { return d == Destination{}; }
 
 void check_options(const Options& o, bool owns_io) {
     if (!no_default(o.destination)) {
         if (!pipeline::all_digits(o.destination.pixel_id))
-            bad_option("destination.pixel_id: must be a non-empty string of digits");
-        if (o.destination.access_token.empty()) bad_option("destination.access_token: must not be empty");
+            invalid_option("destination.pixel_id: must be a non-empty string of digits");
+        if (o.destination.access_token.empty()) invalid_option("destination.access_token: must not be empty");
     }
-    if (o.queue_capacity < 2) bad_option("queue_capacity: must be at least 2");
-    if (o.queue_capacity > (std::size_t{1} << 30)) bad_option("queue_capacity: must be at most 2^30");
+    if (o.queue_capacity < 2) invalid_option("queue_capacity: must be at least 2");
+    if (o.queue_capacity > (std::size_t{1} << 30)) invalid_option("queue_capacity: must be at most 2^30");
     if (o.encode.max_batch_events < 1 || o.encode.max_batch_events > 1000)
-        bad_option("encode.max_batch_events: must be 1..1000 (Meta's limit)");
-    if (o.linger.count() <= 0) bad_option("linger: must be positive");
-    if (o.max_batch_bytes < 64 * 1024) bad_option("max_batch_bytes: must be at least 64 KiB");
+        invalid_option("encode.max_batch_events: must be 1..1000 (Meta's limit)");
+    if (o.linger.count() <= 0) invalid_option("linger: must be positive");
+    if (o.max_batch_bytes < 64 * 1024) invalid_option("max_batch_bytes: must be at least 64 KiB");
     if (o.encode.validation.max_event_bytes > o.max_batch_bytes)
-        bad_option("encode.validation.max_event_bytes: must not exceed max_batch_bytes");
-    if (owns_io && o.io_threads < 1) bad_option("io_threads: must be at least 1");
-    if (o.io_threads > 256) bad_option("io_threads: must be at most 256");
-    if (o.batchers > 256) bad_option("batchers: must be at most 256");
-    if (o.retry.max_attempts < 1) bad_option("retry.max_attempts: must be at least 1");
-    if (o.transport.max_in_flight < 1) bad_option("transport.max_in_flight: must be at least 1");
-    if (o.max_batches_in_flight > 65536) bad_option("max_batches_in_flight: must be at most 65536");
+        invalid_option("encode.validation.max_event_bytes: must not exceed max_batch_bytes");
+    if (owns_io && o.io_threads < 1) invalid_option("io_threads: must be at least 1");
+    if (o.io_threads > 256) invalid_option("io_threads: must be at most 256");
+    if (o.batchers > 256) invalid_option("batchers: must be at most 256");
+    if (o.retry.max_attempts < 1) invalid_option("retry.max_attempts: must be at least 1");
+    if (o.transport.max_in_flight < 1) invalid_option("transport.max_in_flight: must be at least 1");
+    if (o.max_batches_in_flight > 65536) invalid_option("max_batches_in_flight: must be at most 65536");
     const auto& cc = o.concurrency;
-    if (cc.min < 1) bad_option("concurrency.min: must be at least 1");
-    if (cc.initial < cc.min) bad_option("concurrency.initial: must be at least concurrency.min");
+    if (cc.min < 1) invalid_option("concurrency.min: must be at least 1");
+    if (cc.initial < cc.min) invalid_option("concurrency.initial: must be at least concurrency.min");
     // Written as negations so that NaN fails too.
-    if (!(cc.backoff > 0 && cc.backoff < 1)) bad_option("concurrency.backoff: must be between 0 and 1 (exclusive)");
-    if (!(cc.rtt_tolerance >= 1)) bad_option("concurrency.rtt_tolerance: must be at least 1");
+    if (!(cc.backoff > 0 && cc.backoff < 1)) invalid_option("concurrency.backoff: must be between 0 and 1 (exclusive)");
+    if (!(cc.rtt_tolerance >= 1)) invalid_option("concurrency.rtt_tolerance: must be at least 1");
 }
 
 } // namespace

@@ -1,6 +1,10 @@
 // capi: the error category. Messages are fixed English text for logs; callers
 // branch on the enumerator, never on the message.
+#include "errors/invalid_option.hpp"
+
 #include <capi/errors.hpp>
+
+#include <system_error>
 
 namespace capi {
 
@@ -45,6 +49,10 @@ const std::error_category& category() noexcept {
 
 std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), category()};
+}
+
+[[noreturn]] void detail::invalid_option(const std::string& what) {
+    throw std::system_error(make_error_code(errc::invalid_option), what);
 }
 
 } // namespace capi

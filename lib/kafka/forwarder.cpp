@@ -3,6 +3,8 @@
 // records.cpp, the loop in loop.cpp, the group in rebalance.cpp.
 #include "kafka/forwarder.hpp"
 
+#include "errors/invalid_option.hpp"
+
 #include <capi/errors.hpp>
 #include <capi/sha256.hpp>
 #include <capi/validate.hpp>
@@ -32,9 +34,7 @@ std::string_view librdkafka_version() noexcept { return rd_kafka_version_str(); 
 
 namespace {
 
-[[noreturn]] void invalid_option(const std::string& what) {
-    throw std::system_error(make_error_code(errc::invalid_option), what);
-}
+using capi::detail::invalid_option;
 
 void validate_options(const ForwarderOptions& o) {
     if (o.brokers.empty()) invalid_option("ForwarderOptions::brokers: required (host:port[,host:port...])");

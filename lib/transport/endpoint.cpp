@@ -3,6 +3,7 @@
 
 #include "transport/endpoint.hpp"
 
+#include "errors/invalid_option.hpp"
 #include "util/ascii.hpp"
 
 #include <capi/errors.hpp>
@@ -14,14 +15,10 @@
 
 namespace capi::detail::transport {
 
-[[noreturn]] void bad_option(const std::string& what) {
-    throw std::system_error(make_error_code(errc::invalid_option), what);
-}
-
 endpoint_parts parse_endpoint(std::string_view s, address_parser kind_of) {
     constexpr std::string_view scheme = "https://";
     if (s.size() < scheme.size() || !ascii::iequals(s.substr(0, scheme.size()), scheme))
-        bad_option("endpoint: must be https://host[:port]; plaintext http and other schemes are "
+        invalid_option("endpoint: must be https://host[:port]; plaintext http and other schemes are "
                    "refused");
     s.remove_prefix(scheme.size());
     if (!s.empty() && s.back() == '/') s.remove_suffix(1);
@@ -30,11 +27,11 @@ endpoint_parts parse_endpoint(std::string_view s, address_parser kind_of) {
     std::string_view host, rest;
     if (!s.empty() && s.front() == '[') {
         auto close = s.find(']');
-        if (close == std::string_view::npos) bad_option("endpoint: unterminated [IPv6 address]");
+        if (close == std::string_view::npos) invalid_option("endpoint: unterminated [IPv6 address]");
         host = s.substr(1, close - 1);
         rest = s.substr(close + 1);
         if (kind_of(std::string(host)) != address_kind::v6)
-            bad_option("endpoint: bad IPv6 address in brackets");
+            invalid_option("endpoint: bad IPv6 address in brackets");
         ep.is_ip = true;
     } else {
         auto colon = s.find(':');
@@ -43,19 +40,19 @@ endpoint_parts parse_endpoint(std::string_view s, address_parser kind_of) {
         for (char c : host) {
             bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                       c == '-' || c == '.';
-            if (!ok) bad_option("endpoint: the host may not have a path, query or user info");
+            if (!ok) invalid_option("endpoint: the host may not have a path, query or user info");
         }
         ep.is_ip = kind_of(std::string(host)) == address_kind::v4;
     }
-    if (host.empty()) bad_option("endpoint: no host");
+    if (host.empty()) invalid_option("endpoint: no host");
     if (!rest.empty()) {
-        if (rest.front() != ':') bad_option("endpoint: the host may not have a path, query or user info");
+        if (rest.front() != ':') invalid_option("endpoint: the host may not have a path, query or user info");
         auto port = rest.substr(1);
         unsigned value = 0;
         auto [p, e] = std::from_chars(port.data(), port.data() + port.size(), value);
         if (!ascii::all_digits(port) || e != std::errc{} || p != port.data() + port.size() || value == 0 ||
             value > 65535)
-            bad_option("endpoint: port must be 1-65535");
+            invalid_option("endpoint: port must be 1-65535");
         ep.port = std::to_string(value);
     }
     ep.host = std::string(host);

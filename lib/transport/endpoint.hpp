@@ -8,9 +8,6 @@
 
 namespace capi::detail::transport {
 
-/// Throws std::system_error with errc::invalid_option and `what`.
-[[noreturn]] void bad_option(const std::string& what);
-
 struct endpoint_parts {
     std::string host;         ///< name or address, without brackets
     std::string port = "443";
@@ -22,7 +19,7 @@ struct endpoint_parts {
 enum class address_kind { none, v4, v6 };
 using address_parser = address_kind (*)(const std::string& host);
 
-/// Splits an https://host[:port] endpoint, throwing bad_option for anything
+/// Splits an https://host[:port] endpoint, throwing invalid_option for anything
 /// else. `kind_of` reads address literals (Asio's parser, in the Asio TU).
 endpoint_parts parse_endpoint(std::string_view s, address_parser kind_of);
 

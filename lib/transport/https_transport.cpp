@@ -14,6 +14,7 @@
 
 #include <capi/transport.hpp>
 
+#include "errors/invalid_option.hpp"
 #include "transport/body.hpp"
 #include "transport/endpoint.hpp"
 #include "transport/graph_reply.hpp"
@@ -71,6 +72,7 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 // The plain parts: endpoint.hpp, gzip.hpp, tls_bio.hpp.
 using namespace detail::transport;
+using detail::invalid_option;
 
 //------------------------------------------------------------------------------
 // Options
@@ -84,16 +86,16 @@ address_kind address_kind_of(const std::string& host) noexcept {
 }
 
 void validate(const TransportOptions& o) {
-    if (!valid_api_version(o.api_version)) bad_option("api_version: must look like v24.0");
-    if (o.max_connections < 1) bad_option("max_connections: must be at least 1");
-    if (o.max_in_flight < 1) bad_option("max_in_flight: must be at least 1");
-    if (o.connect_timeout.count() <= 0) bad_option("connect_timeout: must be positive");
-    if (o.handshake_timeout.count() <= 0) bad_option("handshake_timeout: must be positive");
-    if (o.request_timeout.count() <= 0) bad_option("request_timeout: must be positive");
-    if (o.idle_timeout.count() <= 0) bad_option("idle_timeout: must be positive");
+    if (!valid_api_version(o.api_version)) invalid_option("api_version: must look like v24.0");
+    if (o.max_connections < 1) invalid_option("max_connections: must be at least 1");
+    if (o.max_in_flight < 1) invalid_option("max_in_flight: must be at least 1");
+    if (o.connect_timeout.count() <= 0) invalid_option("connect_timeout: must be positive");
+    if (o.handshake_timeout.count() <= 0) invalid_option("handshake_timeout: must be positive");
+    if (o.request_timeout.count() <= 0) invalid_option("request_timeout: must be positive");
+    if (o.idle_timeout.count() <= 0) invalid_option("idle_timeout: must be positive");
     for (char c : o.user_agent)
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-            bad_option("user_agent: control characters are not allowed");
+            invalid_option("user_agent: control characters are not allowed");
 }
 
 void configure_tls(ssl::context& ctx, const TransportOptions& o) {
@@ -102,20 +104,20 @@ void configure_tls(ssl::context& ctx, const TransportOptions& o) {
     // The option bits above only exclude versions; the floor is what guarantees
     // that no future default re-enables an older protocol.
     if (SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION) != 1)
-        bad_option("endpoint: this OpenSSL cannot enforce TLS 1.2+");
+        invalid_option("endpoint: this OpenSSL cannot enforce TLS 1.2+");
     ctx.set_verify_mode(ssl::verify_peer);
 
     boost::system::error_code ec;
     if (o.ca_file.empty()) {
         ctx.set_default_verify_paths(ec);
-        if (ec) bad_option("ca_file: empty and the system CA store could not be loaded");
+        if (ec) invalid_option("ca_file: empty and the system CA store could not be loaded");
     } else {
         ctx.load_verify_file(o.ca_file, ec);
-        if (ec) bad_option("ca_file: cannot load PEM certificates from " + o.ca_file);
+        if (ec) invalid_option("ca_file: cannot load PEM certificates from " + o.ca_file);
     }
     if (!o.ca_pem.empty()) {
         ctx.add_certificate_authority(net::buffer(o.ca_pem), ec);
-        if (ec) bad_option("ca_pem: not PEM certificates");
+        if (ec) invalid_option("ca_pem: not PEM certificates");
     }
 }
 
