@@ -21,10 +21,8 @@
 namespace capi {
 namespace {
 
+using detail::ascii::all_digits;
 using detail::ascii::is_digit;
-
-// Unlike ascii::all_digits, true for an empty string.
-bool all_digits(std::string_view s) noexcept { return std::all_of(s.begin(), s.end(), is_digit); }
 
 // YYYYMMDD naming a day that exists, years 1900 to 2099.
 bool is_yyyymmdd(std::string_view s) noexcept {
