@@ -257,70 +257,6 @@ std::optional<double> transport_floor_ns(const Target& t, std::size_t n, std::st
     return r.cpu_seconds / static_cast<double>(n) * 1e9;
 }
 
-} // namespace
-
-namespace capi_bench::e2e {
-
-capi::Options client_options(const Config& cfg, const Target& t) {
-    capi::Options o;
-    o.destination.pixel_id = t.pixel;
-    o.destination.access_token = t.token;
-    o.destination.test_event_code = t.test_event_code;
-    o.transport.endpoint = t.url;
-    o.transport.ca_pem = t.ca_pem;
-    o.transport.ca_file = t.ca_file;
-    if (cfg.batchers) o.batchers = *cfg.batchers;
-    if (cfg.linger_ms) o.linger = std::chrono::milliseconds(*cfg.linger_ms);
-    if (cfg.connections) o.transport.max_connections = *cfg.connections;
-    if (cfg.queue_capacity) o.queue_capacity = *cfg.queue_capacity;
-    o.caller_batches = cfg.caller_batches;
-    return o;
-}
-
-std::optional<MockCounts> mock_counts(const Target& t) {
-    if (t.mock == nullptr) return std::nullopt;
-    return t.mock->counts();
-}
-
-void subtract_mock(PhaseResult& r, const std::optional<MockCounts>& before) {
-    if (!r.mock || !before) {
-        r.mock.reset();
-        return;
-    }
-    r.mock->events_accepted -= before->events_accepted;
-    r.mock->connections -= before->connections;
-    r.mock->cpu_seconds -= before->cpu_seconds;
-}
-
-std::string describe(const capi::SendResult& r) {
-    std::string s(capi::to_string(r.outcome));
-    if (r.error) s += ": " + r.error.message();
-    if (r.graph) s += " (Graph code " + std::to_string(r.graph->code) + ")";
-    return s;
-}
-
-// NullTransport (e2e_internal.hpp): counts the body's events, then answers on
-// the client's io thread.
-void NullTransport::post_shared(const capi::PostRequest&, capi::SharedBody shared, handler done) {
-    const double cpu0 = thread_cpu_seconds();
-    std::int64_t n = 0;
-    const std::string_view body = shared.bytes, key = "\"event_name\":";
-    for (auto at = body.find(key); at != std::string_view::npos; at = body.find(key, at + key.size())) ++n;
-    events_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
-    counting_ns_.fetch_add(static_cast<std::uint64_t>((thread_cpu_seconds() - cpu0) * 1e9), std::memory_order_relaxed);
-    net::post(ex_, [n, done = std::move(done)] {
-        capi::PostResult r;
-        r.http_status = 200;
-        r.events_received = n;
-        r.fbtrace_id = "null-transport";
-        done({}, std::move(r));
-    });
-}
-
-} // namespace capi_bench::e2e
-
-namespace {
-
 // P producer threads enqueue() their share of the events. The producers keep at
 // most queue_capacity events outstanding (enqueued, no outcome yet), so the
 // reject policy never fires: the benchmark measures the pipeline, not overflow.
@@ -515,6 +451,66 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std:
 }
 
 } // namespace
+
+namespace capi_bench::e2e {
+
+capi::Options client_options(const Config& cfg, const Target& t) {
+    capi::Options o;
+    o.destination.pixel_id = t.pixel;
+    o.destination.access_token = t.token;
+    o.destination.test_event_code = t.test_event_code;
+    o.transport.endpoint = t.url;
+    o.transport.ca_pem = t.ca_pem;
+    o.transport.ca_file = t.ca_file;
+    if (cfg.batchers) o.batchers = *cfg.batchers;
+    if (cfg.linger_ms) o.linger = std::chrono::milliseconds(*cfg.linger_ms);
+    if (cfg.connections) o.transport.max_connections = *cfg.connections;
+    if (cfg.queue_capacity) o.queue_capacity = *cfg.queue_capacity;
+    o.caller_batches = cfg.caller_batches;
+    return o;
+}
+
+std::optional<MockCounts> mock_counts(const Target& t) {
+    if (t.mock == nullptr) return std::nullopt;
+    return t.mock->counts();
+}
+
+void subtract_mock(PhaseResult& r, const std::optional<MockCounts>& before) {
+    if (!r.mock || !before) {
+        r.mock.reset();
+        return;
+    }
+    r.mock->events_accepted -= before->events_accepted;
+    r.mock->connections -= before->connections;
+    r.mock->cpu_seconds -= before->cpu_seconds;
+}
+
+std::string describe(const capi::SendResult& r) {
+    std::string s(capi::to_string(r.outcome));
+    if (r.error) s += ": " + r.error.message();
+    if (r.graph) s += " (Graph code " + std::to_string(r.graph->code) + ")";
+    return s;
+}
+
+// NullTransport (e2e_internal.hpp): counts the body's events, then answers on
+// the client's io thread.
+void NullTransport::post_shared(const capi::PostRequest&, capi::SharedBody shared, handler done) {
+    const double cpu0 = thread_cpu_seconds();
+    std::int64_t n = 0;
+    const std::string_view body = shared.bytes, key = "\"event_name\":";
+    for (auto at = body.find(key); at != std::string_view::npos; at = body.find(key, at + key.size())) ++n;
+    events_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+    counting_ns_.fetch_add(static_cast<std::uint64_t>((thread_cpu_seconds() - cpu0) * 1e9), std::memory_order_relaxed);
+    net::post(ex_, [n, done = std::move(done)] {
+        capi::PostResult r;
+        r.http_status = 200;
+        r.events_received = n;
+        r.fbtrace_id = "null-transport";
+        done({}, std::move(r));
+    });
+}
+
+} // namespace capi_bench::e2e
 
 int run_e2e_bench(int argc, char** argv) {
     Config cfg;
