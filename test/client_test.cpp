@@ -887,6 +887,72 @@ TEST_CASE("delivery reports: exactly once per accepted event", "[client]") {
     for (const auto& [id, c] : seen) CHECK(c == 1);
 }
 
+TEST_CASE("Options::on_values: a valid event's dropped and unmatchable values, on the calling thread, during "
+          "the call",
+          "[client]") {
+    MockGraphServer mock;
+    auto opts = options_for(mock);
+    opts.encode.invalid_pii = capi::InvalidPiiPolicy::drop_value;
+    struct Call {
+        std::thread::id thread;
+        std::vector<capi::FieldError> dropped, unmatchable;
+    };
+    std::vector<Call> calls;  // only ever touched on this thread (checked)
+    opts.on_values = [&](const capi::ValueReport& r) {
+        calls.push_back({std::this_thread::get_id(), r.dropped, r.unmatchable});
+        if (calls.size() == 3) throw std::runtime_error("a throwing callback is swallowed");
+    };
+    auto with_bad_values = [](const std::string& id) {
+        auto ev = purchase_event(id);
+        ev.user_data.em.push_back("not-an-email");  // dropped
+        ev.user_data.db = {"1990-01-02"};            // hashed as given, will not match
+        return ev;
+    };
+    capi::Client client(opts);
+
+    // A clean event: no call.
+    REQUIRE(client.enqueue(purchase_event("ov-clean")));
+    CHECK(calls.empty());
+
+    // enqueue: one call before it returns, with both lists and their paths.
+    REQUIRE(client.enqueue(with_bad_values("ov-1")));
+    REQUIRE(calls.size() == 1);
+    CHECK(calls[0].thread == std::this_thread::get_id());
+    REQUIRE(calls[0].dropped.size() == 1);
+    CHECK(calls[0].dropped[0].path == "user_data.em[1]");
+    CHECK(calls[0].dropped[0].reason == "email must contain exactly one '@'");
+    REQUIRE(calls[0].unmatchable.size() == 1);
+    CHECK(calls[0].unmatchable[0].path == "user_data.db[0]");
+    CHECK(calls[0].unmatchable[0].reason.find("YYYYMMDD") != std::string::npos);
+
+    // async_send: the call comes before async_send returns, not with the outcome.
+    auto fut = client.async_send(with_bad_values("ov-2"), asio::use_future);
+    CHECK(calls.size() == 2);
+
+    // A throwing callback: swallowed, the event is still accepted.
+    REQUIRE(client.enqueue(with_bad_values("ov-3")));
+    CHECK(calls.size() == 3);
+
+    // An invalid event: rejected, no call, though it has a value to drop.
+    auto invalid = with_bad_values("ov-invalid");
+    invalid.event_name.clear();
+    CHECK(client.enqueue(invalid).status == capi::EnqueueResult::Status::invalid);
+    CHECK(calls.size() == 3);
+
+    auto [ec, res] = fut.get();
+    CHECK(!ec);
+    CHECK(res.outcome == Outcome::delivered);
+    REQUIRE(client.flush(10s));
+    for (const auto& c : calls) CHECK(c.thread == std::this_thread::get_id());
+    const auto got = ids_accepted(mock);
+    for (const char* id : {"ov-clean", "ov-1", "ov-2", "ov-3"}) CHECK(got.count(id) == 1);
+    CHECK(got.count("ov-invalid") == 0);
+    const auto s = client.stats();
+    CHECK(s.delivered == 4);
+    CHECK(s.rejected == 1);
+    check_balanced(s);
+}
+
 TEST_CASE("invalid events are rejected with the field path; bad options name the field", "[client]") {
     MockGraphServer mock;
     {

@@ -106,6 +106,7 @@ int main() {
     row("Options.assign_event_id", text(o.assign_event_id));
     row("Options.clock", callable(o.clock));
     row("Options.on_delivery", callable(o.on_delivery));
+    row("Options.on_values", callable(o.on_values));
 
     const capi::Destination d;
     row("Destination.pixel_id", text(d.pixel_id));

@@ -114,6 +114,26 @@ struct SendResult {
 /// shutdown() fails are reported on the thread calling shutdown(), before it returns.
 using DeliveryCallback = std::function<void(const SendResult&)>;
 
+/// One valid event's PII values that do not go to Meta as given, each with its
+/// path (`user_data.em[1]`) and reason: those the encoder left out
+/// (EncodeOptions::invalid_pii == drop_value) and those sent hashed as given
+/// though Meta will not match them (a `db` not in YYYYMMDD, a phone without its
+/// country code: match_warning()). The same lists as BatchEncoder::add()'s
+/// EncodeResult::dropped and ::unmatchable. Valid only during the call.
+struct ValueReport {
+    const std::vector<FieldError>& dropped;
+    const std::vector<FieldError>& unmatchable;
+};
+
+/// Called by enqueue() and async_send(), on the calling thread and before they
+/// return, for a valid event with values in a ValueReport (before the queue or
+/// the caller's batch takes it, which may still refuse it); never for an event
+/// without any, which costs nothing. Per value rather than the per-field counts
+/// of Stats::match_quality: e.g. a command line tool's "line 12: user_data.ph[0]:
+/// ..." warning. Must not block or call into the client; exceptions it throws
+/// are swallowed.
+using ValueCallback = std::function<void(const ValueReport&)>;
+
 struct Options {
     /// The default destination; an event may carry its own (enqueue/async_send overloads).
     Destination destination;
@@ -196,6 +216,9 @@ struct Options {
     /// read coarsely (CLOCK_REALTIME_COARSE: behind by at most a few milliseconds).
     Clock clock;
     DeliveryCallback on_delivery;
+    /// The values of each valid event that are dropped or will not match
+    /// (ValueReport); empty: none are collected.
+    ValueCallback on_values;
 };
 
 /// Log2-bucketed histogram (bucket i counts values in [2^i, 2^(i+1)) units).

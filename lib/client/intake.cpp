@@ -85,7 +85,8 @@ inline BatchEncoder& Intake::staging_encoder() {
     auto& sl = slots[next_victim++ % slots.size()];
     sl.enc.emplace(opts_.encode);
     sl.client = serial_;
-    batch_access::count_only(*sl.enc);
+    // Per-value lists (paths, reasons) only for Options::on_values.
+    if (!opts_.on_values) batch_access::count_only(*sl.enc);
     c_.outcomes.match.add(batch_access::match_counters(*sl.enc));
     return *sl.enc;
 }
@@ -135,7 +136,8 @@ inline Intake::Push Intake::try_accept(EnvelopePtr& env) {
 /// an event that cannot be sent is refused here, never queued.
 inline std::vector<FieldError> Intake::check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out,
                               std::string_view assigned_id, sys_time now) {
-    auto errors = std::move(batch_access::prepare(staging_encoder(), ev, now, out, assigned_id).errors);
+    auto res = batch_access::prepare(staging_encoder(), ev, now, out, assigned_id);
+    auto errors = std::move(res.errors);
     if (!dest && !c_.dests.default_dest()) {
         errors.push_back({"destination", "none given, and Options::destination is empty (no default)"});
     } else if (dest) {
@@ -146,7 +148,17 @@ inline std::vector<FieldError> Intake::check(const Event& ev, std::optional<Dest
             errors.insert(errors.end(), d.begin(), d.end());
         }
     }
+    if (errors.empty() && (!res.dropped.empty() || !res.unmatchable.empty()) && opts_.on_values) [[unlikely]]
+        report_values(res);
     return errors;
+}
+
+/// Options::on_values for a valid event (never an exception out of it).
+void Intake::report_values(const EncodeResult& res) const noexcept {
+    try {
+        opts_.on_values(ValueReport{res.dropped, res.unmatchable});
+    } catch (...) {
+    }
 }
 
 /// The id the envelope's event travels with: its own (hashed here, off the

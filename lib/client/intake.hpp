@@ -77,6 +77,8 @@ private:
     std::vector<FieldError> check(const Event& ev, std::optional<Destination>& dest, PreparedEvent& out,
                                   std::string_view assigned_id, sys_time now);
     std::string_view assign_id(const Event& ev, Envelope& env) const;
+    // Out of line and cold: the common event has nothing to report.
+    [[gnu::cold, gnu::noinline]] void report_values(const EncodeResult& res) const noexcept;
 
     static constexpr std::size_t spare_envelope_count = 2048;
     // Envelopes a producer thread takes from the shared spares at once (one
