@@ -179,6 +179,15 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     SendState st;
     st.err = &err;
     st.low_water = a.max_in_flight - a.max_in_flight / 4;
+    // The values the client drops (--invalid-pii drop) or will not match, as it
+    // prepares each event inside async_send on this thread: for the line being sent.
+    std::size_t sending_line = 0;
+    if (a.enc.invalid_pii == capi::InvalidPiiPolicy::drop_value) {
+        opt.on_values = [&st, &sending_line](const capi::ValueReport& r) {
+            if (!r.dropped.empty()) st.dropped_values(sending_line, r.dropped);
+            if (!r.unmatchable.empty()) st.unmatchable_values(sending_line, r.unmatchable);
+        };
+    }
     std::uint64_t failed_base = 0, rejects_base = 0;
     for (auto [path, stream, flag, recorded, at_open, name] :
          {std::tuple{&a.rejects_path, &st.rejects, &st.write_rejects, resume ? resume->rejects_bytes : 0,
@@ -294,9 +303,6 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
     std::string line;
     std::size_t lines = 0;
     const bool keep_lines = st.write_rejects || st.write_failures;
-    const bool check_pii = a.enc.invalid_pii == capi::InvalidPiiPolicy::drop_value;
-    std::vector<capi::FieldError> drops, unmatchable;
-    std::string scratch;
     for (Input::Got got; !interrupted() && (got = input.next(line)) != Input::Got::end;) {
         ++lines;
         const auto line_no = input.line_no();
@@ -316,13 +322,6 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
             st.reject(ticket, line_no, errors, line);
             continue;
         }
-        if (check_pii) {
-            drops.clear();
-            unmatchable.clear();
-            pii_drops(ev.user_data, a.enc.enhanced, scratch, drops, &unmatchable);
-            if (!drops.empty()) st.dropped_values(line_no, drops);
-            if (!unmatchable.empty()) st.unmatchable_values(line_no, unmatchable);
-        }
         if (st.in_flight.load(std::memory_order_seq_cst) >= a.max_in_flight) {
             // Partial batches would otherwise sit out their linger while reading
             // waits for them (a bound below a batch would send one batch per linger).
@@ -338,6 +337,7 @@ int real_send(Args& a, Input& input, const SendStreams& io, std::ostream& out, s
         st.in_flight.fetch_add(1, std::memory_order_seq_cst);
         st.sent.fetch_add(1, std::memory_order_relaxed);
         const bool had_id = ev.event_id.has_value();
+        sending_line = line_no;
         client->async_send(std::move(ev), [&st, ticket, line_no, had_id, kept = keep_lines ? line : std::string()](
                                               std::error_code, capi::SendResult r) {
             st.settle(ticket, line_no, kept, had_id, r);

@@ -1,10 +1,7 @@
 // capi send's outcomes and reports (report.hpp).
 #include "send/report.hpp"
 
-#include <capi/normalize.hpp>
-
 #include "cli/cli.hpp"
-#include "wire/schema.hpp"
 
 #include <algorithm>
 #include <iomanip>
@@ -35,40 +32,6 @@ std::string message_of(const capi::SendResult& r) {
 std::string fbtrace_of(const capi::SendResult& r) {
     if (!r.fbtrace_id.empty()) return r.fbtrace_id;
     return r.graph ? r.graph->fbtrace_id : std::string{};
-}
-
-void pii_drops(const capi::UserData& ud, const capi::EnhancedNormalization& enhanced, std::string& scratch,
-               std::vector<capi::FieldError>& out, std::vector<capi::FieldError>* unmatchable) {
-    namespace wire = capi::wire;
-    std::string country;
-    if (!ud.country.empty()) capi::context_country(ud.country, &enhanced, country);
-    const capi::NormalizeContext ctx{&enhanced, country};
-    auto path_of = [](std::string_view key, std::optional<std::size_t> index) {
-        std::string path(wire::schema<capi::UserData>::name);
-        path += '.';
-        path += key;
-        if (index) {  // appended piecewise: g++ 12 warns falsely on "[" + std::to_string(i) + "]"
-            path += '[';
-            path += std::to_string(*index);
-            path += ']';
-        }
-        return path;
-    };
-    auto check = [&](capi::Field f, std::string_view key, std::string_view value, std::optional<std::size_t> index) {
-        std::string_view reason;
-        capi::MatchOutcome outcome;
-        const auto status = capi::normalize_into(f, value, scratch, reason, ctx, outcome);
-        if (outcome == capi::MatchOutcome::unmatchable && unmatchable != nullptr)
-            unmatchable->push_back({path_of(key, index), std::string(reason)});
-        if (status == capi::NormalizeStatus::rejected) out.push_back({path_of(key, index), std::string(reason)});
-    };
-    // The keys the encoder normalizes, as it walks them.
-    for (const auto& k : wire::user_multi_keys) {
-        const auto& values = ud.*k.member;
-        for (std::size_t i = 0; i < values.size(); ++i) check(k.field, k.key, values[i], i);
-    }
-    for (const auto& k : wire::user_single_keys)
-        if (const auto& value = ud.*k.member) check(k.field, k.key, *value, std::nullopt);
 }
 
 std::string reject_record(std::size_t line_no, const std::vector<capi::FieldError>& errors, std::string_view line) {

@@ -49,16 +49,6 @@ std::string message_of(const capi::SendResult& r);
 /// Meta's fbtrace_id of the failure, when it gave one.
 std::string fbtrace_of(const capi::SendResult& r);
 
-/// The customer-information values the client's encoder will drop (InvalidPiiPolicy::
-/// drop_value): the client sends the event without them and says nothing, the dry
-/// run reports them, so the send reports them too. Paths as the encoder's.
-/// `unmatchable` (when not null) gets the values sent hashed although Meta will
-/// not match them (a db not in YYYYMMDD, a phone without its country code, ...).
-/// The encoder's own rules: `enhanced` as the client's EncodeOptions, the
-/// event's country read the same way.
-void pii_drops(const capi::UserData& ud, const capi::EnhancedNormalization& enhanced, std::string& scratch,
-               std::vector<capi::FieldError>& out, std::vector<capi::FieldError>* unmatchable = nullptr);
-
 // Shared by the reader (main thread), the completions (io thread) and the progress thread.
 /// One line of the --rejects file: line number, field paths, reasons, the input
 /// line (docs/cli.md, Report files). The send and the dry run write the same.
