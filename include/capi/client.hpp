@@ -130,8 +130,9 @@ struct ValueReport {
 /// the caller's batch takes it, which may still refuse it); never for an event
 /// without any, which costs nothing. Per value rather than the per-field counts
 /// of Stats::match_quality: e.g. a command line tool's "line 12: user_data.ph[0]:
-/// ..." warning. Must not block or call into the client; exceptions it throws
-/// are swallowed.
+/// ..." warning. It runs on every thread that calls them, so on several at once
+/// when several threads send. Must not block or call into the client;
+/// exceptions it throws are swallowed.
 using ValueCallback = std::function<void(const ValueReport&)>;
 
 struct Options {
