@@ -1,5 +1,5 @@
-// capi: the https transport's endpoint parsing and API version check. Plain
-// C++: Asio stays in https_transport.cpp.
+// capi: the https transport's endpoint parsing and options checks. Plain C++:
+// Asio stays in https_transport.cpp.
 
 #include "transport/endpoint.hpp"
 
@@ -7,6 +7,7 @@
 #include "util/ascii.hpp"
 
 #include <capi/errors.hpp>
+#include <capi/transport.hpp>
 
 #include <charconv>
 #include <string>
@@ -19,7 +20,7 @@ endpoint_parts parse_endpoint(std::string_view s, address_parser kind_of) {
     constexpr std::string_view scheme = "https://";
     if (s.size() < scheme.size() || !ascii::iequals(s.substr(0, scheme.size()), scheme))
         invalid_option("endpoint: must be https://host[:port]; plaintext http and other schemes are "
-                   "refused");
+                       "refused");
     s.remove_prefix(scheme.size());
     if (!s.empty() && s.back() == '/') s.remove_suffix(1);
 
@@ -67,6 +68,19 @@ bool valid_api_version(std::string_view v) noexcept {
     auto dot = v.find('.');
     return dot != std::string_view::npos && ascii::all_digits(v.substr(1, dot - 1)) &&
            ascii::all_digits(v.substr(dot + 1));
+}
+
+void validate(const TransportOptions& o) {
+    if (!valid_api_version(o.api_version)) invalid_option("api_version: must look like v24.0");
+    if (o.max_connections < 1) invalid_option("max_connections: must be at least 1");
+    if (o.max_in_flight < 1) invalid_option("max_in_flight: must be at least 1");
+    if (o.connect_timeout.count() <= 0) invalid_option("connect_timeout: must be positive");
+    if (o.handshake_timeout.count() <= 0) invalid_option("handshake_timeout: must be positive");
+    if (o.request_timeout.count() <= 0) invalid_option("request_timeout: must be positive");
+    if (o.idle_timeout.count() <= 0) invalid_option("idle_timeout: must be positive");
+    for (char c : o.user_agent)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+            invalid_option("user_agent: control characters are not allowed");
 }
 
 } // namespace capi::detail::transport

@@ -6,6 +6,10 @@
 #include <string>
 #include <string_view>
 
+namespace capi {
+struct TransportOptions;
+}
+
 namespace capi::detail::transport {
 
 struct endpoint_parts {
@@ -25,5 +29,9 @@ endpoint_parts parse_endpoint(std::string_view s, address_parser kind_of);
 
 /// vNN.N, as Graph names its versions.
 bool valid_api_version(std::string_view v) noexcept;
+
+/// Throws invalid_option, naming the field, for transport options out of range
+/// (the endpoint is parse_endpoint's).
+void validate(const TransportOptions& o);
 
 } // namespace capi::detail::transport

@@ -85,19 +85,6 @@ address_kind address_kind_of(const std::string& host) noexcept {
     return addr.is_v6() ? address_kind::v6 : address_kind::v4;
 }
 
-void validate(const TransportOptions& o) {
-    if (!valid_api_version(o.api_version)) invalid_option("api_version: must look like v24.0");
-    if (o.max_connections < 1) invalid_option("max_connections: must be at least 1");
-    if (o.max_in_flight < 1) invalid_option("max_in_flight: must be at least 1");
-    if (o.connect_timeout.count() <= 0) invalid_option("connect_timeout: must be positive");
-    if (o.handshake_timeout.count() <= 0) invalid_option("handshake_timeout: must be positive");
-    if (o.request_timeout.count() <= 0) invalid_option("request_timeout: must be positive");
-    if (o.idle_timeout.count() <= 0) invalid_option("idle_timeout: must be positive");
-    for (char c : o.user_agent)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-            invalid_option("user_agent: control characters are not allowed");
-}
-
 void configure_tls(ssl::context& ctx, const TransportOptions& o) {
     ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression);
