@@ -27,17 +27,11 @@ using capi::testing::MockGraphServer;
 using capi_test::check_balanced;
 using capi_test::numbered;
 using capi_test::purchase_event;
+using capi_test::tight_client_options;
 using capi_test::wait_for;
 using steady = std::chrono::steady_clock;
 
 namespace {
-
-capi::Options options_for(const MockGraphServer& mock) {
-    auto o = capi_test::client_options(mock);
-    o.transport.request_timeout = 5s;
-    o.retry.max_total = 10s;
-    return o;
-}
 
 /// Events per request the mock answered, sorted.
 std::vector<std::size_t> request_sizes(const MockGraphServer& mock) {
@@ -97,7 +91,7 @@ TEST_CASE("lanes: each caller thread's events make its own batch, held until a f
     const bool lanes = GENERATE(true, false);
     CAPTURE(lanes);
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.caller_batches = lanes;
     opts.linger = std::chrono::hours(1);  // only the flush seals
     capi::Client client(opts);
@@ -133,7 +127,7 @@ TEST_CASE("lanes: each caller thread's events make its own batch, held until a f
 TEST_CASE("lanes: a thread that fills a batch seals it itself; the rest lingers, also after the thread ended",
           "[client][lanes]") {
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.linger = 40ms;
     opts.encode.max_batch_events = 100;
     capi::Client client(opts);
@@ -152,7 +146,7 @@ TEST_CASE("lanes: a thread that fills a batch seals it itself; the rest lingers,
 
 TEST_CASE("lanes: threads past the last lane take the queue; every event is delivered once", "[client][lanes]") {
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.linger = std::chrono::hours(1);
     capi::Client client(opts);
     constexpr int threads = 40, per = 50;  // 32 lanes, 8 threads without one
@@ -174,7 +168,7 @@ TEST_CASE("lanes: threads past the last lane take the queue; every event is deli
 TEST_CASE("lanes: a thread that found no lane free takes one once another thread let its lane go",
           "[client][lanes]") {
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.linger = std::chrono::hours(1);  // only the flush seals
     capi::Client client(opts);
     constexpr int owners = 32, per = 10;
@@ -249,7 +243,7 @@ TEST_CASE("lanes: shutdown during an outage settles what the lanes hold, counter
     Fault hang;
     hang.action = Fault::Action::hang;
     for (int i = 0; i < 16; ++i) mock.push_fault(hang);
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.linger = std::chrono::hours(1);
     opts.retry.max_attempts = 1;
     capi::Client client(opts);

@@ -33,7 +33,6 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 using capi::detail::batch_access;
@@ -42,39 +41,17 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using capi::errc;
 using capi::Outcome;
-using capi::testing::Fault;
 using capi::testing::MockGraphServer;
 using capi_test::check_balanced;
+using capi_test::hang_fault;
+using capi_test::ids_accepted;
 using capi_test::numbered;
 using capi_test::purchase_event;
+using capi_test::tight_client_options;
 using capi_test::wait_for;
 using steady = std::chrono::steady_clock;
 
 namespace {
-
-Fault hang() {
-    Fault f;
-    f.action = Fault::Action::hang;
-    return f;
-}
-
-/// The shared client options, with this file's tighter deadlines (a hung
-/// request fails within 5 s, a retried one within 10 s).
-capi::Options options_for(const MockGraphServer& mock) {
-    auto o = capi_test::client_options(mock);
-    o.transport.request_timeout = 5s;
-    o.retry.max_total = 10s;
-    return o;
-}
-
-/// event_id -> how many times the mock received it in a request it answered 200.
-std::map<std::string, int> ids_accepted(const MockGraphServer& mock) {
-    std::map<std::string, int> m;
-    for (const auto& r : mock.requests())
-        if (r.status == 200)
-            for (const auto& id : r.event_ids) ++m[id];
-    return m;
-}
 
 /// A user io_context run by one thread, for tests on the user's executor.
 struct IoThread {
@@ -93,7 +70,7 @@ struct IoThread {
 
 TEST_CASE("one event through async_send with a callback is delivered", "[client]") {
     MockGraphServer mock;
-    capi::Client client(options_for(mock));
+    capi::Client client(tight_client_options(mock));
     std::promise<std::pair<std::error_code, capi::SendResult>> p;
     client.async_send(purchase_event("one-1"), [&](std::error_code ec, capi::SendResult r) {
         p.set_value({ec, std::move(r)});
@@ -126,7 +103,7 @@ TEST_CASE("EventIdMode::random: events without an event_id get a random one, unl
     };
     std::set<std::string> reported;
     {
-        auto o = options_for(mock);
+        auto o = tight_client_options(mock);
         o.event_ids = capi::EventIdMode::random;  // 50 identical events: 50 ids
         std::mutex m;
         o.on_delivery = [&](const capi::SendResult& r) {
@@ -151,7 +128,7 @@ TEST_CASE("EventIdMode::random: events without an event_id get a random one, unl
         CHECK(n == 1);
     }
 
-    auto o = options_for(mock);
+    auto o = tight_client_options(mock);
     o.assign_event_id = false;
     capi::Client client(std::move(o));
     auto ev = purchase_event("y");
@@ -166,7 +143,7 @@ TEST_CASE("EventIdMode::random: events without an event_id get a random one, unl
 
 TEST_CASE("EventIdMode::none sends events without an id", "[client]") {
     MockGraphServer mock;
-    auto o = options_for(mock);
+    auto o = tight_client_options(mock);
     o.event_ids = capi::EventIdMode::none;
     capi::Client client(std::move(o));
     auto ev = purchase_event("z");
@@ -196,7 +173,7 @@ TEST_CASE("EventIdMode::deterministic (the default): same event same id, in any 
     other.access_token = "mock-token";
     // One client's ids of events 0..19, then event 0 again, then event 0 to another pixel.
     auto run = [&] {
-        capi::Client client(options_for(mock));
+        capi::Client client(tight_client_options(mock));
         std::vector<std::string> ids;
         auto send = [&](capi::Event ev, std::optional<capi::Destination> d) {
             auto fut = d ? client.async_send(std::move(ev), *d, asio::use_future)
@@ -233,7 +210,7 @@ TEST_CASE("EventIdMode::deterministic (the default): same event same id, in any 
     CHECK(got[first[0]] == 4);
     CHECK(got[first[21]] == 2);
     // An event with its own id keeps it.
-    capi::Client client(options_for(mock));
+    capi::Client client(tight_client_options(mock));
     auto own = event(0);
     own.event_id = "order-1";
     auto fut = client.async_send(std::move(own), asio::use_future);
@@ -247,7 +224,7 @@ TEST_CASE("10,000 concurrent co_await async_send on one io_context thread", "[cl
     constexpr int n = 10'000;
     std::atomic<int> done{0}, delivered{0};
     {
-        capi::Client client(io.io.get_executor(), options_for(mock));
+        capi::Client client(io.io.get_executor(), tight_client_options(mock));
         for (int i = 0; i < n; ++i) {
             asio::co_spawn(
                 io.io,
@@ -277,7 +254,7 @@ TEST_CASE("co_await async_send(ev, deferred) in a coroutine: delivered, rejected
           "coroutine's own slot", "[client]") {
     MockGraphServer mock;
     IoThread io;
-    capi::Client client(io.io.get_executor(), options_for(mock));
+    capi::Client client(io.io.get_executor(), tight_client_options(mock));
     // Delivered and rejected: the outcome as a tuple, no exception, no coroutine
     // frame for the operation (Asio awaits a deferred operation directly).
     std::promise<std::pair<capi::SendResult, capi::SendResult>> both;
@@ -305,7 +282,7 @@ TEST_CASE("co_await async_send(ev, deferred) in a coroutine: delivered, rejected
 
     // Cancelled: a terminal cancellation of the coroutine reaches the operation
     // it awaits, which completes with errc::cancelled while its event goes on.
-    mock.push_fault(hang());
+    mock.push_fault(hang_fault());
     asio::cancellation_signal signal;
     std::promise<std::error_code> cancelled;
     asio::co_spawn(
@@ -330,7 +307,7 @@ TEST_CASE("co_await async_send(ev, deferred) in a coroutine: delivered, rejected
 
 TEST_CASE("8 producer threads enqueue, flush, counters balance", "[client]") {
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.queue_capacity = 1 << 16;
     std::atomic<std::uint64_t> reports{0};
     opts.on_delivery = [&](const capi::SendResult&) { reports.fetch_add(1, std::memory_order_relaxed); };
@@ -396,7 +373,7 @@ TEST_CASE("8 producer threads enqueue, flush, counters balance", "[client]") {
 TEST_CASE("batches seal at max_batch_events: 1, 1000, 1000+1", "[client]") {
     for (int n : {1, 1000, 1001}) {
         MockGraphServer mock;
-        auto opts = options_for(mock);
+        auto opts = tight_client_options(mock);
         opts.linger = std::chrono::milliseconds(60'000);
         capi::Client client(opts);
         for (int i = 0; i < n; ++i) REQUIRE(client.enqueue(purchase_event(numbered("s", i))));
@@ -452,7 +429,7 @@ TEST_CASE("a body the transport still holds after its outcome is never reused", 
 
     MockGraphServer mock;
     IoThread net;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     auto transport =
         std::make_shared<HoldingTransport>(capi::make_https_transport(net.io.get_executor(), opts.transport));
     opts.custom_transport = transport;
@@ -510,7 +487,7 @@ TEST_CASE("a client destroyed with a request whose callback is never called is f
     IoThread user;
     auto transport = std::make_shared<SwallowingTransport>();
     {
-        auto opts = options_for(mock);
+        auto opts = tight_client_options(mock);
         opts.custom_transport = transport;
         capi::Client client(user.io.get_executor(), opts);
         REQUIRE(client.enqueue(purchase_event("swallowed")));
@@ -526,7 +503,7 @@ TEST_CASE("a client destroyed with a request whose callback is never called is f
 
 TEST_CASE("duplicate event_ids: all sent, counted within a batch only", "[client]") {
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.linger = std::chrono::milliseconds(60'000);  // one batch per flush
     opts.batchers = 1;
     capi::Client client(opts);
@@ -551,7 +528,7 @@ TEST_CASE("duplicate event_ids: all sent, counted within a batch only", "[client
 
 TEST_CASE("linger seals a lone event", "[client]") {
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.linger = 20ms;
     capi::Client client(opts);
     const auto t0 = steady::now();
@@ -564,212 +541,9 @@ TEST_CASE("linger seals a lone event", "[client]") {
     CHECK(mock.requests()[0].events == 1);
 }
 
-namespace {
-/// A client whose single in-flight slot hangs on the mock, so the queue fills.
-/// One event per batch, one batch on the wire, a queue of `capacity`: the queue
-/// fills as soon as the mock is slow.
-capi::Options one_at_a_time(const MockGraphServer& mock, std::size_t capacity, capi::Overflow policy) {
-    auto opts = options_for(mock);
-    opts.queue_capacity = capacity;
-    opts.overflow = policy;
-    opts.encode.max_batch_events = 1;
-    opts.transport.max_in_flight = 1;
-    opts.transport.max_connections = 1;
-    return opts;
-}
-
-capi::Options stalled_options(MockGraphServer& mock, capi::Overflow policy) {
-    for (int i = 0; i < 64; ++i) mock.push_fault(hang());
-    auto opts = one_at_a_time(mock, 4, policy);
-    opts.transport.request_timeout = 10s;
-    opts.retry.max_attempts = 1;
-    return opts;
-}
-} // namespace
-
-TEST_CASE("overflow: reject counts queue_full", "[client][overflow]") {
-    MockGraphServer mock;
-    capi::Client client(stalled_options(mock, capi::Overflow::reject));
-    int full = 0, ok = 0;
-    for (int i = 0; i < 100; ++i) {
-        auto r = client.enqueue(purchase_event(numbered("r", i)));
-        (r ? ok : full) += 1;
-        if (!r) CHECK(r.status == capi::EnqueueResult::Status::queue_full);
-        std::this_thread::sleep_for(100us);
-    }
-    CHECK(full > 0);
-    // Bounded with caller batches too: past the back pressure a caller seals at
-    // most queue_capacity events' worth of batches, then its events take the
-    // queue and the policy (here: a handful of events in all, not 100).
-    CHECK(ok < 32);
-    auto s = client.stats();
-    CHECK(s.rejected_full == static_cast<std::uint64_t>(full));
-    CHECK(s.accepted == static_cast<std::uint64_t>(ok));
-    check_balanced(s);
-    const auto t0 = steady::now();
-    CHECK_FALSE(client.shutdown(100ms));
-    CHECK(steady::now() - t0 < 3s);
-    s = client.stats();
-    CHECK(s.failed == static_cast<std::uint64_t>(ok));
-    CHECK(s.queued + s.in_flight == 0);
-    check_balanced(s);
-}
-
-TEST_CASE("overflow: drop_oldest reports and counts the dropped", "[client][overflow]") {
-    MockGraphServer mock;
-    auto opts = stalled_options(mock, capi::Overflow::drop_oldest);
-    std::mutex m;
-    std::map<Outcome, int> outcomes;
-    std::map<std::string, int> per_id;
-    int dropped_wrong_error = 0;
-    opts.on_delivery = [&](const capi::SendResult& r) {
-        std::lock_guard lock(m);
-        ++outcomes[r.outcome];
-        ++per_id[r.event_id];
-        if (r.outcome == Outcome::dropped && r.error != errc::queue_full) ++dropped_wrong_error;
-    };
-    capi::Client client(opts);
-    for (int i = 0; i < 100; ++i) {
-        CHECK(client.enqueue(purchase_event(numbered("d", i))));
-        std::this_thread::sleep_for(100us);
-    }
-    auto s = client.stats();
-    CHECK(s.accepted == 100);
-    CHECK(s.dropped > 0);
-    CHECK(s.rejected_full == 0);
-    check_balanced(s);
-    CHECK_FALSE(client.shutdown(100ms));
-    s = client.stats();
-    check_balanced(s);
-    CHECK(s.queued + s.in_flight == 0);
-    std::lock_guard lock(m);
-    CHECK(static_cast<std::uint64_t>(outcomes[Outcome::dropped]) == s.dropped);
-    CHECK(dropped_wrong_error == 0);
-    CHECK(per_id.size() == 100);
-    for (const auto& [id, c] : per_id) CHECK(c == 1);
-}
-
-TEST_CASE("overflow: block makes async_send wait, then succeed", "[client][overflow]") {
-    MockGraphServer mock;
-    for (int i = 0; i < 6; ++i) {
-        Fault f;
-        f.delay = 100ms;  // slow, then normal service
-        mock.push_fault(f);
-    }
-    capi::Client client(one_at_a_time(mock, 2, capi::Overflow::block));
-    constexpr int n = 20;
-    std::atomic<int> done{0}, delivered{0};
-    for (int i = 0; i < n; ++i) {
-        client.async_send(purchase_event(numbered("b", i)), [&](std::error_code ec, capi::SendResult r) {
-            if (!ec && r.outcome == Outcome::delivered) ++delivered;
-            ++done;
-        });
-    }
-    CHECK(client.stats().accepted < static_cast<std::uint64_t>(n));  // some are waiting for room
-    REQUIRE(wait_for([&] { return done.load() == n; }, 20s));
-    CHECK(delivered.load() == n);
-    auto s = client.stats();
-    CHECK(s.rejected_full == 0);
-    CHECK(s.delivered == static_cast<std::uint64_t>(n));
-    check_balanced(s);
-}
-
-TEST_CASE("overflow: block, cancelling a waiting async_send withdraws its event", "[client][overflow]") {
-    MockGraphServer mock;
-    Fault slow;
-    slow.delay = 800ms;  // the first batch holds the only slot: the queue fills
-    mock.push_fault(slow);
-    capi::Client client(one_at_a_time(mock, 2, capi::Overflow::block));
-    constexpr int n = 12;
-    std::vector<asio::cancellation_signal> signals(n);
-    std::atomic<int> done{0}, cancelled{0};
-    for (int i = 0; i < n; ++i) {
-        client.async_send(purchase_event(numbered("w", i)),
-                          asio::bind_cancellation_slot(signals[static_cast<std::size_t>(i)].slot(),
-                                                       [&](std::error_code ec, capi::SendResult) {
-                                                           if (ec == capi::errc::cancelled) ++cancelled;
-                                                           ++done;
-                                                       }));
-    }
-    // Let the pipeline fill: the first event in the Sender, a few held, the rest wait.
-    std::this_thread::sleep_for(100ms);
-    const auto before = client.stats().accepted;
-    REQUIRE(before < static_cast<std::uint64_t>(n));
-    // Cancel every operation; the emit runs where the slot's handler must run.
-    for (auto& sig : signals) sig.emit(asio::cancellation_type::terminal);
-    REQUIRE(wait_for([&] { return done.load() == n; }, 10s));
-    CHECK(cancelled.load() == n);
-    REQUIRE(client.flush(10s));
-    std::this_thread::sleep_for(50ms);  // a withdrawn event would have been retried within 5 ms
-    auto s = client.stats();
-    CHECK(s.accepted <= before + 1);  // at most one slipped in between the sample and the cancel
-    CHECK(s.accepted < static_cast<std::uint64_t>(n));
-    // The mock got exactly the accepted events: the withdrawn ones never left.
-    std::size_t received = 0;
-    for (const auto& [id, k] : ids_accepted(mock)) received += static_cast<std::size_t>(k);
-    CHECK(received == s.delivered);
-    CHECK(s.delivered == s.accepted);
-    check_balanced(s);
-}
-
-TEST_CASE("flush and shutdown during an outage", "[client][outage]") {
-    SECTION("the mock hangs") {
-        MockGraphServer mock;
-        for (int i = 0; i < 64; ++i) mock.push_fault(hang());
-        auto opts = options_for(mock);
-        std::atomic<int> reports{0}, not_shutdown{0};
-        opts.on_delivery = [&](const capi::SendResult& r) {
-            ++reports;
-            if (r.outcome != Outcome::failed || r.error != errc::shutdown) ++not_shutdown;
-        };
-        capi::Client client(opts);
-        for (int i = 0; i < 50; ++i) REQUIRE(client.enqueue(purchase_event(numbered("h", i))));
-        CHECK_FALSE(client.flush(150ms));
-        const auto t0 = steady::now();
-        CHECK_FALSE(client.shutdown(150ms));
-        CHECK(steady::now() - t0 < 3s);
-        auto s = client.stats();
-        CHECK(s.failed == 50);
-        CHECK(s.queued + s.in_flight == 0);
-        check_balanced(s);
-        CHECK(reports.load() == 50);
-        CHECK(not_shutdown.load() == 0);
-        CHECK(client.enqueue(purchase_event("late")).status == capi::EnqueueResult::Status::shutdown);
-        CHECK(client.shutdown(1s) == false);  // idempotent
-    }
-    SECTION("the mock answers 503") {
-        MockGraphServer mock;
-        for (int i = 0; i < 1000; ++i) {
-            Fault f;
-            f.status = 503;
-            f.body = "unavailable";
-            mock.push_fault(f);
-        }
-        auto opts = options_for(mock);
-        opts.retry.initial_backoff = 50ms;
-        opts.retry.max_backoff = 200ms;
-        opts.retry.max_attempts = 1000;
-        capi::Client client(opts);
-        std::promise<std::error_code> p;
-        client.async_send(purchase_event("u1"), [&](std::error_code ec, capi::SendResult) { p.set_value(ec); });
-        for (int i = 0; i < 20; ++i) REQUIRE(client.enqueue(purchase_event(numbered("u", i + 2))));
-        CHECK_FALSE(client.flush(200ms));
-        const auto t0 = steady::now();
-        CHECK_FALSE(client.shutdown(100ms));
-        CHECK(steady::now() - t0 < 3s);
-        auto f = p.get_future();
-        REQUIRE(f.wait_for(5s) == std::future_status::ready);
-        CHECK(f.get() == errc::shutdown);
-        auto s = client.stats();
-        CHECK(s.failed == 21);
-        CHECK(s.queued + s.in_flight == 0);
-        check_balanced(s);
-    }
-}
-
 TEST_CASE("a poisoned batch is split: only the bad event fails", "[client][split]") {
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.linger = 50ms;
     capi::Client client(opts);
     std::vector<capi::Event> evs;
@@ -802,7 +576,7 @@ TEST_CASE("a poisoned batch is split: only the bad event fails", "[client][split
 
 TEST_CASE("many destinations in one client: batches never mix", "[client]") {
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.linger = 30ms;
     capi::Client client(opts);
     std::vector<capi::Destination> dests(3);
@@ -839,7 +613,7 @@ TEST_CASE("many destinations in one client: batches never mix", "[client]") {
 
 TEST_CASE("no default destination: every event names its own", "[client]") {
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.destination = {};  // all empty: no default
     opts.linger = 30ms;
     capi::Client client(opts);
@@ -864,14 +638,14 @@ TEST_CASE("no default destination: every event names its own", "[client]") {
     CHECK(ids.size() == 2);
     CHECK(ids.count("nd-none") == 0);
     // A half-filled default is still a configuration error.
-    auto half = options_for(mock);
+    auto half = tight_client_options(mock);
     half.destination.access_token.clear();
     CHECK_THROWS_AS(capi::Client(half), std::system_error);
 }
 
 TEST_CASE("delivery reports: exactly once per accepted event", "[client]") {
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     std::mutex m;
     std::map<std::string, int> seen;
     opts.on_delivery = [&](const capi::SendResult& r) {
@@ -891,7 +665,7 @@ TEST_CASE("Options::on_values: a valid event's dropped and unmatchable values, o
           "the call",
           "[client]") {
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.encode.invalid_pii = capi::InvalidPiiPolicy::drop_value;
     struct Call {
         std::thread::id thread;
@@ -956,7 +730,7 @@ TEST_CASE("Options::on_values: a valid event's dropped and unmatchable values, o
 TEST_CASE("invalid events are rejected with the field path; bad options name the field", "[client]") {
     MockGraphServer mock;
     {
-        capi::Client client(options_for(mock));
+        capi::Client client(tight_client_options(mock));
         auto ev = purchase_event("inv");
         ev.event_name.clear();
         auto r = client.enqueue(ev);
@@ -974,7 +748,7 @@ TEST_CASE("invalid events are rejected with the field path; bad options name the
         CHECK(s.accepted == 0);
     }
     auto expect_bad = [&](auto mutate, const std::string& field) {
-        auto o = options_for(mock);
+        auto o = tight_client_options(mock);
         mutate(o);
         try {
             capi::Client c(o);
@@ -997,9 +771,9 @@ TEST_CASE("invalid events are rejected with the field path; bad options name the
 
 TEST_CASE("cancellation of async_send through the token's slot", "[client]") {
     MockGraphServer mock;
-    mock.push_fault(hang());
+    mock.push_fault(hang_fault());
     IoThread io;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.retry.max_attempts = 1;
     capi::Client client(io.io.get_executor(), opts);
     asio::cancellation_signal signal;
@@ -1029,7 +803,7 @@ TEST_CASE("async_send completing on another io_context: its work counts until th
           "destroyed with that io_context when it never runs",
           "[client]") {
     MockGraphServer mock;
-    capi::Client client(options_for(mock));  // its own io threads
+    capi::Client client(tight_client_options(mock));  // its own io threads
     {
         // Nothing else keeps `io` busy: run_for returns as soon as it runs out of
         // work, so before the completion arrived unless the operation counts as work.
@@ -1073,7 +847,7 @@ TEST_CASE("async_send completing on another io_context: its work counts until th
 
 TEST_CASE("async_send reads the event during the call: reuse at once, deferred launch, never launched", "[client]") {
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.linger = 5ms;
     capi::Client client(opts);
     // The caller refills one Event between calls: each call sent what it saw.
@@ -1127,7 +901,7 @@ TEST_CASE("async_send reads the event during the call: reuse at once, deferred l
 
 TEST_CASE("use_future and async_flush with use_future", "[client]") {
     MockGraphServer mock;
-    capi::Client client(options_for(mock));
+    capi::Client client(tight_client_options(mock));
     auto fut = client.async_send(purchase_event("f1"), asio::use_future);
     REQUIRE(fut.wait_for(10s) == std::future_status::ready);
     auto [ec, r] = fut.get();
@@ -1180,7 +954,7 @@ TEST_CASE("event_ids of every length reach the result and the delivery report in
     // The pipeline carries an id of up to 39 bytes in place and a longer one in
     // a string: both sides of that bound, and a long one, through both readers.
     MockGraphServer mock;
-    auto opts = options_for(mock);
+    auto opts = tight_client_options(mock);
     opts.linger = 5ms;
     std::mutex mu;
     std::multiset<std::string> reported;

@@ -39,6 +39,27 @@ capi::Options client_options(const capi::testing::MockGraphServer& mock) {
     return o;
 }
 
+capi::Options tight_client_options(const capi::testing::MockGraphServer& mock) {
+    auto o = client_options(mock);
+    o.transport.request_timeout = 5s;
+    o.retry.max_total = 10s;
+    return o;
+}
+
+capi::testing::Fault hang_fault() {
+    capi::testing::Fault f;
+    f.action = capi::testing::Fault::Action::hang;
+    return f;
+}
+
+std::map<std::string, int> ids_accepted(const capi::testing::MockGraphServer& mock) {
+    std::map<std::string, int> m;
+    for (const auto& r : mock.requests())
+        if (r.status == 200)
+            for (const auto& id : r.event_ids) ++m[id];
+    return m;
+}
+
 capi::TransportOptions transport_options(const capi::testing::MockGraphServer& mock) {
     capi::TransportOptions o;
     o.endpoint = mock.url();

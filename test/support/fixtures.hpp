@@ -10,6 +10,7 @@
 #include <capi/transport.hpp>
 
 #include <chrono>
+#include <map>
 #include <string>
 
 namespace capi_test {
@@ -26,6 +27,16 @@ capi::Event purchase_event(const std::string& id,
 /// 5-20 ms, request_timeout 10 s, retry.max_total 20 s (bounded deadlines that
 /// leave room for the reliability matrix's faults).
 capi::Options client_options(const capi::testing::MockGraphServer& mock);
+
+/// client_options with the client suites' tighter deadlines: a hung request
+/// fails within 5 s, a retried one within 10 s.
+capi::Options tight_client_options(const capi::testing::MockGraphServer& mock);
+
+/// A fault that never answers: the mock holds the request open.
+capi::testing::Fault hang_fault();
+
+/// event_id -> how many times the mock received it in a request it answered 200.
+std::map<std::string, int> ids_accepted(const capi::testing::MockGraphServer& mock);
 
 /// Transport options for `mock`: its URL and CA, connect and handshake timeouts
 /// 2 s, request_timeout 5 s.
