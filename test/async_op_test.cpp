@@ -63,9 +63,7 @@ capi::Event make_event(const std::string& id) { return capi_test::purchase_event
 
 /// The shared options, with the tighter deadlines and linger this suite waits on.
 capi::Options options_for(const MockGraphServer& mock) {
-    auto o = capi_test::client_options(mock);
-    o.transport.request_timeout = 5s;
-    o.retry.max_total = 10s;
+    auto o = capi_test::tight_client_options(mock);
     o.linger = 5ms;
     return o;
 }

@@ -124,8 +124,7 @@ TEST_CASE("a destination at its limit does not hold back another's batches", "[c
     REQUIRE(client.flush(10s));
 
     // A: two batches hang on the wire (A's whole limit), two more wait for A's slots.
-    Fault hang;
-    hang.action = Fault::Action::hang;
+    const Fault hang = capi_test::hang_fault();
     mock.push_fault(hang);
     mock.push_fault(hang);
     for (long i = 0; i < 200; ++i) REQUIRE(client.enqueue(purchase_event(numbered("hol-a-", i), now)));

@@ -240,8 +240,7 @@ TEST_CASE("lanes: a thread that found no lane free takes one once another thread
 
 TEST_CASE("lanes: shutdown during an outage settles what the lanes hold, counters add up", "[client][lanes]") {
     MockGraphServer mock;
-    Fault hang;
-    hang.action = Fault::Action::hang;
+    const Fault hang = capi_test::hang_fault();
     for (int i = 0; i < 16; ++i) mock.push_fault(hang);
     auto opts = tight_client_options(mock);
     opts.linger = std::chrono::hours(1);
