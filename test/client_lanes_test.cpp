@@ -128,15 +128,19 @@ TEST_CASE("lanes: a thread that fills a batch seals it itself; the rest lingers,
           "[client][lanes]") {
     MockGraphServer mock;
     auto opts = tight_client_options(mock);
-    opts.linger = 40ms;
+    // Linger is read from the steady clock (never the injected one), so it is
+    // long enough that no enqueue, however slow (TSan on two busy cores took
+    // over 40 ms for 100 events), outlasts it: only the full batches are the
+    // thread's, and only the last 30 wait for linger.
+    opts.linger = 1s;
     opts.encode.max_batch_events = 100;
     capi::Client client(opts);
     const auto t0 = steady::now();
     std::thread([&] {
         for (int i = 0; i < 230; ++i) REQUIRE(client.enqueue(purchase_event(numbered("q", i))));
     }).join();  // the thread is gone: its lane keeps its last 30 events
-    REQUIRE(wait_for([&] { return client.stats().delivered == 230; }, 5s));
-    CHECK(steady::now() - t0 >= 40ms);  // the last 30 waited for linger
+    REQUIRE(wait_for([&] { return client.stats().delivered == 230; }, 10s));
+    CHECK(steady::now() - t0 >= 1s);  // the last 30 waited for linger
     CHECK(request_sizes(mock) == std::vector<std::size_t>{30, 100, 100});
     auto s = client.stats();
     CHECK(s.queued == 0);
