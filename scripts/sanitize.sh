@@ -6,7 +6,8 @@
 #                              # (UB fatal, leaks fatal), suites unit, fault and
 #                              # bad-input, and the client tests
 #   scripts/sanitize.sh tsan   # build-tsan: ThreadSanitizer, the queue and client
-#                              # (pipeline) tests
+#                              # (pipeline) tests, and async_op's completions
+#                              # across threads and strands
 #
 # which amounts to (asan; tsan alike with -Db_sanitize=thread):
 #   meson setup build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized \
@@ -57,7 +58,7 @@ case $kind in
     # (The two ASan/UBSan warnings above do not appear in this build.)
     extra_args="$debug_info -Wno-tsan"
     # The lock-free queue and the client pipeline (batchers, dispatcher, TLS).
-    select='tests:queue,client,client_adaptive,client_lanes,gateway'
+    select='tests:queue,client,client_adaptive,client_lanes,async_op,gateway'
     export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp}
     ;;
   *)
