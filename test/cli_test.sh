@@ -199,7 +199,7 @@ check "send --bogus: exit 2, the error and a pointer to --help" \
 
 # --- capi bench: its command line --------------------------------------------
 for bad in "--bogus" "--events abc" "--phase nope" "--latency --latencies 0,x" "--latency --burst-code 5" \
-           "--token=abc" "--client-io nope"; do
+           "--token=abc" "--client-io nope" "--rounds 0" "--rounds x"; do
   # shellcheck disable=SC2086
   err=$(timeout 20 "$CAPI" bench $bad 2>&1 >/dev/null); rc=$?
   check "bench $bad exits 2" [ $rc -eq 2 ]
@@ -231,6 +231,11 @@ out=$(timeout 120 "$CAPI" bench --events=1000 --phase=send --completion deferred
 check "bench --completion deferred: phase 2 with deferred alone, every event accepted by the mock" \
   [ $rc -eq 0 ] && grep -q "^phase 2: co_await async_send(ev, deferred)" <<<"$out" && \
   ! grep -q "use_awaitable" <<<"$out" && grep -q "mock accepted 1000 = delivered 1000: OK" <<<"$out"
+out=$(timeout 120 "$CAPI" bench --events=1000 --phase=enqueue --rounds 2 2>&1); rc=$?
+check "bench --rounds 2: phase 1 twice, each counted, then its median against both floors" \
+  [ $rc -eq 0 ] && [ "$(grep -c "^=== round [12] of 2$" <<<"$out")" -eq 2 ] && \
+  [ "$(grep -c "mock accepted 1000 = delivered 1000: OK" <<<"$out")" -eq 2 ] && \
+  grep -q "^  enqueue  : median of 2 rounds: .* both floors (.*x by round): \(met\|not met\)$" <<<"$out"
 out=$(timeout 30 "$CAPI" bench --completion later 2>&1); rc=$?
 check "bench --completion later: a usage error naming the option" [ $rc -eq 2 ] && grep -q -- "--completion" <<<"$out"
 

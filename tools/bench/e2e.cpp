@@ -21,6 +21,8 @@
 // made). The warm-up's own client CPU per event is printed apart. Phases 1 and
 // 2 are then compared with both floors measured again right there, between the
 // warm-up and the timed events (the machine's speed drifts within a run).
+// --rounds N runs phases 1 and 2 N times in turn and closes with each one's
+// median ratio: one round's ratio is worth little on a shared machine.
 // Each phase waits for every acknowledgement, then prints throughput, the client's
 // CPU time per event (and its ratio to the compute floor: BatchEncoder's validate +
 // normalize + hash + serialize on one thread, measured in the same run), enqueue
@@ -34,7 +36,7 @@
 // that exit. The child reports its port and CA over a socket and answers count
 // queries on it; it exits when the socket closes (or when this process dies).
 //
-//   bench_e2e [--events N] [--warmup W] [--producers P] [--coroutines C] [--mock-threads T]
+//   bench_e2e [--events N] [--warmup W] [--rounds R] [--producers P] [--coroutines C] [--mock-threads T]
 //             [--client-io shared|own] [--completion awaitable|deferred|both]
 //             [--phase enqueue|send|pipeline|both|all] [--batchers B] [--linger-ms L]
 //             [--connections K] [--queue-capacity Q]
@@ -130,6 +132,12 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
                    "client without TLS or sockets), both (enqueue and send) or all")
         ->capture_default_str()
         ->check(CLI::IsMember({"enqueue", "send", "pipeline", "both", "all"}));
+    app.add_option("--rounds", c.rounds,
+                   "runs the target phases (enqueue, send) this many times, one after another, each\n"
+                   "with its own events, warm-up and floors, and closes with each phase's median\n"
+                   "against both floors (the figure to quote on a machine whose speed drifts)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100));
     app.add_option("--mock-threads", c.mock_threads, "threads of the embedded mock server")
         ->capture_default_str()
         ->check(CLI::Range(1, 64));
@@ -587,13 +595,6 @@ int run_e2e_bench(int argc, char** argv) {
             targets.push_back({name, r.cpu_seconds / static_cast<double>(r.stats.delivered) * 1e9, *r.floor_ns,
                                r.tls_floor_ns});
     };
-    if (cfg.run_enqueue) {
-        auto r = run_enqueue_phase(cfg, target, 0, 3 * cfg.events, measure_floors);
-        const std::string title = "phase 1: enqueue() from " + std::to_string(cfg.producers) +
-                                  " producer thread" + (cfg.producers == 1 ? "" : "s") +
-                                  "; the client runs on threads it owns";
-        record("enqueue", r, print_phase(title.c_str(), r, *r.floor_ns));
-    }
     // Phase 2 once per token: the same client options and threads, each run with
     // events of its own, its own warm-up and the floors measured just before it.
     auto send_phase = [&](Token token, const char* label, const char* name, std::size_t first, std::size_t warm) {
@@ -605,21 +606,38 @@ int run_e2e_bench(int argc, char** argv) {
                                               : ", which also runs the client's I/O");
         record(name, r, print_phase(title.c_str(), r, *r.floor_ns));
     };
-    if (cfg.run_send && cfg.send_awaitable)
-        send_phase(Token::awaitable, "", "send", cfg.events, 3 * cfg.events + cfg.warmup);
-    if (cfg.run_send && cfg.send_deferred)
-        send_phase(Token::deferred, cfg.send_awaitable ? "b" : "", "deferred", 6 * cfg.events + 3 * cfg.warmup,
-                   7 * cfg.events + 3 * cfg.warmup);
+    // Event numbers: each round's phases take their own (and the pipeline
+    // phases theirs), so no event id repeats within a run.
+    const std::size_t per_round = 8 * cfg.events + 4 * cfg.warmup;
+    for (unsigned round = 0; round < cfg.rounds; ++round) {
+        const std::size_t base = per_round * round;
+        if (cfg.rounds > 1) std::printf("\n=== round %u of %u\n", round + 1, cfg.rounds);
+        if (cfg.run_enqueue) {
+            auto r = run_enqueue_phase(cfg, target, base, base + 3 * cfg.events, measure_floors);
+            const std::string title = "phase 1: enqueue() from " + std::to_string(cfg.producers) +
+                                      " producer thread" + (cfg.producers == 1 ? "" : "s") +
+                                      "; the client runs on threads it owns";
+            record("enqueue", r, print_phase(title.c_str(), r, *r.floor_ns));
+        }
+        if (cfg.run_send && cfg.send_awaitable)
+            send_phase(Token::awaitable, "", "send", base + cfg.events, base + 3 * cfg.events + cfg.warmup);
+        if (cfg.run_send && cfg.send_deferred)
+            send_phase(Token::deferred, cfg.send_awaitable ? "b" : "", "deferred",
+                       base + 6 * cfg.events + 3 * cfg.warmup, base + 7 * cfg.events + 3 * cfg.warmup);
+        std::fflush(stdout);
+    }
     if (cfg.run_pipeline) {
-        auto r = run_enqueue_phase(cfg, target, 2 * cfg.events, 3 * cfg.events + 2 * cfg.warmup,
+        // Once, after the rounds: not a target phase.
+        const std::size_t base = per_round * cfg.rounds;
+        auto r = run_enqueue_phase(cfg, target, base + 2 * cfg.events, base + 3 * cfg.events + 2 * cfg.warmup,
                                    [](PhaseResult&) {}, true);
         const std::string title = "phase 3: the pipeline alone: enqueue() from " + std::to_string(cfg.producers) +
                                   " producer thread" + (cfg.producers == 1 ? "" : "s") +
                                   " through a null transport (no TLS, no socket, no mock)";
         // Not a target phase: it shows what the network half adds to phase 1.
         ok = print_phase(title.c_str(), r, floor_ns) && ok;
-        auto r4 = run_send_phase(cfg, target, 4 * cfg.events + 2 * cfg.warmup, 5 * cfg.events + 2 * cfg.warmup,
-                                 [](PhaseResult&) {}, Token::awaitable, true);
+        auto r4 = run_send_phase(cfg, target, base + 4 * cfg.events + 2 * cfg.warmup,
+                                 base + 5 * cfg.events + 2 * cfg.warmup, [](PhaseResult&) {}, Token::awaitable, true);
         const std::string title4 = "phase 4: the pipeline alone: co_await async_send() from " +
                                    std::to_string(cfg.coroutines) +
                                    " coroutines on one io_context thread through a null transport answering there";

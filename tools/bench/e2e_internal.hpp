@@ -25,6 +25,9 @@ struct Config {
     unsigned producers = 2;
     unsigned coroutines = 1000;
     unsigned mock_threads = 1;
+    // The target phases (1, 2, 2b) this many times, each round with its own
+    // events, warm-up and floors; the closing lines give each one's median.
+    unsigned rounds = 1;
     bool run_enqueue = true, run_send = true, run_pipeline = true;
     std::optional<unsigned> batchers;
     std::optional<long> linger_ms;

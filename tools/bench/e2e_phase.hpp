@@ -83,7 +83,12 @@ struct TargetLine {
     std::optional<double> tls_floor_ns;
 };
 
-/// The closing `targets` lines: each phase against its own floors (none: nothing).
+/// Issue 14's goal for phases 1 and 2: client CPU per event at most this times
+/// (compute floor + transport floor).
+inline constexpr double both_floors_goal = 1.25;
+
+/// The closing `targets` lines: each phase against its own floors, and for a
+/// phase run in several rounds (--rounds) the medians (none: nothing).
 void print_targets(const std::vector<TargetLine>& targets);
 
 /// Prints one phase against the compute floor `floor_ns`; false when its check
