@@ -500,9 +500,7 @@ TEST_CASE("hang: request_timeout", "[https_transport]") {
     o.request_timeout = 300ms;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
 
-    Fault hang;
-    hang.action = Fault::Action::hang;
-    server.push_fault(hang);
+    server.push_fault(capi_test::hang_fault());
     const auto start = std::chrono::steady_clock::now();
     auto out = post_one(ioc, *t, json_request(), 5s);
     const auto took = out.at - start;

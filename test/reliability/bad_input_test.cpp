@@ -500,9 +500,7 @@ TEST_CASE("B5 re-checked at dispatch: an event that ages while its batch waits i
         o.transport.max_in_flight = 1;  // one batch on the wire, the next waits
         o.transport.request_timeout = 60s;
     });
-    Fault hang;
-    hang.action = Fault::Action::hang;
-    rig.mock->push_fault(hang);
+    rig.mock->push_fault(capi_test::hang_fault());
     const auto now = clock.now();
     REQUIRE(rig.client->enqueue(capi_test::purchase_event("B5-first", now, 60s)));
     REQUIRE(reliability::wait_until([&] { return !rig.mock->requests().empty(); }, 20s));

@@ -54,12 +54,6 @@ Fault delayed_ok(std::chrono::milliseconds d) {
     return f;
 }
 
-Fault hang() {
-    Fault f;
-    f.action = Fault::Action::hang;
-    return f;
-}
-
 /// A user io_context run by one thread: the "one io_context thread" of L2 and L3.
 struct IoThread {
     asio::io_context io{1};
@@ -189,7 +183,7 @@ namespace {
 /// L2's stalled pipeline: one request at a time, and the first one hangs until
 /// the test releases it, so the queue fills and stays full.
 capi::Options stalled_options(MockGraphServer& mock, capi::Overflow policy) {
-    mock.push_fault(hang());
+    mock.push_fault(capi_test::hang_fault());
     auto opts = capi_test::client_options(mock);
     opts.queue_capacity = 10'000;  // rounded up to 16384
     opts.overflow = policy;
