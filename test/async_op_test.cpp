@@ -309,6 +309,55 @@ TEST_CASE("async_op: completes once, never inline, and posts to an io_context wi
           "io_context::executor_type");
 }
 
+TEST_CASE("async_op: a pending operation keeps its handler's io_context running until its handler ran, "
+          "or until it is destroyed unrun", "[async_op]") {
+    using signature = void(std::error_code);
+    int calls = 0;
+    auto handler = [&](std::error_code ec) {
+        CHECK(!ec);
+        ++calls;
+    };
+    // poll() stops an io_context that has no work left: stopped() tells
+    // whether the operation counted as work.
+    auto check = [&](asio::io_context& io, auto op, const char* what) {
+        using op_type = typename decltype(op)::element_type;
+        INFO(what);
+        calls = 0;
+        io.restart();
+        io.poll();
+        CHECK_FALSE(io.stopped());  // pending: counted
+        op_type::complete(op, std::error_code{});
+        op.reset();
+        io.run();  // returns once the handler ran and its work is released
+        CHECK(calls == 1);
+        CHECK(io.stopped());
+    };
+    auto check_unrun = [&](asio::io_context& io, auto op, const char* what) {
+        INFO(what);
+        io.restart();
+        io.poll();
+        CHECK_FALSE(io.stopped());
+        op.reset();  // destroyed without completing: its work goes with it
+        io.poll();
+        CHECK(io.stopped());
+    };
+    asio::io_context io;
+    // An io_context behind any_io_executor (the fallback: no associated executor).
+    check(io, capi::detail::make_async_op<signature>(handler, io.get_executor()), "any_io_executor(io_context)");
+    check_unrun(io, capi::detail::make_async_op<signature>(handler, io.get_executor()),
+                "any_io_executor(io_context), never completed");
+    // Something else behind any_io_executor.
+    const asio::any_io_executor strand = asio::make_strand(io.get_executor());
+    check(io, capi::detail::make_async_op<signature>(asio::bind_executor(strand, handler), io.get_executor()),
+          "any_io_executor(strand)");
+    check_unrun(io, capi::detail::make_async_op<signature>(asio::bind_executor(strand, handler), io.get_executor()),
+                "any_io_executor(strand), never completed");
+    // The context's own executor type, bound.
+    check(io,
+          capi::detail::make_async_op<signature>(asio::bind_executor(io.get_executor(), handler), io.get_executor()),
+          "io_context::executor_type");
+}
+
 namespace {
 
 /// Operations as Client::async_send makes them, for `io`, each recording its
