@@ -595,10 +595,23 @@ int run_e2e_bench(int argc, char** argv) {
             targets.push_back({name, r.cpu_seconds / static_cast<double>(r.stats.delivered) * 1e9, *r.floor_ns,
                                r.tls_floor_ns});
     };
+    // Event numbers: each phase takes a range of its own for its timed events
+    // and one for its warm-up, in the order the phases run, so no event id
+    // repeats within a run.
+    std::size_t next_event = 0;
+    struct Numbers {
+        std::size_t first, warm_first;
+    };
+    auto take_numbers = [&] {
+        Numbers n{next_event, next_event + cfg.events};
+        next_event += cfg.events + cfg.warmup;
+        return n;
+    };
     // Phase 2 once per token: the same client options and threads, each run with
     // events of its own, its own warm-up and the floors measured just before it.
-    auto send_phase = [&](Token token, const char* label, const char* name, std::size_t first, std::size_t warm) {
-        auto r = run_send_phase(cfg, target, first, warm, measure_floors, token);
+    auto send_phase = [&](Token token, const char* label, const char* name) {
+        const auto n = take_numbers();
+        auto r = run_send_phase(cfg, target, n.first, n.warm_first, measure_floors, token);
         const std::string title = std::string("phase 2") + label + ": co_await async_send(ev, " +
                                   (token == Token::deferred ? "deferred" : "as_tuple(use_awaitable)") + ") from " +
                                   std::to_string(cfg.coroutines) + " coroutines on one io_context thread" +
@@ -606,38 +619,31 @@ int run_e2e_bench(int argc, char** argv) {
                                               : ", which also runs the client's I/O");
         record(name, r, print_phase(title.c_str(), r, *r.floor_ns));
     };
-    // Event numbers: each round's phases take their own (and the pipeline
-    // phases theirs), so no event id repeats within a run.
-    const std::size_t per_round = 8 * cfg.events + 4 * cfg.warmup;
     for (unsigned round = 0; round < cfg.rounds; ++round) {
-        const std::size_t base = per_round * round;
         if (cfg.rounds > 1) std::printf("\n=== round %u of %u\n", round + 1, cfg.rounds);
         if (cfg.run_enqueue) {
-            auto r = run_enqueue_phase(cfg, target, base, base + 3 * cfg.events, measure_floors);
+            const auto n = take_numbers();
+            auto r = run_enqueue_phase(cfg, target, n.first, n.warm_first, measure_floors);
             const std::string title = "phase 1: enqueue() from " + std::to_string(cfg.producers) +
                                       " producer thread" + (cfg.producers == 1 ? "" : "s") +
                                       "; the client runs on threads it owns";
             record("enqueue", r, print_phase(title.c_str(), r, *r.floor_ns));
         }
-        if (cfg.run_send && cfg.send_awaitable)
-            send_phase(Token::awaitable, "", "send", base + cfg.events, base + 3 * cfg.events + cfg.warmup);
-        if (cfg.run_send && cfg.send_deferred)
-            send_phase(Token::deferred, cfg.send_awaitable ? "b" : "", "deferred",
-                       base + 6 * cfg.events + 3 * cfg.warmup, base + 7 * cfg.events + 3 * cfg.warmup);
+        if (cfg.run_send && cfg.send_awaitable) send_phase(Token::awaitable, "", "send");
+        if (cfg.run_send && cfg.send_deferred) send_phase(Token::deferred, cfg.send_awaitable ? "b" : "", "deferred");
         std::fflush(stdout);
     }
     if (cfg.run_pipeline) {
         // Once, after the rounds: not a target phase.
-        const std::size_t base = per_round * cfg.rounds;
-        auto r = run_enqueue_phase(cfg, target, base + 2 * cfg.events, base + 3 * cfg.events + 2 * cfg.warmup,
-                                   [](PhaseResult&) {}, true);
+        const auto n3 = take_numbers();
+        auto r = run_enqueue_phase(cfg, target, n3.first, n3.warm_first, [](PhaseResult&) {}, true);
         const std::string title = "phase 3: the pipeline alone: enqueue() from " + std::to_string(cfg.producers) +
                                   " producer thread" + (cfg.producers == 1 ? "" : "s") +
                                   " through a null transport (no TLS, no socket, no mock)";
         // Not a target phase: it shows what the network half adds to phase 1.
         ok = print_phase(title.c_str(), r, floor_ns) && ok;
-        auto r4 = run_send_phase(cfg, target, base + 4 * cfg.events + 2 * cfg.warmup,
-                                 base + 5 * cfg.events + 2 * cfg.warmup, [](PhaseResult&) {}, Token::awaitable, true);
+        const auto n4 = take_numbers();
+        auto r4 = run_send_phase(cfg, target, n4.first, n4.warm_first, [](PhaseResult&) {}, Token::awaitable, true);
         const std::string title4 = "phase 4: the pipeline alone: co_await async_send() from " +
                                    std::to_string(cfg.coroutines) +
                                    " coroutines on one io_context thread through a null transport answering there";
