@@ -4,6 +4,7 @@
 // Boost.JSON document serialized per 1000-event body), in the same run.
 //
 //   bench_core [--events N] [--seconds S] [--rounds R] [--profile] [--profile-prepare] [--split] [--bodies] [--lane]
+//              [--gaps]
 //   (--profile runs only capi's path, for perf record; --profile-prepare only
 //   BatchEncoder::prepare() on 64 events at a time, hot in cache as a producer
 //   has them, also for perf record; --split times capi's
@@ -12,7 +13,9 @@
 //   --bodies the floor with its bodies written into 1, 4, 16 or 64 buffers in
 //   turn, as a client's batches wait while it builds the next; --lane prepare()
 //   then add_prepared() per event, as a caller's lane, against add(), on 64 hot
-//   events)
+//   events; --gaps the floor's 1000-event bodies back to back, as the floor runs,
+//   against each body after an idle wait of 3 ms, as a client with one body in
+//   flight waits for its answer, and after 4 MB of other memory written)
 #include <capi/encode.hpp>
 #include <capi/normalize.hpp>
 #include <capi/sha256.hpp>
@@ -30,6 +33,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <random>
 #include <string>
@@ -441,6 +445,43 @@ int main(int argc, char** argv) {
         std::printf("  add() + json_body() (the floor's path)                : %7.1f ns/event\n", 1e9 / best_direct);
         std::printf("  prepare() + add_prepared() + json_body() (a lane's)   : %7.1f ns/event (%.2fx)\n",
                     1e9 / best_lane, best_direct / best_lane);
+        return 0;
+    }
+    if (has_flag(argc, argv, "--gaps")) {
+        // The floor's work on 1000-event bodies, each body encoded after one of:
+        // nothing (back to back, as the floor runs), an idle wait of 3 ms (as a
+        // client waits for the server's answer), 4 MB of other memory written
+        // (as a TLS pass over the last body), or both. Thread CPU of the encoding
+        // only, best of `rounds` alternating passes.
+        const std::vector<capi::Event> batch(events.begin(), events.begin() + 1000);
+        std::vector<char> other(4u << 20);
+        auto cpu_now = [] {
+            timespec ts{};
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+            return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+        };
+        const char* names[] = {"back to back", "after 3 ms idle", "after 4 MB written", "after both"};
+        double best[4] = {1e300, 1e300, 1e300, 1e300};
+        std::size_t bytes = 0;
+        for (int r = 0; r < rounds; ++r) {
+            for (int mode = 0; mode < 4; ++mode) {
+                double cpu = 0;
+                for (int b = 0; b < 100; ++b) {
+                    if (mode & 1) {
+                        timespec ts{0, 3'000'000};
+                        nanosleep(&ts, nullptr);
+                    }
+                    if (mode & 2) std::memset(other.data(), b, other.size());
+                    const double t0 = cpu_now();
+                    bytes += capi_bench::encode_all(encoder, batch, now);
+                    cpu += cpu_now() - t0;
+                }
+                best[mode] = std::min(best[mode], cpu / 100'000 * 1e9);
+            }
+        }
+        if (bytes == 0) return 1;
+        for (int mode = 0; mode < 4; ++mode)
+            std::printf("  %-20s: %7.1f ns/event (%.2fx)\n", names[mode], best[mode], best[mode] / best[0]);
         return 0;
     }
     if (has_flag(argc, argv, "--profile")) {  // only capi's path, for perf record
