@@ -199,7 +199,7 @@ check "send --bogus: exit 2, the error and a pointer to --help" \
 
 # --- capi bench: its command line --------------------------------------------
 for bad in "--bogus" "--events abc" "--phase nope" "--latency --latencies 0,x" "--latency --burst-code 5" \
-           "--token=abc" "--client-io nope" "--rounds 0" "--rounds x"; do
+           "--token=abc" "--client-io nope" "--rounds 0" "--rounds x" "--null-delay-ms x"; do
   # shellcheck disable=SC2086
   err=$(timeout 20 "$CAPI" bench $bad 2>&1 >/dev/null); rc=$?
   check "bench $bad exits 2" [ $rc -eq 2 ]
@@ -218,6 +218,13 @@ out=$(timeout 120 "$CAPI" bench --events=1500 --warmup=0 --phase=pipeline 2>&1);
 check "bench --warmup=0 runs, counts every event and prints no warm-up" \
   [ $rc -eq 0 ] && [ "$(grep -c "null transport counted 1500 = delivered 1500: OK" <<<"$out")" -eq 2 ] && \
   ! grep -q "warm-up" <<<"$out"
+# 1000 events: one body per phase, each answered 50 ms after it was posted, so
+# each phase takes at least that long (a timer never fires early).
+out=$(timeout 120 "$CAPI" bench --events=1000 --warmup=0 --phase=pipeline --null-delay-ms 50 2>&1); rc=$?
+check "bench --null-delay-ms 50: both pipeline phases count every event" \
+  [ $rc -eq 0 ] && [ "$(grep -c "null transport counted 1000 = delivered 1000: OK" <<<"$out")" -eq 2 ]
+check "bench --null-delay-ms 50: each pipeline phase waited for its delayed answer" \
+  [ "$(grep -o "(1000 events in [0-9.]* s)" <<<"$out" | awk '$4 >= 0.05' | wc -l)" -eq 2 ]
 
 out=$(timeout 120 "$CAPI" bench --events=2000 --phase=send --client-io own 2>&1); rc=$?
 check "bench --phase=send --client-io own: the client's I/O on its own thread, every event accepted by the mock" \

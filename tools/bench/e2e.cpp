@@ -39,7 +39,7 @@
 //   bench_e2e [--events N] [--warmup W] [--rounds R] [--producers P] [--coroutines C] [--mock-threads T]
 //             [--client-io shared|own] [--completion awaitable|deferred|both]
 //             [--phase enqueue|send|pipeline|both|all] [--batchers B] [--linger-ms L]
-//             [--connections K] [--queue-capacity Q]
+//             [--connections K] [--queue-capacity Q] [--null-delay-ms D]
 //             [--endpoint URL [--ca FILE] --pixel ID [--test-event-code CODE]]
 //   With --endpoint the access token comes from $CAPI_ACCESS_TOKEN (never the
 //   command line, where the process list shows it).
@@ -63,6 +63,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -161,6 +162,11 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
                    "each timed apart")
         ->capture_default_str()
         ->check(CLI::IsMember({"awaitable", "deferred", "both"}));
+    app.add_option("--null-delay-ms", c.null_delay_ms,
+                   "phases 3 and 4: the null transport answers each body after this many\n"
+                   "milliseconds, as a server after its answering time (0: at once)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 10'000));
     std::string client_io = "shared";
     app.add_option("--client-io", client_io,
                    "phase 2: shared (the client's I/O runs on the coroutines' io_context thread) or\n"
@@ -285,7 +291,8 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std:
         target.mock = nullptr;
         null_io.emplace(1);
         null_work.emplace(null_io->get_executor());
-        null = std::make_shared<NullTransport>(null_io->get_executor());
+        null = std::make_shared<NullTransport>(null_io->get_executor(),
+                                               std::chrono::milliseconds(cfg.null_delay_ms));
         null_thread = std::thread([&] {
             pthread_setname_np(pthread_self(), "capi-io");
             null_io->run();
@@ -509,13 +516,16 @@ void NullTransport::post_shared(const capi::PostRequest&, capi::SharedBody share
     for (auto at = body.find(key); at != std::string_view::npos; at = body.find(key, at + key.size())) ++n;
     events_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
     counting_ns_.fetch_add(static_cast<std::uint64_t>((thread_cpu_seconds() - cpu0) * 1e9), std::memory_order_relaxed);
-    net::post(ex_, [n, done = std::move(done)] {
+    auto answer = [n, done = std::move(done)]() mutable {
         capi::PostResult r;
         r.http_status = 200;
         r.events_received = n;
         r.fbtrace_id = "null-transport";
         done({}, std::move(r));
-    });
+    };
+    if (delay_.count() == 0) return net::post(ex_, std::move(answer));
+    auto timer = std::make_shared<net::steady_timer>(ex_, delay_);
+    timer->async_wait([timer, answer = std::move(answer)](const boost::system::error_code&) mutable { answer(); });
 }
 
 } // namespace capi_bench::e2e

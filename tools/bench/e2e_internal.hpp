@@ -10,6 +10,7 @@
 #include <capi/transport.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,9 @@ struct Config {
     bool own_io = false;  // phase 2: the client on its own io thread, not the coroutines'
     // Phase 2's completion tokens, each timed apart: as_tuple(use_awaitable), deferred.
     bool send_awaitable = true, send_deferred = true;
+    // Phases 3 and 4: the null transport answers each body after this long
+    // (0: at once), as a server does after its answering time.
+    unsigned null_delay_ms = 0;
     std::string endpoint, ca_file, pixel, test_event_code;
 };
 
@@ -65,7 +69,9 @@ std::string describe(const capi::SendResult& r);
 // the events of each body is the fake server's work: timed and subtracted.
 class NullTransport final : public capi::Transport {
 public:
-    explicit NullTransport(boost::asio::any_io_executor ex) : ex_(std::move(ex)) {}
+    /// Answers on `ex`, `delay` after each body (zero: posted at once).
+    explicit NullTransport(boost::asio::any_io_executor ex, std::chrono::milliseconds delay = {})
+        : ex_(std::move(ex)), delay_(delay) {}
     void post(capi::PostRequest request, handler done) override {
         post_shared(request, capi::SharedBody::take(std::move(request.body)), std::move(done));
     }
@@ -77,6 +83,7 @@ public:
 
 private:
     boost::asio::any_io_executor ex_;
+    std::chrono::milliseconds delay_;
     std::atomic<std::uint64_t> events_{0}, counting_ns_{0};
 };
 

@@ -135,7 +135,7 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
     std::shared_ptr<NullTransport> null;
     if (null_transport) {
         target.mock = nullptr;
-        null = std::make_shared<NullTransport>(io.get_executor());
+        null = std::make_shared<NullTransport>(io.get_executor(), std::chrono::milliseconds(cfg.null_delay_ms));
     }
     auto opts = client_options(cfg, target);
     if (null) opts.custom_transport = null;
