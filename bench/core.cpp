@@ -180,6 +180,13 @@ long arg_value(int argc, char** argv, const char* name, long def) {
     return def;
 }
 
+// This thread's CPU time in ns: steadier than wall time on a shared machine.
+double thread_cpu_ns() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
+}
+
 bool has_flag(int argc, char** argv, std::string_view name) {
     for (int i = 1; i < argc; ++i)
         if (name == argv[i]) return true;
@@ -247,11 +254,6 @@ int main(int argc, char** argv) {
     if (has_flag(argc, argv, "--split")) {
         // Thread CPU time, best of `rounds` passes over the events: steadier than
         // wall time on a shared machine, and each step on its own.
-        const auto cpu_ns = [] {
-            timespec t{};
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-            return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
-        };
         std::vector<capi::detail::PreparedEvent> prepared(n);
         // The same events without their event_id, as capi::Client prepares them:
         // given a random id (EventIdMode::random; the draw itself not counted),
@@ -265,12 +267,12 @@ int main(int argc, char** argv) {
         double best[4] = {1e300, 1e300, 1e300, 1e300};
         std::size_t sink = 0;
         for (int r = 0; r < std::max(rounds, 5); ++r) {
-            const double t0 = cpu_ns();
+            const double t0 = thread_cpu_ns();
             for (const auto& ev : events) sink += capi::validate(ev, now, vopt).size();
-            const double t1 = cpu_ns();
+            const double t1 = thread_cpu_ns();
             for (std::size_t i = 0; i < n; ++i)
                 if (batch_access::prepare(encoder, events[i], now, prepared[i]).status != capi::EncodeStatus::added) std::abort();
-            const double t2 = cpu_ns();
+            const double t2 = thread_cpu_ns();
             for (const auto& pe : prepared) {
                 if (batch_access::add_prepared(encoder, pe, now).status == capi::EncodeStatus::batch_full) {
                     sink += encoder.json_body().size();
@@ -280,23 +282,23 @@ int main(int argc, char** argv) {
             }
             sink += encoder.json_body().size();
             encoder.clear();
-            const double t3 = cpu_ns();
+            const double t3 = thread_cpu_ns();
             sink += capi_pass();
-            const double t4 = cpu_ns();
+            const double t4 = thread_cpu_ns();
             const double step[4] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3};
             for (int k = 0; k < 4; ++k) best[k] = std::min(best[k], step[k] / static_cast<double>(n));
-            const double u0 = cpu_ns();
+            const double u0 = thread_cpu_ns();
             for (std::size_t i = 0; i < n; ++i)
                 if (batch_access::prepare(encoder, no_ids[i], now, prepared[i], some_id).status != capi::EncodeStatus::added)
                     std::abort();
-            const double u1 = cpu_ns();
+            const double u1 = thread_cpu_ns();
             for (std::size_t i = 0; i < n; ++i) {
                 if (batch_access::prepare(encoder, no_ids[i], now, prepared[i], capi::detail::derived_id_placeholder)
                         .status != capi::EncodeStatus::added)
                     std::abort();
                 if (!batch_access::derive_event_id(prepared[i], "1234567890", id)) std::abort();
             }
-            const double u2 = cpu_ns();
+            const double u2 = thread_cpu_ns();
             best_ids[0] = std::min(best_ids[0], (u1 - u0) / static_cast<double>(n));
             best_ids[1] = std::min(best_ids[1], (u2 - u1) / static_cast<double>(n));
         }
@@ -455,11 +457,6 @@ int main(int argc, char** argv) {
         // only, best of `rounds` alternating passes.
         const std::vector<capi::Event> batch(events.begin(), events.begin() + 1000);
         std::vector<char> other(4u << 20);
-        auto cpu_now = [] {
-            timespec ts{};
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-            return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-        };
         const char* names[] = {"back to back", "after 3 ms idle", "after 4 MB written", "after both"};
         double best[4] = {1e300, 1e300, 1e300, 1e300};
         std::size_t bytes = 0;
@@ -472,11 +469,11 @@ int main(int argc, char** argv) {
                         nanosleep(&ts, nullptr);
                     }
                     if (mode & 2) std::memset(other.data(), b, other.size());
-                    const double t0 = cpu_now();
+                    const double t0 = thread_cpu_ns();
                     bytes += capi_bench::encode_all(encoder, batch, now);
-                    cpu += cpu_now() - t0;
+                    cpu += thread_cpu_ns() - t0;
                 }
-                best[mode] = std::min(best[mode], cpu / 100'000 * 1e9);
+                best[mode] = std::min(best[mode], cpu / 100'000);
             }
         }
         if (bytes == 0) return 1;
