@@ -225,6 +225,8 @@ check "bench --null-delay-ms 50: both pipeline phases count every event" \
   [ $rc -eq 0 ] && [ "$(grep -c "null transport counted 1000 = delivered 1000: OK" <<<"$out")" -eq 2 ]
 check "bench --null-delay-ms 50: each pipeline phase waited for its delayed answer" \
   [ "$(grep -o "(1000 events in [0-9.]* s)" <<<"$out" | awk '$4 >= 0.05' | wc -l)" -eq 2 ]
+check "bench --null-delay-ms 50: both pipeline phases' titles name the delay" \
+  [ "$(grep -c "^phase [34]: .*50 ms after each body" <<<"$out")" -eq 2 ]
 
 out=$(timeout 120 "$CAPI" bench --events=2000 --phase=send --client-io own 2>&1); rc=$?
 check "bench --phase=send --client-io own: the client's I/O on its own thread, every event accepted by the mock" \

@@ -645,18 +645,23 @@ int run_e2e_bench(int argc, char** argv) {
     }
     if (cfg.run_pipeline) {
         // Once, after the rounds: not a target phase.
+        // When the null transport answers (--null-delay-ms), in both titles.
+        const std::string delay =
+            cfg.null_delay_ms == 0 ? "" : " " + std::to_string(cfg.null_delay_ms) + " ms after each body";
         const auto n3 = take_numbers();
         auto r = run_enqueue_phase(cfg, target, n3.first, n3.warm_first, [](PhaseResult&) {}, true);
         const std::string title = "phase 3: the pipeline alone: enqueue() from " + std::to_string(cfg.producers) +
                                   " producer thread" + (cfg.producers == 1 ? "" : "s") +
-                                  " through a null transport (no TLS, no socket, no mock)";
+                                  " through a null transport (no TLS, no socket, no mock" +
+                                  (delay.empty() ? "" : ", answering" + delay) + ")";
         // Not a target phase: it shows what the network half adds to phase 1.
         ok = print_phase(title.c_str(), r, floor_ns) && ok;
         const auto n4 = take_numbers();
         auto r4 = run_send_phase(cfg, target, n4.first, n4.warm_first, [](PhaseResult&) {}, Token::awaitable, true);
         const std::string title4 = "phase 4: the pipeline alone: co_await async_send() from " +
                                    std::to_string(cfg.coroutines) +
-                                   " coroutines on one io_context thread through a null transport answering there";
+                                   " coroutines on one io_context thread through a null transport answering there" +
+                                   delay;
         // Not a target phase either: what the network half adds to phase 2.
         ok = print_phase(title4.c_str(), r4, floor_ns) && ok;
     }
