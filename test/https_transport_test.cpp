@@ -605,6 +605,56 @@ TEST_CASE("a multi-megabyte body to a server reading slowly arrives whole", "[ht
     CHECK(proxy.counters().bytes_up > 2 * size);
 }
 
+TEST_CASE("bodies ending at and around TLS record and write-slice bounds arrive whole, each at once",
+          "[https_transport]") {
+    // Every record of a request but its last goes with MSG_MORE; the last one
+    // pushes. A request whose last bytes stayed held back would end 200 ms or
+    // more later, when the kernel's probe timer sends them; each of these takes
+    // a few ms. The fastest of up to 3 tries counts, so a slow moment of the
+    // machine does not fail the test, and a held-back tail always does.
+    MockGraphServer server;
+    net::io_context ioc;
+    auto o = capi_test::transport_options(server);
+    o.request_timeout = 5s;
+    auto t = capi::make_https_transport(ioc.get_executor(), o);
+    // Write slices: 16 KB, then 32, 64, 128 and 256 KB (ending at 16, 48, 112,
+    // 240 and 496 KB); records: 16 KB.
+    const std::size_t k = 1024;
+    const std::vector<std::size_t> sizes = {0, 16 * k - 1, 16 * k, 16 * k + 1, 32 * k, 48 * k, 48 * k + 1,
+                                            64 * k, 496 * k, 496 * k + 1, 752 * k + 7};
+    std::size_t n = 0;
+    for (const std::size_t size : sizes) {
+        INFO("body of " << size << " bytes");
+        auto fastest = std::chrono::steady_clock::duration::max();
+        for (int attempt = 0; attempt < 3 && fastest >= 150ms; ++attempt, ++n) {
+            auto req = json_request(numbered("b", n));
+            if (size == 0) {
+                req.body.clear();  // the mock refuses it at once
+            } else {
+                REQUIRE(req.body.size() < size);
+                req.body.insert(req.body.size() - 1, size - req.body.size(), ' ');  // JSON whitespace
+                REQUIRE(req.body.size() == size);
+            }
+            const auto t0 = std::chrono::steady_clock::now();
+            auto out = post_one(ioc, *t, std::move(req));
+            fastest = std::min(fastest, out.at - t0);
+            if (size == 0) {
+                CHECK(out.ec != make_error_code(errc::request_timeout));
+                continue;
+            }
+            CHECK_FALSE(out.ec);
+            CHECK(out.result.events_received == 1);
+            const auto log = server.requests();
+            REQUIRE_FALSE(log.empty());
+            CHECK(log.back().body_bytes == size);
+            REQUIRE(log.back().event_ids.size() == 1);
+            CHECK(log.back().event_ids[0] == numbered("b", n));
+        }
+        CHECK(fastest < 150ms);
+    }
+    CHECK(server.connections() == 1);
+}
+
 TEST_CASE("request_timeout while the body is still being written: request_timeout, not delivered",
           "[https_transport]") {
     MockGraphServer server;

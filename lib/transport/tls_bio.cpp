@@ -22,7 +22,8 @@ int bio_write(BIO* b, const char* data, int len) {
     // order. MSG_DONTWAIT leaves the socket's mode to Asio.
     const int fd = io->out.empty() ? io->descriptor(io->socket) : -1;
     if (fd != -1) {
-        const auto n = ::send(fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL | MSG_DONTWAIT);
+        const int flags = MSG_NOSIGNAL | MSG_DONTWAIT | (io->more ? MSG_MORE : 0);
+        const auto n = ::send(fd, data, static_cast<std::size_t>(len), flags);
         if (n == len) return whole;
         // A partial send or a full socket (EAGAIN) keeps the rest for the
         // async_write. So does a real failure (EPIPE, ECONNRESET): that write

@@ -27,6 +27,12 @@ struct tls_buffers {
     std::vector<char> out;   ///< records OpenSSL wrote that the socket did not take yet
     std::vector<char> in;    ///< bytes read from the socket, OpenSSL's from in_pos
     std::size_t in_pos = 0;
+    /// Set while more of the same request follows what OpenSSL writes now:
+    /// bio_write then sends with MSG_MORE, and the kernel transmits a full
+    /// segment (64 KB on loopback) instead of one per 16 KB record. The
+    /// connection clears it for the request's last record, whose send pushes
+    /// out what waits; every other write (handshake, alerts) goes at once.
+    bool more = false;
 };
 
 /// The BIO type of tls_buffers, made once per process (never freed: connections
