@@ -1,6 +1,6 @@
 // capi: the default Transport. A pool of keep-alive HTTP/1.1 connections over
-// TLS 1.2+ to one endpoint: OpenSSL driven directly over Asio sockets (see "The
-// connection" below), replies read with Beast's parser. This is the one
+// TLS 1.2+ to one endpoint: OpenSSL driven directly over Asio sockets (one
+// connection: https_connection.hpp), replies read with Beast's parser. This is the one
 // Beast-heavy translation unit of the client side; nothing of it leaks into
 // public headers. What needs no Asio is in endpoint.cpp, gzip.cpp and tls_bio.cpp.
 //
@@ -18,6 +18,7 @@
 #include "transport/body.hpp"
 #include "transport/endpoint.hpp"
 #include "transport/graph_reply.hpp"
+#include "transport/https_connection.hpp"
 #include "transport/gzip.hpp"
 #include "transport/tls_bio.hpp"
 #include "util/ascii.hpp"
@@ -68,9 +69,8 @@ constexpr std::string_view default_user_agent = "capi-cpp/0.1.0";
 constexpr std::size_t max_reply_body = 8 * 1024 * 1024;
 constexpr std::size_t max_inflated_body = 32 * 1024 * 1024;
 
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-
-// The plain parts: endpoint.hpp, gzip.hpp, tls_bio.hpp.
+// The plain parts: endpoint.hpp, gzip.hpp, tls_bio.hpp; the connection:
+// https_connection.hpp.
 using namespace detail::transport;
 using detail::invalid_option;
 
@@ -157,146 +157,13 @@ std::error_code interpret(http::response<http::string_body>& msg, PostResult& re
 }
 
 //------------------------------------------------------------------------------
-// The connection: TLS done here on a plain socket
-//
-// Asio's ssl::stream moves ciphertext through a 17 KB BIO pair, so a 1.3 MB
-// batch body took ~80 SSL_write and socket write steps, each with timer
-// bookkeeping and copies. Here OpenSSL writes its records through a custom BIO
-// that never blocks, a large slice of the body per SSL_write_ex: each record
-// goes from OpenSSL's buffer straight to the socket with a non-blocking send
-// when the socket has room (no copy of the ciphertext in user space), and what
-// the socket does not take waits in a buffer the connection owns, sent by one
-// async_write after the SSL_* call (the BIO and its buffers: tls_bio.hpp). Every
-// record of a request but its last goes with MSG_MORE, so the kernel transmits
-// whole segments (64 KB on loopback) rather than one per 16 KB record. The
-// SSL object comes from the same SSL_CTX, with the same SNI, host name and IP
-// checks.
-
-/// tls_buffers' view of a connection's socket: its descriptor, -1 once closed.
-int socket_descriptor(void* s) noexcept {
-    auto& socket = *static_cast<tcp::socket*>(s);
-    return socket.is_open() ? socket.native_handle() : -1;
-}
-
-/// Plaintext handed to SSL_write_ex at once, at most: ~16 records. When the
-/// socket is full, what it refuses of a slice is copied into `out` and written
-/// before the next slice is encrypted, so this bounds that copy and the memory a
-/// pool of connections holds. (1 MB measured no better.)
-constexpr std::size_t write_slice = 256 * 1024;
-/// The first slice: little is queued while a new connection's socket buffers
-/// are still small; slices then double up to write_slice.
-constexpr std::size_t first_write_slice = 16 * 1024;
-/// Plaintext of the request's last record, sent apart without MSG_MORE: one
-/// record at TLS's default maximum fragment.
-constexpr std::size_t last_record = 16 * 1024;
-/// Ciphertext read from the socket at once (replies are a few hundred bytes).
-constexpr std::size_t read_chunk = 32 * 1024;
+// Requests
 
 struct job {
     std::string head;  ///< request line and header fields, Content-Length included
     SharedBody body;
     Transport::handler done;
 };
-
-struct connection {
-    explicit connection(const net::any_io_executor& ex)
-        : socket(ex), io(&socket, socket_descriptor), deadline(ex), idle_timer(ex) {}
-
-    void close() noexcept {
-        idle_timer.cancel();
-        ++deadline_generation;
-        deadline.cancel();
-        boost::system::error_code ignored;
-        socket.close(ignored);
-    }
-
-    /// True when the server has visibly closed this idle connection (FIN or RST
-    /// already received). A cheap, non-blocking check before reuse; a close that
-    /// races the request is caught by the stale-connection resend instead.
-    bool peer_closed() noexcept {
-        if (!socket.is_open()) return true;
-        char b = 0;
-        auto n = ::recv(socket.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n == 0) return true;
-        if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-        // Unread bytes on an idle connection: usually a close_notify alert ahead of
-        // the FIN, possibly a late TLS 1.3 session ticket. Keep it; a dead one is
-        // resent transparently.
-        return false;
-    }
-
-    tcp::socket socket;
-    std::unique_ptr<SSL, ssl_free_t> ssl;  ///< owns the BIO over `io`
-    tls_buffers io;
-    beast::flat_buffer plain;  ///< decrypted reply bytes not yet parsed
-    /// One deadline per operation (connect, handshake, exchange): it closes the
-    /// socket, so the pending operation fails and `timed_out` names why.
-    net::steady_timer deadline;
-    std::uint64_t deadline_generation = 0;
-    bool timed_out = false;
-    net::steady_timer idle_timer;
-    std::uint64_t idle_generation = 0;
-    bool idle = false;
-};
-
-using connection_ptr = std::shared_ptr<connection>;
-
-/// @locality strand_. Arms `c`'s deadline for the next operation.
-void arm(const connection_ptr& c, std::chrono::steady_clock::time_point at) {
-    c->timed_out = false;
-    const auto generation = ++c->deadline_generation;
-    c->deadline.expires_at(at);
-    c->deadline.async_wait([weak = std::weak_ptr<connection>(c), generation](const boost::system::error_code& ec) {
-        auto conn = weak.lock();
-        // A generation mismatch: the operation ended while this expiry was queued.
-        if (ec || !conn || conn->deadline_generation != generation) return;
-        conn->timed_out = true;
-        boost::system::error_code ignored;
-        conn->socket.close(ignored);
-    });
-}
-
-/// @locality strand_. Ends the operation's deadline when it goes out of scope.
-struct deadline_guard {
-    connection_ptr c;
-    ~deadline_guard() {
-        ++c->deadline_generation;
-        c->deadline.cancel();
-    }
-};
-
-/// @locality strand_. Sends the ciphertext the socket did not take at once, in
-/// one write.
-net::awaitable<boost::system::error_code> flush(connection& c) {
-    if (c.io.out.empty()) co_return boost::system::error_code{};
-    auto [ec, n] = co_await net::async_write(c.socket, net::buffer(c.io.out), use_tuple);
-    c.io.out.clear();
-    co_return ec;
-}
-
-/// @locality strand_. Reads more ciphertext for OpenSSL (EOF is an error here).
-net::awaitable<boost::system::error_code> fill(connection& c) {
-    if (c.io.in_pos != 0) {
-        c.io.in.erase(c.io.in.begin(), c.io.in.begin() + static_cast<std::ptrdiff_t>(c.io.in_pos));
-        c.io.in_pos = 0;
-    }
-    const std::size_t old = c.io.in.size();
-    c.io.in.resize(old + read_chunk);
-    auto [ec, n] = co_await c.socket.async_read_some(net::buffer(c.io.in.data() + old, read_chunk), use_tuple);
-    c.io.in.resize(old + n);
-    co_return ec;
-}
-
-/// @locality strand_. Writes all of `data` as TLS records: to the socket, what
-/// it does not take into `c.io.out`.
-bool encrypt(connection& c, std::string_view data) {
-    if (data.empty()) return true;
-    std::size_t written = 0;
-    SSL* ssl = c.ssl.get();
-    auto st = ssl_call(ssl, [&] { return SSL_write_ex(ssl, data.data(), data.size(), &written); });
-    // The BIO never asks to retry a write, so anything short is a failure.
-    return st.error == SSL_ERROR_NONE && written == data.size();
-}
 
 struct outcome {
     std::error_code ec;
@@ -646,45 +513,12 @@ private:
         arm(cp, std::chrono::steady_clock::now() + options_.request_timeout);
         deadline_guard guard{cp};
 
-        // The head rides with the first slice of the body; the slices double
-        // from first_write_slice to write_slice: one socket write per slice.
-        {
-            // No buffer reserved up front: records go straight to the socket
-            // (bio_write), and `out` grows only when the socket refuses some.
-            const std::string_view body = j.body.bytes;
-            std::size_t pos = 0;
-            std::size_t slice = first_write_slice;
-            bool first = true;
-            while (first || pos < body.size()) {
-                const std::size_t n = std::min(slice, body.size() - pos);
-                // Every record but the request's last goes with MSG_MORE
-                // (tls_buffers::more): the last slice's final record of
-                // plaintext is encrypted apart, and its send pushes them all.
-                const bool last = pos + n == body.size();
-                const std::size_t tail = last ? std::min(n, last_record) : 0;
-                const std::string_view head = first ? std::string_view(j.head) : std::string_view();
-                const std::string_view mid = body.substr(pos, n - tail), end = body.substr(pos + n - tail, tail);
-                c.io.more = !(last && mid.empty() && end.empty());
-                bool ok = encrypt(c, head);
-                c.io.more = !(last && end.empty());
-                ok = ok && encrypt(c, mid);
-                c.io.more = !last;
-                ok = ok && encrypt(c, end);
-                c.io.more = false;
-                boost::system::error_code ec;
-                if (ok) ec = co_await flush(c);
-                if (!ok || ec) {
-                    c.io.out.clear();
-                    o.ec = make_error_code(c.timed_out ? errc::request_timeout : errc::connection_lost);
-                    // A write that fails on a dead keep-alive connection never
-                    // reached the server's application.
-                    o.stale = !c.timed_out;
-                    co_return o;
-                }
-                pos += n;
-                slice = std::min(slice * 2, write_slice);
-                first = false;
-            }
+        if (!co_await write_request(c, j.head, j.body.bytes)) {
+            o.ec = make_error_code(c.timed_out ? errc::request_timeout : errc::connection_lost);
+            // A write that fails on a dead keep-alive connection never reached
+            // the server's application.
+            o.stale = !c.timed_out;
+            co_return o;
         }
 
         http::response_parser<http::string_body> parser;
