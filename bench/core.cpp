@@ -21,6 +21,7 @@
 #include <capi/sha256.hpp>
 #include <capi/validate.hpp>
 
+#include "cpu_clock.hpp"
 #include "json/prepared.hpp"
 #include "purchase_events.hpp"
 
@@ -43,6 +44,8 @@
 using capi::detail::batch_access;
 
 namespace {
+
+using capi_bench::thread_cpu_ns;  // tools/bench/cpu_clock.hpp
 
 using clock_type = std::chrono::steady_clock;
 
@@ -178,13 +181,6 @@ long arg_value(int argc, char** argv, const char* name, long def) {
     for (int i = 1; i + 1 < argc; ++i)
         if (std::string_view(argv[i]) == name) return std::strtol(argv[i + 1], nullptr, 10);
     return def;
-}
-
-// This thread's CPU time in ns: steadier than wall time on a shared machine.
-double thread_cpu_ns() {
-    timespec t{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
 }
 
 bool has_flag(int argc, char** argv, std::string_view name) {

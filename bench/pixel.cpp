@@ -9,21 +9,18 @@
 //   hit, for perf record or an instruction count)
 #include <capi/pixel.hpp>
 
+#include "cpu_clock.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <string_view>
 
 namespace {
 
-double thread_cpu_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return double(ts.tv_sec) * 1e9 + double(ts.tv_nsec);
-}
+using capi_bench::thread_cpu_ns;  // tools/bench/cpu_clock.hpp
 
 // The seed's image URL with a real pixel id.
 constexpr std::string_view seed_query =

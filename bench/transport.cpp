@@ -9,6 +9,8 @@
 #include <capi/testing/mock_graph.hpp>
 #include <capi/transport.hpp>
 
+#include "cpu_clock.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
@@ -17,7 +19,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,11 +30,7 @@ namespace {
 namespace net = boost::asio;
 using steady = std::chrono::steady_clock;
 
-double thread_cpu_seconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+using capi_bench::thread_cpu_seconds;  // tools/bench/cpu_clock.hpp
 
 long arg_value(int argc, char** argv, std::string_view name, long def) {
     for (int i = 1; i + 1 < argc; ++i)

@@ -20,9 +20,9 @@
 #include <capi/encode.hpp>
 #include <capi/event.hpp>
 
-#include <sys/resource.h>
+#include "cpu_clock.hpp"
 
-#include <time.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -83,11 +83,7 @@ void fill(capi::Event& ev, const PurchaseData& d) {
     capi::assign(cd.currency, "USD");
 }
 
-double thread_cpu_seconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+using capi_bench::thread_cpu_seconds;  // tools/bench/cpu_clock.hpp
 
 long minor_faults() {
     rusage ru{};

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <string>
 
 namespace capi_bench {
@@ -26,12 +25,6 @@ std::string bodies(const Events& events) {
 }
 
 } // namespace
-
-double thread_cpu_seconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 double thread_clock_read_seconds() {
     static const double cost = [] {

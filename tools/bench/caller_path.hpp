@@ -5,6 +5,7 @@
 
 #include <capi/event.hpp>
 
+#include "cpu_clock.hpp"
 #include "purchase_events.hpp"
 
 #include <cstddef>
@@ -12,9 +13,6 @@
 #include <vector>
 
 namespace capi_bench {
-
-/// CPU seconds of the calling thread (CLOCK_THREAD_CPUTIME_ID).
-double thread_cpu_seconds();
 
 /// What one thread_cpu_seconds() call costs the calling thread's CPU clock (a
 /// system call, about a microsecond on this kind of VM): measured once, on the
