@@ -7,6 +7,8 @@
 #include <capi/testing/mock_graph.hpp>
 #include <capi/transport.hpp>
 
+#include "support/fixtures.hpp"
+
 #include <boost/asio/io_context.hpp>
 
 #include <catch2/catch.hpp>
@@ -19,7 +21,6 @@
 namespace capi_https_test {
 
 // The vocabulary of both files.
-
 namespace net = boost::asio;
 using namespace std::chrono_literals;
 using capi::errc;
@@ -27,6 +28,7 @@ using capi::testing::CertKind;
 using capi::testing::Fault;
 using capi::testing::MockGraphServer;
 using capi::testing::MockOptions;
+using capi_test::numbered;  // "prefix" followed by n (an event_id)
 
 /// What one post() completed with.
 struct outcome {
@@ -43,13 +45,6 @@ inline std::string event_json(const std::string& event_id) {
     return R"({"event_name":"Purchase","event_time":)" + std::to_string(now) +
            R"(,"action_source":"website","event_id":")" + event_id + R"(","user_data":{"em":[")" +
            std::string(64, 'a') + R"("]}})";
-}
-
-/// "prefix" followed by n (an event_id).
-inline std::string numbered(const char* prefix, std::size_t n) {
-    std::string s(prefix);
-    s += std::to_string(n);
-    return s;
 }
 
 inline capi::PostRequest json_request(const std::string& event_id = "e1") {
