@@ -216,7 +216,7 @@ using capi_bench::MockProcess;
 using capi_bench::process_cpu_seconds;
 
 using capi_bench::compute_floor_ns;  // tls_floor.cpp
-using capi_bench::thread_cpu_seconds;  // caller_path.cpp
+using capi_bench::thread_cpu_seconds;  // cpu_clock.hpp
 using capi_bench::unix_now;  // purchase_events.hpp
 using capi_bench::HotEvents;
 
