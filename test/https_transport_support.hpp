@@ -85,6 +85,16 @@ inline capi::PostRequest large_request(std::size_t events, const char* id_prefix
     return r;
 }
 
+/// The fixtures' options for `server`, sent through `proxy` instead (which
+/// forwards to the server), each request allowed `request_timeout`.
+inline capi::TransportOptions through_proxy(const MockGraphServer& server, const capi::testing::FaultProxy& proxy,
+                                            std::chrono::milliseconds request_timeout) {
+    auto o = capi_test::transport_options(server);
+    o.endpoint = proxy.url();
+    o.request_timeout = request_timeout;
+    return o;
+}
+
 inline std::string url_encode(const std::string& s) {
     static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;

@@ -29,9 +29,7 @@ TEST_CASE("TLS records cut into small pieces both ways: the handshake and replie
     // the reply arrives across many socket reads.
     proxy.set_slicer(16, 1ms);
     net::io_context ioc;
-    auto o = capi_test::transport_options(server);
-    o.endpoint = proxy.url();
-    o.request_timeout = 10s;
+    auto o = through_proxy(server, proxy, 10s);
     o.handshake_timeout = 10s;
     auto t = capi::make_https_transport(ioc.get_executor(), o);
     for (int i = 0; i < 3; ++i) {
@@ -49,9 +47,7 @@ TEST_CASE("a multi-megabyte body to a server reading slowly arrives whole", "[ht
     capi::testing::FaultProxy proxy(server.port());
     proxy.set_bandwidth(16 * 1024 * 1024);
     net::io_context ioc;
-    auto o = capi_test::transport_options(server);
-    o.endpoint = proxy.url();
-    o.request_timeout = 20s;
+    auto o = through_proxy(server, proxy, 20s);
     auto t = capi::make_https_transport(ioc.get_executor(), o);
     auto req = large_request(1000);
     const std::size_t size = req.body.size();
@@ -125,9 +121,7 @@ TEST_CASE("request_timeout while the body is still being written: request_timeou
     MockGraphServer server;
     capi::testing::FaultProxy proxy(server.port());
     net::io_context ioc;
-    auto o = capi_test::transport_options(server);
-    o.endpoint = proxy.url();
-    o.request_timeout = 400ms;
+    auto o = through_proxy(server, proxy, 400ms);
     auto t = capi::make_https_transport(ioc.get_executor(), o);
     REQUIRE_FALSE(post_one(ioc, *t).ec);  // the connection is open before the link slows
     // 1 MB/s for an 8 MB body: far more than the socket buffers hold, so the
@@ -153,9 +147,7 @@ TEST_CASE("a peer that resets in the middle of a large body: connection_lost, th
     proxy.set_bandwidth(4 * 1024 * 1024);
     proxy.set_reset_after(1024 * 1024, capi::testing::FaultProxy::Direction::up, 1);
     net::io_context ioc;
-    auto o = capi_test::transport_options(server);
-    o.endpoint = proxy.url();
-    o.request_timeout = 20s;
+    auto o = through_proxy(server, proxy, 20s);
     auto t = capi::make_https_transport(ioc.get_executor(), o);
     capi::PostRequest big = json_request();
     big.body.append(8 * 1024 * 1024, ' ');
@@ -182,9 +174,7 @@ TEST_CASE("a socket that fills and drains in the middle of each write: records s
     // would fail the server's record MAC.
     proxy.set_bandwidth(std::size_t{128} * 1024 * 1024);
     net::io_context ioc;
-    auto o = capi_test::transport_options(server);
-    o.endpoint = proxy.url();
-    o.request_timeout = 20s;
+    auto o = through_proxy(server, proxy, 20s);
     auto t = capi::make_https_transport(ioc.get_executor(), o);
     capi::PostRequest head = json_request("ordered");
     const auto body = capi::SharedBody::take(head.body + std::string(12 * 1024 * 1024, ' '));
@@ -217,9 +207,7 @@ TEST_CASE("resets while records go straight to the socket: connection_lost, not 
     constexpr std::size_t attempts = 6;
     proxy.set_reset_after(64 * 1024, capi::testing::FaultProxy::Direction::up, attempts);
     net::io_context ioc;
-    auto o = capi_test::transport_options(server);
-    o.endpoint = proxy.url();
-    o.request_timeout = 20s;
+    auto o = through_proxy(server, proxy, 20s);
     auto t = capi::make_https_transport(ioc.get_executor(), o);
     capi::PostRequest head = json_request();
     const auto body = capi::SharedBody::take(head.body + std::string(32 * 1024 * 1024, ' '));
