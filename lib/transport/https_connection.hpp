@@ -66,7 +66,6 @@ inline constexpr std::size_t last_record = 16 * 1024;
 /// Ciphertext read from the socket at once (replies are a few hundred bytes).
 inline constexpr std::size_t read_chunk = 32 * 1024;
 
-
 struct connection {
     explicit connection(const net::any_io_executor& ex)
         : socket(ex), io(&socket, socket_descriptor), deadline(ex), idle_timer(ex) {}
