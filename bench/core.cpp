@@ -21,6 +21,7 @@
 #include <capi/sha256.hpp>
 #include <capi/validate.hpp>
 
+#include "args.hpp"
 #include "cpu_clock.hpp"
 #include "json/prepared.hpp"
 #include "purchase_events.hpp"
@@ -45,6 +46,8 @@ using capi::detail::batch_access;
 
 namespace {
 
+using capi_bench::arg_value;  // tools/bench/args.hpp
+using capi_bench::has_flag;
 using capi_bench::thread_cpu_ns;  // tools/bench/cpu_clock.hpp
 
 using clock_type = std::chrono::steady_clock;
@@ -175,18 +178,6 @@ Run measure(double seconds, std::size_t n_events, Body&& one_pass) {
     } while (end < deadline);
     double s = std::chrono::duration<double>(end - start).count();
     return {static_cast<double>(events) / s, bytes};
-}
-
-long arg_value(int argc, char** argv, const char* name, long def) {
-    for (int i = 1; i + 1 < argc; ++i)
-        if (std::string_view(argv[i]) == name) return std::strtol(argv[i + 1], nullptr, 10);
-    return def;
-}
-
-bool has_flag(int argc, char** argv, std::string_view name) {
-    for (int i = 1; i < argc; ++i)
-        if (name == argv[i]) return true;
-    return false;
 }
 
 } // namespace

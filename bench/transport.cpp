@@ -9,6 +9,7 @@
 #include <capi/testing/mock_graph.hpp>
 #include <capi/transport.hpp>
 
+#include "args.hpp"
 #include "cpu_clock.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -30,13 +31,8 @@ namespace {
 namespace net = boost::asio;
 using steady = std::chrono::steady_clock;
 
+using capi_bench::arg_value;           // tools/bench/args.hpp
 using capi_bench::thread_cpu_seconds;  // tools/bench/cpu_clock.hpp
-
-long arg_value(int argc, char** argv, std::string_view name, long def) {
-    for (int i = 1; i + 1 < argc; ++i)
-        if (name == argv[i]) return std::strtol(argv[i + 1], nullptr, 10);
-    return def;
-}
 
 std::string make_body(std::string_view token) {
     capi::BatchEncoder enc;
