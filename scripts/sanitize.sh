@@ -62,8 +62,8 @@ case $kind in
     # plain memory). Known and accepted, so not repeated for every handler type.
     # (The two ASan/UBSan warnings above do not appear in this build.)
     extra_args="$debug_info -Wno-tsan"
-    # -O2: here the tests' run is the larger part (TSan slows the client's
-    # threads most), so the build keeps its optimization.
+    # -O2: here the tests weigh more against the build (the client's tests
+    # under TSan are the slowest of the whole CI run); not measured at -O1.
     optimization=2
     # The lock-free queue and the client pipeline (batchers, dispatcher, TLS).
     select='tests:queue,client,client_adaptive,client_lanes,async_op,gateway'
