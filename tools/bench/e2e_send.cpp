@@ -59,14 +59,13 @@ struct SendTally {
     }
 };
 
-
 // One coroutine: sends events from the shared source one after another, each
 // awaited with `token` (as_tuple(use_awaitable) or deferred), which gives the
 // outcome as a tuple, never an exception. One co_await per function, as a
 // server writes it: a frame holding both tokens' awaits (a run-time choice
 // between them) took 880 bytes instead of 384 (GCC keeps every awaited result
-// its own slot), and 1000 waiting coroutines' frames compete with the client's
-// batch for the cache.
+// in a slot of its own). Phase 2's CPU did not move with it (docs/performance.md,
+// "The benchmark's own frame").
 template <class CompletionToken>
 net::awaitable<void> send_share(capi::Client& client, HotEvents& source, SendTally& tally, CompletionToken token) {
     while (auto ev = source.next()) {
