@@ -199,7 +199,7 @@ check "send --bogus: exit 2, the error and a pointer to --help" \
 
 # --- capi bench: its command line --------------------------------------------
 for bad in "--bogus" "--events abc" "--phase nope" "--latency --latencies 0,x" "--latency --burst-code 5" \
-           "--token=abc" "--client-io nope" "--rounds 0" "--rounds x" "--null-delay-ms x"; do
+           "--token=abc" "--client-io nope" "--rounds 0" "--rounds x" "--null-delay-ms x" "--send-threads 0"; do
   # shellcheck disable=SC2086
   err=$(timeout 20 "$CAPI" bench $bad 2>&1 >/dev/null); rc=$?
   check "bench $bad exits 2" [ $rc -eq 2 ]
@@ -228,6 +228,14 @@ check "bench --null-delay-ms 50: each pipeline phase waited for its delayed answ
 check "bench --null-delay-ms 50: both pipeline phases' titles name the delay" \
   [ "$(grep -c "^phase [34]: .*50 ms after each body" <<<"$out")" -eq 2 ]
 
+# Two coroutine threads share an odd count of events: every one is sent once.
+out=$(timeout 120 "$CAPI" bench --events=2001 --warmup=999 --phase=all --completion awaitable --send-threads 2 \
+  --coroutines 100 --linger-ms 2 2>&1); rc=$?
+check "bench --send-threads 2: phases 2 and 4 on two io_context threads, every event counted" \
+  [ $rc -eq 0 ] && grep -q "^phase 2: .* 100 coroutines on each of 2 io_context threads.*the first also runs the client's I/O" <<<"$out" && \
+  grep -q "^phase 4: .* 100 coroutines on each of 2 io_context threads" <<<"$out" && \
+  [ "$(grep -c "mock accepted 2001 = delivered 2001: OK" <<<"$out")" -eq 2 ] && \
+  [ "$(grep -c "null transport counted 2001 = delivered 2001: OK" <<<"$out")" -eq 2 ]
 out=$(timeout 120 "$CAPI" bench --events=2000 --phase=send --client-io own 2>&1); rc=$?
 check "bench --phase=send --client-io own: the client's I/O on its own thread, every event accepted by the mock" \
   [ $rc -eq 0 ] && grep -q "^phase 2: .*the client's I/O runs on its own thread" <<<"$out" && \

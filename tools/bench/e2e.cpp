@@ -6,8 +6,10 @@
 //             share of the events one after another; the client runs its network
 //             I/O on that io_context (a coroutine server's setup). Once with
 //             as_tuple(use_awaitable), once with deferred (--completion), each with
-//             its own client and events. This phase is in e2e_send.cpp, and
-//             e2e_internal.hpp declares what the phases share.
+//             its own client and events. --send-threads N runs it on N such
+//             threads, an io_context and C coroutines each (the client's I/O on
+//             the first). This phase is in e2e_send.cpp, and e2e_internal.hpp
+//             declares what the phases share.
 //
 // Events are realistic Purchase events with distinct PII. Their data (the strings
 // a server already holds) is generated outside the client's figure; building the
@@ -36,7 +38,8 @@
 // that exit. The child reports its port and CA over a socket and answers count
 // queries on it; it exits when the socket closes (or when this process dies).
 //
-//   bench_e2e [--events N] [--warmup W] [--rounds R] [--producers P] [--coroutines C] [--mock-threads T]
+//   bench_e2e [--events N] [--warmup W] [--rounds R] [--producers P] [--coroutines C] [--send-threads S]
+//             [--mock-threads T]
 //             [--client-io shared|own] [--completion awaitable|deferred|both]
 //             [--phase enqueue|send|pipeline|both|all] [--batchers B] [--linger-ms L]
 //             [--connections K] [--queue-capacity Q] [--null-delay-ms D]
@@ -125,9 +128,14 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
                        "not timed and reported apart (default: as many as --events; 0: none)")
             ->check(CLI::Range(0, 100'000'000));
     app.add_option("--producers", c.producers, "enqueue() threads")->capture_default_str()->check(CLI::Range(1, 256));
-    app.add_option("--coroutines", c.coroutines, "co_await async_send() coroutines")
+    app.add_option("--coroutines", c.coroutines, "co_await async_send() coroutines (per --send-threads thread)")
         ->capture_default_str()
         ->check(CLI::Range(1, 1'000'000));
+    app.add_option("--send-threads", c.send_threads,
+                   "phase 2 (and 4): threads running an io_context each, with --coroutines coroutines\n"
+                   "and a share of the events each; the client's I/O runs on the first")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 64));
     app.add_option("--phase", phase,
                    "enqueue, send, pipeline (enqueue and async_send through a null transport: the\n"
                    "client without TLS or sockets), both (enqueue and send) or all")
@@ -617,6 +625,12 @@ int run_e2e_bench(int argc, char** argv) {
         next_event += cfg.events + cfg.warmup;
         return n;
     };
+    // Phase 2's coroutines and threads, for its titles.
+    auto on_threads = [&cfg] {
+        const auto c = std::to_string(cfg.coroutines) + " coroutines on ";
+        if (cfg.send_threads == 1) return c + "one io_context thread";
+        return c + "each of " + std::to_string(cfg.send_threads) + " io_context threads (one io_context each)";
+    };
     // Phase 2 once per token: the same client options and threads, each run with
     // events of its own, its own warm-up and the floors measured just before it.
     auto send_phase = [&](Token token, const char* label, const char* name) {
@@ -624,9 +638,10 @@ int run_e2e_bench(int argc, char** argv) {
         auto r = run_send_phase(cfg, target, n.first, n.warm_first, measure_floors, token);
         const std::string title = std::string("phase 2") + label + ": co_await async_send(ev, " +
                                   (token == Token::deferred ? "deferred" : "as_tuple(use_awaitable)") + ") from " +
-                                  std::to_string(cfg.coroutines) + " coroutines on one io_context thread" +
+                                  on_threads() +
                                   (cfg.own_io ? "; the client's I/O runs on its own thread (--client-io own)"
-                                              : ", which also runs the client's I/O");
+                                  : cfg.send_threads == 1 ? ", which also runs the client's I/O"
+                                                          : "; the first also runs the client's I/O");
         record(name, r, print_phase(title.c_str(), r, *r.floor_ns));
     };
     for (unsigned round = 0; round < cfg.rounds; ++round) {
@@ -659,8 +674,7 @@ int run_e2e_bench(int argc, char** argv) {
         const auto n4 = take_numbers();
         auto r4 = run_send_phase(cfg, target, n4.first, n4.warm_first, [](PhaseResult&) {}, Token::awaitable, true);
         const std::string title4 = "phase 4: the pipeline alone: co_await async_send() from " +
-                                   std::to_string(cfg.coroutines) +
-                                   " coroutines on one io_context thread through a null transport answering there" +
+                                   on_threads() + " through a null transport answering there" +
                                    delay;
         // Not a target phase either: what the network half adds to phase 2.
         ok = print_phase(title4.c_str(), r4, floor_ns) && ok;

@@ -24,7 +24,8 @@ struct Config {
     std::size_t events = 200'000;
     std::size_t warmup = 0;  // events through the same client and threads before the timed ones
     unsigned producers = 2;
-    unsigned coroutines = 1000;
+    unsigned coroutines = 1000;      // per send thread
+    unsigned send_threads = 1;       // phase 2: io_context threads, each with its coroutines
     unsigned mock_threads = 1;
     // The target phases (1, 2, 2b) this many times, each round with its own
     // events, warm-up and floors; the closing lines give each one's median.
@@ -87,9 +88,10 @@ private:
     std::atomic<std::uint64_t> events_{0}, counting_ns_{0};
 };
 
-/// Phase 2 (e2e_send.cpp): cfg.coroutines coroutines on one io_context thread
-/// co_await async_send() with `token`, cfg.warmup events from `warm_first` first,
-/// then cfg.events from `first`, timed; `before_timing` runs between the two.
+/// Phase 2 (e2e_send.cpp): cfg.coroutines coroutines on each of cfg.send_threads
+/// io_context threads (the first also runs the client's I/O) co_await
+/// async_send() with `token`, cfg.warmup events from `warm_first` first, then
+/// cfg.events from `first`, timed; `before_timing` runs between the two.
 /// With `null_transport` the client sends through a NullTransport (phase 4).
 PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::size_t first, std::size_t warm_first,
                            const std::function<void(PhaseResult&)>& before_timing, Token token,

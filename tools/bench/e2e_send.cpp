@@ -1,7 +1,10 @@
 // The end-to-end benchmark's phase 2 (declared in e2e_internal.hpp; e2e.cpp runs
 // it once per completion token, and through the null transport as phase 4): C
 // coroutines on one io_context thread co_await async_send() their share of the
-// events; the client runs its network I/O on that io_context.
+// events; the client runs its network I/O on that io_context. With
+// --send-threads N, N such threads, each with its own io_context, C coroutines
+// and share of the events (an io_context per core, as a server on N cores runs);
+// the client's I/O runs on the first.
 #include "e2e_internal.hpp"
 #include "caller_path.hpp"
 #include "e2e_phase.hpp"
@@ -32,6 +35,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace capi_bench::e2e {
 namespace {
@@ -82,10 +86,10 @@ net::awaitable<void> send_share(capi::Client& client, HotEvents& source, SendTal
                                     : send_share(client, source, tally, net::as_tuple(net::use_awaitable));
 }
 
-// Spawns C coroutines on `io` sending `source`'s events, counted in `tally`.
+// Spawns n coroutines on `io` sending `source`'s events, counted in `tally`
+// (whose `remaining` the caller set for every coroutine of the phase first).
 void spawn_senders(net::io_context& io, capi::Client& client, HotEvents& source, SendTally& tally, unsigned n,
                    Token token) {
-    tally.remaining = n;
     for (unsigned c = 0; c < n; ++c) {
         net::co_spawn(io, send_share(client, source, tally, token), [&tally](std::exception_ptr e) {
             if (e) {
@@ -124,19 +128,47 @@ bool wait_senders(const capi::Client& client, SendTally& tally) {
     return true;
 }
 
+// The events [first, first + n) split into `parts` consecutive shares, one
+// source each (a HotEvents is read by one thread only).
+std::vector<std::unique_ptr<HotEvents>> shares(std::size_t first, std::size_t n, unsigned parts) {
+    std::vector<std::unique_ptr<HotEvents>> out;
+    for (unsigned t = 0; t < parts; ++t)
+        out.push_back(std::make_unique<HotEvents>(first + n * t / parts, first + n * (t + 1) / parts));
+    return out;
+}
+
+// The harness's CPU seconds in `sources` (generating the data, refilling the events).
+double making_seconds(const std::vector<std::unique_ptr<HotEvents>>& sources) {
+    double s = 0;
+    for (const auto& h : sources) s += h->making_seconds();
+    return s;
+}
+double caller_seconds(const std::vector<std::unique_ptr<HotEvents>>& sources) {
+    double s = 0;
+    for (const auto& h : sources) s += h->caller_seconds();
+    return s;
+}
+
 } // namespace
 
-// C coroutines on one io_context thread, which also runs the client's network I/O.
+// C coroutines on each of cfg.send_threads io_context threads; the first also
+// runs the client's network I/O.
 PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::size_t first, std::size_t warm_first,
                            const std::function<void(PhaseResult&)>& before_timing, Token token,
                            bool null_transport) {
     capi_bench::thread_clock_read_seconds();  // measured now, before anything is timed
     PhaseResult r;
     r.events = cfg.events;
-    HotEvents source(first, first + cfg.events);  // used on the io thread only
-    HotEvents warm_source(warm_first, warm_first + cfg.warmup);
-    net::io_context io(1);
-    auto guard = net::make_work_guard(io);
+    const unsigned n_threads = std::max(1u, cfg.send_threads);
+    auto sources = shares(first, cfg.events, n_threads);  // each read on its own thread only
+    auto warm_sources = shares(warm_first, cfg.warmup, n_threads);
+    std::vector<std::unique_ptr<net::io_context>> ios;
+    std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+    for (unsigned t = 0; t < n_threads; ++t) {
+        ios.push_back(std::make_unique<net::io_context>(1));
+        guards.push_back(net::make_work_guard(*ios.back()));
+    }
+    net::io_context& io = *ios.front();  // the client's I/O runs here
     Target target = real_target;
     // The null transport answers on the coroutines' io_context, as the client's
     // own I/O would run there.
@@ -153,21 +185,29 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
 
     SendTally tally, warm_tally;
     const unsigned n_coroutines = cfg.coroutines;
+    // Every coroutine of the phase counted before any starts (one could end first).
+    auto spawn_all = [&](std::vector<std::unique_ptr<HotEvents>>& from, SendTally& t) {
+        t.remaining = std::size_t{n_coroutines} * n_threads;
+        for (unsigned i = 0; i < n_threads; ++i) spawn_senders(*ios[i], *client, *from[i], t, n_coroutines, token);
+    };
     Progress progress("send", cfg.warmup + cfg.events, *client);
-    // The warm-up (as in run_enqueue_phase): the same coroutines' thread and
+    // The warm-up (as in run_enqueue_phase): the same coroutines' threads and
     // client send cfg.warmup events first, reported apart.
     const double warm_cpu0 = process_cpu_seconds();
-    std::thread runner([&io] {
-        pthread_setname_np(pthread_self(), "coroutines");
-        io.run();
-    });
+    std::vector<std::thread> runners;
+    for (auto& c : ios)
+        runners.emplace_back([&c = *c] {
+            pthread_setname_np(pthread_self(), "coroutines");
+            c.run();
+        });
     if (cfg.warmup != 0) {
-        spawn_senders(io, *client, warm_source, warm_tally, n_coroutines, token);
+        spawn_all(warm_sources, warm_tally);
         r.timed_out = !wait_senders(*client, warm_tally);
     }
     r.warmup_events = cfg.warmup;
-    r.warmup_cpu_seconds = process_cpu_seconds() - warm_cpu0 - warm_source.making_seconds() - warm_source.caller_seconds();
-    // The coroutines' thread is idle now (every warm-up event has its outcome).
+    r.warmup_cpu_seconds =
+        process_cpu_seconds() - warm_cpu0 - making_seconds(warm_sources) - caller_seconds(warm_sources);
+    // The coroutines' threads are idle now (every warm-up event has its outcome).
     before_timing(r);
     const capi::Stats stats0 = client->stats();
     const auto before = mock_counts(target);
@@ -178,7 +218,7 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
     const double cpu0 = process_cpu_seconds();
     const auto t0 = steady::now();
     if (!r.timed_out) {
-        spawn_senders(io, *client, source, tally, n_coroutines, token);
+        spawn_all(sources, tally);
         r.timed_out = !wait_senders(*client, tally);
     }
     const auto t1 = steady::now();
@@ -187,9 +227,9 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
     progress.stop();
 
     r.seconds = std::chrono::duration<double>(t1 - t0).count();
-    // The coroutines are done (tally.remaining, acquire): the source is ours to read.
-    r.making_seconds = source.making_seconds();
-    r.caller_path_seconds = source.caller_seconds();
+    // The coroutines are done (tally.remaining, acquire): the sources are ours to read.
+    r.making_seconds = making_seconds(sources);
+    r.caller_path_seconds = caller_seconds(sources);
     r.cpu_seconds = cpu1 - cpu0 - r.making_seconds - r.caller_path_seconds - (null ? null->counting_seconds() - counting0 : 0.0);
     r.stats = since(client->stats(), stats0);
     if (null) r.null_events = null->events() - null_events0;
@@ -211,9 +251,9 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
         std::_Exit(1);
     }
     client.reset();
-    guard.reset();
-    io.stop();
-    runner.join();
+    guards.clear();
+    for (auto& c : ios) c->stop();
+    for (auto& t : runners) t.join();
     if (r.timed_out) r.not_delivered = r.events - std::min<std::uint64_t>(r.events, r.stats.delivered);
     return r;
 }
