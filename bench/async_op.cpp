@@ -14,11 +14,29 @@
 //           obvious way does).
 // Contenders alternate within each round and the best round of each is
 // reported (the machine is shared: a slow spell hits both).
+//
+//   bench_async_op --coroutines C [--rounds R] [--evict-mb M]
+//
+// The same operation awaited from coroutines, against the least such an await
+// can cost: C coroutines each loop on `co_await op(as_tuple(use_awaitable))`,
+// all completed together in one post per round (one batch's answer), so a
+// round is C completions, resumptions and the next C initiations.
+//   capi: make_send_op, completion_chain, as async_send does.
+//   bare: the handler itself kept in a vector and called from the one post,
+//         no operation object, no work counted: what Asio's coroutine
+//         machinery costs on its own.
+// --evict-mb M writes M MB of other memory between rounds, as phase 2's TLS
+// pass over a body does, so frames and operations are cold when resumed.
 #include <capi/client.hpp>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -77,10 +95,141 @@ double simple_round(asio::io_context& io, std::size_t n, unsigned long& sum) {
     return ns_per_op(t0, n);
 }
 
+// --- awaited from coroutines ---------------------------------------------------
+
+using signature = void(std::error_code, capi::SendResult);
+constexpr auto await_token = asio::as_tuple(asio::use_awaitable);
+
+// The waiting operations of one contender, completed together by complete_all.
+struct Waiters {
+    std::size_t waiting = 0;
+    bool stop = false;     // the coroutines return after their next resumption
+    unsigned long sum = 0; // attempts counted by the resumed coroutines
+    void (*complete_all)(Waiters&) = nullptr;
+};
+
+// bare: the handlers themselves, of the one type use_awaitable gives them.
+template <class Handler>
+std::vector<Handler>& bare_list() {
+    static std::vector<Handler> v;
+    return v;
+}
+template <class Handler>
+void bare_complete_all(Waiters&) {
+    std::vector<Handler> now;
+    now.swap(bare_list<Handler>());
+    bare_list<Handler>().reserve(now.size());
+    std::size_t i = 0;
+    for (auto& h : now) std::move(h)(std::error_code{}, delivered(i++));
+}
+template <class Token>
+auto bare_wait(Waiters& w, Token&& token) {
+    return asio::async_initiate<Token, signature>(
+        [&w](auto handler) {
+            using H = decltype(handler);
+            bare_list<H>().push_back(std::move(handler));
+            w.complete_all = &bare_complete_all<H>;
+            ++w.waiting;
+        },
+        token);
+}
+
+// capi: async_send's operation and completion_chain.
+std::vector<std::shared_ptr<capi::detail::send_op>> capi_ops;
+void capi_complete_all(Waiters&) {
+    std::vector<std::shared_ptr<capi::detail::send_op>> now;
+    now.swap(capi_ops);
+    capi_ops.reserve(now.size());
+    capi::detail::completion_chain chain;
+    for (std::size_t i = 0; i < now.size(); ++i) chain.complete(std::move(now[i]), delivered(i));
+}
+template <class Token>
+auto capi_wait(Waiters& w, const asio::any_io_executor& ex, Token&& token) {
+    return asio::async_initiate<Token, signature>(
+        [&w, &ex](auto handler) {
+            capi_ops.push_back(capi::detail::make_send_op(std::move(handler), ex));
+            w.complete_all = &capi_complete_all;
+            ++w.waiting;
+        },
+        token);
+}
+
+asio::awaitable<void> bare_loop(Waiters& w) {
+    for (;;) {
+        auto [ec, r] = co_await bare_wait(w, await_token);
+        w.sum += r.attempts;
+        if (w.stop) co_return;
+    }
+}
+asio::awaitable<void> capi_loop(Waiters& w, const asio::any_io_executor& ex) {
+    for (;;) {
+        auto [ec, r] = co_await capi_wait(w, ex, await_token);
+        w.sum += r.attempts;
+        if (w.stop) co_return;
+    }
+}
+
+// One round: the C waiting operations completed in one post, each coroutine
+// resumed and waiting again. Returns ns per await.
+double await_round(asio::io_context& io, Waiters& w, std::size_t c) {
+    const auto t0 = clock_type::now();
+    w.waiting = 0;
+    asio::post(io, [&w] { w.complete_all(w); });
+    while (w.waiting != c) io.poll_one();
+    return ns_per_op(t0, c);
+}
+
+// Writes `bytes` of a buffer kept for the purpose (as a TLS pass over a body).
+void evict(std::vector<unsigned char>& buf, unsigned round) {
+    std::memset(buf.data(), static_cast<int>(round), buf.size());
+    asm volatile("" : : "r"(buf.data()) : "memory");
+}
+
+int await_bench(std::size_t c, int rounds, std::size_t evict_mb) {
+    asio::io_context io(1);
+    const asio::any_io_executor ex = io.get_executor();
+    Waiters bare, capi;
+    for (std::size_t i = 0; i < c; ++i) {
+        asio::co_spawn(io, bare_loop(bare), asio::detached);
+        asio::co_spawn(io, capi_loop(capi, ex), asio::detached);
+    }
+    while (bare.waiting != c || capi.waiting != c) io.poll_one();
+    std::vector<unsigned char> other(evict_mb << 20);
+    std::vector<double> bare_ns, capi_ns;
+    for (int r = 0; r < rounds; ++r) {
+        evict(other, static_cast<unsigned>(r));
+        capi_ns.push_back(await_round(io, capi, c));
+        evict(other, static_cast<unsigned>(r));
+        bare_ns.push_back(await_round(io, bare, c));
+    }
+    bare.stop = capi.stop = true;  // one more resumption each, then every coroutine returns
+    for (Waiters* w : {&capi, &bare}) asio::post(io, [w] { w->complete_all(*w); });
+    io.run();
+    const unsigned long expected = static_cast<unsigned long>(c) * static_cast<unsigned long>(rounds + 1);
+    if (bare.sum != expected || capi.sum != expected) {
+        std::fprintf(stderr, "bench_async_op: coroutines resumed %lu and %lu times, expected %lu each\n", capi.sum,
+                     bare.sum, expected);
+        return 1;
+    }
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    const double cb = *std::min_element(capi_ns.begin(), capi_ns.end()), bb = *std::min_element(bare_ns.begin(), bare_ns.end());
+    const double cm = median(capi_ns), bm = median(bare_ns);
+    std::printf("one co_await of an operation from %zu coroutines, all completed in one post per round, %d rounds%s:\n", c,
+                rounds, evict_mb == 0 ? "" : (", " + std::to_string(evict_mb) + " MB written between rounds").c_str());
+    std::printf("  capi (send_one_op, completion_chain)        : best %7.1f, median %7.1f ns/await\n", cb, cm);
+    std::printf("  bare (the handler kept and called, no op)   : best %7.1f, median %7.1f ns/await\n", bb, bm);
+    std::printf("  capi's operation adds %.1f ns (best), %.1f ns (median) to Asio's own %.1f/%.1f\n", cb - bb, cm - bm,
+                bb, bm);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
-    std::size_t n = 1000;
+    std::size_t n = 1000, coroutines = 0, evict_mb = 0;
     int rounds = 300;
     for (int i = 1; i < argc; ++i) {
         const bool has_value = i + 1 < argc;
@@ -88,15 +237,21 @@ int main(int argc, char** argv) {
             n = std::strtoul(argv[++i], nullptr, 10);
         } else if (std::strcmp(argv[i], "--rounds") == 0 && has_value) {
             rounds = std::atoi(argv[++i]);
+        } else if (std::strcmp(argv[i], "--coroutines") == 0 && has_value) {
+            coroutines = std::strtoul(argv[++i], nullptr, 10);
+            if (coroutines == 0) n = 0;  // refused below
+        } else if (std::strcmp(argv[i], "--evict-mb") == 0 && has_value) {
+            evict_mb = std::strtoul(argv[++i], nullptr, 10);
         } else {
-            std::fprintf(stderr, "usage: bench_async_op [--ops N] [--rounds R]\n");
+            std::fprintf(stderr, "usage: bench_async_op [--ops N | --coroutines C [--evict-mb M]] [--rounds R]\n");
             return 2;
         }
     }
-    if (n == 0 || rounds <= 0) {
-        std::fprintf(stderr, "bench_async_op: --ops and --rounds must be positive\n");
+    if (n == 0 || rounds <= 0 || evict_mb > 4096) {
+        std::fprintf(stderr, "bench_async_op: --ops, --coroutines and --rounds must be positive, --evict-mb at most 4096\n");
         return 2;
     }
+    if (coroutines != 0) return await_bench(coroutines, rounds, evict_mb);
     asio::io_context io(1);
     unsigned long capi_sum = 0, simple_sum = 0;
     double capi_best = 1e30, simple_best = 1e30;
