@@ -179,8 +179,10 @@ double await_round(asio::io_context& io, Waiters& w, std::size_t c) {
     return ns_per_op(t0, c);
 }
 
-// Writes `bytes` of a buffer kept for the purpose (as a TLS pass over a body).
+// Writes every byte of `buf`, memory kept for the purpose (as a TLS pass over
+// a body writes its records).
 void evict(std::vector<unsigned char>& buf, unsigned round) {
+    if (buf.empty()) return;
     std::memset(buf.data(), static_cast<int>(round), buf.size());
     asm volatile("" : : "r"(buf.data()) : "memory");
 }
