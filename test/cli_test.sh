@@ -236,6 +236,7 @@ check "bench --send-threads 2: phases 2 and 4 on two io_context threads, every e
   grep -q "^phase 4: .* 100 coroutines on each of 2 io_context threads" <<<"$out" && \
   [ "$(grep -c "mock accepted 2001 = delivered 2001: OK" <<<"$out")" -eq 2 ] && \
   [ "$(grep -c "null transport counted 2001 = delivered 2001: OK" <<<"$out")" -eq 2 ]
+
 out=$(timeout 120 "$CAPI" bench --events=2000 --phase=send --client-io own 2>&1); rc=$?
 check "bench --phase=send --client-io own: the client's I/O on its own thread, every event accepted by the mock" \
   [ $rc -eq 0 ] && grep -q "^phase 2: .*the client's I/O runs on its own thread" <<<"$out" && \

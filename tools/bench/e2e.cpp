@@ -636,12 +636,12 @@ int run_e2e_bench(int argc, char** argv) {
     auto send_phase = [&](Token token, const char* label, const char* name) {
         const auto n = take_numbers();
         auto r = run_send_phase(cfg, target, n.first, n.warm_first, measure_floors, token);
+        const char* io_where = cfg.own_io              ? "; the client's I/O runs on its own thread (--client-io own)"
+                               : cfg.send_threads == 1 ? ", which also runs the client's I/O"
+                                                       : "; the first also runs the client's I/O";
         const std::string title = std::string("phase 2") + label + ": co_await async_send(ev, " +
                                   (token == Token::deferred ? "deferred" : "as_tuple(use_awaitable)") + ") from " +
-                                  on_threads() +
-                                  (cfg.own_io ? "; the client's I/O runs on its own thread (--client-io own)"
-                                  : cfg.send_threads == 1 ? ", which also runs the client's I/O"
-                                                          : "; the first also runs the client's I/O");
+                                  on_threads() + io_where;
         record(name, r, print_phase(title.c_str(), r, *r.floor_ns));
     };
     for (unsigned round = 0; round < cfg.rounds; ++round) {

@@ -24,8 +24,8 @@ struct Config {
     std::size_t events = 200'000;
     std::size_t warmup = 0;  // events through the same client and threads before the timed ones
     unsigned producers = 2;
-    unsigned coroutines = 1000;      // per send thread
-    unsigned send_threads = 1;       // phase 2: io_context threads, each with its coroutines
+    unsigned coroutines = 1000;  // per send thread
+    unsigned send_threads = 1;   // phases 2 and 4: io_context threads, each with its coroutines
     unsigned mock_threads = 1;
     // The target phases (1, 2, 2b) this many times, each round with its own
     // events, warm-up and floors; the closing lines give each one's median.
