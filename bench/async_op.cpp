@@ -154,16 +154,11 @@ auto capi_wait(Waiters& w, const asio::any_io_executor& ex, Token&& token) {
         token);
 }
 
-asio::awaitable<void> bare_loop(Waiters& w) {
+// One coroutine of a contender: awaits `wait(await_token)` until told to stop.
+template <class Wait>
+asio::awaitable<void> await_loop(Waiters& w, Wait wait) {
     for (;;) {
-        auto [ec, r] = co_await bare_wait(w, await_token);
-        w.sum += r.attempts;
-        if (w.stop) co_return;
-    }
-}
-asio::awaitable<void> capi_loop(Waiters& w, const asio::any_io_executor& ex) {
-    for (;;) {
-        auto [ec, r] = co_await capi_wait(w, ex, await_token);
+        auto [ec, r] = co_await wait(await_token);
         w.sum += r.attempts;
         if (w.stop) co_return;
     }
@@ -192,8 +187,9 @@ int await_bench(std::size_t c, int rounds, std::size_t evict_mb) {
     const asio::any_io_executor ex = io.get_executor();
     Waiters bare, capi;
     for (std::size_t i = 0; i < c; ++i) {
-        asio::co_spawn(io, bare_loop(bare), asio::detached);
-        asio::co_spawn(io, capi_loop(capi, ex), asio::detached);
+        asio::co_spawn(io, await_loop(bare, [&bare](auto token) { return bare_wait(bare, token); }), asio::detached);
+        asio::co_spawn(io, await_loop(capi, [&capi, &ex](auto token) { return capi_wait(capi, ex, token); }),
+                       asio::detached);
     }
     while (bare.waiting != c || capi.waiting != c) io.poll_one();
     std::vector<unsigned char> other(evict_mb << 20);
@@ -232,6 +228,7 @@ int await_bench(std::size_t c, int rounds, std::size_t evict_mb) {
 
 int main(int argc, char** argv) {
     std::size_t n = 1000, coroutines = 0, evict_mb = 0;
+    bool awaited = false;  // --coroutines given
     int rounds = 300;
     for (int i = 1; i < argc; ++i) {
         const bool has_value = i + 1 < argc;
@@ -241,7 +238,7 @@ int main(int argc, char** argv) {
             rounds = std::atoi(argv[++i]);
         } else if (std::strcmp(argv[i], "--coroutines") == 0 && has_value) {
             coroutines = std::strtoul(argv[++i], nullptr, 10);
-            if (coroutines == 0) n = 0;  // refused below
+            awaited = true;
         } else if (std::strcmp(argv[i], "--evict-mb") == 0 && has_value) {
             evict_mb = std::strtoul(argv[++i], nullptr, 10);
         } else {
@@ -249,11 +246,11 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    if (n == 0 || rounds <= 0 || evict_mb > 4096) {
+    if (n == 0 || (awaited && coroutines == 0) || rounds <= 0 || evict_mb > 4096) {
         std::fprintf(stderr, "bench_async_op: --ops, --coroutines and --rounds must be positive, --evict-mb at most 4096\n");
         return 2;
     }
-    if (coroutines != 0) return await_bench(coroutines, rounds, evict_mb);
+    if (awaited) return await_bench(coroutines, rounds, evict_mb);
     asio::io_context io(1);
     unsigned long capi_sum = 0, simple_sum = 0;
     double capi_best = 1e30, simple_best = 1e30;
