@@ -29,6 +29,8 @@
 // pass over a body does, so frames and operations are cold when resumed.
 #include <capi/client.hpp>
 
+#include "args.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -227,29 +229,18 @@ int await_bench(std::size_t c, int rounds, std::size_t evict_mb) {
 } // namespace
 
 int main(int argc, char** argv) {
-    std::size_t n = 1000, coroutines = 0, evict_mb = 0;
-    bool awaited = false;  // --coroutines given
-    int rounds = 300;
-    for (int i = 1; i < argc; ++i) {
-        const bool has_value = i + 1 < argc;
-        if (std::strcmp(argv[i], "--ops") == 0 && has_value) {
-            n = std::strtoul(argv[++i], nullptr, 10);
-        } else if (std::strcmp(argv[i], "--rounds") == 0 && has_value) {
-            rounds = std::atoi(argv[++i]);
-        } else if (std::strcmp(argv[i], "--coroutines") == 0 && has_value) {
-            coroutines = std::strtoul(argv[++i], nullptr, 10);
-            awaited = true;
-        } else if (std::strcmp(argv[i], "--evict-mb") == 0 && has_value) {
-            evict_mb = std::strtoul(argv[++i], nullptr, 10);
-        } else {
-            std::fprintf(stderr, "usage: bench_async_op [--ops N | --coroutines C [--evict-mb M]] [--rounds R]\n");
-            return 2;
-        }
-    }
-    if (n == 0 || (awaited && coroutines == 0) || rounds <= 0 || evict_mb > 4096) {
-        std::fprintf(stderr, "bench_async_op: --ops, --coroutines and --rounds must be positive, --evict-mb at most 4096\n");
-        return 2;
-    }
+    capi_bench::Args args(argc, argv, "[--ops N | --coroutines C [--evict-mb M]] [--rounds R]");  // tools/bench/args.hpp
+    // 0 and -1: not given (neither is in range).
+    const auto coroutines = static_cast<std::size_t>(args.integer("--coroutines", 0, 1, 1'000'000));
+    const long ops = args.integer("--ops", 0, 1, 10'000'000);
+    const long evict = args.integer("--evict-mb", -1, 0, 4096);
+    const int rounds = static_cast<int>(args.integer("--rounds", 300, 1, 10'000));
+    args.finish();
+    const bool awaited = coroutines != 0;
+    if (awaited && ops != 0) args.fail("--ops", "not with --coroutines (each coroutine awaits one operation at a time)");
+    if (!awaited && evict >= 0) args.fail("--evict-mb", "goes with --coroutines");
+    const std::size_t n = ops != 0 ? static_cast<std::size_t>(ops) : 1000;
+    const std::size_t evict_mb = evict >= 0 ? static_cast<std::size_t>(evict) : 0;
     if (awaited) return await_bench(coroutines, rounds, evict_mb);
     asio::io_context io(1);
     unsigned long capi_sum = 0, simple_sum = 0;

@@ -3,14 +3,15 @@
 // validation and normalization rules, then OpenSSL SHA256() per value and a
 // Boost.JSON document serialized per 1000-event body), in the same run.
 //
-//   bench_core [--events N] [--seconds S] [--rounds R] [--profile] [--profile-prepare] [--split] [--bodies] [--lane]
-//              [--gaps]
-//   (--profile runs only capi's path, for perf record; --profile-prepare only
+//   bench_core [--events N] [--seconds S] [--rounds R]
+//              [--split | --profile-prepare | --enhanced | --bodies | --lane | --gaps | --profile]
+//   (one mode at a time; --profile runs only capi's path, for perf record; --profile-prepare only
 //   BatchEncoder::prepare() on 64 events at a time, hot in cache as a producer
 //   has them, also for perf record; --split times capi's
 //   steps apart in thread CPU time, as capi::Client splits them: validate(),
 //   prepare() on the producer, add_prepared() + json_body() on the batcher;
-//   --bodies the floor with its bodies written into 1, 4, 16 or 64 buffers in
+//   --enhanced the default rules against enhanced normalization, on the same
+//   events and on events written as exports hold them; --bodies the floor with its bodies written into 1, 4, 16 or 64 buffers in
 //   turn, as a client's batches wait while it builds the next; --lane prepare()
 //   then add_prepared() per event, as a caller's lane, against add(), on 64 hot
 //   events; --gaps the floor's 1000-event bodies back to back, as the floor runs,
@@ -46,8 +47,6 @@ using capi::detail::batch_access;
 
 namespace {
 
-using capi_bench::arg_value;  // tools/bench/args.hpp
-using capi_bench::has_flag;
 using capi_bench::thread_cpu_ns;  // tools/bench/cpu_clock.hpp
 
 using clock_type = std::chrono::steady_clock;
@@ -183,9 +182,15 @@ Run measure(double seconds, std::size_t n_events, Body&& one_pass) {
 } // namespace
 
 int main(int argc, char** argv) {
-    const auto n = static_cast<std::size_t>(std::max(1000L, arg_value(argc, argv, "--events", 20000)));
-    const double seconds = static_cast<double>(std::max(1L, arg_value(argc, argv, "--seconds", 2)));
-    const int rounds = static_cast<int>(std::max(1L, arg_value(argc, argv, "--rounds", 3)));
+    capi_bench::Args args(argc, argv,  // tools/bench/args.hpp
+                          "[--events N] [--seconds S] [--rounds R] [--split | --profile-prepare | --enhanced |"
+                          " --bodies | --lane | --gaps | --profile]");
+    const auto n = static_cast<std::size_t>(args.integer("--events", 20000, 1000, 10'000'000));
+    const double seconds = args.number("--seconds", 2, 0.01, 3600);
+    const int rounds = static_cast<int>(args.integer("--rounds", 3, 1, 10'000));
+    const std::string_view mode =
+        args.one_of({"--split", "--profile-prepare", "--enhanced", "--bodies", "--lane", "--gaps", "--profile"});
+    args.finish();
 
     const auto now = std::chrono::system_clock::now();
     const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
@@ -233,12 +238,12 @@ int main(int argc, char** argv) {
 
     std::printf("capi core benchmark: validate + normalize + SHA-256 + serialize, one thread\n");
     std::printf("%zu distinct Purchase events (8 hashed PII values + external_id each), 1000 per body, "
-                "best of %d rounds of %.0f s\n",
+                "best of %d rounds of %g s\n",
                 n, rounds, seconds);
     std::printf("sha256 implementation: %s\n", std::string(capi::sha256::implementation_name()).c_str());
 
     Run best_capi, best_plain;
-    if (has_flag(argc, argv, "--split")) {
+    if (mode == "--split") {
         // Thread CPU time, best of `rounds` passes over the events: steadier than
         // wall time on a shared machine, and each step on its own.
         std::vector<capi::detail::PreparedEvent> prepared(n);
@@ -300,7 +305,7 @@ int main(int argc, char** argv) {
         std::printf("  the derived id's cost                                : %7.1f ns\n", best_ids[1] - best_ids[0]);
         return sink == 0 ? 1 : 0;
     }
-    if (has_flag(argc, argv, "--profile-prepare")) {  // only prepare(), for perf record
+    if (mode == "--profile-prepare") {  // only prepare(), for perf record
         batch_access::count_only(encoder);  // as capi::Client's staging encoders
         constexpr std::size_t hot = 64;
         std::vector<capi::detail::PreparedEvent> prepared(hot);
@@ -316,7 +321,7 @@ int main(int argc, char** argv) {
         std::printf("capi prepare(): %.0f events/s (%.1f ns/event)\n", a.events_per_s, 1e9 / a.events_per_s);
         return 0;
     }
-    if (has_flag(argc, argv, "--enhanced")) {
+    if (mode == "--enhanced") {
         // Enhanced normalization (issue 17), off and on, alternating rounds. The
         // same events first (their st names, ZIP+4 and countries are what the
         // enhanced rules read), then the same events written the way exports
@@ -353,7 +358,7 @@ int main(int argc, char** argv) {
                                                     q.total(capi::MatchOutcome::unmatchable)));
         return 0;
     }
-    if (has_flag(argc, argv, "--bodies")) {
+    if (mode == "--bodies") {
         // The compute floor with its bodies in 1, 4, 16 and 64 buffers taken in
         // turn, alternating rounds: what a client pays when the batches it has
         // built wait (behind the in-flight limit, on the wire) while it builds
@@ -386,7 +391,7 @@ int main(int argc, char** argv) {
                         ks[j] == 1 ? " " : "s", 1e9 / best[j].events_per_s, best[0].events_per_s / best[j].events_per_s);
         return 0;
     }
-    if (has_flag(argc, argv, "--lane")) {
+    if (mode == "--lane") {
         // What capi::Client's caller-batches path adds to the encoding itself:
         // prepare() on a staging encoder into one PreparedEvent, then
         // add_prepared() into the batch at once (a caller's lane), against add()
@@ -436,7 +441,7 @@ int main(int argc, char** argv) {
                     1e9 / best_lane, best_direct / best_lane);
         return 0;
     }
-    if (has_flag(argc, argv, "--gaps")) {
+    if (mode == "--gaps") {
         // The floor's work on 1000-event bodies, each body encoded after one of:
         // nothing (back to back, as the floor runs), an idle wait of 3 ms (as a
         // client waits for the server's answer), 4 MB of other memory written
@@ -468,7 +473,7 @@ int main(int argc, char** argv) {
             std::printf("  %-20s: %7.1f ns/event (%.2fx)\n", names[mode], best[mode], best[mode] / best[0]);
         return 0;
     }
-    if (has_flag(argc, argv, "--profile")) {  // only capi's path, for perf record
+    if (mode == "--profile") {  // only capi's path, for perf record
         auto a = measure(seconds, n, capi_pass);
         std::printf("capi BatchEncoder: %.0f events/s\n", a.events_per_s);
         return 0;

@@ -9,6 +9,7 @@
 //   hit, for perf record or an instruction count)
 #include <capi/pixel.hpp>
 
+#include "args.hpp"
 #include "cpu_clock.hpp"
 
 #include <chrono>
@@ -57,18 +58,11 @@ double per_call_ns(std::size_t n, F&& f) {
 } // namespace
 
 int main(int argc, char** argv) {
-    std::size_t hits = 200000;
-    int rounds = 3;
-    bool profile = false;
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--hits") == 0 && i + 1 < argc) hits = std::strtoull(argv[++i], nullptr, 10);
-        else if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) rounds = std::atoi(argv[++i]);
-        else if (std::strcmp(argv[i], "--profile") == 0) profile = true;
-        else {
-            std::fprintf(stderr, "usage: bench_pixel [--hits N] [--rounds R]\n");
-            return 2;
-        }
-    }
+    capi_bench::Args args(argc, argv, "[--hits N] [--rounds R] [--profile]");  // tools/bench/args.hpp
+    const auto hits = static_cast<std::size_t>(args.integer("--hits", 200000, 1, 1'000'000'000));
+    const int rounds = static_cast<int>(args.integer("--rounds", 3, 1, 10'000));
+    const bool profile = args.flag("--profile");
+    args.finish();
 
     const auto now = std::chrono::system_clock::time_point(std::chrono::milliseconds(1780000000500));
     capi::pixel::Options options;

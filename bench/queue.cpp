@@ -15,6 +15,8 @@
 // numbers measure the scheduler as much as the queue; they are printed anyway.
 #include "queue/mpmc_queue.hpp"
 
+#include "args.hpp"
+
 #include <boost/lockfree/queue.hpp>
 
 #include <algorithm>
@@ -211,29 +213,16 @@ const Contender contenders[] = {
 constexpr std::size_t n_contenders = std::size(contenders);
 enum { mutex_single, boost_single, capi_single, mutex_bulk, capi_bulk };
 
-[[noreturn]] void usage() {
-    std::fputs("usage: bench_queue [--items N] [--rounds R] [--capacity C] [--bulk B]\n", stderr);
-    std::exit(2);
-}
-
 Config parse(int argc, char** argv) {
+    capi_bench::Args args(argc, argv, "[--items N] [--rounds R] [--capacity C] [--bulk B]");  // tools/bench/args.hpp
     Config cfg;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (i + 1 >= argc) usage();
-        const long long v = std::atoll(argv[++i]);
-        if (v <= 0) usage();
-        if (a == "--items") cfg.items = static_cast<std::size_t>(v);
-        else if (a == "--rounds") cfg.rounds = static_cast<int>(v);
-        else if (a == "--capacity") cfg.capacity = static_cast<std::size_t>(v);
-        else if (a == "--bulk") cfg.bulk = static_cast<std::size_t>(v);
-        else usage();
-    }
+    cfg.items = static_cast<std::size_t>(args.integer("--items", static_cast<long>(cfg.items), 1, 1'000'000'000));
+    cfg.rounds = static_cast<int>(args.integer("--rounds", cfg.rounds, 1, 10'000));
+    cfg.capacity = static_cast<std::size_t>(args.integer("--capacity", static_cast<long>(cfg.capacity), 1, 1'000'000'000));
+    cfg.bulk = static_cast<std::size_t>(args.integer("--bulk", static_cast<long>(cfg.bulk), 1, 1'000'000));
+    args.finish();
     // boost::lockfree's fixed-size pool indexes nodes with 16 bits.
-    if (cfg.capacity > 65534) {
-        std::fputs("--capacity: at most 65534 (boost::lockfree::queue's fixed_sized limit)\n", stderr);
-        std::exit(2);
-    }
+    if (cfg.capacity > 65534) args.fail("--capacity", "at most 65534 (boost::lockfree::queue's fixed_sized limit)");
     // capi rounds its capacity up to a power of two: give everyone the same number.
     cfg.capacity = capi::detail::MpmcQueue<item>(cfg.capacity).capacity();
     if (cfg.capacity > 65534) cfg.capacity = 32768;

@@ -11,6 +11,8 @@
 // the best round of each is reported, so a slow spell hits everybody.
 #include "sha256/impl.hpp"
 
+#include "args.hpp"
+
 #include <capi/sha256.hpp>
 
 #include <openssl/evp.h>
@@ -223,21 +225,14 @@ double mean_size(const std::vector<std::string_view>& in) {
     return total / static_cast<double>(in.size());
 }
 
-const char* arg(int argc, char** argv, std::string_view name) {
-    for (int i = 1; i + 1 < argc; ++i)
-        if (name == argv[i]) return argv[i + 1];
-    return nullptr;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
-    const char* s_arg = arg(argc, argv, "--seconds");
-    const char* r_arg = arg(argc, argv, "--rounds");
-    const char* n_arg = arg(argc, argv, "--count");
-    const double seconds = std::max(0.01, s_arg ? std::strtod(s_arg, nullptr) : 0.3);
-    const int rounds = static_cast<int>(std::max(1L, r_arg ? std::strtol(r_arg, nullptr, 10) : 5L));
-    const auto count = static_cast<std::size_t>(std::max(16L, n_arg ? std::strtol(n_arg, nullptr, 10) : 4096L));
+    capi_bench::Args args(argc, argv, "[--seconds S] [--rounds R] [--count N]");  // tools/bench/args.hpp
+    const double seconds = args.number("--seconds", 0.3, 0.01, 3600);
+    const int rounds = static_cast<int>(args.integer("--rounds", 5, 1, 10'000));
+    const auto count = static_cast<std::size_t>(args.integer("--count", 4096, 16, 10'000'000));
+    args.finish();
 
     openssl_state ossl;
     ossl.md = EVP_MD_fetch(nullptr, "SHA256", nullptr);

@@ -31,7 +31,6 @@ namespace {
 namespace net = boost::asio;
 using steady = std::chrono::steady_clock;
 
-using capi_bench::arg_value;           // tools/bench/args.hpp
 using capi_bench::thread_cpu_seconds;  // tools/bench/cpu_clock.hpp
 
 std::string make_body(std::string_view token) {
@@ -108,9 +107,11 @@ Result run(const capi::testing::MockGraphServer& mock, const std::string& body, 
 } // namespace
 
 int main(int argc, char** argv) {
-    const int n = static_cast<int>(std::max(10L, arg_value(argc, argv, "--requests", 200)));
-    const int concurrency = static_cast<int>(std::clamp(arg_value(argc, argv, "--concurrency", 4), 1L, 64L));
-    const int rounds = static_cast<int>(std::max(1L, arg_value(argc, argv, "--rounds", 3)));
+    capi_bench::Args args(argc, argv, "[--requests N] [--concurrency C] [--rounds R]");  // tools/bench/args.hpp
+    const int n = static_cast<int>(args.integer("--requests", 200, 10, 1'000'000));
+    const int concurrency = static_cast<int>(args.integer("--concurrency", 4, 1, 64));
+    const int rounds = static_cast<int>(args.integer("--rounds", 3, 1, 10'000));
+    args.finish();
 
     capi::testing::MockOptions mo;
     mo.access_token = "bench-token";
