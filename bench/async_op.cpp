@@ -30,6 +30,7 @@
 #include <capi/client.hpp>
 
 #include "args.hpp"
+#include "median.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
@@ -211,12 +212,8 @@ int await_bench(std::size_t c, int rounds, std::size_t evict_mb) {
                      bare.sum, expected);
         return 1;
     }
-    auto median = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-    };
     const double cb = *std::min_element(capi_ns.begin(), capi_ns.end()), bb = *std::min_element(bare_ns.begin(), bare_ns.end());
-    const double cm = median(capi_ns), bm = median(bare_ns);
+    const double cm = capi_bench::median(capi_ns), bm = capi_bench::median(bare_ns);
     std::printf("one co_await of an operation from %zu coroutines, all completed in one post per round, %d rounds%s:\n", c,
                 rounds, evict_mb == 0 ? "" : (", " + std::to_string(evict_mb) + " MB written between rounds").c_str());
     std::printf("  capi (send_one_op, completion_chain)        : best %7.1f, median %7.1f ns/await\n", cb, cm);

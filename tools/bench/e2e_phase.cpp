@@ -1,5 +1,6 @@
 // Measuring and printing the end-to-end benchmark's phases (e2e_phase.hpp).
 #include "e2e_phase.hpp"
+#include "median.hpp"
 
 #include <dirent.h>
 #include <unistd.h>
@@ -236,17 +237,6 @@ bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
     std::fflush(stdout);
     return ok;
 }
-
-namespace {
-
-/// The median of `v` (the mean of the middle two for an even count); v not empty.
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
-} // namespace
 
 void print_targets(const std::vector<TargetLine>& targets) {
     if (targets.empty()) return;
