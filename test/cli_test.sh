@@ -175,14 +175,17 @@ check "dry run with --failed: says why" grep -q -- "--failed applies to sending 
 printf '\xef\xbb\xbf' > "$TMP/bom.ndjson"
 head -n 1 "$TMP/in.ndjson" >> "$TMP/bom.ndjson"
 err=$("$CAPI" send --dry-run --now $NOW "$TMP/bom.ndjson" 2>&1 >/dev/null); rc=$?
-check "a leading BOM is skipped" [ $rc -eq 0 ] && grep -q "^accepted 1, rejected 0$" <<<"$err"
+[ $rc -eq 0 ] && grep -q "^accepted 1, rejected 0$" <<<"$err"
+passed "a leading BOM is skipped"
 # Paths that are not files: one line, exit 2, never a summary or an abort.
 mkdir -p "$TMP/a-dir"
 err=$(CAPI_ACCESS_TOKEN=t timeout 20 "$CAPI" send --pixel 1 "$TMP/a-dir" 2>&1); rc=$?
 check "send DIR: exit 2" [ $rc -eq 2 ]
-check "send DIR: one line, no summary" [ "$(wc -l <<<"$err")" -eq 1 ] && grep -q "is a directory" <<<"$err"
+[ "$(wc -l <<<"$err")" -eq 1 ] && grep -q "is a directory" <<<"$err"
+passed "send DIR: one line, no summary"
 err=$(timeout 20 "$CAPI" send --pixel 1 --token-file "$TMP/a-dir" "$TMP/in.ndjson" 2>&1); rc=$?
-check "send --token-file DIR: exit 2, no abort" [ $rc -eq 2 ] && grep -q "^capi send: --token-file: cannot read the file it names" <<<"$err"
+[ $rc -eq 2 ] && grep -q "^capi send: --token-file: cannot read the file it names" <<<"$err"
+passed "send --token-file DIR: exit 2, no abort"
 err=$(timeout 20 "$CAPI" send --pixel 1 --token-file "tok-secret-$$" "$TMP/in.ndjson" 2>&1); rc=$?
 check "send --token-file TOKEN: exit 2" [ $rc -eq 2 ]
 check "send --token-file TOKEN: never echoed" bash -c '! grep -q "tok-secret" <<<"$1"' _ "$err"
@@ -194,8 +197,8 @@ printf '{"event_name":"Purchase","event_time":%s,"action_source":"website","even
 err=$("$CAPI" send --dry-run --now $NOW "$TMP/cur.ndjson" 2>&1 >/dev/null)
 check "a bad currency is said once" grep -q "^line 1: custom_data.currency: must be an ISO 4217 currency code$" <<<"$err"
 err=$(timeout 20 "$CAPI" send --bogus 2>&1); rc=$?
-check "send --bogus: exit 2, the error and a pointer to --help" \
-  [ $rc -eq 2 ] && [ "$(wc -l <<<"$err")" -eq 2 ] && grep -q "^capi send: unknown option --bogus" <<<"$err"
+[ $rc -eq 2 ] && [ "$(wc -l <<<"$err")" -eq 2 ] && grep -q "^capi send: unknown option --bogus" <<<"$err"
+passed "send --bogus: exit 2, the error and a pointer to --help"
 
 # --- capi bench: its command line --------------------------------------------
 for bad in "--bogus" "--events abc" "--phase nope" "--latency --latencies 0,x" "--latency --burst-code 5" \
@@ -203,8 +206,8 @@ for bad in "--bogus" "--events abc" "--phase nope" "--latency --latencies 0,x" "
   # shellcheck disable=SC2086
   err=$(timeout 20 "$CAPI" bench $bad 2>&1 >/dev/null); rc=$?
   check "bench $bad exits 2" [ $rc -eq 2 ]
-  check "bench $bad: two lines, the second points to --help" \
-    [ "$(wc -l <<<"$err")" -eq 2 ] && grep -q "^Run 'capi bench.* --help'" <<<"$err"
+  [ "$(wc -l <<<"$err")" -eq 2 ] && grep -q "^Run 'capi bench.* --help'" <<<"$err"
+  passed "bench $bad: two lines, the second points to --help"
 done
 out=$(timeout 120 "$CAPI" bench --events=2000 --phase=pipeline 2>&1); rc=$?
 check "bench --events=2000 --phase=pipeline runs" [ $rc -eq 0 ]
@@ -215,14 +218,14 @@ check "bench: phase 4 sends through the null transport from coroutines" \
 check "bench: the warm-up (as many as --events) is reported apart" \
   grep -q "warm-up *: *[0-9.]* us/event of client CPU for the 2000 events sent first" <<<"$out"
 out=$(timeout 120 "$CAPI" bench --events=1500 --warmup=0 --phase=pipeline 2>&1); rc=$?
-check "bench --warmup=0 runs, counts every event and prints no warm-up" \
-  [ $rc -eq 0 ] && [ "$(grep -c "null transport counted 1500 = delivered 1500: OK" <<<"$out")" -eq 2 ] && \
+[ $rc -eq 0 ] && [ "$(grep -c "null transport counted 1500 = delivered 1500: OK" <<<"$out")" -eq 2 ] && \
   ! grep -q "warm-up" <<<"$out"
+passed "bench --warmup=0 runs, counts every event and prints no warm-up"
 # 1000 events: one body per phase, each answered 50 ms after it was posted, so
 # each phase takes at least that long (a timer never fires early).
 out=$(timeout 120 "$CAPI" bench --events=1000 --warmup=0 --phase=pipeline --null-delay-ms 50 2>&1); rc=$?
-check "bench --null-delay-ms 50: both pipeline phases count every event" \
-  [ $rc -eq 0 ] && [ "$(grep -c "null transport counted 1000 = delivered 1000: OK" <<<"$out")" -eq 2 ]
+[ $rc -eq 0 ] && [ "$(grep -c "null transport counted 1000 = delivered 1000: OK" <<<"$out")" -eq 2 ]
+passed "bench --null-delay-ms 50: both pipeline phases count every event"
 check "bench --null-delay-ms 50: each pipeline phase waited for its delayed answer" \
   [ "$(grep -o "(1000 events in [0-9.]* s)" <<<"$out" | awk '$4 >= 0.05' | wc -l)" -eq 2 ]
 check "bench --null-delay-ms 50: both pipeline phases' titles name the delay" \
@@ -231,31 +234,32 @@ check "bench --null-delay-ms 50: both pipeline phases' titles name the delay" \
 # Two coroutine threads share an odd count of events: every one is sent once.
 out=$(timeout 120 "$CAPI" bench --events=2001 --warmup=999 --phase=all --completion awaitable --send-threads 2 \
   --coroutines 100 --linger-ms 2 2>&1); rc=$?
-check "bench --send-threads 2: phases 2 and 4 on two io_context threads, every event counted" \
-  [ $rc -eq 0 ] && grep -q "^phase 2: .* 100 coroutines on each of 2 io_context threads.*the first also runs the client's I/O" <<<"$out" && \
+[ $rc -eq 0 ] && grep -q "^phase 2: .* 100 coroutines on each of 2 io_context threads.*the first also runs the client's I/O" <<<"$out" && \
   grep -q "^phase 4: .* 100 coroutines on each of 2 io_context threads" <<<"$out" && \
   [ "$(grep -c "mock accepted 2001 = delivered 2001: OK" <<<"$out")" -eq 2 ] && \
   [ "$(grep -c "null transport counted 2001 = delivered 2001: OK" <<<"$out")" -eq 2 ]
+passed "bench --send-threads 2: phases 2 and 4 on two io_context threads, every event counted"
 
 out=$(timeout 120 "$CAPI" bench --events=2000 --phase=send --client-io own 2>&1); rc=$?
-check "bench --phase=send --client-io own: the client's I/O on its own thread, every event accepted by the mock" \
-  [ $rc -eq 0 ] && grep -q "^phase 2: .*the client's I/O runs on its own thread" <<<"$out" && \
+[ $rc -eq 0 ] && grep -q "^phase 2: .*the client's I/O runs on its own thread" <<<"$out" && \
   grep -q "mock accepted 2000 = delivered 2000: OK" <<<"$out"
-check "bench --phase=send times both tokens apart: use_awaitable (phase 2), deferred (phase 2b), each counted" \
-  grep -q "^phase 2: co_await async_send(ev, as_tuple(use_awaitable))" <<<"$out" && \
+passed "bench --phase=send --client-io own: the client's I/O on its own thread, every event accepted by the mock"
+grep -q "^phase 2: co_await async_send(ev, as_tuple(use_awaitable))" <<<"$out" && \
   grep -q "^phase 2b: co_await async_send(ev, deferred)" <<<"$out" && \
   [ "$(grep -c "mock accepted 2000 = delivered 2000: OK" <<<"$out")" -eq 2 ]
+passed "bench --phase=send times both tokens apart: use_awaitable (phase 2), deferred (phase 2b), each counted"
 out=$(timeout 120 "$CAPI" bench --events=1000 --phase=send --completion deferred 2>&1); rc=$?
-check "bench --completion deferred: phase 2 with deferred alone, every event accepted by the mock" \
-  [ $rc -eq 0 ] && grep -q "^phase 2: co_await async_send(ev, deferred)" <<<"$out" && \
+[ $rc -eq 0 ] && grep -q "^phase 2: co_await async_send(ev, deferred)" <<<"$out" && \
   ! grep -q "use_awaitable" <<<"$out" && grep -q "mock accepted 1000 = delivered 1000: OK" <<<"$out"
+passed "bench --completion deferred: phase 2 with deferred alone, every event accepted by the mock"
 out=$(timeout 120 "$CAPI" bench --events=1000 --phase=enqueue --rounds 2 2>&1); rc=$?
-check "bench --rounds 2: phase 1 twice, each counted, then its median against both floors" \
-  [ $rc -eq 0 ] && [ "$(grep -c "^=== round [12] of 2$" <<<"$out")" -eq 2 ] && \
+[ $rc -eq 0 ] && [ "$(grep -c "^=== round [12] of 2$" <<<"$out")" -eq 2 ] && \
   [ "$(grep -c "mock accepted 1000 = delivered 1000: OK" <<<"$out")" -eq 2 ] && \
   grep -q "^  enqueue  : median of 2 rounds: .* both floors (.*x by round): \(met\|not met\)$" <<<"$out"
+passed "bench --rounds 2: phase 1 twice, each counted, then its median against both floors"
 out=$(timeout 30 "$CAPI" bench --completion later 2>&1); rc=$?
-check "bench --completion later: a usage error naming the option" [ $rc -eq 2 ] && grep -q -- "--completion" <<<"$out"
+[ $rc -eq 2 ] && grep -q -- "--completion" <<<"$out"
+passed "bench --completion later: a usage error naming the option"
 
 # --- capi mock-server -------------------------------------------------------
 TOKEN="tok-$RANDOM$RANDOM-do-not-print"
@@ -271,8 +275,8 @@ for bad in "--token-file $TMP/a-directory" "--app-secret-file $TMP/a-directory" 
   # shellcheck disable=SC2086  # the option and its value are two words
   err=$(timeout 20 "$CAPI" mock-server $bad 2>&1 >/dev/null); rc=$?
   check "mock-server $bad exits 2" [ $rc -eq 2 ]
-  check "mock-server $bad: two lines, the second points to --help" \
-    [ "$(wc -l <<<"$err")" -eq 2 ] && grep -q "^Run 'capi mock-server --help'" <<<"$err"
+  [ "$(wc -l <<<"$err")" -eq 2 ] && grep -q "^Run 'capi mock-server --help'" <<<"$err"
+  passed "mock-server $bad: two lines, the second points to --help"
 done
 err=$(timeout 20 "$CAPI" mock-server --token-file "$TOKEN" 2>&1 >/dev/null); rc=$?
 check "mock-server --token-file TOKEN exits 2" [ $rc -eq 2 ]

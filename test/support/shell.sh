@@ -6,6 +6,12 @@
 #                to their children (a SIGKILL must reach what `timeout` runs);
 #   cleanup_more a function the test may define, run on exit before TMP goes;
 #   check NAME COMMAND...  counts `checks` and `fails`, prints FAIL: NAME;
+#   passed NAME            the same for the status of the command list just
+#                          before it, for a condition of several commands
+#                          (`check NAME [ a ] && grep b` would check `[ a ]`
+#                          alone: the rest runs outside check):
+#                            [ $rc -eq 2 ] && grep -q x <<<"$err"
+#                            passed "exit 2, and says x"
 #   first_line FILE        waits (10 s at most) for a process's first line;
 #   child_of PID           a process's first child, from /proc.
 
@@ -39,6 +45,12 @@ check() {  # check NAME CONDITION-COMMAND...
   local name=$1; shift
   checks=$((checks + 1))
   if "$@"; then :; else echo "FAIL: $name"; fails=$((fails + 1)); fi
+}
+
+passed() {  # passed NAME, right after the condition's commands
+  local status=$?
+  checks=$((checks + 1))
+  if [ $status -ne 0 ]; then echo "FAIL: $1"; fails=$((fails + 1)); fi
 }
 
 first_line() {  # first_line FILE
