@@ -202,7 +202,8 @@ passed "send --bogus: exit 2, the error and a pointer to --help"
 
 # --- capi bench: its command line --------------------------------------------
 for bad in "--bogus" "--events abc" "--phase nope" "--latency --latencies 0,x" "--latency --burst-code 5" \
-           "--token=abc" "--client-io nope" "--rounds 0" "--rounds x" "--null-delay-ms x" "--send-threads 0"; do
+           "--token=abc" "--client-io nope" "--rounds 0" "--rounds x" "--null-delay-ms x" "--send-threads 0" \
+           "--pin --endpoint https://127.0.0.1:1 --pixel 1"; do
   # shellcheck disable=SC2086
   err=$(timeout 20 "$CAPI" bench $bad 2>&1 >/dev/null); rc=$?
   check "bench $bad exits 2" [ $rc -eq 2 ]
@@ -239,6 +240,15 @@ out=$(timeout 120 "$CAPI" bench --events=2001 --warmup=999 --phase=all --complet
   [ "$(grep -c "mock accepted 2001 = delivered 2001: OK" <<<"$out")" -eq 2 ] && \
   [ "$(grep -c "null transport counted 2001 = delivered 2001: OK" <<<"$out")" -eq 2 ]
 passed "bench --send-threads 2: phases 2 and 4 on two io_context threads, every event counted"
+
+# --pin: the mock and the client on CPUs of their own (this machine has two or more).
+out=$(timeout 120 "$CAPI" bench --pin --events=1000 --warmup=0 --phase=enqueue 2>&1); rc=$?
+[ $rc -eq 0 ] && grep -q "^pinned (--pin): the mock on CPU [0-9,-]*, the client and the floors on CPU [0-9,-]*$" <<<"$out" && \
+  grep -q "mock accepted 1000 = delivered 1000: OK" <<<"$out"
+passed "bench --pin: the mock and the client apart, every event accepted by the mock"
+out=$(taskset -c 0 timeout 30 "$CAPI" bench --pin --events=1000 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q "^capi bench: --pin needs at least 2 CPUs; this process may use 1$" <<<"$out"
+passed "bench --pin on one CPU: refused, saying why"
 
 out=$(timeout 120 "$CAPI" bench --events=2000 --phase=send --client-io own 2>&1); rc=$?
 [ $rc -eq 0 ] && grep -q "^phase 2: .*the client's I/O runs on its own thread" <<<"$out" && \

@@ -175,6 +175,10 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
                    "milliseconds, as a server after its answering time (0: at once)")
         ->capture_default_str()
         ->check(CLI::Range(0, 10'000));
+    app.add_flag("--pin", c.pin,
+                 "the mock on the first half of the CPUs this process may use, the client (and\n"
+                 "the floors) on the rest, so that neither runs where the other just ran (at\n"
+                 "least 2 CPUs; not with --endpoint)");
     std::string client_io = "shared";
     app.add_option("--client-io", client_io,
                    "phase 2: shared (the client's I/O runs on the coroutines' io_context thread) or\n"
@@ -205,6 +209,7 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
     if (c.endpoint.empty() && (!c.ca_file.empty() || !c.test_event_code.empty()))
         return capi_cli::fail(command, "--ca and --test-event-code go with --endpoint");
     if (!c.endpoint.empty() && c.pixel.empty()) return capi_cli::fail(command, "--endpoint needs --pixel ID");
+    if (c.pin && !c.endpoint.empty()) return capi_cli::fail(command, "--pin pins the embedded mock: not with --endpoint");
     if (!c.ca_file.empty()) {
         if (auto why = capi_cli::check_readable(c.ca_file, "--ca")) return capi_cli::fail(command, *why);
     }
@@ -544,13 +549,32 @@ int run_e2e_bench(int argc, char** argv) {
 
     Target target;
     MockProcess mock;
+    // --pin: the mock on the first half of the CPUs, the client on the rest.
+    std::vector<int> mock_cpus, client_cpus;
+    if (cfg.pin) {
+        const auto cpus = capi_bench::allowed_cpus();
+        if (cpus.size() < 2)
+            return capi_cli::fail("bench", "--pin needs at least 2 CPUs; this process may use " +
+                                               std::to_string(cpus.size()));
+        const auto half = static_cast<std::ptrdiff_t>(cpus.size() / 2);
+        mock_cpus.assign(cpus.begin(), cpus.begin() + half);
+        client_cpus.assign(cpus.begin() + half, cpus.end());
+    }
     if (cfg.endpoint.empty()) {
         // Fork first: the child must come from a process without threads.
         target.token = "bench-token";
         target.pixel = "1234567890";
         std::string error;
-        if (!mock.start(cfg.mock_threads, target.token, error)) {
+        capi_bench::MockSetup setup;
+        setup.threads = cfg.mock_threads;
+        setup.cpus = mock_cpus;
+        if (!mock.start(setup, target.token, error)) {
             std::fprintf(stderr, "bench: cannot start the mock server: %s\n", error.c_str());
+            return 1;
+        }
+        // Still one thread: every thread started from here on inherits the pin.
+        if (!client_cpus.empty() && !capi_bench::pin_to(client_cpus, error)) {
+            std::fprintf(stderr, "bench: %s\n", error.c_str());
             return 1;
         }
         target.url = mock.url();
@@ -574,6 +598,9 @@ int run_e2e_bench(int argc, char** argv) {
                                std::to_string(cfg.mock_threads) + " thread" + (cfg.mock_threads == 1 ? "" : "s") + ")")
                                   .c_str()
                             : cfg.endpoint.c_str());
+    if (cfg.pin)
+        std::printf("pinned (--pin): the mock on CPU %s, the client and the floors on CPU %s\n",
+                    capi_bench::cpu_list(mock_cpus).c_str(), capi_bench::cpu_list(client_cpus).c_str());
     std::printf("%zu distinct Purchase events per phase (8 hashed PII values + external_id, IP, UA, fbc, fbp, "
                 "2 contents each); sha256: %s; %u hardware threads\n",
                 cfg.events, std::string(capi::sha256::implementation_name()).c_str(),

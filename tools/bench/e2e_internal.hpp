@@ -41,6 +41,8 @@ struct Config {
     // Phases 3 and 4: the null transport answers each body after this long
     // (0: at once), as a server does after its answering time.
     unsigned null_delay_ms = 0;
+    // The mock on the first half of this process's CPUs, the client on the rest.
+    bool pin = false;
     std::string endpoint, ca_file, pixel, test_event_code;
 };
 

@@ -5,6 +5,7 @@
 //   't' "<after> <requests> <code>\n" -> "ok\n" (a throttling burst armed)
 #include "mock_process.hpp"
 
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -60,6 +61,10 @@ bool read_line(int fd, std::string& line) {
     if (::getppid() != parent) ::_exit(1);
     int status = 0;
     try {
+        if (std::string error; !setup.cpus.empty() && !pin_to(setup.cpus, error)) {
+            (void)write_all(fd, "error " + error + "\n");
+            ::_exit(1);
+        }
         capi::testing::MockOptions mo;
         mo.access_token = token;
         mo.threads = setup.threads;
@@ -99,6 +104,39 @@ bool read_line(int fd, std::string& line) {
 }
 
 } // namespace
+
+std::vector<int> allowed_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::vector<int> out;
+    if (::sched_getaffinity(0, sizeof set, &set) != 0) return out;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) out.push_back(c);
+    return out;
+}
+
+bool pin_to(const std::vector<int>& cpus, std::string& error) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (const int c : cpus)
+        if (c >= 0 && c < CPU_SETSIZE) CPU_SET(c, &set);
+    if (::sched_setaffinity(0, sizeof set, &set) == 0) return true;
+    error = "cannot run on CPU " + cpu_list(cpus) + ": sched_setaffinity: " + std::strerror(errno);
+    return false;
+}
+
+std::string cpu_list(const std::vector<int>& cpus) {
+    std::string out;
+    for (std::size_t i = 0; i < cpus.size();) {
+        std::size_t j = i;
+        while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+        if (!out.empty()) out += ',';
+        out += std::to_string(cpus[i]);
+        if (j > i) out += '-' + std::to_string(cpus[j]);
+        i = j + 1;
+    }
+    return out;
+}
 
 double process_cpu_seconds() {
     timespec ts{};

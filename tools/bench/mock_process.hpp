@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace capi_bench {
 
@@ -21,7 +22,19 @@ struct MockSetup {
     unsigned threads = 1;
     /// MockOptions::delay: every answer this long after its request arrived.
     std::chrono::milliseconds latency{0};
+    /// The CPUs the child runs on (sched_setaffinity); empty: the parent's.
+    std::vector<int> cpus;
 };
+
+/// The CPUs the calling thread may run on, in order.
+std::vector<int> allowed_cpus();
+
+/// Confines the calling thread (and the threads it starts later) to `cpus`;
+/// false with `error` set when the kernel refuses.
+bool pin_to(const std::vector<int>& cpus, std::string& error);
+
+/// "0", "0,1", "2-3": `cpus` for a message.
+std::string cpu_list(const std::vector<int>& cpus);
 
 /// What the mock counted since it started.
 struct MockCounts {
