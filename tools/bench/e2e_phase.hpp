@@ -65,7 +65,8 @@ private:
 };
 
 /// CPU seconds of this process's live threads, summed per thread name
-/// (/proc/self/task/*/stat; the client names its threads capi-batch and capi-io).
+/// (/proc/self/task/*/schedstat, to the nanosecond; the client names its
+/// threads capi-batch and capi-io).
 std::map<std::string, double> thread_cpu_by_name();
 
 /// The batcher and io threads' CPU between two thread_cpu_by_name() readings, into `r`.
