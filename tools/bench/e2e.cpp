@@ -459,8 +459,8 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std:
     if (null) {
         const double counting = null->counting_seconds() - counting0;
         r.making_seconds += counting;
-        // It ran on the io thread, whose CPU /proc counts in 10 ms ticks: kept at
-        // zero when the tick rounding leaves less than the counting took.
+        // It ran on the io thread (kept at zero, should the two readings' clocks
+        // leave less than the counting took).
         r.io_cpu_seconds = std::max(0.0, r.io_cpu_seconds - counting);
         r.null_events = null->events() - null_events0;
     }
