@@ -5,18 +5,19 @@
 //
 //   bench_core [--events N] [--seconds S] [--rounds R]
 //              [--split | --profile-prepare | --enhanced | --bodies | --lane | --gaps | --profile]
-//   (one mode at a time; --profile runs only capi's path, for perf record; --profile-prepare only
-//   BatchEncoder::prepare() on 64 events at a time, hot in cache as a producer
-//   has them, also for perf record; --split times capi's
+//   (one mode at a time; --profile runs only capi's path, for perf record;
+//   --profile-prepare only BatchEncoder::prepare() on 64 events at a time, hot
+//   in cache as a producer has them, also for perf record; --split times capi's
 //   steps apart in thread CPU time, as capi::Client splits them: validate(),
 //   prepare() on the producer, add_prepared() + json_body() on the batcher;
 //   --enhanced the default rules against enhanced normalization, on the same
-//   events and on events written as exports hold them; --bodies the floor with its bodies written into 1, 4, 16 or 64 buffers in
-//   turn, as a client's batches wait while it builds the next; --lane prepare()
-//   then add_prepared() per event, as a caller's lane, against add(), on 64 hot
-//   events; --gaps the floor's 1000-event bodies back to back, as the floor runs,
-//   against each body after an idle wait of 3 ms, as a client with one body in
-//   flight waits for its answer, and after 4 MB of other memory written)
+//   events and on events written as exports hold them; --bodies the floor with
+//   its bodies written into 1, 4, 16 or 64 buffers in turn, as a client's
+//   batches wait while it builds the next; --lane prepare() then add_prepared()
+//   per event, as a caller's lane, against add(), on 64 hot events; --gaps the
+//   floor's 1000-event bodies back to back, as the floor runs, against each body
+//   after an idle wait of 3 ms, as a client with one body in flight waits for
+//   its answer, and after 4 MB of other memory written)
 #include <capi/encode.hpp>
 #include <capi/normalize.hpp>
 #include <capi/sha256.hpp>
