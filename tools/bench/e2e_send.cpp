@@ -137,15 +137,11 @@ std::vector<std::unique_ptr<HotEvents>> shares(std::size_t first, std::size_t n,
     return out;
 }
 
-// The harness's CPU seconds in `sources` (generating the data, refilling the events).
-double making_seconds(const std::vector<std::unique_ptr<HotEvents>>& sources) {
+// One of the harness's CPU figures (HotEvents::making_seconds: generating the
+// data; ::caller_seconds: refilling the events) summed over `sources`.
+double sum_of(const std::vector<std::unique_ptr<HotEvents>>& sources, double (HotEvents::*seconds)() const noexcept) {
     double s = 0;
-    for (const auto& h : sources) s += h->making_seconds();
-    return s;
-}
-double caller_seconds(const std::vector<std::unique_ptr<HotEvents>>& sources) {
-    double s = 0;
-    for (const auto& h : sources) s += h->caller_seconds();
+    for (const auto& h : sources) s += ((*h).*seconds)();
     return s;
 }
 
@@ -206,7 +202,8 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
     }
     r.warmup_events = cfg.warmup;
     r.warmup_cpu_seconds =
-        process_cpu_seconds() - warm_cpu0 - making_seconds(warm_sources) - caller_seconds(warm_sources);
+        process_cpu_seconds() - warm_cpu0 - sum_of(warm_sources, &HotEvents::making_seconds) -
+        sum_of(warm_sources, &HotEvents::caller_seconds);
     // The coroutines' threads are idle now (every warm-up event has its outcome).
     before_timing(r);
     const capi::Stats stats0 = client->stats();
@@ -228,8 +225,8 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
 
     r.seconds = std::chrono::duration<double>(t1 - t0).count();
     // The coroutines are done (tally.remaining, acquire): the sources are ours to read.
-    r.making_seconds = making_seconds(sources);
-    r.caller_path_seconds = caller_seconds(sources);
+    r.making_seconds = sum_of(sources, &HotEvents::making_seconds);
+    r.caller_path_seconds = sum_of(sources, &HotEvents::caller_seconds);
     r.cpu_seconds = cpu1 - cpu0 - r.making_seconds - r.caller_path_seconds - (null ? null->counting_seconds() - counting0 : 0.0);
     r.stats = since(client->stats(), stats0);
     if (null) r.null_events = null->events() - null_events0;
