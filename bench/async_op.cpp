@@ -227,17 +227,15 @@ int await_bench(std::size_t c, int rounds, std::size_t evict_mb) {
 
 int main(int argc, char** argv) {
     capi_bench::Args args(argc, argv, "[--ops N | --coroutines C [--evict-mb M]] [--rounds R]");  // tools/bench/args.hpp
-    // 0 and -1: not given (neither is in range).
-    const auto coroutines = static_cast<std::size_t>(args.integer("--coroutines", 0, 1, 1'000'000));
-    const long ops = args.integer("--ops", 0, 1, 10'000'000);
-    const long evict = args.integer("--evict-mb", -1, 0, 4096);
+    const bool awaited = args.given("--coroutines");
+    const auto coroutines = static_cast<std::size_t>(args.integer("--coroutines", 1000, 1, 1'000'000));
+    const auto n = static_cast<std::size_t>(args.integer("--ops", 1000, 1, 10'000'000));
+    const auto evict_mb = static_cast<std::size_t>(args.integer("--evict-mb", 0, 0, 4096));
     const int rounds = static_cast<int>(args.integer("--rounds", 300, 1, 10'000));
     args.finish();
-    const bool awaited = coroutines != 0;
-    if (awaited && ops != 0) args.fail("--ops", "not with --coroutines (each coroutine awaits one operation at a time)");
-    if (!awaited && evict >= 0) args.fail("--evict-mb", "goes with --coroutines");
-    const std::size_t n = ops != 0 ? static_cast<std::size_t>(ops) : 1000;
-    const std::size_t evict_mb = evict >= 0 ? static_cast<std::size_t>(evict) : 0;
+    if (awaited && args.given("--ops"))
+        args.fail("--ops", "not with --coroutines (each coroutine awaits one operation at a time)");
+    if (!awaited && args.given("--evict-mb")) args.fail("--evict-mb", "goes with --coroutines");
     if (awaited) return await_bench(coroutines, rounds, evict_mb);
     asio::io_context io(1);
     unsigned long capi_sum = 0, simple_sum = 0;

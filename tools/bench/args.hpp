@@ -68,6 +68,14 @@ public:
     /// True when the bare flag `name` was given.
     bool flag(std::string_view name) { return find(name) != npos; }
 
+    /// True when the option `name` was given, without reading it: for options
+    /// that go with (or not with) another.
+    bool given(std::string_view name) const {
+        for (const std::string_view a : argv_)
+            if (a == name) return true;
+        return false;
+    }
+
     /// The one flag of `modes` given, or "" when none: a program that runs one
     /// mode at a time refuses two.
     std::string_view one_of(std::initializer_list<std::string_view> modes) {
