@@ -16,7 +16,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
@@ -183,6 +185,81 @@ TEST_CASE("json::Buffer appends, resizes and grows like std::string", "[simd]") 
     CHECK(std::string_view(buffer) == expected);
     buffer.clear();
     CHECK(buffer.empty());
+}
+
+// The VmFlags of the mapping holding `p` in /proc/self/smaps ("" when none).
+static std::string vm_flags_at(const void* p) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto at = reinterpret_cast<std::uintptr_t>(p);
+    bool inside = false;
+    for (std::string line; std::getline(smaps, line);) {
+        unsigned long lo = 0, hi = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+            inside = at >= lo && at < hi;
+        } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+            return line;
+        }
+    }
+    return {};
+}
+
+TEST_CASE("json::Buffer holds a batch's body in whole 2 MB pages, advised as huge pages", "[simd]") {
+    using capi::json::Buffer;
+    constexpr std::size_t page = Buffer::large_page;
+    Buffer buffer{"{\"data\":["};
+    std::string expected = "{\"data\":[";
+    std::size_t growths = 0;
+    const char* last = buffer.data();
+    // Past 1 MB by appends that double the capacity, up to three huge pages.
+    while (expected.size() < 5 * (std::size_t{1} << 20)) {
+        const std::string piece = filler(1000 + expected.size() % 700);
+        buffer.append(piece);
+        expected += piece;
+        if (buffer.data() != last) {
+            last = buffer.data();
+            if (buffer.capacity() >= Buffer::large_capacity) {
+                ++growths;
+                INFO("capacity " << buffer.capacity());
+                CHECK(buffer.capacity() % page == 0);
+                CHECK(reinterpret_cast<std::uintptr_t>(buffer.data()) % page == 0);
+                // The bytes written before the move came along.
+                REQUIRE(std::string_view(buffer) == expected);
+            }
+        }
+    }
+    CHECK(growths >= 2);
+    REQUIRE(std::string_view(buffer) == expected);
+    if (std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled")) {
+        // "hg": the range carries MADV_HUGEPAGE (the kernel backs it with huge
+        // pages where it can; the buffer works the same where it cannot).
+        const auto flags = vm_flags_at(buffer.data());
+        INFO(flags);
+        CHECK(flags.find(" hg") != std::string::npos);
+    } else {
+        WARN("this kernel has no transparent huge pages: the advice is not checked");
+    }
+
+    // reserve() on a small buffer goes straight to whole pages.
+    Buffer reserved{"{"};
+    reserved.reserve(page + 1);
+    CHECK(reserved.capacity() == 2 * page);
+    CHECK(reinterpret_cast<std::uintptr_t>(reserved.data()) % page == 0);
+    CHECK(std::string_view(reserved) == "{");
+    // Below the threshold, nothing changes: std::realloc, exact sizes.
+    Buffer small;
+    small.reserve(Buffer::large_capacity - 1);
+    CHECK(small.capacity() == Buffer::large_capacity - 1);
+
+    // Lent storage is std::malloc memory: std::free takes it (as
+    // PreparedEvent's destructor does after BatchEncoder::prepare lends it).
+    char* data = nullptr;
+    std::size_t size = 0, capacity = 0;
+    reserved.swap_storage(data, size, capacity);
+    CHECK(capacity == 2 * page);
+    std::free(data);
+    CHECK(reserved.capacity() == 0);
+    reserved.append("ok");
+    CHECK(std::string_view(reserved) == "ok");
 }
 
 TEST_CASE("ASCII lowercasing at every length and position", "[simd]") {

@@ -31,8 +31,9 @@ public:
 
     /// Lets go of the spares no batch took since the last trim(): as many as the
     /// fewest the pool held at any moment since then (its low-water mark), so a
-    /// steady load keeps what it cycles and a burst's spares (about 1.4 MB each
-    /// at 1000 events) go back to the allocator within two calls of its end.
+    /// steady load keeps what it cycles and a burst's spares (a body of about
+    /// 1.4 MB at 1000 events, held in one 2 MB huge page: json/buffer.hpp) go
+    /// back to the allocator within two calls of its end.
     /// The encoders are destroyed outside the lock. Returns how many encoders
     /// it let go. Any thread; a batcher calls it every `spare_trim_interval`.
     std::size_t trim() noexcept;
