@@ -50,6 +50,7 @@
 #include "e2e_internal.hpp"
 #include "e2e_phase.hpp"
 #include "caller_path.hpp"
+#include "cpu_clock.hpp"
 #include "mock_process.hpp"
 #include "purchase_events.hpp"
 #include "tls_floor.hpp"
@@ -435,6 +436,7 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std:
     const double counting0 = null ? null->counting_seconds() : 0.0;
 
     const auto split0 = thread_cpu_by_name();
+    const std::uint64_t faults0 = capi_bench::process_page_faults();
     const double cpu0 = process_cpu_seconds();
     const auto t0 = steady::now();
     {
@@ -451,6 +453,7 @@ PhaseResult run_enqueue_phase(const Config& cfg, const Target& real_target, std:
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const auto t1 = steady::now();
     const double cpu1 = process_cpu_seconds();
+    r.page_faults = capi_bench::process_page_faults() - faults0;
     record_split(r, split0, thread_cpu_by_name());
     progress.stop();
 

@@ -182,6 +182,9 @@ bool print_phase(const char* title, PhaseResult& r, double floor_ns) {
                         r.batch_cpu_seconds / n * 1e6, r.io_cpu_seconds / n * 1e6,
                         (r.cpu_seconds - r.batch_cpu_seconds - r.io_cpu_seconds) / n * 1e6);
     }
+    std::printf("  page faults      : %10llu in this process during the timed events (%.1f per 1000 events: memory"
+                " touched for the first time, such as a batch buffer the client's pool had not held before)\n",
+                static_cast<unsigned long long>(r.page_faults), static_cast<double>(r.page_faults) / n * 1000.0);
     if (r.making_seconds > 0)
         std::printf("  (not counted)    : %.2f us per event generating the events' data (the harness's work, measured and"
                     " subtracted; the caller's path above is subtracted too)\n", r.making_seconds / n * 1e6);

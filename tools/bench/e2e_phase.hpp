@@ -30,6 +30,7 @@ struct PhaseResult {
     double making_seconds = 0;  // the harness generating the events' data: subtracted from cpu_seconds
     double caller_path_seconds = 0;  // refilling events from that data (the caller's path): subtracted too
     double caller_cpu_seconds = 0;  // producer threads in enqueue() (phase 1)
+    std::uint64_t page_faults = 0;  // the process's, during the timed events
     std::optional<std::uint64_t> null_events;  // counted by the null transport
     std::vector<std::uint64_t> enqueue_ns;  // sampled enqueue() call durations
     std::uint64_t refused = 0;              // enqueue() calls not accepted

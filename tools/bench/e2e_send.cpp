@@ -7,6 +7,7 @@
 // the client's I/O runs on the first.
 #include "e2e_internal.hpp"
 #include "caller_path.hpp"
+#include "cpu_clock.hpp"
 #include "e2e_phase.hpp"
 #include "mock_process.hpp"
 
@@ -212,6 +213,7 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
     const double counting0 = null ? null->counting_seconds() : 0.0;
     const std::uint64_t null_events0 = null ? null->events() : 0;
     const auto split0 = thread_cpu_by_name();
+    const std::uint64_t faults0 = capi_bench::process_page_faults();
     const double cpu0 = process_cpu_seconds();
     const auto t0 = steady::now();
     if (!r.timed_out) {
@@ -220,6 +222,7 @@ PhaseResult run_send_phase(const Config& cfg, const Target& real_target, std::si
     }
     const auto t1 = steady::now();
     const double cpu1 = process_cpu_seconds();
+    r.page_faults = capi_bench::process_page_faults() - faults0;
     record_split(r, split0, thread_cpu_by_name());
     progress.stop();
 
