@@ -83,13 +83,8 @@ void fill(capi::Event& ev, const PurchaseData& d) {
     capi::assign(cd.currency, "USD");
 }
 
-using capi_bench::thread_cpu_seconds;  // tools/bench/cpu_clock.hpp
-
-long minor_faults() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
+using capi_bench::process_page_faults;  // tools/bench/cpu_clock.hpp
+using capi_bench::thread_cpu_seconds;
 
 double process_cpu_seconds() {
     rusage ru{};
@@ -197,14 +192,14 @@ int main(int argc, char** argv) {
         }
     }
 
-    const long faults0 = minor_faults();
+    const std::uint64_t faults0 = process_page_faults();
     const double cpu0 = process_cpu_seconds(), thread0 = thread_cpu_seconds();
     const auto t0 = std::chrono::steady_clock::now();
     const bool ok = send_all(client, data, acked, window);
     const auto t1 = std::chrono::steady_clock::now();
     const double cpu = process_cpu_seconds() - cpu0, caller_thread = thread_cpu_seconds() - thread0;
     const double seconds = std::chrono::duration<double>(t1 - t0).count();
-    const long faults = minor_faults() - faults0;
+    const std::uint64_t faults = process_page_faults() - faults0;
     const auto stats = client.stats();
     client.shutdown(std::chrono::seconds(5));
     std::printf("{\"peer\":\"capi\",\"events\":%zu,\"delivered\":%llu,\"failed\":%llu,\"seconds\":%.3f,"
