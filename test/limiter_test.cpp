@@ -239,3 +239,117 @@ TEST_CASE("recovery after a throttling burst", "[limiter]") {
     CHECK(l.limit() == 64);
     CHECK(l.least() == 32);
 }
+
+namespace {
+
+/// A destination whose answers take `base` at the least, and that delivers at
+/// most `per_second` batches a second (the client's CPU, its pool or the server
+/// is the bottleneck): with more in flight than that rate fills in `base`, the
+/// round trip grows with the queue (Little's law).
+std::chrono::microseconds bottleneck_rtt(const Limiter& l, std::chrono::milliseconds base, double per_second) {
+    const auto queued = std::chrono::microseconds(static_cast<long>(static_cast<double>(l.limit()) / per_second * 1e6));
+    return std::max<std::chrono::microseconds>(base, queued);
+}
+
+tp round_trip(Limiter& l, tp now, std::chrono::microseconds rtt) {
+    const auto n = l.limit();
+    for (std::size_t i = 0; i < n; ++i) l.on_healthy(now, now + rtt, true);
+    return now + rtt;
+}
+
+} // namespace
+
+TEST_CASE("slow start ends when a round's least round trip rises (HyStart++), not at twice it", "[limiter]") {
+    // 200 ms away, 250 batches a second at most: 50 in flight fill it.
+    Limiter l(config(4, 256), t0);
+    auto now = t0;
+    while (l.in_slow_start() && now < t0 + 60s) now = round_trip(l, now, bottleneck_rtt(l, 200ms, 250));
+    CHECK_FALSE(l.in_slow_start());
+    // The round at 64 came back 56 ms later than the one at 32, past the 16 ms
+    // threshold: slow start ended in it, after its first 8 answers. Twice the
+    // least round trip (the smoothed round trip's tolerance) would have let it
+    // double to 128 first.
+    CHECK(l.limit() >= 64);
+    CHECK(l.limit() <= 64 + 8);
+    CHECK(l.cuts() == 0);
+
+    // Jitter below the threshold does not end it: a far server that does not queue.
+    Limiter far(config(4, 256), t0);
+    now = t0;
+    for (int i = 0; i < 8; ++i) now = round_trip(far, now, 200ms + std::chrono::milliseconds(3 * (i % 2)));
+    CHECK(far.in_slow_start());
+    CHECK(far.limit() == 256);
+}
+
+TEST_CASE("the rate gate: growth stops where the delivery rate stops following the limit", "[limiter]") {
+    // After a cut to 40, additive growth against a destination that delivers 250
+    // batches a second 200 ms away (50 in flight fill it), for 400 round trips
+    // (over two minutes). Without the gate the limit climbs until the round trip
+    // doubles (about 100), then on; with it, it stays within a probe step of
+    // where the rate stopped rising, and about at what fills the pipe.
+    const auto run = [](double probe_step, std::size_t& top, std::size_t& low, std::uint64_t& plateaus) {
+        auto c = config(80, 256);
+        c.probe_step = probe_step;
+        Limiter l(c, t0);
+        REQUIRE(l.on_congested(t0, t0 + 1ms));
+        REQUIRE(l.limit() == 40);
+        auto now = t0 + 1ms;
+        top = 0;
+        low = 1000;
+        for (int i = 0; i < 400; ++i) {
+            now = round_trip(l, now, bottleneck_rtt(l, 200ms, 250));
+            if (i >= 100) {
+                top = std::max(top, l.limit());
+                low = std::min(low, l.limit());
+            }
+        }
+        plateaus = l.plateaus();
+        return l.reference_rate();
+    };
+    std::size_t top = 0, low = 0;
+    std::uint64_t plateaus = 0;
+    const double rate = run(0.25, top, low, plateaus);
+    INFO("gate on: limit " << low << ".." << top << ", " << plateaus << " plateaus, reference rate " << rate);
+    CHECK(plateaus >= 5);  // it keeps probing, and keeps being sent back
+    CHECK(top <= 80);      // a probe step (25%) past the 60 that last paid, and a round
+    CHECK(low >= 45);      // about what fills the pipe (50): the rate is kept
+    CHECK(rate >= 240);
+    CHECK(rate <= 251);
+
+    std::size_t top_off = 0, low_off = 0;
+    std::uint64_t plateaus_off = 0;
+    run(1e6, top_off, low_off, plateaus_off);  // no probe mark is ever reached: no gate
+    INFO("gate off: limit " << low_off << ".." << top_off);
+    // Up to where the round trip doubled, and past it: once the least round trip
+    // of 30-60 s ago is forgotten, the queue's own round trip is the least, and
+    // the tolerance lets the limit climb again, to the bound.
+    CHECK(top_off == 256);
+}
+
+TEST_CASE("the rate gate probes again: a destination that got faster lets the limit grow", "[limiter]") {
+    auto c = config(80, 256);
+    Limiter l(c, t0);
+    REQUIRE(l.on_congested(t0, t0 + 1ms));
+    auto now = t0 + 1ms;
+    for (int i = 0; i < 200; ++i) now = round_trip(l, now, bottleneck_rtt(l, 200ms, 250));
+    const auto held = l.limit();
+    CHECK(held <= 80);
+    CHECK(l.plateaus() >= 2);
+    // Twice the capacity (another CPU, a second pool): 100 in flight fill it now.
+    for (int i = 0; i < 400; ++i) now = round_trip(l, now, bottleneck_rtt(l, 200ms, 500));
+    CHECK(l.limit() >= 100);
+    CHECK(l.limit() <= 160);
+    CHECK(l.reference_rate() >= 450);
+}
+
+TEST_CASE("rounds the limit did not hold back leave the gate alone", "[limiter]") {
+    // Demand-limited rounds: no growth, no epoch, no plateau.
+    auto c = config(80, 256);
+    Limiter l(c, t0);
+    REQUIRE(l.on_congested(t0, t0 + 1ms));
+    auto now = t0 + 1ms;
+    for (int i = 0; i < 100; ++i) now = round_trip(l, now, 200ms, false);
+    CHECK(l.limit() == 40);
+    CHECK(l.plateaus() == 0);
+    CHECK(l.reference_rate() == 0);
+}

@@ -183,7 +183,8 @@ struct Options {
     /// flight per destination adapt to the server, as TCP's congestion window does.
     /// The limit starts at `initial`, grows while batches wait for a slot, answers
     /// are healthy and the round trip stays within `rtt_tolerance` x the least one
-    /// seen (doubling per round trip until the first cut, then one per round trip),
+    /// seen (doubling per round trip until the first cut or until the round trip
+    /// rises, then one per round trip, as long as the delivery rate follows it),
     /// and is cut to `backoff` x itself (never below `min`) on throttling (HTTP 429,
     /// Graph codes 4, 17, 32, 613, 80000-80014), timeouts and 5xx: every attempt
     /// counts, retried ones included, at most one cut per round trip. It never

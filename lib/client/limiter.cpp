@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace capi::pipeline {
 
@@ -26,11 +27,16 @@ Limiter::Limiter(const Config& c, time_point now)
       bound_(std::max<std::size_t>(c.bound, 1)),
       backoff_(c.backoff),
       tolerance_(c.rtt_tolerance),
+      probe_step_(c.probe_step),
+      rate_gain_(c.rate_gain),
+      probe_rounds_(std::max(c.probe_rounds, 1u)),
+      hold_rounds_(c.hold_rounds),
       rtt_window_(c.rtt_window),
       window_(std::clamp(c.initial, min_, bound_)),
       ssthresh_(bound_ + 1),  // slow start until the first cut
       least_(window_),
-      window_start_(now) {}
+      window_start_(now),
+      round_start_(now) {}
 
 Limiter::duration Limiter::min_rtt() const noexcept {
     const auto m = std::min(min_cur_, min_prev_);
@@ -53,12 +59,96 @@ void Limiter::sample(duration rtt, time_point now) {
 
 void Limiter::set_window(std::size_t w) { window_ = std::clamp(w, min_, bound_); }
 
+void Limiter::count_round(time_point sent, time_point now, bool limited) {
+    ++round_answers_;
+    if (limited) ++round_limited_;
+    // A round ends at the first answer to an attempt sent after it began.
+    if (sent >= round_start_ && now > round_start_) {
+        const auto answers = round_answers_;
+        const bool measured = answers * 2 >= window_ && round_limited_ * 2 >= answers;
+        const double seconds = std::chrono::duration<double>(now - round_start_).count();
+        round_start_ = now;
+        round_answers_ = round_limited_ = 0;
+        round_min_last_ = round_min_;
+        round_min_ = duration::max();
+        round_samples_ = 0;
+        // Only a round that says something about capacity counts: the limit held
+        // batches back for most of it, and about as many answers as the limit came
+        // back. Any other round is left out of the epoch; slow start has none.
+        if (in_slow_start()) start_epoch();
+        else if (measured) end_round(answers, seconds);
+    }
+    // Slow start ends when this round's least round trip passes the last round's
+    // by an eighth of it (clamped to 4-16 ms), after 8 samples: HyStart++ (RFC
+    // 9406) without its conservative phase. The smoothed round trip's tolerance
+    // (on_healthy) catches a sharper rise sooner; this one catches the client or
+    // the pool falling behind before the limit has doubled past what it needs.
+    round_min_ = std::min(round_min_, std::max(now - sent, duration{0}));
+    ++round_samples_;
+    if (in_slow_start() && round_samples_ >= 8 && round_min_last_ != duration::max()) {
+        using ms = std::chrono::milliseconds;
+        const duration thresh = std::clamp<duration>(round_min_last_ / 8, ms(4), ms(16));
+        if (round_min_ >= round_min_last_ + thresh) ssthresh_ = window_;
+    }
+}
+
+void Limiter::start_epoch() {
+    epoch_answers_ = 0;
+    epoch_seconds_ = epoch_limits_ = 0;
+    epoch_rounds_ = 0;
+}
+
+void Limiter::set_reference() {
+    ref_rate_ = static_cast<double>(epoch_answers_) / epoch_seconds_;
+    ref_window_ = epoch_limits_ / epoch_rounds_;
+    base_window_ = window_;
+    start_epoch();
+}
+
+void Limiter::end_round(std::size_t answers, double seconds) {
+    epoch_answers_ += answers;
+    epoch_seconds_ += seconds;
+    epoch_limits_ += static_cast<double>(window_);
+    ++epoch_rounds_;
+    if (hold_ != 0) {
+        // Held where the rate stopped following: these rounds are the reference.
+        if (--hold_ == 0) set_reference();
+        return;
+    }
+    if (ref_rate_ == 0) {
+        if (epoch_rounds_ < probe_rounds_) return;
+        // The first epoch after slow start or a cut settles (its rate still
+        // carries the change); the next is the reference.
+        if (std::exchange(settled_, true)) set_reference();
+        else start_epoch();
+        return;
+    }
+    const auto step = std::max<std::size_t>(
+        1, static_cast<std::size_t>(std::ceil(static_cast<double>(base_window_) * probe_step_)));
+    if (epoch_rounds_ < probe_rounds_ || (window_ < base_window_ + step && window_ < bound_)) return;
+    const double rate = static_cast<double>(epoch_answers_) / epoch_seconds_;
+    const double grown = epoch_limits_ / epoch_rounds_ / ref_window_ - 1;
+    if (rate >= ref_rate_ * (1 + rate_gain_ * std::max(grown, 0.0))) {
+        set_reference();
+        return;
+    }
+    // The rate did not follow the limit: back to where it last paid, held there.
+    set_window(base_window_);
+    acked_ = 0;
+    ++plateaus_;
+    start_epoch();
+    hold_ = hold_rounds_;
+    if (hold_ == 0) ref_rate_ = 0;  // no hold: the next epoch is the reference
+}
+
 bool Limiter::on_healthy(time_point sent, time_point now, bool limited) {
     sample(now - sent, now);
+    count_round(sent, now, limited);
     // Sent before the last cut: the window it was sent in was already judged.
     if (last_cut_ != time_point::min() && sent < last_cut_) return false;
-    // Growth only where a larger limit would be used.
-    if (!limited || limit() >= bound_) return false;
+    // Growth only where a larger limit would be used, and not while held where
+    // the delivery rate stopped following it.
+    if (!limited || limit() >= bound_ || hold_ != 0) return false;
     // Queueing at the server (or in the pool), not distance: more in flight would
     // only wait longer. Slow start ends here, as with HyStart.
     const auto least = min_rtt();
@@ -84,6 +174,13 @@ bool Limiter::on_congested(time_point sent, time_point now) {
     ssthresh_ = std::max(cut, min_);
     acked_ = 0;
     set_window(ssthresh_);
+    // The rate gate starts over from the new limit, in a new round.
+    ref_rate_ = ref_window_ = 0;
+    hold_ = 0;
+    settled_ = false;
+    start_epoch();
+    round_start_ = now;
+    round_answers_ = round_limited_ = 0;
     if (limit() == before) return false;  // already at min: nothing to cut
     least_ = cuts_++ == 0 ? window_ : std::min(least_, window_);
     return true;

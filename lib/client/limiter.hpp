@@ -7,14 +7,34 @@
 //            trip seen recently (latency-bound, not queueing at the server):
 //            +1 per answer in slow start (doubling per round trip) until ssthresh,
 //            then +1 per `limit` answers (one per round trip, counted as RFC 3465
-//            counts bytes). The first time the
-//            round trip passes the tolerance, slow start ends there (ssthresh =
-//            limit, as HyStart does), so growth from then on is additive.
+//            counts bytes). Slow start ends (ssthresh = limit; growth from then
+//            on is additive) the first time the round trip passes the tolerance, or
+//            sooner when a round's least round trip exceeds the last round's by an
+//            eighth of it, clamped to 4-16 ms, after 8 answers (HyStart++, RFC
+//            9406, without its conservative phase): the client or the pool falling
+//            behind shows there a round before the limit has doubled past it.
 //   cut      on congestion (throttling, timeouts, 5xx; attempt_signal): the limit
 //            goes to backoff x itself, never below min, and ssthresh to the result.
 //            At most one cut per round trip: an answer to an attempt sent before
 //            the last cut belongs to the same burst and changes nothing (nor does
 //            it grow the limit), so a burst of failures does not collapse it to min.
+//   rate     growth must pay (additive phase only). Rounds (a round ends at the
+//            first answer to an attempt sent after it began: about one round trip,
+//            about `limit` answers) are gathered into epochs; an epoch's delivery
+//            rate is its answers over its time, and its limit the mean of its
+//            rounds'. The first epoch (at least probe_rounds rounds) is the
+//            reference; each next one ends at a probe mark, probe_step (25%) above
+//            the limit its reference ended at. Its limit grew by x% over the
+//            reference's: its rate must have grown by at least rate_gain (half) of
+//            x%, and it becomes the reference; if not, the limit goes back to where
+//            the epoch began and is held there for hold_rounds rounds, which are
+//            the next reference. Then it probes again. This is the client, or its
+//            pool, being the bottleneck: more in flight only holds more bodies and
+//            connections, as BBR finds its pipe full when the delivery rate stops
+//            rising. Epochs, not rounds: one round's rate swings by a quarter
+//            either way when answers come in bunches. A round in which the limit
+//            did not hold batches back starts the epoch over. Slow start is left to
+//            the round trip (above): its rate lags the doubling by a round.
 //   bounds   min <= limit <= bound, always.
 //
 // Pure: no Asio, no lock, no clock of its own; the caller passes the times (so the
@@ -58,6 +78,14 @@ public:
         double rtt_tolerance = 2.0;
         /// The least round trip is the least seen in the last one to two windows.
         duration rtt_window = std::chrono::seconds(30);
+        /// The rate gate (additive phase): an epoch lasts at least probe_rounds
+        /// rounds and ends probe_step above the last limit that paid; its rate must
+        /// have grown by rate_gain x its limit's growth; a limit sent back is held
+        /// for hold_rounds rounds.
+        double probe_step = 0.25;
+        double rate_gain = 0.5;
+        unsigned probe_rounds = 4;
+        unsigned hold_rounds = 8;
     };
 
     /// `c` as checked by the client (min >= 1, 0 < backoff < 1, rtt_tolerance >= 1);
@@ -70,6 +98,13 @@ public:
     std::size_t least() const noexcept { return least_; }
     std::size_t bound() const noexcept { return bound_; }
     std::uint64_t cuts() const noexcept { return cuts_; }
+    /// Times the rate gate sent the limit back (growth that did not pay).
+    std::uint64_t plateaus() const noexcept { return plateaus_; }
+    /// The rate gate's reference: its epoch's delivery rate (answers per second)
+    /// and mean limit; zero until the additive phase has measured one.
+    double reference_rate() const noexcept { return ref_rate_; }
+    double reference_limit() const noexcept { return ref_window_; }
+    bool held() const noexcept { return hold_ != 0; }
     bool in_slow_start() const noexcept { return window_ < ssthresh_; }
     /// Smoothed and least recent round trip; zero before the first sample.
     duration srtt() const noexcept { return srtt_; }
@@ -86,9 +121,14 @@ public:
 private:
     void sample(duration rtt, time_point now);
     void set_window(std::size_t w);
+    void count_round(time_point sent, time_point now, bool limited);
+    void end_round(std::size_t answers, double seconds);
+    void start_epoch();
+    void set_reference();
 
     const std::size_t min_, bound_;
-    const double backoff_, tolerance_;
+    const double backoff_, tolerance_, probe_step_, rate_gain_;
+    const unsigned probe_rounds_, hold_rounds_;
     const duration rtt_window_;
     std::size_t window_;               // the limit
     std::size_t ssthresh_;             // slow start below it
@@ -100,6 +140,19 @@ private:
     // Windowed least round trip: the current window's and the previous one's.
     time_point window_start_;
     duration min_cur_ = duration::max(), min_prev_ = duration::max();
+    // Rounds and the rate gate.
+    time_point round_start_;
+    std::size_t round_answers_ = 0, round_limited_ = 0;
+    std::size_t epoch_answers_ = 0;    // the epoch in progress
+    double epoch_seconds_ = 0, epoch_limits_ = 0;  // its time, its rounds' limits summed
+    unsigned epoch_rounds_ = 0;
+    double ref_rate_ = 0, ref_window_ = 0;  // the reference epoch; 0: none yet
+    std::size_t base_window_ = 0;      // the limit when the reference was set
+    bool settled_ = false;             // the first epoch after slow start or a cut was passed
+    duration round_min_ = duration::max(), round_min_last_ = duration::max();  // HyStart++
+    unsigned round_samples_ = 0;
+    unsigned hold_ = 0;                // rounds left at a limit sent back to
+    std::uint64_t plateaus_ = 0;
 };
 
 } // namespace capi::pipeline
