@@ -115,6 +115,8 @@ constexpr std::size_t body_padding = 64;
 // capacity at a time, and a flat_buffer left to grow by itself stays at 512
 // bytes, one TLS read and one pass through Beast's parser per 512 bytes.
 constexpr std::size_t read_buffer_bytes = 64 * 1024;
+// What one read of the socket may take under TLS (ReadAhead).
+constexpr std::size_t read_ahead_bytes = 256 * 1024;
 // Bounds on a peer that stalls mid-message; an idle keep-alive connection waits
 // without limit (until the client closes it or stop()).
 constexpr auto handshake_timeout = 10s;
@@ -174,14 +176,13 @@ struct Request {
 // each a recvmsg and a re-armed timeout. Through this layer one read takes
 // what the socket holds, up to read_ahead_bytes, and TLS takes its records
 // from memory. Writes go straight through.
-constexpr std::size_t read_ahead_bytes = 256 * 1024;
 class ReadAhead {
 public:
     using next_layer_type = beast::tcp_stream;
     using lowest_layer_type = tcp::socket;
     using executor_type = beast::tcp_stream::executor_type;
 
-    explicit ReadAhead(beast::tcp_stream s) : next_(std::move(s)), buf_(new char[read_ahead_bytes]) {}
+    explicit ReadAhead(beast::tcp_stream s) : next_(std::move(s)) { buf_.reserve(read_ahead_bytes); }
 
     executor_type get_executor() noexcept { return next_.get_executor(); }
     next_layer_type& next_layer() noexcept { return next_; }
@@ -199,14 +200,15 @@ public:
         return net::async_compose<Token, void(beast::error_code, std::size_t)>(
             [this, buffers, step = int{start}](auto& self, beast::error_code ec = {}, std::size_t n = 0) mutable {
                 if (step == start) {
-                    if (begin_ != end_ || net::buffer_size(buffers) == 0) {
+                    if (buf_.size() != 0 || net::buffer_size(buffers) == 0) {
                         // Completes through the next layer's empty read, which
                         // posts: never inside this call.
                         step = buffered;
                         next_.async_read_some(net::mutable_buffer(), std::move(self));
                     } else {
                         step = filled;
-                        next_.async_read_some(net::buffer(buf_.get(), read_ahead_bytes), std::move(self));
+                        // Filled only when empty: nothing is ever moved.
+                        next_.async_read_some(buf_.prepare(read_ahead_bytes), std::move(self));
                     }
                     return;
                 }
@@ -217,13 +219,12 @@ public:
                         if (!ec) ec = net::error::eof;
                         return self.complete(ec, 0);
                     }
-                    begin_ = 0;
-                    end_ = n;
-                } else if (begin_ == end_) {
+                    buf_.commit(n);
+                } else if (buf_.size() == 0) {
                     return self.complete(ec, 0);  // an empty read asked for
                 }
-                const std::size_t k = net::buffer_copy(buffers, net::buffer(buf_.get() + begin_, end_ - begin_));
-                begin_ += k;
+                const std::size_t k = net::buffer_copy(buffers, buf_.data());
+                buf_.consume(k);
                 self.complete({}, k);
             },
             token, next_);
@@ -231,8 +232,7 @@ public:
 
 private:
     beast::tcp_stream next_;
-    std::unique_ptr<char[]> buf_;
-    std::size_t begin_ = 0, end_ = 0;  // buf_'s unread bytes
+    beast::flat_buffer buf_;  // bytes read from the socket that TLS has not taken
 };
 
 struct Connection {
