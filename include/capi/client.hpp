@@ -183,8 +183,8 @@ struct Options {
     /// flight per destination adapt to the server, as TCP's congestion window does.
     /// The limit starts at `initial`, grows while batches wait for a slot, answers
     /// are healthy and the round trip stays within `rtt_tolerance` x the least one
-    /// seen (doubling per round trip until the first cut or until the round trip
-    /// rises, then one per round trip, as long as the delivery rate follows it),
+    /// seen (doubling per round trip until the first cut, then one per round trip
+    /// as long as the delivery rate follows it),
     /// and is cut to `backoff` x itself (never below `min`) on throttling (HTTP 429,
     /// Graph codes 4, 17, 32, 613, 80000-80014), timeouts and 5xx: every attempt
     /// counts, retried ones included, at most one cut per round trip. It never
@@ -256,6 +256,10 @@ struct Stats {
     std::uint64_t concurrency_limit = 0, concurrency_limit_min = 0, concurrency_bound = 0;
     /// Times a limit was cut (throttling, timeouts, 5xx), all destinations together.
     std::uint64_t concurrency_cuts = 0;
+    /// Times a limit that had grown without raising the delivery rate went back
+    /// to where growth last paid (docs/client.md#adaptive-concurrency), all
+    /// destinations together.
+    std::uint64_t concurrency_holds = 0;
     /// Per customer-information field, how many values of the accepted events
     /// were hashed as given, converted by enhanced normalization, sent although
     /// Meta will not match them, dropped as invalid, ... (MatchQuality).

@@ -196,7 +196,10 @@ void Dispatcher::fill_stats(Stats& s) {
             auto it = flows_.find(d.get());
             if (it != flows_.end()) f = &it->second.second;
         }
-        for (const auto& [_, kf] : flows_) s.concurrency_cuts += kf.second.limiter->cuts();
+        for (const auto& [_, kf] : flows_) {
+            s.concurrency_cuts += kf.second.limiter->cuts();
+            s.concurrency_holds += kf.second.limiter->plateaus();
+        }
     }
     if (!f) {
         // No event yet, no default destination: what a first destination starts with.

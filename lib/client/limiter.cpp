@@ -69,26 +69,11 @@ void Limiter::count_round(time_point sent, time_point now, bool limited) {
         const double seconds = std::chrono::duration<double>(now - round_start_).count();
         round_start_ = now;
         round_answers_ = round_limited_ = 0;
-        round_min_last_ = round_min_;
-        round_min_ = duration::max();
-        round_samples_ = 0;
         // Only a round that says something about capacity counts: the limit held
         // batches back for most of it, and about as many answers as the limit came
         // back. Any other round is left out of the epoch; slow start has none.
         if (in_slow_start()) start_epoch();
         else if (measured) end_round(answers, seconds);
-    }
-    // Slow start ends when this round's least round trip passes the last round's
-    // by an eighth of it (clamped to 4-16 ms), after 8 samples: HyStart++ (RFC
-    // 9406) without its conservative phase. The smoothed round trip's tolerance
-    // (on_healthy) catches a sharper rise sooner; this one catches the client or
-    // the pool falling behind before the limit has doubled past what it needs.
-    round_min_ = std::min(round_min_, std::max(now - sent, duration{0}));
-    ++round_samples_;
-    if (in_slow_start() && round_samples_ >= 8 && round_min_last_ != duration::max()) {
-        using ms = std::chrono::milliseconds;
-        const duration thresh = std::clamp<duration>(round_min_last_ / 8, ms(4), ms(16));
-        if (round_min_ >= round_min_last_ + thresh) ssthresh_ = window_;
     }
 }
 

@@ -7,12 +7,9 @@
 //            trip seen recently (latency-bound, not queueing at the server):
 //            +1 per answer in slow start (doubling per round trip) until ssthresh,
 //            then +1 per `limit` answers (one per round trip, counted as RFC 3465
-//            counts bytes). Slow start ends (ssthresh = limit; growth from then
-//            on is additive) the first time the round trip passes the tolerance, or
-//            sooner when a round's least round trip exceeds the last round's by an
-//            eighth of it, clamped to 4-16 ms, after 8 answers (HyStart++, RFC
-//            9406, without its conservative phase): the client or the pool falling
-//            behind shows there a round before the limit has doubled past it.
+//            counts bytes). The first time the
+//            round trip passes the tolerance, slow start ends there (ssthresh =
+//            limit, as HyStart does), so growth from then on is additive.
 //   cut      on congestion (throttling, timeouts, 5xx; attempt_signal): the limit
 //            goes to backoff x itself, never below min, and ssthresh to the result.
 //            At most one cut per round trip: an answer to an attempt sent before
@@ -33,8 +30,11 @@
 //            connections, as BBR finds its pipe full when the delivery rate stops
 //            rising. Epochs, not rounds: one round's rate swings by a quarter
 //            either way when answers come in bunches. A round in which the limit
-//            did not hold batches back starts the epoch over. Slow start is left to
-//            the round trip (above): its rate lags the doubling by a round.
+//            did not hold batches back is left out. Slow start is left to the round
+//            trip (above): its rate lags the doubling by a round. (HyStart++'s
+//            earlier exit, on a round's least round trip rising by 4-16 ms, was
+//            tried and not kept: no gain measured, and Meta's own time per batch
+//            varies by more than that from round to round.)
 //   bounds   min <= limit <= bound, always.
 //
 // Pure: no Asio, no lock, no clock of its own; the caller passes the times (so the
@@ -149,8 +149,6 @@ private:
     double ref_rate_ = 0, ref_window_ = 0;  // the reference epoch; 0: none yet
     std::size_t base_window_ = 0;      // the limit when the reference was set
     bool settled_ = false;             // the first epoch after slow start or a cut was passed
-    duration round_min_ = duration::max(), round_min_last_ = duration::max();  // HyStart++
-    unsigned round_samples_ = 0;
     unsigned hold_ = 0;                // rounds left at a limit sent back to
     std::uint64_t plateaus_ = 0;
 };

@@ -133,6 +133,7 @@ capi::Stats since(const capi::Stats& a, const capi::Stats& b) {
     sub(d.receipt_mismatch, b.receipt_mismatch);
     sub(d.duplicate_ids, b.duplicate_ids);
     sub(d.concurrency_cuts, b.concurrency_cuts);
+    sub(d.concurrency_holds, b.concurrency_holds);
     for (auto* h : {&d.latency_us, &d.batch_events}) {
         const auto& o = h == &d.latency_us ? b.latency_us : b.batch_events;
         for (std::size_t i = 0; i < h->buckets.size(); ++i) sub(h->buckets[i], o.buckets[i]);

@@ -61,8 +61,8 @@ struct Config {
     long long burst_latency_ms = 50;
     std::size_t burst_requests = 20;
     int burst_code = 4;
-    std::optional<std::size_t> window;
-    std::optional<std::size_t> connections;  // TransportOptions::max_connections (default: the library's)  // at most this many events outstanding (default: as the client takes them)
+    std::optional<std::size_t> window;       // at most this many events outstanding (default: as the client takes them)
+    std::optional<std::size_t> connections;  // TransportOptions::max_connections (default: the library's)
     long long throttle_backoff_ms = 1000;
 };
 
@@ -343,7 +343,7 @@ int run_latency_bench(int argc, char** argv) {
     std::size_t first = 0;
     if (cfg.sweep) {
         std::printf("\n%zu events per run\n", cfg.events);
-        std::printf("  latency   events/s  vs %lld ms  2nd half  vs %lld ms  limit max/end  connections  requests"
+        std::printf("  latency   events/s  vs %lld ms  2nd half  vs %lld ms  limit max/end  holds  connections  requests"
                     "  batches  retries  queue_full  CPU/event client mock  check\n",
                     cfg.latencies.front(), cfg.latencies.front());
         double reference = 0, reference_half = 0;
@@ -371,11 +371,12 @@ int run_latency_bench(int argc, char** argv) {
             }
             const bool counted = r.before && r.after;
             const double n = static_cast<double>(std::max<std::uint64_t>(1, r.stats.delivered));
-            std::printf("  %5lld ms  %9.0f  %8.2fx  %8.0f  %8.2fx  %6llu/%-6llu  %11llu  %8llu  %7llu  %7llu  %10llu"
+            std::printf("  %5lld ms  %9.0f  %8.2fx  %8.0f  %8.2fx  %6llu/%-6llu  %5llu  %11llu  %8llu  %7llu  %7llu  %10llu"
                         "  %6.2f %5.2f us  %s\n",
                         cfg.latencies[i], eps, ratio, half_eps, ratio_half,
                         static_cast<unsigned long long>(r.max_limit),
                         static_cast<unsigned long long>(r.stats.concurrency_limit),
+                        static_cast<unsigned long long>(r.stats.concurrency_holds),
                         counted ? static_cast<unsigned long long>(r.after->connections - r.before->connections) : 0ULL,
                         counted ? static_cast<unsigned long long>(r.after->requests - r.before->requests) : 0ULL,
                         static_cast<unsigned long long>(r.stats.batches),
@@ -391,6 +392,8 @@ int run_latency_bench(int argc, char** argv) {
                         cfg.latencies.front(), *ratio_200, *ratio_200_half, *ratio_200 >= 0.8 ? "met" : "not met");
         std::printf("(2nd half: the events/s from half the events delivered to the last, past the client's ramp-up;"
                     " limit: Stats::concurrency_limit, the batches in flight the client allows, 0 = not reported;"
+                    " holds: Stats::concurrency_holds, times the limit went back because the delivery rate did not"
+                    " follow its growth;"
                     " client CPU: this process, the producers making events included; mock CPU: its process)\n");
     }
 
@@ -416,10 +419,11 @@ int run_latency_bench(int argc, char** argv) {
                     r.seconds);
         std::printf("  limit before the burst : %llu (at most %llu so far)\n",
                     static_cast<unsigned long long>(r.limit_before), static_cast<unsigned long long>(r.max_before));
-        std::printf("  limit during the burst : least %llu (Stats::concurrency_limit_min %llu, %llu cuts)\n",
+        std::printf("  limit during the burst : least %llu (Stats::concurrency_limit_min %llu, %llu cuts, %llu holds)\n",
                     static_cast<unsigned long long>(r.min_during),
                     static_cast<unsigned long long>(s.concurrency_limit_min),
-                    static_cast<unsigned long long>(s.concurrency_cuts));
+                    static_cast<unsigned long long>(s.concurrency_cuts),
+                    static_cast<unsigned long long>(s.concurrency_holds));
         std::printf("  limit after recovery   : %llu at the end (at most %llu after the burst)\n",
                     static_cast<unsigned long long>(r.limit_after), static_cast<unsigned long long>(r.max_after));
         // Each throttled request's batch goes again once; anything more is a retry storm.
