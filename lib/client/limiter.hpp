@@ -19,9 +19,10 @@
 //            first answer to an attempt sent after it began: about one round trip,
 //            about `limit` answers) are gathered into epochs; an epoch's delivery
 //            rate is its answers over its time, and its limit the mean of its
-//            rounds'. The first epoch (at least probe_rounds rounds) is the
-//            reference; each next one ends at a probe mark, probe_step (25%) above
-//            the limit its reference ended at. Its limit grew by x% over the
+//            rounds'. After slow start or a cut, the first epoch (probe_rounds
+//            rounds) settles and the second is the reference; each next one ends
+//            at a probe mark, probe_step (25%) above the limit its reference
+//            ended at, and lasts at least probe_rounds rounds. Its limit grew by x% over the
 //            reference's: its rate must have grown by at least rate_gain (half) of
 //            x%, and it becomes the reference; if not, the limit goes back to where
 //            the epoch began and is held there for hold_rounds rounds, which are
@@ -100,11 +101,9 @@ public:
     std::uint64_t cuts() const noexcept { return cuts_; }
     /// Times the rate gate sent the limit back (growth that did not pay).
     std::uint64_t plateaus() const noexcept { return plateaus_; }
-    /// The rate gate's reference: its epoch's delivery rate (answers per second)
-    /// and mean limit; zero until the additive phase has measured one.
+    /// The rate gate's reference: its epoch's delivery rate (answers per second);
+    /// zero until the additive phase has measured one.
     double reference_rate() const noexcept { return ref_rate_; }
-    double reference_limit() const noexcept { return ref_window_; }
-    bool held() const noexcept { return hold_ != 0; }
     bool in_slow_start() const noexcept { return window_ < ssthresh_; }
     /// Smoothed and least recent round trip; zero before the first sample.
     duration srtt() const noexcept { return srtt_; }
