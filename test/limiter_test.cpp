@@ -34,7 +34,7 @@ Limiter::Config config(std::size_t initial = 4, std::size_t bound = 64) {
 
 /// One round trip of `rtt` starting at `now`: every slot's attempt answers
 /// healthy (demand-limited unless told otherwise); returns the round's end.
-tp round_trip(Limiter& l, tp now, std::chrono::milliseconds rtt, bool limited = true) {
+tp round_trip(Limiter& l, tp now, std::chrono::microseconds rtt, bool limited = true) {
     const auto n = l.limit();
     for (std::size_t i = 0; i < n; ++i) l.on_healthy(now, now + rtt, limited);
     return now + rtt;
@@ -249,12 +249,6 @@ namespace {
 std::chrono::microseconds bottleneck_rtt(const Limiter& l, std::chrono::milliseconds base, double per_second) {
     const auto queued = std::chrono::microseconds(static_cast<long>(static_cast<double>(l.limit()) / per_second * 1e6));
     return std::max<std::chrono::microseconds>(base, queued);
-}
-
-tp round_trip(Limiter& l, tp now, std::chrono::microseconds rtt) {
-    const auto n = l.limit();
-    for (std::size_t i = 0; i < n; ++i) l.on_healthy(now, now + rtt, true);
-    return now + rtt;
 }
 
 } // namespace
