@@ -83,9 +83,13 @@ void Limiter::start_epoch() {
     epoch_rounds_ = 0;
 }
 
+double Limiter::epoch_rate() const noexcept { return static_cast<double>(epoch_answers_) / epoch_seconds_; }
+
+double Limiter::epoch_limit() const noexcept { return epoch_limits_ / epoch_rounds_; }
+
 void Limiter::set_reference() {
-    ref_rate_ = static_cast<double>(epoch_answers_) / epoch_seconds_;
-    ref_window_ = epoch_limits_ / epoch_rounds_;
+    ref_rate_ = epoch_rate();
+    ref_window_ = epoch_limit();
     base_window_ = window_;
     start_epoch();
 }
@@ -111,9 +115,8 @@ void Limiter::end_round(std::size_t answers, double seconds) {
     const auto step = std::max<std::size_t>(
         1, static_cast<std::size_t>(std::ceil(static_cast<double>(base_window_) * probe_step_)));
     if (epoch_rounds_ < probe_rounds_ || (window_ < base_window_ + step && window_ < bound_)) return;
-    const double rate = static_cast<double>(epoch_answers_) / epoch_seconds_;
-    const double grown = epoch_limits_ / epoch_rounds_ / ref_window_ - 1;
-    if (rate >= ref_rate_ * (1 + rate_gain_ * std::max(grown, 0.0))) {
+    const double grown = epoch_limit() / ref_window_ - 1;
+    if (epoch_rate() >= ref_rate_ * (1 + rate_gain_ * std::max(grown, 0.0))) {
         set_reference();
         return;
     }

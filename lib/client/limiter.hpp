@@ -22,11 +22,11 @@
 //            rounds'. After slow start or a cut, the first epoch (probe_rounds
 //            rounds) settles and the second is the reference; each next one ends
 //            at a probe mark, probe_step (25%) above the limit its reference
-//            ended at, and lasts at least probe_rounds rounds. Its limit grew by x% over the
-//            reference's: its rate must have grown by at least rate_gain (half) of
-//            x%, and it becomes the reference; if not, the limit goes back to where
-//            the epoch began and is held there for hold_rounds rounds, which are
-//            the next reference. Then it probes again. This is the client, or its
+//            ended at, and lasts at least probe_rounds rounds. Its limit grew by
+//            x% over the reference's: its rate must have grown by at least
+//            rate_gain (half) of x%, and it becomes the reference; if not, the
+//            limit goes back to where the epoch began and is held there for
+//            hold_rounds rounds, which are the next reference. Then it probes again. This is the client, or its
 //            pool, being the bottleneck: more in flight only holds more bodies and
 //            connections, as BBR finds its pipe full when the delivery rate stops
 //            rising. Epochs, not rounds: one round's rate swings by a quarter
@@ -124,6 +124,10 @@ private:
     void end_round(std::size_t answers, double seconds);
     void start_epoch();
     void set_reference();
+    /// The epoch in progress: answers per second, and its rounds' mean limit
+    /// (at least one round).
+    double epoch_rate() const noexcept;
+    double epoch_limit() const noexcept;
 
     const std::size_t min_, bound_;
     const double backoff_, tolerance_, probe_step_, rate_gain_;
