@@ -15,7 +15,15 @@
 // `--window N` keeps at most N events outstanding instead (how this benchmark
 // ran until 2026-12-05, with N = queue_capacity: at 200 ms of latency that
 // window, not the client, bounded the throughput, by Little's law).
+//
+// `--rounds N` runs the sweep N times, the latencies in turn and their order
+// reversed every other round (0, 50, 200, 500, then 500, 200, 50, 0), and
+// closes with each latency's median and the median of the rounds' ratios: on a
+// machine whose speed swings within seconds, one pair of runs cannot settle a
+// ratio of 0.8x (each run is measured against the first latency's run of the
+// same round).
 #include "latency.hpp"
+#include "median.hpp"
 #include "mock_process.hpp"
 #include "purchase_events.hpp"
 #include "cli/cli.hpp"
@@ -54,6 +62,7 @@ struct Config {
     // the client.
     std::size_t events = 4'000'000;
     std::vector<long long> latencies{0, 50, 200, 500};
+    unsigned rounds = 1;
     unsigned producers = 2;
     unsigned mock_threads = 1;
     bool sweep = true, burst = true;
@@ -80,6 +89,12 @@ std::optional<int> parse_args(int argc, char** argv, Config& c) {
                    "server latencies in ms, comma-separated (default 0,50,200,500; the first is\n"
                    "the reference of the ratios)")
         ->type_name("A,B,..");
+    app.add_option("--rounds", c.rounds,
+                   "runs the latencies this many times, their order reversed every other round,\n"
+                   "and closes with each one's median and the median of the rounds' ratios (the\n"
+                   "figure to quote on a machine whose speed drifts)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100));
     app.add_option("--window", c.window,
                    "keep at most N events outstanding (default: enqueue as fast as the client takes\n"
                    "them, retrying on queue_full)")
@@ -342,54 +357,87 @@ int run_latency_bench(int argc, char** argv) {
     bool ok = true;
     std::size_t first = 0;
     if (cfg.sweep) {
-        std::printf("\n%zu events per run\n", cfg.events);
-        std::printf("  latency   events/s  vs %lld ms  2nd half  vs %lld ms  limit max/end  holds  connections  requests"
+        const std::size_t n = cfg.latencies.size();
+        const bool several = cfg.rounds > 1;
+        std::printf("\n%zu events per run%s\n", cfg.events,
+                    several ? ", the latencies in turn, their order reversed every other round" : "");
+        std::printf("  %slatency   events/s  vs %lld ms  2nd half  vs %lld ms  limit max/end  holds  connections  requests"
                     "  batches  retries  queue_full  CPU/event client mock  check\n",
-                    cfg.latencies.front(), cfg.latencies.front());
-        double reference = 0, reference_half = 0;
-        std::optional<double> ratio_200, ratio_200_half;
-        for (std::size_t i = 0; i < cfg.latencies.size(); ++i) {
-            const RunResult r = run(cfg, default_options(*sweep_mocks[i], cfg.connections), *sweep_mocks[i], first, cfg.events, {});
-            first += cfg.events;
-            sweep_mocks[i]->stop();  // its CPU is counted; the next run has the machine
-            std::string why;
-            const bool passed = check(r, why);
-            ok = ok && passed;
-            const double eps = static_cast<double>(r.stats.delivered) / r.seconds;
-            const double half_eps = r.second_half_seconds > 0
-                                        ? static_cast<double>(r.events - r.events / 2) / r.second_half_seconds
-                                        : 0;
-            if (i == 0) {
-                reference = eps;
-                reference_half = half_eps;
+                    several ? "round  " : "", cfg.latencies.front(), cfg.latencies.front());
+        // Per latency, one entry per round: events/s over the run and over its
+        // second half, and their ratios to the first latency's run of that round.
+        std::vector<std::vector<double>> eps(n), half_eps(n), ratio(n), ratio_half(n);
+        for (unsigned round = 0; round < cfg.rounds; ++round) {
+            const bool reversed = round % 2 == 1;
+            std::vector<std::optional<RunResult>> results(n);
+            std::size_t printed = 0;  // rows are printed in the latencies' order once the reference has run
+            for (std::size_t k = 0; k < n; ++k) {
+                const std::size_t i = reversed ? n - 1 - k : k;
+                results[i] = run(cfg, default_options(*sweep_mocks[i], cfg.connections), *sweep_mocks[i], first,
+                                 cfg.events, {});
+                first += cfg.events;
+                if (round + 1 == cfg.rounds) sweep_mocks[i]->stop();  // its CPU is counted; the next run has the machine
+                for (; results[0] && printed < n && results[printed]; ++printed) {
+                    const std::size_t j = printed;
+                    const RunResult& r = *results[j];
+                    std::string why;
+                    const bool passed = check(r, why);
+                    ok = ok && passed;
+                    eps[j].push_back(static_cast<double>(r.stats.delivered) / r.seconds);
+                    half_eps[j].push_back(r.second_half_seconds > 0
+                                              ? static_cast<double>(r.events - r.events / 2) / r.second_half_seconds
+                                              : 0);
+                    ratio[j].push_back(eps[0].back() > 0 ? eps[j].back() / eps[0].back() : 0);
+                    ratio_half[j].push_back(half_eps[0].back() > 0 ? half_eps[j].back() / half_eps[0].back() : 0);
+                    const bool counted = r.before && r.after;
+                    const double events = static_cast<double>(std::max<std::uint64_t>(1, r.stats.delivered));
+                    if (several) std::printf("  %5u", round + 1);
+                    std::printf("  %5lld ms  %9.0f  %8.2fx  %8.0f  %8.2fx  %6llu/%-6llu  %5llu  %11llu  %8llu  %7llu  %7llu"
+                                "  %10llu  %6.2f %5.2f us  %s\n",
+                                cfg.latencies[j], eps[j].back(), ratio[j].back(), half_eps[j].back(),
+                                ratio_half[j].back(), static_cast<unsigned long long>(r.max_limit),
+                                static_cast<unsigned long long>(r.stats.concurrency_limit),
+                                static_cast<unsigned long long>(r.stats.concurrency_holds),
+                                counted ? static_cast<unsigned long long>(r.after->connections - r.before->connections)
+                                        : 0ULL,
+                                counted ? static_cast<unsigned long long>(r.after->requests - r.before->requests) : 0ULL,
+                                static_cast<unsigned long long>(r.stats.batches),
+                                static_cast<unsigned long long>(r.stats.retries),
+                                static_cast<unsigned long long>(r.full_retries), r.cpu_seconds / events * 1e6,
+                                counted ? (r.after->cpu_seconds - r.before->cpu_seconds) / events * 1e6 : 0.0,
+                                passed ? "OK" : ("FAILED: " + why).c_str());
+                }
+                std::fflush(stdout);
             }
-            const double ratio = reference > 0 ? eps / reference : 0;
-            const double ratio_half = reference_half > 0 ? half_eps / reference_half : 0;
-            if (cfg.latencies[i] == 200) {
-                ratio_200 = ratio;
-                ratio_200_half = ratio_half;
-            }
-            const bool counted = r.before && r.after;
-            const double n = static_cast<double>(std::max<std::uint64_t>(1, r.stats.delivered));
-            std::printf("  %5lld ms  %9.0f  %8.2fx  %8.0f  %8.2fx  %6llu/%-6llu  %5llu  %11llu  %8llu  %7llu  %7llu  %10llu"
-                        "  %6.2f %5.2f us  %s\n",
-                        cfg.latencies[i], eps, ratio, half_eps, ratio_half,
-                        static_cast<unsigned long long>(r.max_limit),
-                        static_cast<unsigned long long>(r.stats.concurrency_limit),
-                        static_cast<unsigned long long>(r.stats.concurrency_holds),
-                        counted ? static_cast<unsigned long long>(r.after->connections - r.before->connections) : 0ULL,
-                        counted ? static_cast<unsigned long long>(r.after->requests - r.before->requests) : 0ULL,
-                        static_cast<unsigned long long>(r.stats.batches),
-                        static_cast<unsigned long long>(r.stats.retries),
-                        static_cast<unsigned long long>(r.full_retries), r.cpu_seconds / n * 1e6,
-                        counted ? (r.after->cpu_seconds - r.before->cpu_seconds) / n * 1e6 : 0.0,
-                        passed ? "OK" : ("FAILED: " + why).c_str());
-            std::fflush(stdout);
         }
-        if (ratio_200)
-            std::printf("goal: throughput at 200 ms >= 0.8x the %lld ms run: %.2fx over the whole run, %.2fx over its "
-                        "second half (%s)\n",
-                        cfg.latencies.front(), *ratio_200, *ratio_200_half, *ratio_200 >= 0.8 ? "met" : "not met");
+        auto range = [](const std::vector<double>& v) {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%.2f-%.2fx", *std::min_element(v.begin(), v.end()),
+                          *std::max_element(v.begin(), v.end()));
+            return std::string(buf);
+        };
+        if (several) {
+            std::printf("median of %u rounds (the ratios: the median of each round's, and their range)\n", cfg.rounds);
+            for (std::size_t j = 0; j < n; ++j)
+                std::printf("         %5lld ms  %9.0f  %8.2fx  %8.0f  %8.2fx  (%s, 2nd half %s)\n", cfg.latencies[j],
+                            capi_bench::median(eps[j]), capi_bench::median(ratio[j]), capi_bench::median(half_eps[j]),
+                            capi_bench::median(ratio_half[j]), range(ratio[j]).c_str(), range(ratio_half[j]).c_str());
+        }
+        const auto at_200 = std::find(cfg.latencies.begin(), cfg.latencies.end(), 200LL);
+        if (at_200 != cfg.latencies.end()) {
+            const std::size_t j = static_cast<std::size_t>(at_200 - cfg.latencies.begin());
+            const double whole = capi_bench::median(ratio[j]), second = capi_bench::median(ratio_half[j]);
+            const auto rounds_met = std::count_if(ratio[j].begin(), ratio[j].end(), [](double x) { return x >= 0.8; });
+            if (several)
+                std::printf("goal: throughput at 200 ms >= 0.8x the %lld ms run: %.2fx over the whole run (median of %u "
+                            "rounds, %s; met in %ld of them), %.2fx over its second half (%s)\n",
+                            cfg.latencies.front(), whole, cfg.rounds, range(ratio[j]).c_str(),
+                            static_cast<long>(rounds_met), second, whole >= 0.8 ? "met" : "not met");
+            else
+                std::printf("goal: throughput at 200 ms >= 0.8x the %lld ms run: %.2fx over the whole run, %.2fx over "
+                            "its second half (%s)\n",
+                            cfg.latencies.front(), whole, second, whole >= 0.8 ? "met" : "not met");
+        }
         std::printf("(2nd half: the events/s from half the events delivered to the last, past the client's ramp-up;"
                     " limit: Stats::concurrency_limit, the batches in flight the client allows, 0 = not reported;"
                     " holds: Stats::concurrency_holds, times the limit went back because the delivery rate did not"
