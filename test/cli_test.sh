@@ -202,6 +202,7 @@ passed "send --bogus: exit 2, the error and a pointer to --help"
 
 # --- capi bench: its command line --------------------------------------------
 for bad in "--bogus" "--events abc" "--phase nope" "--latency --latencies 0,x" "--latency --burst-code 5" \
+           "--latency --rounds 0" \
            "--token=abc" "--client-io nope" "--rounds 0" "--rounds x" "--null-delay-ms x" "--send-threads 0" \
            "--pin --endpoint https://127.0.0.1:1 --pixel 1"; do
   # shellcheck disable=SC2086
@@ -210,6 +211,14 @@ for bad in "--bogus" "--events abc" "--phase nope" "--latency --latencies 0,x" "
   [ "$(wc -l <<<"$err")" -eq 2 ] && grep -q "^Run 'capi bench.* --help'" <<<"$err"
   passed "bench $bad: two lines, the second points to --help"
 done
+# The latency benchmark in rounds: each run checked (every event delivered, the
+# mock's count), then each latency's median and the goal read off the median.
+out=$(timeout 120 "$CAPI" bench --latency --events 2000 --latencies 0,200 --rounds 2 --scenario sweep 2>&1); rc=$?
+check "bench --latency --rounds 2: exit 0, four runs checked" \
+  [ "$rc|$(grep -cE '^ +[12] +(0|200) ms .* OK$' <<<"$out")" = "0|4" ]
+check "bench --latency --rounds 2: each latency's median, the goal read off the median" \
+  bash -c 'grep -q "^median of 2 rounds" <<<"$1" && [ "$(grep -cE "^ +(0|200) ms +[0-9]+ +[0-9.]+x .*2nd half" <<<"$1")" -eq 2 ] &&
+           grep -qE "^goal: throughput at 200 ms >= 0.8x the 0 ms run: [0-9.]+x over the whole run \(median of 2 rounds, [0-9.]+-[0-9.]+x; met in [0-2] of them\)" <<<"$1"' _ "$out"
 out=$(timeout 120 "$CAPI" bench --events=2000 --phase=pipeline 2>&1); rc=$?
 check "bench --events=2000 --phase=pipeline runs" [ $rc -eq 0 ]
 check "bench pipeline phases (enqueue, async_send) count every event" \
