@@ -4,6 +4,7 @@
 #include <capi/testing/mock_graph.hpp>
 
 #include "testing/graph_rules.hpp"
+#include "testing/tls_layer.hpp"
 
 #include <capi/transport.hpp>
 
@@ -492,7 +493,7 @@ public:
 
     // OpenSSL's own host check: IP address or DNS name.
     beast::error_code connect(std::string_view host = "127.0.0.1", std::chrono::milliseconds timeout = 5s) {
-        X509_VERIFY_PARAM* param = SSL_get0_param(stream_->native_handle());
+        X509_VERIFY_PARAM* param = SSL_get0_param(stream_->next_layer().native_handle());
         const std::string h(host);
         beast::error_code not_ip;
         (void)net::ip::make_address(h, not_ip);
@@ -508,14 +509,14 @@ public:
                 layer.expires_after(timeout);
                 co_await layer.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), tok);
                 if (result) co_return;
-                co_await stream_->async_handshake(ssl::stream_base::client, tok);
+                co_await stream_->next_layer().async_handshake(ssl::stream_base::client, tok);
             },
             timeout))
             result = beast::error::timeout;
         return result;
     }
 
-    long verify_result() { return SSL_get_verify_result(stream_->native_handle()); }
+    long verify_result() { return SSL_get_verify_result(stream_->next_layer().native_handle()); }
 
     Reply request(const std::string& target, const std::string& body,
                   const std::string& content_type = "application/json",
@@ -579,7 +580,7 @@ private:
     std::uint16_t port_;
     net::io_context ioc_;
     ssl::context ctx_{ssl::context::tls_client};
-    std::optional<ssl::stream<beast::tcp_stream>> stream_;
+    std::optional<capi::testing::detail::TlsLayer<beast::tcp_stream>> stream_;
     beast::flat_buffer buffer_;
 };
 

@@ -9,6 +9,8 @@
 // chunked ones through Beast: both must read exactly the request's bytes.
 #include <capi/testing/mock_graph.hpp>
 
+#include "testing/tls_layer.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -91,10 +93,10 @@ std::vector<std::vector<Answer>> post_from(const MockGraphServer& server, std::s
             [&, i]() -> net::awaitable<void> {
                 beast::error_code ec;
                 auto tok = net::redirect_error(net::use_awaitable, ec);
-                auto stream = std::make_unique<ssl::stream<beast::tcp_stream>>(ioc, ctx);
+                auto stream = std::make_unique<capi::testing::detail::TlsLayer<beast::tcp_stream>>(ioc, ctx);
                 co_await beast::get_lowest_layer(*stream).async_connect(
                     tcp::endpoint(net::ip::make_address("127.0.0.1"), server.port()), tok);
-                if (!ec) co_await stream->async_handshake(ssl::stream_base::client, tok);
+                if (!ec) co_await stream->next_layer().async_handshake(ssl::stream_base::client, tok);
                 if (++ready == connections) all_ready.cancel();
                 else co_await all_ready.async_wait(net::redirect_error(net::use_awaitable, ec));
                 beast::flat_buffer buffer;

@@ -26,6 +26,7 @@
 #include "testing/certs.hpp"
 #include "transport/crc32.hpp"
 #include "testing/graph_rules.hpp"
+#include "testing/tls_layer.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -241,7 +242,8 @@ struct Connection {
           timer(stream.get_executor()),
           serial(serial_) {}
 
-    net::ssl::stream<ReadAhead> stream;
+    // TLS over the read-ahead layer; one copy of Asio's TLS operations (tls_layer.hpp).
+    detail::TlsLayer<ReadAhead> stream;
     net::steady_timer timer;  // delays and hangs
     std::uint64_t serial;
     // Bodies with a Content-Length are read straight into this store, which only
@@ -450,7 +452,7 @@ struct MockGraphServer::impl {
         auto& tcp_layer = beast::get_lowest_layer(c->stream);
 
         tcp_layer.expires_after(handshake_timeout);
-        co_await c->stream.async_handshake(net::ssl::stream_base::server, tok);
+        co_await c->stream.next_layer().async_handshake(net::ssl::stream_base::server, tok);
         if (ec || c->stopped) co_return;  // e.g. the client rejected our certificate
 
         beast::flat_buffer buffer;
@@ -610,7 +612,7 @@ struct MockGraphServer::impl {
         if (ec) co_return false;
         if (!res.keep_alive()) {
             beast::get_lowest_layer(c.stream).expires_after(shutdown_timeout);
-            co_await c.stream.async_shutdown(tok);
+            co_await c.stream.next_layer().async_shutdown(tok);
             co_return false;
         }
         co_return true;
