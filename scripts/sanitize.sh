@@ -3,11 +3,13 @@
 # in a build directory of its own, building only the test targets it runs:
 #
 #   scripts/sanitize.sh asan   # build-asan: AddressSanitizer + UndefinedBehaviorSanitizer
-#                              # (UB fatal, leaks fatal), suites unit, fault and
-#                              # bad-input, the client tests and the Kafka forwarder's
+#                              # (UB fatal, leaks fatal), suites unit, fault,
+#                              # bad-input and load, the client, transport, `capi
+#                              # send` and Kafka forwarder tests
 #   scripts/sanitize.sh tsan   # build-tsan: ThreadSanitizer, the queue and client
-#                              # (pipeline) tests, and async_op's completions
-#                              # across threads and strands
+#                              # (pipeline) tests, the load suite, the transport's
+#                              # tests, and async_op's completions across threads
+#                              # and strands
 #
 # which amounts to (asan; tsan alike with -Db_sanitize=thread):
 #   meson setup build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized \
@@ -47,9 +49,13 @@ case $kind in
     optimization=1
     # Tests of these suites run (meson suite names), and the client's tests (its
     # pipeline's lifetimes: a leak of a whole client showed only here; its
-    # out-of-memory paths), and the Kafka forwarder against librdkafka's mock
-    # cluster (its consumer, client and commit threads; not under TSan, below).
-    select='suites:unit,fault,bad-input;tests:client,client_adaptive,client_lanes,client_oom,async_op,mock_server,gateway,kafka_forwarder'
+    # out-of-memory paths), the load suite (L1-L3, L5: the client under
+    # pressure), the TLS transport's own tests (its error paths), `capi send`'s
+    # (input files, checkpoints, the outcome log), match quality, and the Kafka
+    # forwarder against librdkafka's mock cluster (its consumer, client and
+    # commit threads; not under TSan, below).
+    select='suites:unit,fault,bad-input,load;tests:client,client_adaptive,client_lanes,client_oom,async_op,mock_server,gateway,https_transport,send_cmd,send_mock,match_quality,kafka_forwarder'
+    export CAPI_LOAD_SCALE=${CAPI_LOAD_SCALE:-4}  # L1 and L3 a quarter as large (load_test.cpp)
     export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
     ;;
@@ -66,15 +72,17 @@ case $kind in
     # -O2: at -O1 the build is shorter but the tests run slower, and the step
     # took longer (375 s against 337; docs/fuzzing.md, "Time").
     optimization=2
-    # The lock-free queue and the client pipeline (batchers, dispatcher, TLS).
+    # The lock-free queue and the client pipeline (batchers, dispatcher, TLS),
+    # the load suite, and the TLS transport's own tests.
     # Not kafka_forwarder: librdkafka starts its threads with C11 thrd_create,
     # which GCC 12's TSan does not intercept, and the first of them (the mock
     # cluster's) crashes inside libtsan before any test runs.
-    select='tests:queue,client,client_adaptive,client_lanes,async_op,gateway'
+    select='suites:load;tests:queue,client,client_adaptive,client_lanes,async_op,gateway,https_transport'
     # The client test's stress case (8 producer threads x 100,000 events in the
     # release build) runs 8 x 25,000 here: under TSan it took 122 s of the
     # test's 138 s at full size, 22 s scaled, and a race shows at either size.
     export CAPI_TEST_SCALE=${CAPI_TEST_SCALE:-4}
+    export CAPI_LOAD_SCALE=${CAPI_LOAD_SCALE:-4}  # L1 and L3 a quarter as large (load_test.cpp)
     export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp}
     ;;
   *)
