@@ -152,6 +152,19 @@ TEST_CASE("enhanced: the phone country and the date order", "[enhanced]") {
     CHECK(run(Field::ph, "15112345678", &none, "de").outcome == MatchOutcome::as_given);
     CHECK(run(Field::ph, "4712345678", &none, "us").value == "14712345678");
     CHECK(run(Field::ph, "+47 12345678", &none, "us").value == "4712345678");
+    // So the rule is idempotent on a number written with + only when it is run
+    // again with the +: the digits alone are the 10 of a US number (found by
+    // fuzz_normalize: "+44 (0183-8750").
+    for (const char* v : {"+47 23456789", "+44 (0183-8750", "0047 23456789"}) {
+        CAPTURE(v);
+        const auto once = run(Field::ph, v, &none, "us");
+        REQUIRE(once.status == NormalizeStatus::ok);
+        CHECK(once.outcome == MatchOutcome::as_given);
+        CHECK(run(Field::ph, once.value, &none, "us").value == "1" + once.value);
+        const auto plus = run(Field::ph, "+" + once.value, &none, "us");
+        CHECK(plus.value == once.value);
+        CHECK(plus.outcome == MatchOutcome::as_given);
+    }
     CHECK(run(Field::ph, "1125551234", &none, "us").value == "1125551234");  // no NANP area code starts with 1
 
     const auto dmy = on({}, capi::DateOrder::dmy);
