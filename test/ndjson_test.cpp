@@ -775,6 +775,16 @@ TEST_CASE("reader: invalid UTF-8 names the byte, its offset and the field holdin
     // In a key: the object holding it.
     CHECK(read_error("{\"user_data\":{\"e\xffm\":[\"x\"]}}") ==
           fe("user_data", "a member's key is not valid UTF-8 (byte 0xff at offset 16 of the line)"));
+    // After a backslash: a byte past 0x7f is no escape, and is checked as any
+    // other (found by fuzz_ndjson_reader: the key's bad byte went unseen, the
+    // fault was placed later, and its path carried the bad byte).
+    CHECK(read_error("{\"ev\":{\"a\\\xe8" "b\":\"x\xff\"}}") ==
+          fe("ev", "a member's key is not valid UTF-8 (byte 0xe8 at offset 10 of the line)"));
+    CHECK(read_error("{\"event_name\":\"\\\xff\"}") ==
+          fe("event_name", "invalid UTF-8 (byte 0xff at offset 16 of the line)"));
+    CHECK(read_error("{\"custom_data\":{\"k\\\"\":\"\xff\"}}").path == "custom_data.k\\\"");
+    CHECK(read_error("{\"ev,\":{\"cnkig_,{\\\xe8" "evop\":\"({v\x95\\\":\\\"z\"}}") ==
+          fe("ev,", "a member's key is not valid UTF-8 (byte 0xe8 at offset 18 of the line)"));
     // Outside any string: the whole line, with the offset.
     const auto outside = read_error("{\"value\":1\xff}");
     CHECK(outside.path.empty());

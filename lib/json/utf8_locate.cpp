@@ -85,9 +85,14 @@ std::optional<Utf8Fault> locate_invalid_utf8(std::string_view s) {
             std::string text;
             ++i;
             while (i < s.size() && s[i] != '"') {
-                if (s[i] == '\\') {  // an escape is ASCII; skip the escaped character with it
-                    text.append(s.substr(i, 2));
-                    i += 2;
+                if (s[i] == '\\') {
+                    // An escape: the backslash and the ASCII character it
+                    // escapes (\" among them, which does not end the string). A
+                    // byte past 0x7f after it is no escape: it is checked as
+                    // UTF-8 like any other, so the path holds valid text only.
+                    text += '\\';
+                    ++i;
+                    if (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80) text += s[i++];
                     continue;
                 }
                 const std::size_t n = sequence_length(s, i);
