@@ -55,7 +55,6 @@ case $kind in
     # forwarder against librdkafka's mock cluster (its consumer, client and
     # commit threads; not under TSan, below).
     select='suites:unit,fault,bad-input,load;tests:client,client_adaptive,client_lanes,client_oom,async_op,mock_server,gateway,https_transport,send_cmd,send_mock,match_quality,kafka_forwarder'
-    export CAPI_LOAD_SCALE=${CAPI_LOAD_SCALE:-4}  # L1 and L3 a quarter as large (load_test.cpp)
     export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
     ;;
@@ -82,7 +81,6 @@ case $kind in
     # release build) runs 8 x 25,000 here: under TSan it took 122 s of the
     # test's 138 s at full size, 22 s scaled, and a race shows at either size.
     export CAPI_TEST_SCALE=${CAPI_TEST_SCALE:-4}
-    export CAPI_LOAD_SCALE=${CAPI_LOAD_SCALE:-4}  # L1 and L3 a quarter as large (load_test.cpp)
     export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp}
     ;;
   *)
@@ -90,6 +88,8 @@ case $kind in
     exit 2
     ;;
 esac
+# Both runs take the load suite with L1 and L3 a quarter as large (load_test.cpp).
+export CAPI_LOAD_SCALE=${CAPI_LOAD_SCALE:-4}
 
 bash scripts/deps.sh
 log="$build_dir/meson-logs/testlog.json"
